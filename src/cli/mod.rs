@@ -1,0 +1,80 @@
+//! The command line: one clap command per subcommand, each in its own module. This
+//! is the edge where errors become messages and exit codes; nothing below it prints.
+//!
+//! Exit codes: 0 success (for `diff`: no changes), 1 error, 2 (`diff` only) changes
+//! present — as `terraform plan -detailed-exitcode`.
+
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: success / no changes.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: an error (bad input, API failure, an object that failed to apply).
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code of `diff`: the live state differs from the manifests.
+pub const EXIT_CHANGES: u8 = 2;
+
+/// mesosync — keep Marathon apps and Chronos jobs equal to a directory of manifests.
+#[derive(Debug, Parser)]
+#[command(name = "mesosync", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load and check a manifest directory; print every error with file:line:column.
+    Validate(validate::ValidateArgs),
+    /// Show what `apply` would change (exit 0: none, 2: changes, 1: error).
+    Diff(Unimplemented),
+    /// Make the live state equal to the manifests, with the minimal writes.
+    Apply(Unimplemented),
+    /// Reconcile continuously: file watch, periodic resync, Marathon event stream.
+    Run(Unimplemented),
+    /// Write the live apps and jobs as manifests.
+    Import(Unimplemented),
+    /// Run the Marathon + Chronos emulator.
+    Sandbox(Unimplemented),
+}
+
+/// Arguments of a command that is not built yet (accepts anything, does nothing).
+#[derive(Debug, clap::Args)]
+pub struct Unimplemented {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<String>,
+}
+
+/// Parse the process arguments, run the command, and return its exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Run one parsed command line; the `u8` is the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Diff(_) => not_yet("diff", 5),
+        Command::Apply(_) => not_yet("apply", 6),
+        Command::Run(_) => not_yet("run", 7),
+        Command::Import(_) => not_yet("import", 10),
+        Command::Sandbox(_) => not_yet("sandbox", 4),
+    }
+}
+
+fn not_yet(name: &str, issue: u32) -> anyhow::Result<u8> {
+    eprintln!("mesosync {name}: not implemented yet (tracked in issue #{issue})");
+    Ok(EXIT_ERROR)
+}

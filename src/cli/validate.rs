@@ -1,0 +1,35 @@
+//! `mesosync validate DIR`: load a manifest directory and report every problem.
+
+use std::path::PathBuf;
+
+use crate::source;
+
+/// Arguments of `mesosync validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The manifest directory.
+    #[arg(default_value = "manifests", env = "MESOSYNC_MANIFESTS")]
+    pub dir: PathBuf,
+}
+
+/// Print every load error (exit 1), or a one-line summary (exit 0).
+pub fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
+    match source::load_dir(&args.dir) {
+        Ok(state) => {
+            println!(
+                "{}: {} apps, {} jobs: valid",
+                args.dir.display(),
+                state.apps.len(),
+                state.jobs.len()
+            );
+            Ok(super::EXIT_OK)
+        }
+        Err(errors) => {
+            for e in errors.iter() {
+                eprintln!("{e}");
+            }
+            eprintln!("{}: {} error(s); nothing would be written", args.dir.display(), errors.len());
+            Ok(super::EXIT_ERROR)
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The desired-state types: what a manifest document means once loaded.
+//!
+//! A manifest document is `kind` + `sync` + `spec`. The `spec` is kept as the JSON the
+//! API accepts (that is what gets normalized, diffed and sent), and it is also checked
+//! against typed models of every field Marathon 1.10 and Chronos 2.x/3.x accept
+//! ([`marathon::AppSpec`], [`chronos::JobSpec`]). Every value remembers where it was
+//! written ([`Provenance`]). This module knows nothing of files, HTTP or diffs.
+
+pub mod chronos;
+pub mod location;
+pub mod marathon;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use location::{Location, Provenance};
+
+/// The two kinds of object mesosync manages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ObjectKind {
+    /// A long-running Marathon app, keyed by its absolute id (`/group/app`).
+    MarathonApp,
+    /// A Chronos job, keyed by its name.
+    ChronosJob,
+}
+
+impl ObjectKind {
+    /// The system that holds objects of this kind.
+    pub fn system(self) -> &'static str {
+        match self {
+            ObjectKind::MarathonApp => "marathon",
+            ObjectKind::ChronosJob => "chronos",
+        }
+    }
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ObjectKind::MarathonApp => "MarathonApp",
+            ObjectKind::ChronosJob => "ChronosJob",
+        })
+    }
+}
+
+/// A reference to one object: its kind and its key (app id or job name).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectRef {
+    /// Which system and kind.
+    pub kind: ObjectKind,
+    /// The Marathon app id (absolute) or the Chronos job name.
+    pub id: String,
+}
+
+impl ObjectRef {
+    /// A reference to the Marathon app `id`.
+    pub fn app(id: impl Into<String>) -> Self {
+        Self { kind: ObjectKind::MarathonApp, id: id.into() }
+    }
+
+    /// A reference to the Chronos job `name`.
+    pub fn job(name: impl Into<String>) -> Self {
+        Self { kind: ObjectKind::ChronosJob, id: name.into() }
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ObjectKind::MarathonApp => write!(f, "app {}", self.id),
+            ObjectKind::ChronosJob => write!(f, "job {}", self.id),
+        }
+    }
+}
+
+/// mesosync's own per-object options (the `sync:` block of a manifest document).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SyncOptions {
+    /// JSON pointers (RFC 6901) into `spec` whose live value wins, e.g. `/instances`
+    /// for an autoscaled app. Changes under them never cause a write.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    /// `true`: never write this object (it is still diffed and reported).
+    #[serde(default)]
+    pub suspend: bool,
+    /// Explicit ordering wave: every object of a lower wave is applied first.
+    #[serde(default)]
+    pub wave: Option<i64>,
+    /// Cross-system ordering: objects that must be in place before this one. A value
+    /// starting with `/` is a Marathon app id, anything else a Chronos job name.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// JSON pointers into `spec` whose values are secret: never printed, only reported
+    /// as changed. Names that look secret (PASSWORD, TOKEN, …) are masked anyway.
+    #[serde(default)]
+    pub secret: Vec<String>,
+}
+
+impl SyncOptions {
+    /// The objects named by `depends_on`, as references.
+    pub fn depends_on_refs(&self) -> Vec<ObjectRef> {
+        self.depends_on
+            .iter()
+            .map(|d| if d.starts_with('/') { ObjectRef::app(d.clone()) } else { ObjectRef::job(d.clone()) })
+            .collect()
+    }
+}
+
+/// One loaded manifest document: a Marathon app or a Chronos job as desired.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredObject {
+    /// App or job, and its id / name.
+    pub object: ObjectRef,
+    /// mesosync's own options for it.
+    pub sync: SyncOptions,
+    /// The spec as the API accepts it (Marathon app JSON / Chronos job JSON), with
+    /// relative Marathon ids made absolute. Validated against the typed models.
+    pub spec: serde_json::Value,
+    /// Where each value of `spec` (and `sync`) was written.
+    pub provenance: Provenance,
+}
+
+impl DesiredObject {
+    /// Where the value at JSON `pointer` inside `spec` was written (or its nearest
+    /// enclosing value, e.g. the document itself for a default filled in later).
+    pub fn locate(&self, pointer: &str) -> Location {
+        self.provenance.locate(&format!("/spec{pointer}"))
+    }
+
+    /// The objects this one must wait for: Marathon `dependencies`, Chronos `parents`
+    /// and `sync.dependsOn`.
+    pub fn dependencies(&self) -> Vec<ObjectRef> {
+        let mut deps = self.sync.depends_on_refs();
+        let (field, make): (&str, fn(String) -> ObjectRef) = match self.object.kind {
+            ObjectKind::MarathonApp => ("dependencies", ObjectRef::app),
+            ObjectKind::ChronosJob => ("parents", ObjectRef::job),
+        };
+        if let Some(list) = self.spec.get(field).and_then(|v| v.as_array()) {
+            deps.extend(list.iter().filter_map(|v| v.as_str()).map(|s| make(s.to_string())));
+        }
+        deps.sort();
+        deps.dedup();
+        deps
+    }
+}
+
+/// The whole desired state: every app and job of a manifest directory, sorted by id.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DesiredState {
+    /// Marathon apps, sorted by id.
+    pub apps: Vec<DesiredObject>,
+    /// Chronos jobs, sorted by name.
+    pub jobs: Vec<DesiredObject>,
+}
+
+impl DesiredState {
+    /// Every object, apps first.
+    pub fn objects(&self) -> impl Iterator<Item = &DesiredObject> {
+        self.apps.iter().chain(self.jobs.iter())
+    }
+
+    /// Find an object by reference.
+    pub fn get(&self, r: &ObjectRef) -> Option<&DesiredObject> {
+        let list = match r.kind {
+            ObjectKind::MarathonApp => &self.apps,
+            ObjectKind::ChronosJob => &self.jobs,
+        };
+        list.binary_search_by(|o| o.object.id.as_str().cmp(r.id.as_str())).ok().map(|i| &list[i])
+    }
+}

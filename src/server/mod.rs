@@ -1,0 +1,2 @@
+//! The controller's own HTTP server: /healthz, /readyz, /status, /metrics.
+//! (Filled by issue #7.)
