@@ -16,12 +16,7 @@ pub struct ValidateArgs {
 pub fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
     match source::load_dir(&args.dir) {
         Ok(state) => {
-            println!(
-                "{}: {} apps, {} jobs: valid",
-                args.dir.display(),
-                state.apps.len(),
-                state.jobs.len()
-            );
+            println!("{}: {} apps, {} jobs: valid", args.dir.display(), state.apps.len(), state.jobs.len());
             Ok(super::EXIT_OK)
         }
         Err(errors) => {

@@ -150,7 +150,9 @@ impl Period {
                 '0'..='9' => number.push(c),
                 'T' if !in_time && number.is_empty() => in_time = true,
                 'Y' | 'M' | 'W' | 'D' | 'H' | 'S' => {
-                    let n: u32 = number.parse().map_err(|_| format!("period '{text}': a number must come before '{c}'"))?;
+                    let n: u32 = number
+                        .parse()
+                        .map_err(|_| format!("period '{text}': a number must come before '{c}'"))?;
                     number.clear();
                     any = true;
                     let slot = match (in_time, c) {
@@ -161,7 +163,11 @@ impl Period {
                         (true, 'H') => &mut period.hours,
                         (true, 'M') => &mut period.minutes,
                         (true, 'S') => &mut period.seconds,
-                        _ => return Err(format!("period '{text}': '{c}' is not allowed here (time parts need 'T')")),
+                        _ => {
+                            return Err(format!(
+                                "period '{text}': '{c}' is not allowed here (time parts need 'T')"
+                            ));
+                        }
                     };
                     *slot = n;
                 }
@@ -233,14 +239,20 @@ impl Schedule {
         let repeat = if count.is_empty() {
             None
         } else {
-            Some(count.parse::<u64>().map_err(|_| format!("schedule '{text}': repeat count '{count}' is not a number"))?)
+            Some(
+                count
+                    .parse::<u64>()
+                    .map_err(|_| format!("schedule '{text}': repeat count '{count}' is not a number"))?,
+            )
         };
         let start = if start.is_empty() {
             None
         } else {
             Some(
                 DateTime::parse_from_rfc3339(start)
-                    .map_err(|e| format!("schedule '{text}': start '{start}' is not an ISO 8601 date-time ({e})"))?
+                    .map_err(|e| {
+                        format!("schedule '{text}': start '{start}' is not an ISO 8601 date-time ({e})")
+                    })?
                     .with_timezone(&Utc),
             )
         };
@@ -257,7 +269,9 @@ impl Schedule {
         let mut k: u32 = 0;
         // Skip past runs quickly for short periods by estimating the index first.
         if start < now {
-            if let Some(step) = self.period.advance(start, 1).map(|t| (t - start).num_seconds()).filter(|s| *s > 0) {
+            if let Some(step) =
+                self.period.advance(start, 1).map(|t| (t - start).num_seconds()).filter(|s| *s > 0)
+            {
                 let skipped = ((now - start).num_seconds() / step).max(1) - 1;
                 k = u32::try_from(skipped).unwrap_or(u32::MAX);
             }
@@ -318,7 +332,17 @@ mod tests {
 
     #[test]
     fn rejects_malformed_schedules() {
-        for bad in ["", "R/2014-10-10T18:32:00Z", "X/2014-10-10T18:32:00Z/PT1H", "R/notadate/PT1H", "R/2014-10-10T18:32:00Z/1H", "R/2014-10-10T18:32:00Z/PT", "R/2014-10-10T18:32:00Z/P1H", "Rx/2014-10-10T18:32:00Z/PT1H", "R/2014-10-10T18:32:00Z/P0D"] {
+        for bad in [
+            "",
+            "R/2014-10-10T18:32:00Z",
+            "X/2014-10-10T18:32:00Z/PT1H",
+            "R/notadate/PT1H",
+            "R/2014-10-10T18:32:00Z/1H",
+            "R/2014-10-10T18:32:00Z/PT",
+            "R/2014-10-10T18:32:00Z/P1H",
+            "Rx/2014-10-10T18:32:00Z/PT1H",
+            "R/2014-10-10T18:32:00Z/P0D",
+        ] {
             assert!(Schedule::parse(bad).is_err(), "{bad}");
         }
     }
@@ -328,7 +352,10 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-01-01T10:30:00Z").unwrap().with_timezone(&Utc);
         let s = Schedule::parse("R/2026-01-01T00:00:00Z/PT1H").unwrap();
         let runs: Vec<String> = s.next_runs(now, 3).iter().map(|t| t.to_rfc3339()).collect();
-        assert_eq!(runs, ["2026-01-01T11:00:00+00:00", "2026-01-01T12:00:00+00:00", "2026-01-01T13:00:00+00:00"]);
+        assert_eq!(
+            runs,
+            ["2026-01-01T11:00:00+00:00", "2026-01-01T12:00:00+00:00", "2026-01-01T13:00:00+00:00"]
+        );
         let s = Schedule::parse("R2/2026-01-01T11:00:00Z/PT1H").unwrap();
         assert_eq!(s.next_runs(now, 5).len(), 2);
         let s = Schedule::parse("R/2026-01-31T00:00:00Z/P1M").unwrap();

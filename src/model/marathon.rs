@@ -397,7 +397,9 @@ pub fn check_app_id(id: &str) -> Result<(), String> {
     }
     let last = id.rsplit('/').next().unwrap_or_default();
     if matches!(last, "restart" | "tasks" | "versions") {
-        return Err(format!("app id '{id}': the last segment may not be '{last}' (a reserved Marathon path)"));
+        return Err(format!(
+            "app id '{id}': the last segment may not be '{last}' (a reserved Marathon path)"
+        ));
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! written ([`Provenance`]). This module knows nothing of files, HTTP or diffs.
 
 pub mod chronos;
+pub mod live;
 pub mod location;
 pub mod marathon;
 
@@ -14,6 +15,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use live::LiveState;
 pub use location::{Location, Provenance};
 
 /// The two kinds of object mesosync manages.
