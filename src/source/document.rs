@@ -1,0 +1,366 @@
+//! One manifest file → its documents → checked [`DesiredObject`]s, with every
+//! problem reported at the line and column it is written on.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use serde_path_to_error::Segment;
+
+use super::walk::{FileFormat, ManifestFile, file_error};
+use super::yaml::{self, escape_token};
+use super::LoadError;
+use crate::model::{
+    DesiredObject, ObjectKind, ObjectRef, Provenance, SyncOptions, chronos, marathon,
+};
+
+const TOP_LEVEL_KEYS: [&str; 3] = ["kind", "sync", "spec"];
+const KINDS: [&str; 2] = ["MarathonApp", "ChronosJob"];
+
+/// Parse and check every document of one file.
+pub fn load_file(file: &ManifestFile, text: &str) -> (Vec<DesiredObject>, Vec<LoadError>) {
+    let mut objects = Vec::new();
+    let mut errors = Vec::new();
+    let documents = match yaml::parse_documents(text) {
+        Ok(docs) => docs,
+        Err(e) => {
+            errors.push(parse_error(file, &e));
+            return (objects, errors);
+        }
+    };
+    for node in documents {
+        if matches!(node.value(), yaml::NodeValue::Null) {
+            continue; // an empty document, e.g. a trailing `---`
+        }
+        let mut provenance = Provenance::new(file.path.clone());
+        let prefix = match file.format {
+            FileFormat::Yaml => "",
+            FileFormat::Json => "/spec",
+        };
+        let value = node.to_json(prefix, &mut |p, l, c| provenance.insert(p, l, c));
+        let document = match file.format {
+            FileFormat::Yaml => value,
+            FileFormat::Json => serde_json::json!({"kind": "MarathonApp", "spec": value}),
+        };
+        let mut checker = DocumentChecker { provenance, errors: Vec::new() };
+        if let Some(object) = checker.check(document) {
+            objects.push(object);
+        }
+        errors.append(&mut checker.errors);
+    }
+    (objects, errors)
+}
+
+fn parse_error(file: &ManifestFile, e: &serde_saphyr::Error) -> LoadError {
+    let mut error = file_error(&file.path, "");
+    if let Some(loc) = e.location() {
+        error.location.line = loc.line() as u32;
+        error.location.column = loc.column() as u32;
+    }
+    let what = match file.format {
+        FileFormat::Yaml => "YAML",
+        FileFormat::Json => "JSON",
+    };
+    // The library's message may carry a source snippet over several lines; keep the
+    // first line, the location is given separately.
+    let text = e.to_string();
+    let mut first = text.lines().next().unwrap_or("syntax error").trim();
+    first = first.strip_prefix("error: ").unwrap_or(first);
+    if first.starts_with("line ") {
+        first = first.split_once(": ").map_or(first, |(_, rest)| rest);
+    }
+    error.message = format!("invalid {what}: {first}");
+    error
+}
+
+struct DocumentChecker {
+    provenance: Provenance,
+    errors: Vec<LoadError>,
+}
+
+impl DocumentChecker {
+    fn error(&mut self, pointer: &str, message: impl Into<String>) {
+        self.errors.push(LoadError { location: self.provenance.locate(pointer), message: message.into() });
+    }
+
+    fn check(&mut self, document: Value) -> Option<DesiredObject> {
+        let Value::Object(mut top) = document else {
+            self.error("", "a manifest document must be a mapping with `kind` and `spec`");
+            return None;
+        };
+        for key in top.keys().filter(|k| !TOP_LEVEL_KEYS.contains(&k.as_str())).cloned().collect::<Vec<_>>() {
+            let hint = did_you_mean(&key, &TOP_LEVEL_KEYS);
+            self.error(
+                &format!("/{}", escape_token(&key)),
+                format!("unknown top-level key `{key}`{hint}; a document has only `kind`, `sync` and `spec`"),
+            );
+        }
+        let kind = match top.get("kind") {
+            Some(Value::String(k)) if k == "MarathonApp" => Some(ObjectKind::MarathonApp),
+            Some(Value::String(k)) if k == "ChronosJob" => Some(ObjectKind::ChronosJob),
+            Some(Value::String(k)) => {
+                let hint = did_you_mean(k, &KINDS);
+                self.error("/kind", format!("unknown kind `{k}`{hint}; expected MarathonApp or ChronosJob"));
+                None
+            }
+            Some(_) => {
+                self.error("/kind", "`kind` must be the string MarathonApp or ChronosJob");
+                None
+            }
+            None => {
+                self.error("", "missing `kind` (MarathonApp or ChronosJob)");
+                None
+            }
+        };
+        let sync = match top.remove("sync") {
+            None | Some(Value::Null) => Some(SyncOptions::default()),
+            Some(v) => self.typed::<SyncOptions>(&v, "/sync", "sync"),
+        };
+        if let Some(sync) = &sync {
+            self.check_pointers(&sync.ignore, "/sync/ignore");
+            self.check_pointers(&sync.secret, "/sync/secret");
+        }
+        let mut spec = match top.remove("spec") {
+            Some(Value::Object(m)) => Value::Object(m),
+            Some(_) => {
+                self.error("/spec", "`spec` must be a mapping (the app or job definition)");
+                return None;
+            }
+            None => {
+                self.error("", "missing `spec` (the app or job definition)");
+                return None;
+            }
+        };
+        let object = match kind? {
+            ObjectKind::MarathonApp => self.check_app(&mut spec)?,
+            ObjectKind::ChronosJob => self.check_job(&spec)?,
+        };
+        Some(DesiredObject { object, sync: sync?, spec, provenance: self.provenance.clone() })
+    }
+
+    fn check_app(&mut self, spec: &mut Value) -> Option<ObjectRef> {
+        let mut ok = true;
+        for server_field in ["version", "versionInfo"] {
+            if spec.get(server_field).is_some() {
+                self.error(
+                    &format!("/spec/{server_field}"),
+                    format!(
+                        "`{server_field}` is set by Marathon and must not be in a manifest \
+                         (sending `version` back rolls the app back to that version)"
+                    ),
+                );
+                if let Some(m) = spec.as_object_mut() {
+                    m.remove(server_field);
+                }
+                ok = false;
+            }
+        }
+        ok &= self.typed::<marathon::AppSpec>(spec, "/spec", "spec").is_some();
+        if spec.get("cmd").is_some() && spec.get("args").is_some() {
+            self.error("/spec/args", "an app must have `cmd` or `args`, not both (Marathon answers 422)");
+            ok = false;
+        }
+        let Some(id) = spec.get("id").and_then(Value::as_str) else {
+            if spec.get("id").is_none() {
+                self.error("/spec", "missing `id` (the app's absolute path, e.g. /openstack/infra/mariadb)");
+            }
+            return None;
+        };
+        if let Err(e) = marathon::check_app_id(id) {
+            self.error("/spec/id", e);
+            return None;
+        }
+        if let Some(deps) = spec.get("dependencies").and_then(Value::as_array) {
+            let bad: Vec<(usize, String)> = deps
+                .iter()
+                .enumerate()
+                .filter_map(|(i, d)| d.as_str().and_then(|d| marathon::check_app_id(d).err().map(|e| (i, e))))
+                .collect();
+            for (i, e) in bad {
+                self.error(&format!("/spec/dependencies/{i}"), format!("dependency: {e}"));
+                ok = false;
+            }
+        }
+        let id = marathon::canonical_app_id(id);
+        spec["id"] = Value::String(id.clone());
+        if let Some(deps) = spec.get_mut("dependencies").and_then(Value::as_array_mut) {
+            for d in deps.iter_mut() {
+                if let Some(s) = d.as_str() {
+                    *d = Value::String(marathon::canonical_app_id(s));
+                }
+            }
+        }
+        ok.then(|| ObjectRef::app(id))
+    }
+
+    fn check_job(&mut self, spec: &Value) -> Option<ObjectRef> {
+        let mut ok = self.typed::<chronos::JobSpec>(spec, "/spec", "spec").is_some();
+        let name = spec.get("name").and_then(Value::as_str);
+        match name {
+            None if spec.get("name").is_none() => {
+                self.error("/spec", "missing `name` (the Chronos job name)");
+                ok = false;
+            }
+            None => ok = false,
+            Some(n) => {
+                if let Err(e) = chronos::check_job_name(n) {
+                    self.error("/spec/name", e);
+                    ok = false;
+                }
+            }
+        }
+        if spec.get("command").is_none() {
+            self.error("/spec", "missing `command` (Chronos refuses a job without one)");
+            ok = false;
+        }
+        let schedule = spec.get("schedule");
+        let parents = spec.get("parents");
+        match (schedule, parents) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    "/spec/parents",
+                    "a job has either `schedule` (scheduled) or `parents` (dependent), not both",
+                );
+                ok = false;
+            }
+            (None, None) => {
+                self.error("/spec", "a job needs `schedule` (scheduled) or `parents` (dependent)");
+                ok = false;
+            }
+            (Some(Value::String(s)), None) => {
+                if let Err(e) = chronos::Schedule::parse(s) {
+                    self.error("/spec/schedule", format!("malformed ISO 8601 schedule: {e}"));
+                    ok = false;
+                }
+            }
+            (None, Some(Value::Array(list))) if list.is_empty() => {
+                self.error("/spec/parents", "`parents` must not be empty (Chronos answers 500); use `schedule`");
+                ok = false;
+            }
+            _ => {}
+        }
+        if let Some(Value::String(e)) = spec.get("epsilon") {
+            if let Err(err) = chronos::Period::parse(e) {
+                self.error("/spec/epsilon", format!("malformed ISO 8601 duration: {err}"));
+                ok = false;
+            }
+        }
+        if ok { name.map(ObjectRef::job) } else { None }
+    }
+
+    fn check_pointers(&mut self, pointers: &[String], at: &str) {
+        for (i, p) in pointers.iter().enumerate() {
+            if !p.starts_with('/') {
+                self.error(
+                    &format!("{at}/{i}"),
+                    format!("`{p}` is not a JSON pointer into spec; write it as `/{p}`"),
+                );
+            }
+        }
+    }
+
+    /// Deserialize `value` into `T`, reporting every unknown field and wrong type
+    /// (each offending field is set aside and the check repeated, so one run shows
+    /// them all). `base` is the pointer of `value` in the document.
+    fn typed<T: DeserializeOwned>(&mut self, value: &Value, base: &str, what: &str) -> Option<T> {
+        let mut work = value.clone();
+        let mut clean = true;
+        for _ in 0..64 {
+            match serde_path_to_error::deserialize::<_, T>(&work) {
+                Ok(t) => return clean.then_some(t),
+                Err(err) => {
+                    clean = false;
+                    let tokens = path_tokens(err.path());
+                    let message = err.inner().to_string();
+                    let (tokens, text) = describe(tokens, &message, what);
+                    let pointer: String = tokens.iter().map(|t| format!("/{}", escape_token(t))).collect();
+                    self.error(&format!("{base}{pointer}"), text);
+                    if pointer.is_empty() || work.pointer(&pointer).is_none() || !remove_pointer(&mut work, &tokens)
+                    {
+                        return None;
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The tokens of a serde path (map keys and sequence indices).
+fn path_tokens(path: &serde_path_to_error::Path) -> Vec<String> {
+    path.iter()
+        .filter_map(|s| match s {
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Map { key } => Some(key.clone()),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// Turn serde's message into one a user can act on, and name the field it is about.
+fn describe(mut tokens: Vec<String>, message: &str, what: &str) -> (Vec<String>, String) {
+    let field_path =
+        |tokens: &[String]| if tokens.is_empty() { what.to_string() } else { format!("{what}.{}", tokens.join(".")) };
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let hint = did_you_mean(field, &candidates);
+        // serde_path_to_error's path already ends at the unknown key.
+        if tokens.last().map(String::as_str) != Some(field) {
+            tokens.push(field.to_string());
+        }
+        let parent = field_path(&tokens[..tokens.len() - 1]);
+        return (tokens, format!("unknown field `{field}` in {parent}{hint}"));
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or(rest);
+        return (tokens.clone(), format!("missing field `{field}` in {}", field_path(&tokens)));
+    }
+    if message.starts_with("data did not match any variant of untagged enum EnvValue") {
+        return (tokens.clone(), format!("{}: an env value must be a string or {{secret: <name>}}", field_path(&tokens)));
+    }
+    let text = message.replace("f64", "a number").replace("u32", "a whole number").replace("u64", "a whole number");
+    (tokens.clone(), format!("{}: {text}", field_path(&tokens)))
+}
+
+/// Remove the value at `tokens` from `value`; false when nothing could be removed.
+fn remove_pointer(value: &mut Value, tokens: &[String]) -> bool {
+    let Some((last, parents)) = tokens.split_last() else { return false };
+    let mut cur = value;
+    for t in parents {
+        cur = match cur {
+            Value::Object(m) => match m.get_mut(t) {
+                Some(v) => v,
+                None => return false,
+            },
+            Value::Array(a) => match t.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match cur {
+        Value::Object(m) => m.remove(last).is_some(),
+        Value::Array(a) => match last.parse::<usize>() {
+            Ok(i) if i < a.len() => {
+                a.remove(i);
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// ` (did you mean `x`?)` when a candidate is close to `word`, else "".
+pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+    let lower = word.to_ascii_lowercase();
+    let best = candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(&lower, &c.to_ascii_lowercase()), *c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((_, c)) => format!(" (did you mean `{c}`?)"),
+        None => String::new(),
+    }
+}

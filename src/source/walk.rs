@@ -1,0 +1,122 @@
+//! Finding manifest files: a recursive walk that skips hidden entries, refuses
+//! symlinks that leave the root and files too large to be a manifest.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::LoadError;
+use crate::model::Location;
+
+/// The largest manifest file accepted. Real manifests are a few KiB; anything this
+/// large is a mistake (a dump, a binary), and reading it would stall the controller.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// What kind of manifest a file holds, by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    /// `*.yaml` / `*.yml`: one or more `kind`/`sync`/`spec` documents.
+    Yaml,
+    /// `*.json`: a plain Marathon app definition.
+    Json,
+}
+
+/// A manifest file found by the walk.
+#[derive(Clone, Debug)]
+pub struct ManifestFile {
+    /// The path as shown to users (the root joined with the relative path).
+    pub path: Arc<Path>,
+    /// Its format.
+    pub format: FileFormat,
+}
+
+/// The format of `path`, or `None` when it is not a manifest.
+pub fn format_of(path: &Path) -> Option<FileFormat> {
+    match path.extension()?.to_str()? {
+        "yaml" | "yml" => Some(FileFormat::Yaml),
+        "json" => Some(FileFormat::Json),
+        _ => None,
+    }
+}
+
+/// Every manifest file below `root`, sorted by path, and the problems met on the way.
+pub fn find_manifests(root: &Path) -> (Vec<ManifestFile>, Vec<LoadError>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    let real_root = match fs::canonicalize(root) {
+        Ok(r) if r.is_dir() => r,
+        Ok(_) => {
+            errors.push(file_error(root, "is not a directory"));
+            return (files, errors);
+        }
+        Err(e) => {
+            errors.push(file_error(root, &format!("cannot read the manifest directory: {e}")));
+            return (files, errors);
+        }
+    };
+    walk(root, &real_root, &mut files, &mut errors);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    (files, errors)
+}
+
+fn walk(dir: &Path, real_root: &Path, files: &mut Vec<ManifestFile>, errors: &mut Vec<LoadError>) {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            errors.push(file_error(dir, &format!("cannot list directory: {e}")));
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        let Ok(link_meta) = fs::symlink_metadata(&path) else { continue };
+        if link_meta.file_type().is_symlink() {
+            match fs::canonicalize(&path) {
+                Ok(target) if !target.starts_with(real_root) => {
+                    errors.push(file_error(
+                        &path,
+                        &format!(
+                            "symlink points outside the manifest root (to {}); refusing to follow it",
+                            target.display()
+                        ),
+                    ));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if format_of(&path).is_some() {
+                        errors.push(file_error(&path, &format!("broken symlink: {e}")));
+                    }
+                    continue;
+                }
+            }
+        }
+        let Ok(meta) = fs::metadata(&path) else { continue };
+        if meta.is_dir() {
+            walk(&path, real_root, files, errors);
+        } else if let Some(format) = format_of(&path) {
+            if meta.len() > MAX_FILE_BYTES {
+                errors.push(file_error(
+                    &path,
+                    &format!(
+                        "file is {} bytes, over the {} byte limit for a manifest; is it really one?",
+                        meta.len(),
+                        MAX_FILE_BYTES
+                    ),
+                ));
+                continue;
+            }
+            files.push(ManifestFile { path: Arc::from(path.as_path()), format });
+        }
+    }
+}
+
+/// An error about a whole file or directory.
+pub fn file_error(path: &Path, message: &str) -> LoadError {
+    LoadError { location: Location::file_only(Arc::from(path)), message: message.to_string() }
+}
