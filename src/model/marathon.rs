@@ -422,8 +422,15 @@ fn segment_ok(segment: &str) -> bool {
 /// Make `id` absolute and canonical: relative ids are taken from the root group,
 /// `.` and `..` segments resolved, a trailing `/` dropped.
 pub fn canonical_app_id(id: &str) -> String {
+    resolve_app_id(id, "/")
+}
+
+/// Resolve `id` as Marathon resolves an app's `dependencies`: a relative id is taken
+/// from `base` (the app's parent group), then `.` / `..` are resolved.
+pub fn resolve_app_id(id: &str, base: &str) -> String {
+    let joined = if id.starts_with('/') { id.to_string() } else { format!("{base}/{id}") };
     let mut out: Vec<&str> = Vec::new();
-    for segment in id.split('/') {
+    for segment in joined.split('/') {
         match segment {
             "" | "." => {}
             ".." => {
@@ -453,5 +460,7 @@ mod tests {
     fn canonical_ids_are_absolute() {
         assert_eq!(canonical_app_id("a/b"), "/a/b");
         assert_eq!(canonical_app_id("/a/./b/../c/"), "/a/c");
+        assert_eq!(resolve_app_id("../infra/mariadb", "/openstack/keystone"), "/openstack/infra/mariadb");
+        assert_eq!(resolve_app_id("memcached", "/openstack/infra"), "/openstack/infra/memcached");
     }
 }

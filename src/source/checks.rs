@@ -44,8 +44,9 @@ fn reference_pointer(object: &DesiredObject, target: &ObjectRef) -> String {
     };
     let same_system = target.kind == object.object.kind;
     if same_system {
-        if let Some(i) =
-            list.and_then(|l| l.as_array()).and_then(|l| l.iter().position(|v| v.as_str() == Some(&target.id)))
+        if let Some(i) = list
+            .and_then(|l| l.as_array())
+            .and_then(|l| l.iter().position(|v| v.as_str() == Some(&target.id)))
         {
             return format!("{field}/{i}");
         }
@@ -62,15 +63,16 @@ pub fn check_references(objects: &[DesiredObject], errors: &mut Vec<LoadError>) 
     for object in objects {
         for dep in object.dependencies() {
             if !declared.contains(&dep) {
-                let what = match (object.object.kind, dep.kind) {
-                    (ObjectKind::ChronosJob, ObjectKind::ChronosJob) => "parent",
-                    _ => "dependency",
+                let pointer = reference_pointer(object, &dep);
+                let (what, why) = if pointer.starts_with("/spec/parents") {
+                    ("parent", "Chronos 2.x refuses a job whose parents do not exist; 3.x hides it")
+                } else {
+                    ("dependency", "mesosync can only order objects a manifest declares")
                 };
                 errors.push(LoadError {
-                    location: object.provenance.locate(&reference_pointer(object, &dep)),
+                    location: object.provenance.locate(&pointer),
                     message: format!(
-                        "{what} {dep} of {} is not declared in any manifest (Chronos refuses missing parents; \
-                         mesosync cannot order what it does not manage)",
+                        "{what} {dep} of {} is not declared in any manifest ({why})",
                         object.object
                     ),
                 });
@@ -81,7 +83,8 @@ pub fn check_references(objects: &[DesiredObject], errors: &mut Vec<LoadError>) 
 
 /// Report every dependency cycle once, as `a → b → a`, at the first object's edge.
 pub fn check_cycles(objects: &[DesiredObject], errors: &mut Vec<LoadError>) {
-    let index: BTreeMap<&ObjectRef, usize> = objects.iter().enumerate().map(|(i, o)| (&o.object, i)).collect();
+    let index: BTreeMap<&ObjectRef, usize> =
+        objects.iter().enumerate().map(|(i, o)| (&o.object, i)).collect();
     let edges: Vec<Vec<usize>> = objects
         .iter()
         .map(|o| o.dependencies().iter().filter_map(|d| index.get(d).copied()).collect())

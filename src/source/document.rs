@@ -5,12 +5,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_path_to_error::Segment;
 
+use super::LoadError;
 use super::walk::{FileFormat, ManifestFile, file_error};
 use super::yaml::{self, escape_token};
-use super::LoadError;
-use crate::model::{
-    DesiredObject, ObjectKind, ObjectRef, Provenance, SyncOptions, chronos, marathon,
-};
+use crate::model::{DesiredObject, ObjectKind, ObjectRef, Provenance, SyncOptions, chronos, marathon};
 
 const TOP_LEVEL_KEYS: [&str; 3] = ["kind", "sync", "spec"];
 const KINDS: [&str; 2] = ["MarathonApp", "ChronosJob"];
@@ -181,10 +179,12 @@ impl DocumentChecker {
         }
         let id = marathon::canonical_app_id(id);
         spec["id"] = Value::String(id.clone());
+        // Marathon resolves relative dependencies against the app's parent group.
+        let group = id.rsplit_once('/').map_or("/", |(g, _)| g).to_string();
         if let Some(deps) = spec.get_mut("dependencies").and_then(Value::as_array_mut) {
             for d in deps.iter_mut() {
                 if let Some(s) = d.as_str() {
-                    *d = Value::String(marathon::canonical_app_id(s));
+                    *d = Value::String(marathon::resolve_app_id(s, &group));
                 }
             }
         }
@@ -232,7 +232,10 @@ impl DocumentChecker {
                 }
             }
             (None, Some(Value::Array(list))) if list.is_empty() => {
-                self.error("/spec/parents", "`parents` must not be empty (Chronos answers 500); use `schedule`");
+                self.error(
+                    "/spec/parents",
+                    "`parents` must not be empty (Chronos answers 500); use `schedule`",
+                );
                 ok = false;
             }
             _ => {}
@@ -273,7 +276,9 @@ impl DocumentChecker {
                     let (tokens, text) = describe(tokens, &message, what);
                     let pointer: String = tokens.iter().map(|t| format!("/{}", escape_token(t))).collect();
                     self.error(&format!("{base}{pointer}"), text);
-                    if pointer.is_empty() || work.pointer(&pointer).is_none() || !remove_pointer(&mut work, &tokens)
+                    if pointer.is_empty()
+                        || work.pointer(&pointer).is_none()
+                        || !remove_pointer(&mut work, &tokens)
                     {
                         return None;
                     }
@@ -297,8 +302,9 @@ fn path_tokens(path: &serde_path_to_error::Path) -> Vec<String> {
 
 /// Turn serde's message into one a user can act on, and name the field it is about.
 fn describe(mut tokens: Vec<String>, message: &str, what: &str) -> (Vec<String>, String) {
-    let field_path =
-        |tokens: &[String]| if tokens.is_empty() { what.to_string() } else { format!("{what}.{}", tokens.join(".")) };
+    let field_path = |tokens: &[String]| {
+        if tokens.is_empty() { what.to_string() } else { format!("{what}.{}", tokens.join(".")) }
+    };
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
@@ -315,9 +321,13 @@ fn describe(mut tokens: Vec<String>, message: &str, what: &str) -> (Vec<String>,
         return (tokens.clone(), format!("missing field `{field}` in {}", field_path(&tokens)));
     }
     if message.starts_with("data did not match any variant of untagged enum EnvValue") {
-        return (tokens.clone(), format!("{}: an env value must be a string or {{secret: <name>}}", field_path(&tokens)));
+        return (
+            tokens.clone(),
+            format!("{}: an env value must be a string or {{secret: <name>}}", field_path(&tokens)),
+        );
     }
-    let text = message.replace("f64", "a number").replace("u32", "a whole number").replace("u64", "a whole number");
+    let text =
+        message.replace("f64", "a number").replace("u32", "a whole number").replace("u64", "a whole number");
     (tokens.clone(), format!("{}: {text}", field_path(&tokens)))
 }
 

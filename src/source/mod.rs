@@ -34,7 +34,10 @@ pub fn load_dir(root: &Path) -> Result<DesiredState, LoadErrors> {
             }
         };
         let Ok(text) = String::from_utf8(bytes) else {
-            errors.push(walk::file_error(&file.path, "is not UTF-8 text (a binary file named like a manifest?)"));
+            errors.push(walk::file_error(
+                &file.path,
+                "is not UTF-8 text (a binary file named like a manifest?)",
+            ));
             continue;
         };
         let (mut found, mut problems) = document::load_file(file, &text);

@@ -54,12 +54,21 @@ pub fn find_manifests(root: &Path) -> (Vec<ManifestFile>, Vec<LoadError>) {
             return (files, errors);
         }
     };
-    walk(root, &real_root, &mut files, &mut errors);
+    let mut seen = std::collections::HashSet::new();
+    walk(root, &real_root, &mut seen, &mut files, &mut errors);
     files.sort_by(|a, b| a.path.cmp(&b.path));
     (files, errors)
 }
 
-fn walk(dir: &Path, real_root: &Path, files: &mut Vec<ManifestFile>, errors: &mut Vec<LoadError>) {
+/// `seen` holds canonical paths already visited: a file or directory reached twice
+/// through a symlink inside the root is read once (and a symlink loop ends).
+fn walk(
+    dir: &Path,
+    real_root: &Path,
+    seen: &mut std::collections::HashSet<PathBuf>,
+    files: &mut Vec<ManifestFile>,
+    errors: &mut Vec<LoadError>,
+) {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -97,8 +106,12 @@ fn walk(dir: &Path, real_root: &Path, files: &mut Vec<ManifestFile>, errors: &mu
             }
         }
         let Ok(meta) = fs::metadata(&path) else { continue };
+        let Ok(real) = fs::canonicalize(&path) else { continue };
+        if !seen.insert(real) {
+            continue;
+        }
         if meta.is_dir() {
-            walk(&path, real_root, files, errors);
+            walk(&path, real_root, seen, files, errors);
         } else if let Some(format) = format_of(&path) {
             if meta.len() > MAX_FILE_BYTES {
                 errors.push(file_error(

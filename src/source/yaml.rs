@@ -167,7 +167,9 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, serde_saphyr::Error> {
 mod tests {
     use super::*;
 
-    fn flatten(text: &str) -> Vec<(Value, Vec<(String, u32, u32)>)> {
+    type Positions = Vec<(String, u32, u32)>;
+
+    fn flatten(text: &str) -> Vec<(Value, Positions)> {
         parse_documents(text)
             .unwrap()
             .iter()
@@ -181,7 +183,9 @@ mod tests {
 
     #[test]
     fn records_positions_of_nested_values() {
-        let docs = flatten("kind: MarathonApp\nspec:\n  id: /a\n  cpus: 0.5\n  constraints:\n    - [hostname, UNIQUE]\n");
+        let docs = flatten(
+            "kind: MarathonApp\nspec:\n  id: /a\n  cpus: 0.5\n  constraints:\n    - [hostname, UNIQUE]\n",
+        );
         assert_eq!(docs.len(), 1);
         let (value, seen) = &docs[0];
         assert_eq!(value["spec"]["cpus"], serde_json::json!(0.5));

@@ -1,0 +1,173 @@
+//! The manifest loader and `mesosync validate`, through the real binary: every
+//! validation error names file:line:column and says what is wrong.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load")
+}
+
+/// Run `mesosync validate DIR`: (exit code, stdout, stderr with DIR/ stripped).
+fn validate(dir: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mesosync")).arg("validate").arg(dir).output().unwrap();
+    let prefix = format!("{}/", dir.display());
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(&prefix, "");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+}
+
+/// Each bad fixture directory holds `expected.txt`: exactly the error lines
+/// `validate` must print (paths relative to the fixture directory).
+fn check_bad_fixture(case: &str) {
+    let dir = fixtures().join(case);
+    let expected = fs::read_to_string(dir.join("expected.txt")).unwrap();
+    let (code, stdout, stderr) = validate(&dir);
+    assert_eq!(code, 1, "{case}: validate must fail\n{stderr}");
+    assert!(stdout.is_empty(), "{case}: nothing on stdout when invalid: {stdout}");
+    let mut lines: Vec<&str> = stderr.lines().collect();
+    let summary = lines.pop().unwrap_or_default();
+    let expected_lines: Vec<&str> = expected.lines().collect();
+    assert_eq!(lines, expected_lines, "{case}: error lines differ");
+    assert!(
+        summary.ends_with(&format!("{} error(s); nothing would be written", expected_lines.len())),
+        "{case}: summary line: {summary}"
+    );
+    // The library reports the same errors as the binary, in the same order.
+    let errors = mesosync::source::load_dir(&dir).unwrap_err();
+    assert_eq!(errors.len(), expected_lines.len(), "{case}");
+}
+
+#[test]
+fn unknown_fields_are_named_with_a_hint() {
+    check_bad_fixture("unknown_fields");
+}
+
+#[test]
+fn wrong_types_are_named() {
+    check_bad_fixture("wrong_types");
+}
+
+#[test]
+fn invalid_marathon_ids_and_chronos_names() {
+    check_bad_fixture("invalid_ids");
+}
+
+#[test]
+fn duplicates_across_files_name_both_places() {
+    check_bad_fixture("duplicates");
+}
+
+#[test]
+fn chronos_schedule_and_parents_rules() {
+    check_bad_fixture("chronos_rules");
+}
+
+#[test]
+fn dependency_cycles_across_systems() {
+    check_bad_fixture("cycles");
+}
+
+#[test]
+fn references_to_undeclared_objects() {
+    check_bad_fixture("undeclared");
+}
+
+#[test]
+fn malformed_yaml_names_the_line() {
+    check_bad_fixture("malformed_yaml");
+}
+
+#[test]
+fn plain_json_apps_are_checked_like_yaml() {
+    check_bad_fixture("json_apps");
+}
+
+#[test]
+fn a_valid_directory_prints_a_summary() {
+    let dir = fixtures().join("good");
+    let (code, stdout, stderr) = validate(&dir);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.trim_end().ends_with("2 apps, 2 jobs: valid"), "{stdout}");
+}
+
+#[test]
+fn loaded_objects_keep_provenance_and_canonical_ids() {
+    let state = mesosync::source::load_dir(&fixtures().join("good")).unwrap();
+    let ids: Vec<&str> = state.apps.iter().map(|a| a.object.id.as_str()).collect();
+    assert_eq!(ids, ["/openstack/infra/mariadb", "/openstack/keystone/keystone-api"]);
+    let keystone = &state.apps[1];
+    // Relative id made absolute; relative dependency resolved against the parent group.
+    assert_eq!(keystone.spec["id"], "/openstack/keystone/keystone-api");
+    assert_eq!(keystone.spec["dependencies"][0], "/openstack/infra/mariadb");
+    let mariadb = &state.apps[0];
+    assert_eq!(mariadb.sync.ignore, ["/instances"]);
+    assert_eq!(mariadb.sync.wave, Some(1));
+    let image = mariadb.locate("/container/docker/image");
+    assert!(image.file.ends_with("apps.yaml"));
+    assert_eq!((image.line, image.column), (10, 38), "the key `image:` of the value");
+    assert_eq!(mariadb.locate("/mem").line, 9);
+    // A value never written (a default filled in later) points at its nearest parent.
+    assert_eq!(mariadb.locate("/container/docker/forcePullImage").line, 10);
+    let sync = &state.jobs[1];
+    assert_eq!(sync.object.id, "keystone-db-sync");
+    assert!(sync.locate("/parents/0").file.ends_with("sub/jobs.yml"));
+    assert_eq!(sync.dependencies(), [mesosync::model::ObjectRef::job("keystone-db-create")]);
+    let create = &state.jobs[0];
+    assert_eq!(create.dependencies(), [mesosync::model::ObjectRef::app("/openstack/infra/mariadb")]);
+}
+
+#[test]
+fn hidden_directories_and_other_files_are_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir(tmp.path().join(".git")).unwrap();
+    fs::write(tmp.path().join(".git/bad.yaml"), "not: [valid").unwrap();
+    fs::write(tmp.path().join("notes.txt"), "kind: nonsense").unwrap();
+    fs::write(tmp.path().join("empty.yaml"), "---\n").unwrap();
+    let (code, stdout, stderr) = validate(tmp.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("0 apps, 0 jobs"), "{stdout}");
+}
+
+#[test]
+fn symlinks_leaving_the_root_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("app.yaml"), "kind: MarathonApp\nspec: {id: /x, cmd: sleep}\n").unwrap();
+    let root = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path().join("app.yaml"), root.path().join("escape.yaml")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), root.path().join("escaped-dir")).unwrap();
+    let (code, _, stderr) = validate(root.path());
+    assert_eq!(code, 1);
+    assert!(stderr.contains("escape.yaml: symlink points outside the manifest root"), "{stderr}");
+    assert!(stderr.contains("escaped-dir: symlink points outside the manifest root"), "{stderr}");
+    // A symlink that stays inside the root is followed, and what it reaches a second
+    // time (or in a loop) is read once.
+    let inside = tempfile::tempdir().unwrap();
+    fs::create_dir(inside.path().join("real")).unwrap();
+    fs::write(inside.path().join("real/app.yaml"), "kind: MarathonApp\nspec: {id: /x, cmd: sleep}\n")
+        .unwrap();
+    std::os::unix::fs::symlink(inside.path().join("real"), inside.path().join("link")).unwrap();
+    std::os::unix::fs::symlink(inside.path(), inside.path().join("real/loop")).unwrap();
+    let (code, stdout, stderr) = validate(inside.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("1 apps, 0 jobs"), "{stdout}");
+}
+
+#[test]
+fn oversized_and_binary_files_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big = fs::File::create(tmp.path().join("huge.yaml")).unwrap();
+    big.set_len(mesosync::source::MAX_FILE_BYTES + 1).unwrap();
+    fs::write(tmp.path().join("garbage.yml"), [0xff, 0xfe, 0x00, 0x80, 0x81]).unwrap();
+    let (code, _, stderr) = validate(tmp.path());
+    assert_eq!(code, 1);
+    assert!(stderr.contains("huge.yaml: file is 1048577 bytes, over the 1048576 byte limit"), "{stderr}");
+    assert!(stderr.contains("garbage.yml: is not UTF-8 text"), "{stderr}");
+}
+
+#[test]
+fn a_missing_directory_is_an_error() {
+    let (code, _, stderr) = validate(Path::new("/nonexistent/manifests"));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("/nonexistent/manifests: cannot read the manifest directory"), "{stderr}");
+}
