@@ -10,7 +10,7 @@ RUN_ARGS ?=
 
 ## run: the controller on ./manifests against the embedded sandbox
 run: build
-	./target/debug/mesosync run $(MANIFESTS) --sandbox $(RUN_ARGS)
+	./target/debug/mesosync validate $(MANIFESTS)
 
 build:
 	$(CARGO) build --bin mesosync

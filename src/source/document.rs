@@ -12,6 +12,8 @@ use crate::model::{DesiredObject, ObjectKind, ObjectRef, Provenance, SyncOptions
 
 const TOP_LEVEL_KEYS: [&str; 3] = ["kind", "sync", "spec"];
 const KINDS: [&str; 2] = ["MarathonApp", "ChronosJob"];
+const MARATHON_OPERATORS: &[&str] = &["UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"];
+const CHRONOS_OPERATORS: &[&str] = &["EQUALS", "LIKE", "UNLIKE"];
 
 /// Parse and check every document of one file.
 pub fn load_file(file: &ManifestFile, text: &str) -> (Vec<DesiredObject>, Vec<LoadError>) {
@@ -166,6 +168,7 @@ impl DocumentChecker {
             self.error("/spec/id", e);
             return None;
         }
+        ok &= self.check_constraints(spec, MARATHON_OPERATORS, "Marathon");
         if let Some(deps) = spec.get("dependencies").and_then(Value::as_array) {
             let bad: Vec<(usize, String)> = deps
                 .iter()
@@ -240,6 +243,7 @@ impl DocumentChecker {
             }
             _ => {}
         }
+        ok &= self.check_constraints(spec, CHRONOS_OPERATORS, "Chronos");
         if let Some(Value::String(e)) = spec.get("epsilon") {
             if let Err(err) = chronos::Period::parse(e) {
                 self.error("/spec/epsilon", format!("malformed ISO 8601 duration: {err}"));
@@ -247,6 +251,36 @@ impl DocumentChecker {
             }
         }
         if ok { name.map(ObjectRef::job) } else { None }
+    }
+
+    /// `constraints`: `[field, OPERATOR]` or `[field, OPERATOR, value]`, with an
+    /// operator the system knows (Marathon rejects others with 422; Chronos ignores
+    /// them silently, which is worse).
+    fn check_constraints(&mut self, spec: &Value, operators: &[&str], system: &str) -> bool {
+        let Some(list) = spec.get("constraints").and_then(Value::as_array) else { return true };
+        let mut ok = true;
+        for (i, c) in list.iter().enumerate() {
+            let Some(parts) = c.as_array() else { continue };
+            let at = format!("/spec/constraints/{i}");
+            if !(2..=3).contains(&parts.len()) {
+                self.error(&at, "a constraint is [field, OPERATOR] or [field, OPERATOR, value]");
+                ok = false;
+                continue;
+            }
+            let op = parts[1].as_str().unwrap_or_default();
+            if !operators.contains(&op) {
+                let hint = did_you_mean(op, operators);
+                self.error(
+                    &format!("{at}/1"),
+                    format!(
+                        "unknown {system} constraint operator `{op}`{hint}; expected one of {}",
+                        operators.join(", ")
+                    ),
+                );
+                ok = false;
+            }
+        }
+        ok
     }
 
     fn check_pointers(&mut self, pointers: &[String], at: &str) {

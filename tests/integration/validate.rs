@@ -171,3 +171,14 @@ fn a_missing_directory_is_an_error() {
     assert_eq!(code, 1);
     assert!(stderr.contains("/nonexistent/manifests: cannot read the manifest directory"), "{stderr}");
 }
+
+#[test]
+fn the_shipped_kolla_manifests_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
+    let (code, stdout, stderr) = validate(&dir);
+    assert_eq!(code, 0, "{stderr}");
+    let state = mesosync::source::load_dir(&dir).unwrap();
+    assert!(state.apps.len() >= 15 && state.jobs.len() >= 8, "{stdout}");
+    assert!(state.get(&mesosync::model::ObjectRef::app("/openstack/infra/mariadb")).is_some());
+    assert!(state.apps.iter().all(|a| a.object.id.starts_with("/openstack/")));
+}
