@@ -20,6 +20,14 @@ pub use document::did_you_mean;
 pub use error::{LoadError, LoadErrors};
 pub use walk::MAX_FILE_BYTES;
 
+/// Parse and check the text of one manifest file named `path` (its format is taken
+/// from the extension; anything else is read as YAML). Cross-file checks (duplicates,
+/// references, cycles) are the job of [`load_dir`].
+pub fn load_text(path: &Path, text: &str) -> (Vec<crate::model::DesiredObject>, Vec<LoadError>) {
+    let format = walk::format_of(path).unwrap_or(walk::FileFormat::Yaml);
+    document::load_file(&walk::ManifestFile { path: std::sync::Arc::from(path), format }, text)
+}
+
 /// Load every manifest under `root`. Returns all errors found, not just the first,
 /// sorted by file, line and column.
 pub fn load_dir(root: &Path) -> Result<DesiredState, LoadErrors> {
