@@ -10,11 +10,15 @@ pub struct ValidateArgs {
     /// The manifest directory.
     #[arg(default_value = "manifests", env = "MESOSYNC_MANIFESTS")]
     pub dir: PathBuf,
+    /// Template values files, applied over DIR/values.yaml in order (later wins).
+    #[arg(long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
 }
 
 /// Print every load error (exit 1), or a one-line summary (exit 0).
 pub fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
-    match source::load_dir(&args.dir) {
+    let options = source::LoadOptions::from_env(args.values.clone());
+    match source::load_dir_with(&args.dir, &options) {
         Ok(state) => {
             println!("{}: {} apps, {} jobs: valid", args.dir.display(), state.apps.len(), state.jobs.len());
             Ok(super::EXIT_OK)

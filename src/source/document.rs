@@ -6,6 +6,7 @@ use serde_json::Value;
 use serde_path_to_error::Segment;
 
 use super::LoadError;
+use super::template;
 use super::walk::{FileFormat, ManifestFile, file_error};
 use super::yaml::{self, escape_token};
 use crate::model::{DesiredObject, ObjectKind, ObjectRef, Provenance, SyncOptions, chronos, marathon};
@@ -15,14 +16,28 @@ const KINDS: [&str; 2] = ["MarathonApp", "ChronosJob"];
 const MARATHON_OPERATORS: &[&str] = &["UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"];
 const CHRONOS_OPERATORS: &[&str] = &["EQUALS", "LIKE", "UNLIKE"];
 
-/// Parse and check every document of one file.
-pub fn load_file(file: &ManifestFile, text: &str) -> (Vec<DesiredObject>, Vec<LoadError>) {
+/// Parse and check every document of one file; templates are rendered with `values`.
+pub fn load_file(file: &ManifestFile, text: &str, values: &Value) -> (Vec<DesiredObject>, Vec<LoadError>) {
     let mut objects = Vec::new();
     let mut errors = Vec::new();
-    let documents = match yaml::parse_documents(text) {
+    let (text, lines) = if file.format == FileFormat::YamlTemplate {
+        match template::render(&file.path, text, values) {
+            Ok((rendered, map)) => (std::borrow::Cow::Owned(rendered), Some(map)),
+            Err(e) => {
+                errors.push(e);
+                return (objects, errors);
+            }
+        }
+    } else {
+        (std::borrow::Cow::Borrowed(text), None)
+    };
+    let template_line = |line: u32| lines.as_ref().map_or(line, |m| m.template_line(line));
+    let documents = match yaml::parse_documents(&text) {
         Ok(docs) => docs,
         Err(e) => {
-            errors.push(parse_error(file, &e));
+            let mut error = parse_error(file, &e);
+            error.location.line = template_line(error.location.line);
+            errors.push(error);
             return (objects, errors);
         }
     };
@@ -32,12 +47,12 @@ pub fn load_file(file: &ManifestFile, text: &str) -> (Vec<DesiredObject>, Vec<Lo
         }
         let mut provenance = Provenance::new(file.path.clone());
         let prefix = match file.format {
-            FileFormat::Yaml => "",
+            FileFormat::Yaml | FileFormat::YamlTemplate => "",
             FileFormat::Json => "/spec",
         };
-        let value = node.to_json(prefix, &mut |p, l, c| provenance.insert(p, l, c));
+        let value = node.to_json(prefix, &mut |p, l, c| provenance.insert(p, template_line(l), c));
         let document = match file.format {
-            FileFormat::Yaml => value,
+            FileFormat::Yaml | FileFormat::YamlTemplate => value,
             FileFormat::Json => serde_json::json!({"kind": "MarathonApp", "spec": value}),
         };
         let mut checker = DocumentChecker { provenance, errors: Vec::new() };
@@ -56,7 +71,7 @@ fn parse_error(file: &ManifestFile, e: &serde_saphyr::Error) -> LoadError {
         error.location.column = loc.column() as u32;
     }
     let what = match file.format {
-        FileFormat::Yaml => "YAML",
+        FileFormat::Yaml | FileFormat::YamlTemplate => "YAML",
         FileFormat::Json => "JSON",
     };
     // The library's message may carry a source snippet over several lines; keep the

@@ -8,11 +8,12 @@
 mod checks;
 mod document;
 mod error;
+pub mod template;
 pub mod walk;
 pub mod yaml;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::model::DesiredState;
 
@@ -25,13 +26,45 @@ pub use walk::MAX_FILE_BYTES;
 /// references, cycles) are the job of [`load_dir`].
 pub fn load_text(path: &Path, text: &str) -> (Vec<crate::model::DesiredObject>, Vec<LoadError>) {
     let format = walk::format_of(path).unwrap_or(walk::FileFormat::Yaml);
-    document::load_file(&walk::ManifestFile { path: std::sync::Arc::from(path), format }, text)
+    let values = serde_json::Value::Object(serde_json::Map::new());
+    document::load_file(&walk::ManifestFile { path: std::sync::Arc::from(path), format }, text, &values)
+}
+
+/// How to load a manifest directory beyond its files.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Extra template values files (`--values`), applied in order over the root's
+    /// `values.yaml`; later wins.
+    pub values_files: Vec<PathBuf>,
+    /// Environment variables; those named `MESOSYNC_VAR_*` become template values.
+    pub env: Vec<(String, String)>,
+}
+
+impl LoadOptions {
+    /// `values_files` plus this process's `MESOSYNC_VAR_*` environment.
+    pub fn from_env(values_files: Vec<PathBuf>) -> Self {
+        let env = std::env::vars().filter(|(k, _)| k.starts_with(template::ENV_PREFIX)).collect();
+        Self { values_files, env }
+    }
+}
+
+/// Load every manifest under `root` with the process environment and no extra values
+/// files. See [`load_dir_with`].
+pub fn load_dir(root: &Path) -> Result<DesiredState, LoadErrors> {
+    load_dir_with(root, &LoadOptions::from_env(Vec::new()))
 }
 
 /// Load every manifest under `root`. Returns all errors found, not just the first,
 /// sorted by file, line and column.
-pub fn load_dir(root: &Path) -> Result<DesiredState, LoadErrors> {
+pub fn load_dir_with(root: &Path, options: &LoadOptions) -> Result<DesiredState, LoadErrors> {
     let (files, mut errors) = walk::find_manifests(root);
+    let values = match template::collect_values(root, &options.values_files, &options.env) {
+        Ok(v) => v,
+        Err(mut e) => {
+            errors.append(&mut e);
+            serde_json::Value::Null
+        }
+    };
     let mut objects = Vec::new();
     for file in &files {
         let bytes = match fs::read(&file.path) {
@@ -48,7 +81,7 @@ pub fn load_dir(root: &Path) -> Result<DesiredState, LoadErrors> {
             ));
             continue;
         };
-        let (mut found, mut problems) = document::load_file(file, &text);
+        let (mut found, mut problems) = document::load_file(file, &text, &values);
         objects.append(&mut found);
         errors.append(&mut problems);
     }

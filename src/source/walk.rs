@@ -19,6 +19,8 @@ pub enum FileFormat {
     Yaml,
     /// `*.json`: a plain Marathon app definition.
     Json,
+    /// `*.yaml.j2` / `*.yml.j2`: a Jinja template rendering to YAML documents.
+    YamlTemplate,
 }
 
 /// A manifest file found by the walk.
@@ -32,6 +34,10 @@ pub struct ManifestFile {
 
 /// The format of `path`, or `None` when it is not a manifest.
 pub fn format_of(path: &Path) -> Option<FileFormat> {
+    let name = path.file_name()?.to_str()?;
+    if name.ends_with(".yaml.j2") || name.ends_with(".yml.j2") {
+        return Some(FileFormat::YamlTemplate);
+    }
     match path.extension()?.to_str()? {
         "yaml" | "yml" => Some(FileFormat::Yaml),
         "json" => Some(FileFormat::Json),
@@ -55,6 +61,12 @@ pub fn find_manifests(root: &Path) -> (Vec<ManifestFile>, Vec<LoadError>) {
         }
     };
     let mut seen = std::collections::HashSet::new();
+    // The root's values file holds template values, not manifests.
+    for name in ["values.yaml", "values.yml"] {
+        if let Ok(real) = fs::canonicalize(root.join(name)) {
+            seen.insert(real);
+        }
+    }
     walk(root, &real_root, &mut seen, &mut files, &mut errors);
     files.sort_by(|a, b| a.path.cmp(&b.path));
     (files, errors)
