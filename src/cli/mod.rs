@@ -4,6 +4,7 @@
 //! Exit codes: 0 success (for `diff`: no changes), 1 error, 2 (`diff` only) changes
 //! present — as `terraform plan -detailed-exitcode`.
 
+mod completions;
 mod validate;
 
 use std::process::ExitCode;
@@ -41,6 +42,10 @@ pub enum Command {
     Import(Unimplemented),
     /// Run the Marathon + Chronos emulator.
     Sandbox(Unimplemented),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff) to stdout.
+    Man,
 }
 
 /// Arguments of a command that is not built yet (accepts anything, does nothing).
@@ -71,6 +76,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(_) => not_yet("run", 7),
         Command::Import(_) => not_yet("import", 10),
         Command::Sandbox(_) => not_yet("sandbox", 4),
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man => completions::man(),
     }
 }
 

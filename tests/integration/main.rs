@@ -2,5 +2,6 @@
 //! library against real files and, where HTTP is involved, the emulator on 127.0.0.1.
 
 mod loader_fuzz;
+mod packaging;
 mod templates;
 mod validate;
