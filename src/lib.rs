@@ -16,6 +16,7 @@ pub mod cli;
 pub mod client;
 pub mod diff;
 pub mod emulator;
+pub mod generate;
 pub mod model;
 pub mod normalize;
 pub mod plan;

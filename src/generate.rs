@@ -1,0 +1,141 @@
+//! Synthetic manifest sets for benchmarks and load tests: N Marathon apps spread over
+//! nested groups and M Chronos jobs in dependency chains, from a seeded RNG so that a
+//! benchmark measures the same input every run. Shaped like the Kolla manifests
+//! (docker containers, host networking, constraints, health checks, env, labels).
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// What to generate.
+#[derive(Clone, Copy, Debug)]
+pub struct GenSpec {
+    /// Number of Marathon apps.
+    pub apps: usize,
+    /// Number of Chronos jobs.
+    pub jobs: usize,
+    /// RNG seed.
+    pub seed: u64,
+    /// Documents per file.
+    pub per_file: usize,
+}
+
+impl Default for GenSpec {
+    fn default() -> Self {
+        Self { apps: 1000, jobs: 500, seed: 42, per_file: 50 }
+    }
+}
+
+/// The id of generated app `i`: three levels of groups, e.g. `/region-3/project-12/svc-1234`.
+pub fn app_id(i: usize) -> String {
+    format!("/region-{}/project-{}/svc-{i}", i % 7, i % 97)
+}
+
+/// The name of generated job `i`.
+pub fn job_name(i: usize) -> String {
+    format!("job-{i}")
+}
+
+/// One app document.
+fn app_document(i: usize, rng: &mut StdRng, out: &mut String) {
+    let cpus = [0.1, 0.25, 0.5, 1.0][rng.random_range(0..4)];
+    let mem = [64, 128, 256, 512, 1024][rng.random_range(0..5)];
+    let instances = rng.random_range(1..4);
+    let port = 20_000 + i % 40_000;
+    let _ = write!(
+        out,
+        "---\nkind: MarathonApp\nspec:\n  id: {id}\n  cpus: {cpus}\n  mem: {mem}\n  instances: {instances}\n  \
+         container:\n    type: DOCKER\n    docker:\n      image: registry.local:5000/bench/svc-{i}:1.{v}.0\n    \
+         volumes:\n      - {{containerPath: /etc/localtime, hostPath: /etc/localtime, mode: RO}}\n  \
+         networks: [{{mode: host}}]\n  portDefinitions: [{{port: {port}, name: http, protocol: tcp}}]\n  \
+         requirePorts: true\n  constraints: [[hostname, UNIQUE], [rack, GROUP_BY, \"3\"]]\n  \
+         env: {{SERVICE_INDEX: \"{i}\", LOG_LEVEL: info}}\n  labels: {{team: team-{team}, tier: backend}}\n  \
+         healthChecks:\n    - {{protocol: HTTP, path: /health, portIndex: 0, gracePeriodSeconds: 60, intervalSeconds: 30}}\n",
+        id = app_id(i),
+        v = rng.random_range(0..20),
+        team = i % 13,
+    );
+    // Every tenth app depends on the one before it in its project.
+    if i % 10 == 9 && i >= 97 {
+        let _ = writeln!(out, "  dependencies: [{}]", app_id(i - 97));
+    }
+}
+
+/// One job document: every fifth job starts a chain, the next four hang off it.
+fn job_document(i: usize, rng: &mut StdRng, out: &mut String) {
+    let _ = write!(
+        out,
+        "---\nkind: ChronosJob\nspec:\n  name: {name}\n  command: /usr/local/bin/task-{i} --batch\n  owner: ops@example.com\n  \
+         cpus: 0.1\n  mem: {mem}\n  container: {{type: DOCKER, image: \"registry.local:5000/bench/task:{v}\", network: HOST}}\n  \
+         environmentVariables: [{{name: TASK, value: \"{i}\"}}]\n",
+        name = job_name(i),
+        mem = [64, 128, 256][rng.random_range(0..3)],
+        v = rng.random_range(0..9),
+    );
+    if i % 5 == 0 {
+        let _ = writeln!(
+            out,
+            "  schedule: R/2030-01-{:02}T{:02}:00:00.000Z/PT{}H",
+            1 + i % 28,
+            i % 24,
+            1 + i % 12
+        );
+    } else {
+        let _ = writeln!(out, "  parents: [{}]", job_name(i - 1));
+    }
+}
+
+/// The YAML files of a generated set, as (relative path, text).
+pub fn manifest_files(spec: &GenSpec) -> Vec<(String, String)> {
+    let mut rng = StdRng::seed_from_u64(spec.seed);
+    let per_file = spec.per_file.max(1);
+    let mut files = Vec::new();
+    for chunk in 0..spec.apps.div_ceil(per_file) {
+        let mut text = String::new();
+        for i in chunk * per_file..((chunk + 1) * per_file).min(spec.apps) {
+            app_document(i, &mut rng, &mut text);
+        }
+        files.push((format!("apps/region-{}/apps-{chunk:05}.yaml", chunk % 7), text));
+    }
+    for chunk in 0..spec.jobs.div_ceil(per_file) {
+        let mut text = String::new();
+        for i in chunk * per_file..((chunk + 1) * per_file).min(spec.jobs) {
+            job_document(i, &mut rng, &mut text);
+        }
+        files.push((format!("jobs/jobs-{chunk:05}.yaml"), text));
+    }
+    files
+}
+
+/// Write a generated set under `dir`.
+pub fn write_manifests(dir: &Path, spec: &GenSpec) -> io::Result<()> {
+    for (rel, text) in manifest_files(spec) {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::write(path, text)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_sets_are_valid_and_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = GenSpec { apps: 300, jobs: 120, seed: 7, per_file: 40 };
+        write_manifests(dir.path(), &spec).unwrap();
+        let state = crate::source::load_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((state.apps.len(), state.jobs.len()), (300, 120));
+        assert_eq!(manifest_files(&spec), manifest_files(&spec));
+        let chained = state.jobs.iter().filter(|j| j.spec.get("parents").is_some()).count();
+        assert_eq!(chained, 96);
+    }
+}
