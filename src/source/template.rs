@@ -38,6 +38,9 @@ pub fn render(path: &Path, template: &str, values: &Value) -> Result<(String, Li
     env.set_keep_trailing_newline(true);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
+    // minijinja would JSON-escape every value in a `*.yaml.j2` file by default; kolla's
+    // templates substitute raw text. `| tojson` quotes a value when a template wants it.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     let name = path.display().to_string();
     let context = minijinja::Value::from_serialize(values);
     let rendered = env

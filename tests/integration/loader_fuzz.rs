@@ -55,6 +55,7 @@ proptest! {
         }
         let text = String::from_utf8_lossy(&bytes);
         load("mutated.yaml", &text);
+        load("mutated.yaml.j2", &text);
     }
 }
 

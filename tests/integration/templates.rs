@@ -69,3 +69,26 @@ fn validate_takes_values_files() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 apps, 0 jobs"));
 }
+
+#[test]
+fn the_kolla_manifests_render_for_a_second_environment() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let default = load_dir_with(&root.join("manifests"), &LoadOptions::default()).unwrap();
+    let dev = LoadOptions {
+        values_files: vec![root.join("environments/dev.yaml")],
+        env: vec![("MESOSYNC_VAR_DATABASE_PASSWORD".into(), "it's \"quoted\"".into())],
+    };
+    let dev = load_dir_with(&root.join("manifests"), &dev).unwrap();
+    assert_eq!(default.apps.len(), dev.apps.len());
+    assert_eq!(default.jobs.len(), dev.jobs.len());
+    let keystone = mesosync::model::ObjectRef::app("/openstack/keystone/keystone-api");
+    let image = |s: &mesosync::model::DesiredState| {
+        s.get(&keystone).unwrap().spec["container"]["docker"]["image"].clone()
+    };
+    assert!(image(&default).as_str().unwrap().ends_with(":2.0.0"));
+    assert!(image(&dev).as_str().unwrap().ends_with(":3.0.0-dev"), "{}", image(&dev));
+    // A value with quotes survives templating intact (`| tojson`).
+    let job = dev.get(&mesosync::model::ObjectRef::job("openstack-keystone-db-create")).unwrap();
+    let vars = job.spec["environmentVariables"].as_array().unwrap();
+    assert!(vars.iter().any(|v| v["value"] == "it's \"quoted\""), "{vars:?}");
+}
