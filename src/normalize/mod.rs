@@ -220,6 +220,13 @@ pub(crate) fn set_pointer(value: &mut Value, pointer: &str, new: Value) -> bool 
     }
 }
 
+/// Replace the value at `pointer` only if there is one.
+pub(crate) fn set_pointer_if_present(value: &mut Value, pointer: &str, new: Value) {
+    if let Some(slot) = value.pointer_mut(pointer) {
+        *slot = new;
+    }
+}
+
 /// `sync.ignore`: at every pointer the live value wins — copied into `desired`, or the
 /// pointer removed from `desired` when live has nothing there. Afterwards no difference
 /// can remain under an ignored pointer.
