@@ -77,10 +77,8 @@ pub(crate) fn canonical_numbers(value: &mut Value) {
 /// `null`s, manifests write `[]`: all mean "none".
 pub(crate) fn drop_empty(value: &mut Value, keep_empty: &[&str]) {
     if let Value::Object(map) = value {
-        for (key, member) in map.iter_mut() {
-            if !keep_empty.contains(&key.as_str()) {
-                drop_empty(member, &[]);
-            }
+        for member in map.values_mut() {
+            drop_empty(member, &[]);
         }
         map.retain(|key, member| keep_empty.contains(&key.as_str()) || !is_empty(member));
     } else if let Value::Array(items) = value {
@@ -263,6 +261,9 @@ mod tests {
         let mut v = json!({"a": [], "b": {}, "c": null, "d": {"e": []}, "portDefinitions": [], "f": 1});
         drop_empty(&mut v, &["portDefinitions"]);
         assert_eq!(v, json!({"portDefinitions": [], "f": 1}));
+        let mut v = json!({"portDefinitions": [{"port": 1, "labels": {}}]});
+        drop_empty(&mut v, &["portDefinitions"]);
+        assert_eq!(v, json!({"portDefinitions": [{"port": 1}]}));
     }
 
     #[test]

@@ -73,17 +73,20 @@ fn change_line(change: &FieldChange) -> String {
         ),
     };
     match &change.location {
-        Some(loc) if change.new.is_some() => format!("{what}  ({loc})"),
+        // A document built without a file (tests, library use) has nothing to point at.
+        Some(loc) if change.new.is_some() && !loc.file.as_os_str().eq("<unknown>") => {
+            format!("{what}  ({loc})")
+        }
         _ => what,
     }
 }
 
-/// The header line of one action: `~ app /a: update (restart: every task is replaced)`.
+/// The header line of one action: `~ app /a: update, restart: every task is replaced`.
 pub fn header(action: &Action) -> String {
     let (s, _) = sign(action.kind);
     let mut text = format!("{s} {}: {}", action.object, kind_word(action.kind));
-    if action.kind != ActionKind::NoOp {
-        text.push_str(&format!(" ({})", impact_text(action.impact)));
+    if action.kind != ActionKind::NoOp && action.impact != Impact::None {
+        text.push_str(&format!(", {}", impact_text(action.impact)));
     }
     if action.recreate {
         text.push_str(" [delete + create]");
