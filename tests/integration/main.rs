@@ -1,1 +1,2 @@
 mod plan_fixtures;
+mod plan_properties;
