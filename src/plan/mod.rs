@@ -182,3 +182,155 @@ impl Plan {
         self.actions.iter().find(|a| &a.object == object)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::{DesiredObject, DesiredState, LiveState, Provenance, SyncOptions};
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    fn desired_app(id: &str, deps: &[&str]) -> DesiredObject {
+        DesiredObject {
+            object: ObjectRef::app(id),
+            sync: SyncOptions::default(),
+            spec: json!({"id": id, "cmd": "run", "dependencies": deps}),
+            provenance: Provenance::default(),
+        }
+    }
+
+    fn live_app(id: &str, owner: Option<&str>) -> Value {
+        let labels = owner.map(|o| json!({"MESOSYNC_OWNER": o})).unwrap_or(json!({}));
+        json!({"id": id, "cmd": "run", "labels": labels, "version": format!("v-{id}")})
+    }
+
+    /// `owned` live apps owned by the default instance, of which the first `kept` have
+    /// a manifest.
+    fn prune_plan(owned: usize, kept: usize, opts: &PlanOptions) -> Plan {
+        let ids: Vec<String> = (0..owned).map(|i| format!("/p/a{i:03}")).collect();
+        let desired =
+            DesiredState { apps: ids[..kept].iter().map(|id| desired_app(id, &[])).collect(), jobs: vec![] };
+        let live =
+            LiveState { apps: ids.iter().map(|id| live_app(id, Some("mesosync"))).collect(), jobs: vec![] };
+        compute(&desired, &live, opts, now())
+    }
+
+    fn deletes(plan: &Plan) -> usize {
+        plan.actions.iter().filter(|a| a.kind == ActionKind::Delete).count()
+    }
+
+    #[test]
+    fn guard_allows_small_prunes_and_refuses_large_ones() {
+        let prune = PlanOptions { prune: true, ..PlanOptions::default() };
+        // 3 of 10 is exactly 30%: allowed.
+        let plan = prune_plan(10, 7, &prune);
+        assert_eq!((deletes(&plan), plan.prune_refused.as_deref()), (3, None));
+        // 4 of 10 is more than 30%.
+        let plan = prune_plan(10, 6, &prune);
+        assert_eq!(deletes(&plan), 0);
+        assert!(plan.prune_refused.as_deref().unwrap().contains("4 of 10"));
+        // 11 of 100 is under 30% but more than 10.
+        let plan = prune_plan(100, 89, &prune);
+        assert_eq!(deletes(&plan), 0);
+        assert!(plan.prune_refused.is_some());
+        // Forced: everything goes.
+        let forced = PlanOptions { force_prune: true, ..prune.clone() };
+        assert_eq!(deletes(&prune_plan(100, 89, &forced)), 11);
+        // Prune off: nothing is deleted and nothing is "refused" either.
+        let plan = prune_plan(10, 6, &PlanOptions::default());
+        assert_eq!((deletes(&plan), plan.prune_refused.as_deref()), (0, None));
+    }
+
+    #[test]
+    fn empty_manifest_set_needs_allow_empty_even_when_forced() {
+        let forced = PlanOptions { prune: true, force_prune: true, ..PlanOptions::default() };
+        let plan = prune_plan(3, 0, &forced);
+        assert_eq!(deletes(&plan), 0);
+        assert!(plan.prune_refused.as_deref().unwrap().contains("empty"));
+        let allowed = PlanOptions { allow_empty: true, ..forced };
+        assert_eq!(deletes(&prune_plan(3, 0, &allowed)), 3);
+    }
+
+    #[test]
+    fn waves_are_topological_levels_and_cycles_terminate() {
+        let desired = DesiredState {
+            apps: vec![
+                desired_app("/a", &[]),
+                desired_app("/b", &["/a"]),
+                desired_app("/c", &["/a", "/b"]),
+                desired_app("/x", &["/y"]),
+                desired_app("/y", &["/x"]),
+            ],
+            jobs: vec![],
+        };
+        let plan = compute(&desired, &LiveState::default(), &PlanOptions::default(), now());
+        let wave = |id: &str| plan.action(&ObjectRef::app(id)).unwrap().wave;
+        assert_eq!((wave("/a"), wave("/b"), wave("/c")), (0, 1, 2));
+        assert_eq!(
+            plan.action(&ObjectRef::app("/c")).unwrap().depends_on,
+            vec![ObjectRef::app("/a"), ObjectRef::app("/b")]
+        );
+        // The cycle is cut: both get a wave, one after the other.
+        assert_ne!(wave("/x"), wave("/y"));
+        let ids: Vec<&str> = plan.actions.iter().map(|a| a.object.id.as_str()).collect();
+        assert_eq!(ids.len(), 5);
+    }
+
+    #[test]
+    fn unchanged_dependencies_do_not_delay() {
+        let desired =
+            DesiredState { apps: vec![desired_app("/a", &[]), desired_app("/b", &["/a"])], jobs: vec![] };
+        let mut a = crate::normalize::marathon::desired_app(&desired.apps[0].spec, &Default::default());
+        a["version"] = json!("v1");
+        let live = LiveState { apps: vec![a], jobs: vec![] };
+        let plan = compute(&desired, &live, &PlanOptions::default(), now());
+        let b = plan.action(&ObjectRef::app("/b")).unwrap();
+        assert_eq!((b.kind, b.wave, b.depends_on.len()), (ActionKind::Create, 0, 0));
+        assert_eq!(plan.action(&ObjectRef::app("/a")).unwrap().kind, ActionKind::NoOp);
+    }
+
+    #[test]
+    fn summary_line_reads_like_terraform() {
+        let s = Summary { create: 3, update: 2, restart: 1, scale: 1, delete: 0, unchanged: 4 };
+        assert_eq!(s.to_string(), "3 to create, 2 to update (1 restart), 1 to scale, 0 to delete");
+        assert!(!Plan::default().has_changes());
+        assert_eq!(Plan::default().summary(), Summary::default());
+    }
+
+    #[test]
+    fn saved_plans_are_refused_when_live_changed() {
+        let desired =
+            DesiredState { apps: vec![desired_app("/a", &[]), desired_app("/new", &[])], jobs: vec![] };
+        let mut changed = live_app("/a", Some("mesosync"));
+        changed["cmd"] = json!("old");
+        let live = LiveState { apps: vec![changed], jobs: vec![] };
+        let plan = compute(&desired, &live, &PlanOptions::default(), now());
+        assert!(check_still_valid(&plan, &live).is_ok());
+        // Survives a save / load round trip.
+        let saved: Plan = serde_json::from_str(&serde_json::to_string(&plan).unwrap()).unwrap();
+        assert!(check_still_valid(&saved, &live).is_ok());
+        let mut moved = live.clone();
+        moved.apps[0]["version"] = json!("v-other");
+        let err = check_still_valid(&saved, &moved).unwrap_err();
+        assert!(err.contains("app /a changed live"), "{err}");
+        let mut created = live.clone();
+        created.apps.push(live_app("/new", None));
+        assert!(check_still_valid(&saved, &created).unwrap_err().contains("app /new was created"));
+        assert!(check_still_valid(&saved, &LiveState::default()).unwrap_err().contains("app /a was deleted"));
+    }
+
+    #[test]
+    fn chronos_live_version_ignores_run_statistics_only() {
+        let job = json!({"name": "j", "command": "true", "successCount": 1, "lastSuccess": "x"});
+        let ran = json!({"name": "j", "command": "true", "successCount": 2, "lastSuccess": "y"});
+        let edited = json!({"name": "j", "command": "false", "successCount": 1});
+        let v = |j: &Value| live_version(crate::model::ObjectKind::ChronosJob, j).unwrap();
+        assert_eq!(v(&job), v(&ran));
+        assert_ne!(v(&job), v(&edited));
+        assert!(v(&job).starts_with("chronos:"));
+    }
+}
