@@ -333,4 +333,37 @@ mod tests {
         assert_ne!(v(&job), v(&edited));
         assert!(v(&job).starts_with("chronos:"));
     }
+
+    #[test]
+    fn rendered_changes_point_at_the_manifest_line() {
+        use std::path::Path;
+        use std::sync::Arc;
+        let mut provenance = Provenance::new(Arc::from(Path::new("apps/a.yaml")));
+        provenance.insert("/spec".into(), 3, 3);
+        provenance.insert("/spec/cpus".into(), 5, 9);
+        provenance.insert("/spec/constraints".into(), 6, 16);
+        let desired = DesiredObject {
+            object: ObjectRef::app("/a"),
+            sync: SyncOptions::default(),
+            spec: json!({"id": "/a", "cmd": "run", "cpus": 0.5, "constraints": [["b", "UNIQUE"], ["a", "UNIQUE"]]}),
+            provenance,
+        };
+        let mut live = live_app("/a", Some("mesosync"));
+        live["constraints"] = json!([["a", "UNIQUE"]]);
+        let plan = compute(
+            &DesiredState { apps: vec![desired], jobs: vec![] },
+            &LiveState { apps: vec![live], jobs: vec![] },
+            &PlanOptions::default(),
+            now(),
+        );
+        let text = render::render_text(&plan, &render::RenderOptions::default());
+        assert!(text.contains("~ app /a: update, restart: every task is replaced  (apps/a.yaml)"), "{text}");
+        assert!(text.contains("~ /cpus: 1 → 0.5  (apps/a.yaml:5:9)"), "{text}");
+        // Sets are sorted, so a change inside one points at the set itself.
+        assert!(text.contains("(apps/a.yaml:6:16)"), "{text}");
+        assert!(text.ends_with("0 to create, 1 to update (1 restart), 0 to scale, 0 to delete\n"));
+        let json = render::render_json(&plan);
+        assert_eq!(json["actions"][0]["changes"][0]["location"], "apps/a.yaml:6:16");
+        assert_eq!(json["summaryLine"], "0 to create, 1 to update (1 restart), 0 to scale, 0 to delete");
+    }
 }

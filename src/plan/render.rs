@@ -10,6 +10,7 @@ use super::{Action, ActionKind, Impact, Plan};
 use crate::diff::FieldChange;
 use crate::diff::mask::{self, MASK};
 use crate::diff::render::{ansi, paint, unified};
+use crate::model::Location;
 
 /// How to render for people.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,6 +62,11 @@ fn value_text(value: &Option<Value>, secret: bool) -> String {
     }
 }
 
+/// A document built without a file (tests, library use) has nothing to point at.
+fn is_unknown(loc: &Location) -> bool {
+    loc.file.as_os_str() == "<unknown>"
+}
+
 fn change_line(change: &FieldChange) -> String {
     let what = match change.sign() {
         '+' => format!("+ {} = {}", change.pointer, value_text(&change.new, change.secret)),
@@ -73,8 +79,7 @@ fn change_line(change: &FieldChange) -> String {
         ),
     };
     match &change.location {
-        // A document built without a file (tests, library use) has nothing to point at.
-        Some(loc) if change.new.is_some() && !loc.file.as_os_str().eq("<unknown>") => {
+        Some(loc) if change.new.is_some() && !is_unknown(loc) => {
             format!("{what}  ({loc})")
         }
         _ => what,
@@ -90,6 +95,10 @@ pub fn header(action: &Action) -> String {
     }
     if action.recreate {
         text.push_str(" [delete + create]");
+    }
+    // The manifest file, from the first change that knows where it is written.
+    if let Some(loc) = action.changes.iter().filter_map(|c| c.location.as_ref()).find(|l| !is_unknown(l)) {
+        text.push_str(&format!("  ({})", loc.file.display()));
     }
     text
 }
