@@ -12,6 +12,19 @@
 //!
 //! This module decides what is *equal*; it never decides what to *send*: the body of a
 //! write is built by [`crate::plan`] from the manifest as written.
+//!
+//! Decisions worth knowing:
+//! - Absent, `null` and empty collections are one thing, except Marathon
+//!   `portDefinitions`, where absent means "one default port" with host networking.
+//! - Integral numbers are integers (`128.0` → `128`); other floats stay as they are.
+//! - A desired `port` / `servicePort` of 0 takes the live port at the same index; an
+//!   absent health-check `portIndex` is 0; `delaySeconds` is 15 for HTTP/HTTPS/TCP.
+//! - `sync.ignore` pointers address the normalized document (for sets: after sorting).
+//! - Chronos schedules compare by period and repeat-ness; the start (and the exact
+//!   count) only when the desired start is in the future. A job Chronos disabled
+//!   because its count ran out is not a difference.
+//! - Fields a Chronos version does not report are dropped from both sides when the
+//!   version is configured, and from desired when live lacks them otherwise.
 
 pub mod chronos;
 pub mod marathon;

@@ -5,6 +5,26 @@
 //! changes, with the file:line of each desired value), what it costs (a Marathon
 //! restart, a scale only, a Chronos replace that resets run statistics), and exactly
 //! what body `apply` will send — so `apply` makes no decisions of its own.
+//!
+//! Decisions (DESIGN §3, §6 leave them open):
+//! - A live object with a manifest's id that this instance does not own is a NoOp with
+//!   a note (its differences still shown) unless adoption is enabled; then it is an
+//!   Adopt whose body carries the ownership mark. The summary counts adoptions as
+//!   creates.
+//! - An owned object without a manifest is a NoOp with a note while prune is off. When
+//!   the guard (or the empty-manifest rule) refuses, the would-be deletes stay NoOps
+//!   with a note and [`Plan::prune_refused`] says why: the guard refuses more than
+//!   `max_delete_count` deletes or more than `max_delete_ratio` of the owned set.
+//! - A Chronos job switching between scheduled and dependent is one Update with
+//!   [`Action::recreate`] set (impact Replace): apply deletes it, then creates `body`.
+//! - `sync.suspend` turns any write into a NoOp with a note; the changes stay listed.
+//! - Marathon bodies are the manifest as written plus the ownership label (never the
+//!   defaults-filled form, never `version`), with `sync.ignore` pointers set to their
+//!   live values. Chronos bodies carry the description marker and, when the desired
+//!   start is not in the future, the live start and repeat count.
+//! - Saved plans hold `live_version` per object (Marathon `version`; Chronos a hash of
+//!   the job without run statistics) and, necessarily, the real bodies — secrets
+//!   included, as with Terraform plan files. The renderers mask them.
 
 mod compute;
 mod order;
@@ -365,5 +385,31 @@ mod tests {
         let json = render::render_json(&plan);
         assert_eq!(json["actions"][0]["changes"][0]["location"], "apps/a.yaml:6:16");
         assert_eq!(json["summaryLine"], "0 to create, 1 to update (1 restart), 0 to scale, 0 to delete");
+    }
+
+    #[test]
+    fn creates_show_their_fields_but_never_their_secrets() {
+        let mut app = desired_app("/s", &[]);
+        app.spec["env"] = json!({"DB_PASSWORD": "pw-xyz", "LOG": "verbose"});
+        app.spec["container"] =
+            json!({"docker": {"image": "i", "credential": {"principal": "me", "secret": "cred-xyz"}}});
+        let plan = compute(
+            &DesiredState { apps: vec![app], jobs: vec![] },
+            &LiveState::default(),
+            &PlanOptions::default(),
+            now(),
+        );
+        let text = render::render_text(
+            &plan,
+            &render::RenderOptions { color: false, show_unchanged: true, unified: true },
+        );
+        let json = render::render_json(&plan).to_string();
+        for out in [&text, &json] {
+            assert!(!out.contains("pw-xyz") && !out.contains("cred-xyz"), "{out}");
+        }
+        assert!(text.contains("verbose"), "non-secret members stay visible: {text}");
+        assert!(text.contains(crate::diff::mask::MASK));
+        // apply gets the real values.
+        assert_eq!(plan.actions[0].body.as_ref().unwrap()["env"]["DB_PASSWORD"], "pw-xyz");
     }
 }

@@ -54,10 +54,13 @@ fn sign(kind: ActionKind) -> (&'static str, &'static str) {
     }
 }
 
+/// Change values are masked when the plan is computed (secret leaves read [`MASK`]),
+/// so a structured value keeps its non-secret members visible.
 fn value_text(value: &Option<Value>, secret: bool) -> String {
     match value {
         None => "(absent)".into(),
-        Some(_) if secret => MASK.into(),
+        Some(Value::String(s)) if secret && s == MASK => MASK.into(),
+        Some(_) if secret && !value.as_ref().is_some_and(|v| v.is_object() || v.is_array()) => MASK.into(),
         Some(v) => v.to_string(),
     }
 }
