@@ -92,7 +92,11 @@ fn change_line(change: &FieldChange) -> String {
 /// The header line of one action: `~ app /a: update, restart: every task is replaced`.
 pub fn header(action: &Action) -> String {
     let (s, _) = sign(action.kind);
-    let mut text = format!("{s} {}: {}", action.object, kind_word(action.kind));
+    let word = match action.kind {
+        ActionKind::NoOp if !action.changes.is_empty() || action.note.is_some() => "left alone",
+        kind => kind_word(kind),
+    };
+    let mut text = format!("{s} {}: {word}", action.object);
     if action.kind != ActionKind::NoOp && action.impact != Impact::None {
         text.push_str(&format!(", {}", impact_text(action.impact)));
     }
