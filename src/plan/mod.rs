@@ -87,7 +87,9 @@ pub struct Action {
     pub kind: ActionKind,
     /// What it costs.
     pub impact: Impact,
-    /// The field-level differences that justify it (empty for NoOp).
+    /// The field-level differences that justify it. A NoOp has none when the object is
+    /// equal; a NoOp that leaves a difference alone (suspended, unowned, refused
+    /// prune) still lists it.
     pub changes: Vec<FieldChange>,
     /// Exactly what `apply` sends (full definition, `{"instances": N}`, Chronos job);
     /// `None` for Delete and NoOp.
@@ -147,7 +149,7 @@ pub struct Summary {
     pub scale: usize,
     /// Deletes.
     pub delete: usize,
-    /// Objects equal to their manifest.
+    /// NoOps: objects equal to their manifest, or left alone (with a note).
     pub unchanged: usize,
 }
 
