@@ -178,7 +178,9 @@ fn plan_object(
         }
         Some(_) if action.changes.is_empty() => {}
         Some(l) if !opts.owns(kind, l) => {
-            if opts.adopt {
+            // Only an unmarked object can be adopted: one marked by another instance
+            // belongs to another controller, and taking it would start a tug of war.
+            if opts.adopt && live_owner(kind, l).is_none() {
                 action.kind = ActionKind::Adopt;
                 action.impact = write_impact;
                 action.body = Some(body(d, Some(l), &opts.instance, now));
@@ -235,8 +237,9 @@ fn plan_object(
     action
 }
 
-fn unowned_note(kind: ObjectKind, live: &Value, opts: &PlanOptions) -> String {
-    let owner = match kind {
+/// The instance whose mark a live object carries, if any.
+fn live_owner(kind: ObjectKind, live: &Value) -> Option<String> {
+    match kind {
         ObjectKind::MarathonApp => marathon_norm::owner(live).map(str::to_string),
         ObjectKind::ChronosJob => live
             .get("description")
@@ -244,12 +247,22 @@ fn unowned_note(kind: ObjectKind, live: &Value, opts: &PlanOptions) -> String {
             .and_then(|d| d.split("[mesosync:").nth(1))
             .and_then(|rest| rest.split(']').next())
             .map(str::to_string),
-    };
-    let by = match owner {
-        Some(o) => format!("owned by instance '{o}', not '{}'", opts.instance),
-        None => "not owned by mesosync".to_string(),
-    };
-    format!("exists live but is {by}: left alone (enable adoption to take it over)")
+    }
+}
+
+fn unowned_note(kind: ObjectKind, live: &Value, opts: &PlanOptions) -> String {
+    match live_owner(kind, live) {
+        Some(o) if o == opts.instance => {
+            format!("carries the mark of instance '{o}' but not the job name prefix: left alone")
+        }
+        Some(o) => format!(
+            "exists live but is owned by instance '{o}', not '{}': left alone (never adopted from another instance)",
+            opts.instance
+        ),
+        None => {
+            "exists live but is not owned by mesosync: left alone (enable adoption to take it over)".into()
+        }
+    }
 }
 
 /// Exactly what apply sends for a create / update / adopt: the manifest as written,

@@ -285,7 +285,11 @@ fn adoption_is_an_explicit_action_carrying_the_mark() {
     let job = action(&plan, &ObjectRef::job("hand-made"));
     assert_eq!((job.kind, job.impact), (ActionKind::Adopt, Impact::Replace));
     assert_eq!(job.body.as_ref().unwrap()["description"], "[mesosync:mesosync]");
-    assert_eq!(plan.summary().create, 3);
+    // An object marked by another instance is never adopted.
+    let other = action(&plan, &ObjectRef::app("/shared/other-instance"));
+    assert_eq!((other.kind, other.body.as_ref()), (ActionKind::NoOp, None));
+    assert!(other.note.as_deref().unwrap().contains("never adopted"));
+    assert_eq!(plan.summary().create, 2);
 }
 
 #[test]
