@@ -36,6 +36,7 @@ pub const DEFAULTS: &[(&str, DefaultValue)] = &[
     ("executor", DefaultValue::Str("")),
     ("executorFlags", DefaultValue::Str("")),
     ("retries", DefaultValue::Int(2)),
+    ("owner", DefaultValue::Str("")),
     ("ownerName", DefaultValue::Str("")),
     ("description", DefaultValue::Str("")),
     ("async", DefaultValue::Bool(false)),
