@@ -266,7 +266,25 @@ fn is_host_networking(map: &Map<String, Value>) -> bool {
     }
 }
 
+/// Whether the app has local persistent volumes (a "resident" app).
+fn is_resident(map: &Map<String, Value>) -> bool {
+    map.get("container")
+        .and_then(|c| c.get("volumes"))
+        .and_then(Value::as_array)
+        .is_some_and(|v| v.iter().any(|v| v.get("persistent").is_some_and(|p| !p.is_null())))
+}
+
 fn fill_defaults(map: &mut Map<String, Value>, version: Option<MarathonVersion>) {
+    if is_resident(map) {
+        // Resident apps cannot over-provision or be replaced elsewhere, so Marathon
+        // gives them their own defaults.
+        default_member(
+            map,
+            "upgradeStrategy",
+            json!({"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0}),
+        );
+        default_member(map, "unreachableStrategy", json!("disabled"));
+    }
     for (key, value) in defaults_table(version) {
         default_member(map, key, value.clone());
         // Nested defaults: a partial object gets the missing members.
@@ -442,6 +460,14 @@ mod tests {
         assert_eq!(n["readinessChecks"][0]["path"], "/ready");
         assert_eq!(n["container"]["type"], "DOCKER");
         assert_eq!(n["container"]["docker"]["forcePullImage"], false);
+    }
+
+    #[test]
+    fn resident_apps_have_their_own_strategies() {
+        let app = json!({"id":"/db","container":{"type":"MESOS","volumes":[{"containerPath":"data","mode":"RW","persistent":{"size":10}}]}});
+        let n = canonical_app(&app, None);
+        assert_eq!(n["upgradeStrategy"], json!({"maximumOverCapacity":0,"minimumHealthCapacity":0.5}));
+        assert_eq!(n["unreachableStrategy"], "disabled");
     }
 
     #[test]
