@@ -29,8 +29,11 @@
 pub mod chronos;
 pub mod marathon;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
+
+use crate::model::ObjectKind;
 
 /// The Chronos API generation (DESIGN §5): decides which fields a server reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -62,6 +65,39 @@ impl Default for NormalizeOptions {
     fn default() -> Self {
         Self { instance: DEFAULT_INSTANCE.to_string(), marathon_version: None, chronos_version: None }
     }
+}
+
+/// The desired object of `kind` in canonical form, with its ownership mark.
+pub fn desired(kind: ObjectKind, spec: &Value, opts: &NormalizeOptions) -> Value {
+    match kind {
+        ObjectKind::MarathonApp => marathon::desired_app(spec, opts),
+        ObjectKind::ChronosJob => chronos::desired_job(spec, opts),
+    }
+}
+
+/// The live object of `kind` in canonical form, server-set fields removed.
+pub fn live(kind: ObjectKind, live: &Value, opts: &NormalizeOptions) -> Value {
+    match kind {
+        ObjectKind::MarathonApp => marathon::live_app(live, opts),
+        ObjectKind::ChronosJob => chronos::live_job(live, opts),
+    }
+}
+
+/// Everything that needs both normalized sides: assigned ports, rewritten schedules,
+/// unreported fields, then the `ignore` pointers (the live value wins).
+pub fn align(
+    kind: ObjectKind,
+    desired: &mut Value,
+    live: &Value,
+    ignore: &[String],
+    now: DateTime<Utc>,
+    opts: &NormalizeOptions,
+) {
+    match kind {
+        ObjectKind::MarathonApp => marathon::align_app(desired, live),
+        ObjectKind::ChronosJob => chronos::align_job(desired, live, now, opts.chronos_version),
+    }
+    apply_ignore(desired, live, ignore);
 }
 
 /// The instance name used when none is configured.

@@ -14,10 +14,7 @@ use crate::model::marathon::canonical_app_id;
 use crate::model::{DesiredObject, DesiredState, LiveState, ObjectKind, ObjectRef};
 use crate::normalize::chronos as chronos_norm;
 use crate::normalize::marathon as marathon_norm;
-use crate::normalize::{
-    ChronosVersion, DEFAULT_INSTANCE, MarathonVersion, NormalizeOptions, apply_ignore, remove_pointer,
-    set_pointer,
-};
+use crate::normalize::{self, ChronosVersion, DEFAULT_INSTANCE, MarathonVersion, NormalizeOptions};
 
 /// Everything that shapes a plan besides desired and live state.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,20 +117,10 @@ fn compare(
     now: DateTime<Utc>,
 ) -> (Value, Option<Value>, Vec<FieldChange>) {
     let kind = d.object.kind;
-    let mut want = match kind {
-        ObjectKind::MarathonApp => marathon_norm::desired_app(&d.spec, nopts),
-        ObjectKind::ChronosJob => chronos_norm::desired_job(&d.spec, nopts),
-    };
-    let have = live.map(|l| match kind {
-        ObjectKind::MarathonApp => marathon_norm::live_app(l, nopts),
-        ObjectKind::ChronosJob => chronos_norm::live_job(l, nopts),
-    });
+    let mut want = normalize::desired(kind, &d.spec, nopts);
+    let have = live.map(|l| normalize::live(kind, l, nopts));
     if let Some(have) = &have {
-        match kind {
-            ObjectKind::MarathonApp => marathon_norm::align_app(&mut want, have),
-            ObjectKind::ChronosJob => chronos_norm::align_job(&mut want, have, now, nopts.chronos_version),
-        }
-        apply_ignore(&mut want, have, &d.sync.ignore);
+        normalize::align(kind, &mut want, have, &d.sync.ignore, now, nopts);
     }
     let changes = diff_object(kind, Some(d), &want, have.as_ref().unwrap_or(&json!({})));
     (want, have, changes)
@@ -293,16 +280,7 @@ fn body(d: &DesiredObject, live: Option<&Value>, instance: &str, now: DateTime<U
         }
     }
     if let Some(live) = live {
-        for pointer in &d.sync.ignore {
-            match live.pointer(pointer) {
-                Some(v) => {
-                    set_pointer(&mut body, pointer, v.clone());
-                }
-                None => {
-                    remove_pointer(&mut body, pointer);
-                }
-            }
-        }
+        normalize::apply_ignore(&mut body, live, &d.sync.ignore);
     }
     body
 }
@@ -327,10 +305,7 @@ fn plan_prunes(
             if desired.get(&object).is_some() {
                 continue;
             }
-            let have = match kind {
-                ObjectKind::MarathonApp => marathon_norm::live_app(l, nopts),
-                ObjectKind::ChronosJob => chronos_norm::live_job(l, nopts),
-            };
+            let have = normalize::live(kind, l, nopts);
             let children = live_children(kind, id, live);
             orphans.push(Planned {
                 action: Action {
