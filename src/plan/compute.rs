@@ -202,13 +202,26 @@ fn plan_object(
             }
         }
     }
-    if d.sync.suspend && action.kind != ActionKind::NoOp {
+    let outside_prefix = match (&opts.chronos_prefix, kind) {
+        (Some(prefix), ObjectKind::ChronosJob) if !d.object.id.starts_with(prefix.as_str()) => Some(prefix),
+        _ => None,
+    };
+    if action.kind != ActionKind::NoOp {
         let would = format!("{:?}", action.kind).to_lowercase();
-        action.kind = ActionKind::NoOp;
-        action.impact = Impact::None;
-        action.body = None;
-        action.recreate = false;
-        action.note = Some(format!("suspended (sync.suspend): would {would}, left alone"));
+        let reason = if d.sync.suspend {
+            Some("suspended (sync.suspend)".to_string())
+        } else {
+            // A job written outside the prefix would never be recognised as owned
+            // afterwards (and so never updated or pruned): refuse to write it at all.
+            outside_prefix.map(|p| format!("the job name is outside this instance's prefix '{p}'"))
+        };
+        if let Some(reason) = reason {
+            action.kind = ActionKind::NoOp;
+            action.impact = Impact::None;
+            action.body = None;
+            action.recreate = false;
+            action.note = Some(format!("{reason}: would {would}, left alone"));
+        }
     }
     if kind == ObjectKind::ChronosJob {
         let schedule = action

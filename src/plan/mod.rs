@@ -414,4 +414,28 @@ mod tests {
         // apply gets the real values.
         assert_eq!(plan.actions[0].body.as_ref().unwrap()["env"]["DB_PASSWORD"], "pw-xyz");
     }
+
+    #[test]
+    fn chronos_ownership_needs_the_marker_and_the_prefix() {
+        let job = |name: &str| DesiredObject {
+            object: ObjectRef::job(name),
+            sync: SyncOptions::default(),
+            spec: json!({"name": name, "command": "new", "owner": "o", "schedule": "R//PT1H"}),
+            provenance: Provenance::default(),
+        };
+        let live_job = |name: &str| {
+            json!({"name": name, "command": "old", "owner": "o", "schedule": "R//PT1H",
+            "description": "[mesosync:mesosync]"})
+        };
+        let opts = PlanOptions { chronos_prefix: Some("ms-".into()), ..PlanOptions::default() };
+        let desired = DesiredState { apps: vec![], jobs: vec![job("ms-a"), job("other"), job("zz-new")] };
+        let live = LiveState { apps: vec![], jobs: vec![live_job("ms-a"), live_job("other")] };
+        let plan = compute(&desired, &live, &opts, now());
+        assert_eq!(plan.action(&ObjectRef::job("ms-a")).unwrap().kind, ActionKind::Update);
+        let other = plan.action(&ObjectRef::job("other")).unwrap();
+        assert_eq!(other.kind, ActionKind::NoOp, "marked but outside the prefix: not ours");
+        let outside = plan.action(&ObjectRef::job("zz-new")).unwrap();
+        assert_eq!(outside.kind, ActionKind::NoOp);
+        assert!(outside.note.as_deref().unwrap().contains("prefix 'ms-'"));
+    }
 }
