@@ -241,6 +241,19 @@ proptest! {
     }
 
     #[test]
+    fn every_change_points_at_the_values_it_reports(a in app_spec(), b in app_spec()) {
+        let opts = NormalizeOptions::default();
+        let (desired, live) = (desired_app(&a, &opts), live_app(&as_live(ObjectKind::MarathonApp, &b), &opts));
+        let changes = diff_values(&desired, &live);
+        prop_assert_eq!(changes.is_empty(), desired == live);
+        for c in changes {
+            prop_assert_eq!(desired.pointer(&c.pointer), c.new.as_ref(), "{}", c.pointer);
+            prop_assert_eq!(live.pointer(&c.pointer), c.old.as_ref(), "{}", c.pointer);
+            prop_assert_ne!(c.old, c.new);
+        }
+    }
+
+    #[test]
     fn live_as_desired_plans_nothing(app in app_spec(), job in job_spec()) {
         for (kind, spec) in [(ObjectKind::MarathonApp, app), (ObjectKind::ChronosJob, job)] {
             let live = as_live(kind, &spec);
