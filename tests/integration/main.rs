@@ -3,5 +3,7 @@
 
 mod loader_fuzz;
 mod packaging;
+mod plan_fixtures;
+mod plan_properties;
 mod templates;
 mod validate;
