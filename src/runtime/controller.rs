@@ -64,7 +64,8 @@ pub struct Controller {
     shutdown: CancellationToken,
     sender: TriggerSender,
     receiver: mpsc::Receiver<Trigger>,
-    live: Option<ConnectLive>,
+    /// In a mutex only so the controller is `Sync` (it is taken once, at start).
+    live: std::sync::Mutex<Option<ConnectLive>>,
 }
 
 impl Controller {
@@ -79,7 +80,7 @@ impl Controller {
             shutdown: CancellationToken::new(),
             sender: TriggerSender(sender),
             receiver,
-            live: None,
+            live: std::sync::Mutex::new(None),
         }
     }
 
@@ -90,7 +91,8 @@ impl Controller {
     where
         S: futures::Stream<Item = ()> + Send + 'static,
     {
-        self.live = Some(Box::new(move || Box::pin(connect()) as LiveEvents));
+        let connect: ConnectLive = Box::new(move || Box::pin(connect()) as LiveEvents);
+        self.live = std::sync::Mutex::new(Some(connect));
         self
     }
 
@@ -123,7 +125,8 @@ impl Controller {
             .map_err(|source| RuntimeError::Watch { dir: dir.display().to_string(), source })?;
         let background = self.shutdown.child_token();
         let mut tasks = JoinSet::new();
-        if let Some(connect) = self.live.take() {
+        let live = self.live.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(connect) = live {
             let reconnect = self.config.reconnect;
             tasks.spawn(triggers::follow_live_events(
                 connect,
