@@ -3,4 +3,5 @@
 
 mod fake_reconcile;
 mod runtime;
+mod server;
 mod validate;
