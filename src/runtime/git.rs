@@ -62,14 +62,19 @@ pub fn work_tree(dir: &Path) -> Option<PathBuf> {
     dir.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf)
 }
 
-/// HEAD and dirtiness of the checkout holding `dir`; `Ok(None)` outside a git work tree.
-/// Dirtiness counts changes under `dir` only (a manifest directory may be one folder of
-/// a bigger repository).
+/// HEAD and dirtiness of the checkout holding `dir`; `Ok(None)` outside a git work tree
+/// and in a repository without commits. Dirtiness counts changes under `dir` only (a
+/// manifest directory may be one folder of a bigger repository).
 pub async fn revision(dir: &Path) -> Result<Option<GitRevision>, GitError> {
     if work_tree(dir).is_none() {
         return Ok(None);
     }
-    let commit = git(dir, &["rev-parse", "HEAD"]).await?.trim().to_string();
+    let commit = match git(dir, &["rev-parse", "--verify", "--quiet", "HEAD"]).await {
+        Ok(out) => out.trim().to_string(),
+        // `--verify --quiet` fails silently only for an unborn HEAD (no commit yet).
+        Err(GitError::Failed { stderr, .. }) if stderr.is_empty() => return Ok(None),
+        Err(e) => return Err(e),
+    };
     // --no-optional-locks: a status must not rewrite .git/index, which would show up
     // as a file event in a watched tree.
     let status = git(dir, &["--no-optional-locks", "status", "--porcelain", "--", "."]).await?;
@@ -135,6 +140,22 @@ mod tests {
         assert_eq!(r.to_string(), "0123456789ab-dirty");
         let r = GitRevision { commit: "abc".into(), dirty: false };
         assert_eq!(r.to_string(), "abc");
+    }
+
+    #[tokio::test]
+    async fn a_repository_without_commits_has_no_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "--quiet"]).await.unwrap();
+        assert!(work_tree(dir.path()).is_some());
+        assert_eq!(revision(dir.path()).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_broken_git_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
+        let err = revision(dir.path()).await.unwrap_err();
+        assert!(err.to_string().contains("not a git repository"), "{err}");
     }
 
     #[tokio::test]

@@ -165,7 +165,7 @@ mod tests {
     use super::*;
     use crate::model::ObjectRef;
     use crate::plan::ActionKind;
-    use crate::runtime::reconcile::{ApiError, ObjectState, ReconcileReport, Write};
+    use crate::runtime::reconcile::{ApiError, AppliedWrite, ObjectState, ReconcileReport};
 
     #[test]
     fn a_reconcile_is_counted_by_outcome_writes_and_drift() {
@@ -178,8 +178,8 @@ mod tests {
             ]
             .into(),
             writes: vec![
-                Write { object: ObjectRef::app("/b"), action: ActionKind::Update },
-                Write { object: ObjectRef::job("j"), action: ActionKind::Create },
+                AppliedWrite { object: ObjectRef::app("/b"), action: ActionKind::Update },
+                AppliedWrite { object: ObjectRef::job("j"), action: ActionKind::Create },
             ],
             api_errors: vec![ApiError { system: "marathon".into(), message: "409 locked".into() }],
             ..Default::default()

@@ -122,7 +122,7 @@ pub enum ObjectState {
 
 /// One write made to a live system.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Write {
+pub struct AppliedWrite {
     /// The object written.
     pub object: ObjectRef,
     /// What was done to it.
@@ -144,7 +144,7 @@ pub struct ReconcileReport {
     /// Every managed object and what became of it.
     pub objects: BTreeMap<ObjectRef, ObjectState>,
     /// Writes made, in order.
-    pub writes: Vec<Write>,
+    pub writes: Vec<AppliedWrite>,
     /// The plan's totals.
     pub summary: Summary,
     /// API errors met along the way.
@@ -180,9 +180,19 @@ pub enum FailureStage {
     Other,
 }
 
+impl fmt::Display for FailureStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailureStage::Load => "loading the manifests",
+            FailureStage::List => "listing live state",
+            FailureStage::Other => "reconcile",
+        })
+    }
+}
+
 /// A reconcile that failed as a whole.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
-#[error("{stage:?}: {message}")]
+#[error("{stage}: {message}")]
 pub struct ReconcileFailure {
     /// Where it stopped.
     pub stage: FailureStage,

@@ -105,11 +105,12 @@ impl Scheduler {
         }
     }
 
-    /// Ask for a reconcile. File changes and live events are debounced; every other
+    /// Ask for a reconcile. File changes, live events and git pulls are debounced (a
+    /// pull is followed by the file events of its checkout: one burst); every other
     /// trigger is due at once. Requests collapse until the next batch is taken.
     pub fn request(&mut self, trigger: Trigger, now: Instant) {
         match trigger {
-            Trigger::FileChange | Trigger::LiveEvent => {
+            Trigger::FileChange | Trigger::LiveEvent | Trigger::GitPull => {
                 let burst = self.burst.get_or_insert(Burst { first: now, last: now });
                 burst.last = burst.last.max(now);
             }
@@ -311,6 +312,18 @@ mod tests {
         assert_eq!(batch.reasons, [Trigger::FileChange]);
         s.finished(last + ms(300), &report(&[]));
         assert_eq!(s.next_due(), last + ms(300) + secs(60), "nothing else pending");
+    }
+
+    #[test]
+    fn a_git_pull_and_the_file_events_of_its_checkout_are_one_batch() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::with_seed(config(), t0, 1);
+        s.request(Trigger::FileChange, t0);
+        s.request(Trigger::GitPull, t0 + ms(20));
+        s.request(Trigger::FileChange, t0 + ms(120));
+        assert_eq!(s.take_due(t0 + ms(300)), None);
+        let batch = s.take_due(t0 + ms(420)).unwrap();
+        assert_eq!(batch.reasons, [Trigger::FileChange, Trigger::GitPull]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! The lock is a plain `std::sync::RwLock` held only to copy or replace values, never
 //! across an `.await`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::git::GitRevision;
-use super::reconcile::{ObjectState, OutcomeKind, ReconcileOutcome, Trigger, Write};
+use super::reconcile::{AppliedWrite, ObjectState, OutcomeKind, ReconcileOutcome, Trigger};
 use crate::model::ObjectRef;
 use crate::plan::Summary;
 
@@ -81,7 +81,7 @@ pub struct LastReconcile {
     /// The plan's totals (absent when it failed before planning).
     pub summary: Option<Summary>,
     /// The writes it made.
-    pub writes: Vec<Write>,
+    pub writes: Vec<AppliedWrite>,
 }
 
 /// One object's state.
@@ -130,12 +130,12 @@ pub struct Finished<'a> {
     pub revision: Option<&'a GitRevision>,
     /// Its outcome.
     pub outcome: &'a ReconcileOutcome,
-    /// When it started and ended.
+    /// When it started.
     pub started_at: DateTime<Utc>,
     /// How long it took.
     pub duration: Duration,
     /// Pending retries afterwards, by object.
-    pub retries: Vec<(ObjectRef, Retry)>,
+    pub retries: BTreeMap<ObjectRef, Retry>,
     /// The pending retry of the whole reconcile afterwards.
     pub retry: Option<Retry>,
 }
@@ -201,16 +201,13 @@ impl StatusStore {
                     s.ready = true;
                     last.summary = Some(report.summary);
                     last.writes = report.writes.clone();
-                    let retry_of = |o: &ObjectRef| {
-                        done.retries.iter().find(|(r, _)| r == o).map(|(_, retry)| retry.clone())
-                    };
                     s.objects = report
                         .objects
                         .iter()
                         .map(|(object, state)| ObjectStatus {
                             object: object.clone(),
                             state: state.clone(),
-                            retry: retry_of(object),
+                            retry: done.retries.get(object).cloned(),
                         })
                         .collect();
                     for (object, error) in report.failed() {
@@ -256,7 +253,7 @@ mod tests {
             outcome,
             started_at: Utc::now(),
             duration: Duration::from_millis(5),
-            retries: vec![],
+            retries: BTreeMap::new(),
             retry: None,
         });
     }
@@ -270,7 +267,7 @@ mod tests {
         assert!(!store.is_ready());
         let status = store.snapshot();
         assert_eq!(status.last_reconcile.unwrap().outcome, OutcomeKind::Error);
-        assert_eq!(status.last_errors[0].message, "Load: bad yaml");
+        assert_eq!(status.last_errors[0].message, "loading the manifests: bad yaml");
         finish(&store, 2, &Ok(ReconcileReport::default()));
         assert!(store.is_ready());
         assert!(store.snapshot().last_success_at.is_some());

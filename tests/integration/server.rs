@@ -9,7 +9,7 @@ use std::time::Duration;
 use mesosync::model::ObjectRef;
 use mesosync::plan::{ActionKind, Summary};
 use mesosync::runtime::{
-    ApiError, Controller, FailureStage, ObjectState, ReconcileFailure, ReconcileReport, Trigger, Write,
+    ApiError, AppliedWrite, Controller, FailureStage, ObjectState, ReconcileFailure, ReconcileReport, Trigger,
 };
 use mesosync::server::{ServerState, serve};
 use serde_json::{Value, json};
@@ -44,8 +44,8 @@ fn partial_report() -> ReconcileReport {
         ]
         .into(),
         writes: vec![
-            Write { object: ObjectRef::app("/web"), action: ActionKind::Scale },
-            Write { object: ObjectRef::job("backup"), action: ActionKind::Create },
+            AppliedWrite { object: ObjectRef::app("/web"), action: ActionKind::Scale },
+            AppliedWrite { object: ObjectRef::job("backup"), action: ActionKind::Create },
         ],
         summary: Summary { create: 1, scale: 1, unchanged: 1, ..Summary::default() },
         api_errors: vec![ApiError { system: "marathon".into(), message: "422 Object is not valid".into() }],
