@@ -38,7 +38,7 @@ pub struct RunArgs {
     pub dry_run: bool,
 
     /// Full reconcile at least this often, whatever the triggers (e.g. 30s, 5m).
-    #[arg(long, default_value = "60s", value_parser = parse_duration, env = "MESOSYNC_RESYNC")]
+    #[arg(long, default_value = "60s", value_parser = parse_positive_duration, env = "MESOSYNC_RESYNC")]
     pub resync: Duration,
 
     /// Address of the /healthz, /readyz, /status and /metrics server.
@@ -50,7 +50,7 @@ pub struct RunArgs {
     pub git_pull: Option<String>,
 
     /// How often `--git-pull` fetches.
-    #[arg(long, default_value = "30s", value_parser = parse_duration, env = "MESOSYNC_GIT_INTERVAL")]
+    #[arg(long, default_value = "30s", value_parser = parse_positive_duration, env = "MESOSYNC_GIT_INTERVAL")]
     pub git_interval: Duration,
 
     /// Log format.
@@ -168,6 +168,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(value * seconds_per_unit).map_err(|e| format!("`{text}`: {e}"))
 }
 
+/// [`parse_duration`], refusing zero (a zero period would spin).
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err(format!("`{text}`: must be longer than zero")),
+        d => Ok(d),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,5 +258,8 @@ mod tests {
             Some(GitPullConfig { branch: "main".into(), interval: Duration::from_secs(10) })
         );
         assert!(Cmd::try_parse_from(["run", "--resync", "soon"]).is_err());
+        assert!(Cmd::try_parse_from(["run", "--resync", "0s"]).is_err());
+        assert!(Cmd::try_parse_from(["run", "--git-interval", "0"]).is_err());
+        assert!(Cmd::try_parse_from(["run", "--debounce", "0ms"]).is_ok());
     }
 }

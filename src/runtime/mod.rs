@@ -13,7 +13,55 @@
 //! This module owns timers, signals, file watching and child processes (`git`); it
 //! makes no HTTP calls to Marathon or Chronos itself.
 //!
-//! Shutdown: SIGTERM or Ctrl-C cancels the [`ReconcileContext::cancel`] token; the
+//! # When a reconcile runs
+//!
+//! | trigger | due |
+//! |---|---|
+//! | startup, SIGHUP | at once |
+//! | file change, live event, git pull | after `--debounce` (300 ms) of quiet, at most 5 s after the first |
+//! | resync | `--resync` (60 s) after the end of the last reconcile, whatever started it |
+//! | retry of a failed object | per-object backoff: 1 s, 2 s, 4 s … up to 5 min, up to 10 % shorter at random |
+//! | retry after a failed load / list | the same backoff, for the reconcile as a whole |
+//!
+//! Everything due together, or arriving while a reconcile runs, collapses into the next
+//! one, whose [`ReconcileContext::reasons`] lists every reason. A debounce still in its
+//! quiet period is not cut short by a timer (a half-written checkout is not read).
+//!
+//! # Per-object backoff inside a whole-directory reconcile
+//!
+//! Every reconcile covers every object, so "per-object" backoff works through the
+//! context: objects whose retry is not due are listed in
+//! [`ReconcileContext::backing_off`], and the reconcile should not write them (report
+//! them [`ObjectState::Skipped`]). Healthy objects are never delayed by a failing one.
+//! After a reconcile: a `Failed` object whose retry was due (or that was not failing)
+//! counts one more failure; `Failed` while still backing off keeps its schedule;
+//! `Skipped` keeps its count (re-armed if it was due); any other state, or absence from
+//! the report, forgets it.
+//!
+//! # Files, git, live events
+//!
+//! - File events count only for paths the loader could read: `*.yaml`, `*.yml`,
+//!   `*.json` and directories, outside hidden directories (`.git`) and not hidden or
+//!   backup files (`.x.swp`, `x~`). Reads are ignored, so the loader's own reads never
+//!   trigger the next reconcile.
+//! - The git revision is read before every reconcile (`rev-parse HEAD`,
+//!   `--no-optional-locks status --porcelain -- .`): dirtiness counts only the manifest
+//!   directory. A directory with no `.git` above it costs no process.
+//! - `--git-pull BRANCH` runs `git fetch origin BRANCH` and `git merge --ff-only
+//!   FETCH_HEAD` in the checkout (whatever branch is checked out) every
+//!   `--git-interval`, first at start. A diverged or conflicting checkout is reported
+//!   (logs, `/status` `last_errors`), never reset.
+//! - Each item of the live stream requests a reconcile; the stream ending is a
+//!   disconnect, retried with backoff (1 s … 60 s, reset after a connection that lasted
+//!   30 s). Events caused by mesosync's own writes come back too: filter them in the
+//!   mapping from Marathon events if the extra no-op reconcile matters.
+//!
+//! # Readiness and shutdown
+//!
+//! `/readyz` turns ready after the first reconcile that returned a report (it loaded the
+//! manifests and listed live state), and stays ready.
+//!
+//! SIGTERM or Ctrl-C cancels the [`ReconcileContext::cancel`] token; the
 //! reconcile finishes the write in flight and returns, the loop stops, the server
 //! drains, and [`run`] returns `Ok` (exit 0). A second signal abandons the reconcile
 //! and returns [`RuntimeError::Forced`].
@@ -36,7 +84,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
 pub use backoff::Backoff;
-pub use config::{GitPullConfig, LogFormat, RunArgs, RuntimeConfig, parse_duration};
+pub use config::{GitPullConfig, LogFormat, RunArgs, RuntimeConfig, parse_duration, parse_positive_duration};
 pub use controller::{Controller, RuntimeError};
 pub use git::GitRevision;
 pub use logging::init_logging;

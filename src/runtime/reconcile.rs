@@ -31,6 +31,21 @@ pub trait Reconcile: Send + Sync + 'static {
     fn reconcile(&self, ctx: ReconcileContext) -> BoxFuture<'_, ReconcileOutcome>;
 }
 
+/// Any `Fn(ReconcileContext) -> impl Future<Output = ReconcileOutcome>` as a
+/// [`Reconcile`], for wiring a pipeline written as a closure.
+#[derive(Clone, Copy, Debug)]
+pub struct FnReconcile<F>(pub F);
+
+impl<F, Fut> Reconcile for FnReconcile<F>
+where
+    F: Fn(ReconcileContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ReconcileOutcome> + Send + 'static,
+{
+    fn reconcile(&self, ctx: ReconcileContext) -> BoxFuture<'_, ReconcileOutcome> {
+        Box::pin((self.0)(ctx))
+    }
+}
+
 /// Why a reconcile runs. Several reasons collapse into one reconcile.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Trigger {
@@ -238,5 +253,50 @@ impl OutcomeKind {
             OutcomeKind::Error => "error",
             OutcomeKind::Cancelled => "cancelled",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(dry_run: bool) -> ReconcileContext {
+        ReconcileContext {
+            number: 1,
+            reasons: vec![Trigger::Startup, Trigger::Retry(ObjectRef::app("/a"))],
+            revision: None,
+            dry_run,
+            backing_off: BTreeSet::new(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closure_is_a_reconcile() {
+        let reconciler = FnReconcile(|ctx: ReconcileContext| async move {
+            let state = if ctx.dry_run { ObjectState::Drifted { changes: 1 } } else { ObjectState::Synced };
+            Ok(ReconcileReport { objects: [(ObjectRef::app("/a"), state)].into(), ..Default::default() })
+        });
+        let dynamic: &dyn Reconcile = &reconciler;
+        let report = dynamic.reconcile(context(true)).await.unwrap();
+        assert_eq!(report.drifted(), 1);
+        assert_eq!(OutcomeKind::of(&Ok(report)), OutcomeKind::Success);
+    }
+
+    #[test]
+    fn outcomes_and_triggers_read_well() {
+        let failed = ReconcileReport {
+            objects: [(ObjectRef::app("/a"), ObjectState::Failed { error: "x".into() })].into(),
+            ..Default::default()
+        };
+        assert_eq!(OutcomeKind::of(&Ok(failed.clone())), OutcomeKind::Partial);
+        let cancelled = ReconcileReport { cancelled: true, ..failed };
+        assert_eq!(OutcomeKind::of(&Ok(cancelled)), OutcomeKind::Cancelled);
+        let failure =
+            ReconcileFailure { stage: FailureStage::List, message: "refused".into(), api_errors: vec![] };
+        assert_eq!(failure.to_string(), "listing live state: refused");
+        assert_eq!(OutcomeKind::of(&Err(failure)), OutcomeKind::Error);
+        let reasons = serde_json::to_value(&context(false).reasons).unwrap();
+        assert_eq!(reasons, serde_json::json!(["startup", "retry app /a"]));
     }
 }
