@@ -90,8 +90,8 @@ pub use git::GitRevision;
 pub use logging::init_logging;
 pub use metrics::Metrics;
 pub use reconcile::{
-    ApiError, AppliedWrite, BoxFuture, FailureStage, ObjectState, OutcomeKind, Reconcile, ReconcileContext,
-    ReconcileFailure, ReconcileOutcome, ReconcileReport, Trigger,
+    ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, ObjectState, OutcomeKind, Reconcile,
+    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Trigger,
 };
 pub use status::{Status, StatusStore};
 pub use tokio_util::sync::CancellationToken;
