@@ -86,7 +86,9 @@ impl Controller {
 
     /// Follow a stream of live-change notifications (e.g. Marathon's `/v2/events`
     /// mapped to `()`): each item requests a (debounced) reconcile. `connect` is called
-    /// again, with backoff, whenever the stream ends.
+    /// again, with backoff, whenever the stream ends; a connection that fails should
+    /// simply end its stream (an async connect fits with
+    /// `futures::stream::once(connect()).flatten()`).
     pub fn with_live_events<S>(mut self, mut connect: impl FnMut() -> S + Send + 'static) -> Self
     where
         S: futures::Stream<Item = ()> + Send + 'static,

@@ -106,6 +106,11 @@ impl Metrics {
             "1 when the manifest checkout has local changes",
             metrics.git_dirty.clone(),
         );
+        // Every outcome series exists from the start, so `rate()` and alerts on
+        // `outcome="error"` see a 0 rather than no data.
+        for kind in [OutcomeKind::Success, OutcomeKind::Partial, OutcomeKind::Error, OutcomeKind::Cancelled] {
+            drop(metrics.reconciles.get_or_create(&vec![("outcome", kind.as_str().to_string())]));
+        }
         Self { registry, ..metrics }
     }
 
@@ -192,6 +197,7 @@ mod tests {
         for line in [
             "mesosync_reconciles_total{outcome=\"partial\"} 1",
             "mesosync_reconciles_total{outcome=\"success\"} 1",
+            "mesosync_reconciles_total{outcome=\"error\"} 0",
             "mesosync_reconcile_duration_seconds_count 2",
             "mesosync_writes_total{system=\"marathon\",action=\"update\"} 1",
             "mesosync_writes_total{system=\"chronos\",action=\"create\"} 1",

@@ -13,6 +13,19 @@
 //! This module owns timers, signals, file watching and child processes (`git`); it
 //! makes no HTTP calls to Marathon or Chronos itself.
 //!
+//! # Wiring (for `mesosync run`)
+//!
+//! ```rust,ignore
+//! init_logging(args.log_format)?;
+//! let pipeline = Arc::new(Pipeline::new(&args)?); // implements `Reconcile`
+//! let marathon = pipeline.marathon_client();
+//! let controller = Controller::new(args.runtime_config(), pipeline)
+//!     // Each (re)connection is a fresh stream; map every event to `()`.
+//!     .with_live_events(move || marathon.events().filter_map(|e| async move { e.ok().map(|_| ()) }));
+//! let listener = tokio::net::TcpListener::bind(args.listen).await?;
+//! runtime::run_with(controller, listener).await?; // Ok after SIGTERM: exit 0
+//! ```
+//!
 //! # When a reconcile runs
 //!
 //! | trigger | due |
