@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use mesosync::model::ObjectRef;
 use mesosync::runtime::{
-    BoxFuture, Controller, FailureStage, GitRevision, ObjectState, Reconcile, ReconcileContext,
-    ReconcileFailure, ReconcileOutcome, ReconcileReport, RuntimeConfig, Trigger,
+    BoxFuture, CancellationToken, Controller, FailureStage, GitRevision, Metrics, ObjectState, Reconcile,
+    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, RuntimeConfig, RuntimeError,
+    StatusStore, Trigger, TriggerSender,
 };
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// One recorded call.
@@ -152,17 +154,31 @@ pub fn test_config(dir: &Path) -> RuntimeConfig {
     config
 }
 
-/// Start `controller` on its own task; returns (status, shutdown, join handle).
-pub fn spawn(
-    controller: Controller,
-) -> (
-    mesosync::runtime::StatusStore,
-    mesosync::runtime::CancellationToken,
-    tokio::task::JoinHandle<Result<(), mesosync::runtime::RuntimeError>>,
-) {
-    let status = controller.status();
-    let shutdown = controller.shutdown_token();
-    (status, shutdown, tokio::spawn(controller.run()))
+/// A controller running on its own task, with the handles tests use.
+pub struct Running {
+    pub status: StatusStore,
+    pub metrics: Arc<Metrics>,
+    pub triggers: TriggerSender,
+    pub shutdown: CancellationToken,
+    task: JoinHandle<Result<(), RuntimeError>>,
+}
+
+impl Running {
+    pub fn start(controller: Controller) -> Self {
+        Self {
+            status: controller.status(),
+            metrics: controller.metrics(),
+            triggers: controller.triggers(),
+            shutdown: controller.shutdown_token(),
+            task: tokio::spawn(controller.run()),
+        }
+    }
+
+    /// Shut down and check that `run` returned `Ok`.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("the controller task").expect("run returns Ok after shutdown");
+    }
 }
 
 /// The fake, shared between the controller and the test.

@@ -19,7 +19,7 @@ use mesosync::runtime::{
 };
 use tokio::time::Instant;
 
-use crate::fake_reconcile::{FakeReconcile, app_manifest, fake, spawn, test_config};
+use crate::fake_reconcile::{FakeReconcile, Running, app_manifest, fake, test_config};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -31,15 +31,12 @@ fn manifest_dir() -> tempfile::TempDir {
 
 /// After the reconciles seen so far, prove no other one is pending: request one more
 /// (a live event) and check it is the next reconcile, carrying only that reason.
-async fn assert_nothing_else_pending(
-    fake: &FakeReconcile,
-    controller_triggers: &mesosync::runtime::TriggerSender,
-) {
+async fn assert_nothing_else_pending(fake: &FakeReconcile, running: &Running) {
     let seen = fake.calls().len();
     // Give stray file events (there must be none) time to arrive first.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(fake.calls().len(), seen, "an unexpected reconcile ran: {:#?}", fake.calls());
-    controller_triggers.send(Trigger::LiveEvent);
+    running.triggers.send(Trigger::LiveEvent);
     let calls = fake.wait_for_calls(seen + 1, WAIT).await;
     assert_eq!(calls.len(), seen + 1);
     assert_eq!(calls[seen].reasons, [Trigger::LiveEvent], "{calls:#?}");
@@ -49,9 +46,7 @@ async fn assert_nothing_else_pending(
 async fn editing_a_manifest_reconciles_exactly_once() {
     let dir = manifest_dir();
     let fake = fake(dir.path());
-    let controller = Controller::new(test_config(dir.path()), fake.clone());
-    let triggers = controller.triggers();
-    let (_, shutdown, task) = spawn(controller);
+    let running = Running::start(Controller::new(test_config(dir.path()), fake.clone()));
 
     let calls = fake.wait_for_calls(1, WAIT).await;
     assert_eq!(calls[0].reasons, [Trigger::Startup]);
@@ -59,19 +54,16 @@ async fn editing_a_manifest_reconciles_exactly_once() {
     fs::write(dir.path().join("web.yaml"), app_manifest("/web", 3)).unwrap();
     let calls = fake.wait_for_calls(2, WAIT).await;
     assert_eq!(calls[1].reasons, [Trigger::FileChange]);
-    assert_nothing_else_pending(&fake, &triggers).await;
+    assert_nothing_else_pending(&fake, &running).await;
 
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test]
 async fn a_burst_of_file_events_and_an_editor_save_collapse_into_one_reconcile() {
     let dir = manifest_dir();
     let fake = fake(dir.path());
-    let controller = Controller::new(test_config(dir.path()), fake.clone());
-    let triggers = controller.triggers();
-    let (_, shutdown, task) = spawn(controller);
+    let running = Running::start(Controller::new(test_config(dir.path()), fake.clone()));
     fake.wait_for_calls(1, WAIT).await;
 
     // A `git checkout` touching 50 files…
@@ -88,10 +80,9 @@ async fn a_burst_of_file_events_and_an_editor_save_collapse_into_one_reconcile()
 
     let calls = fake.wait_for_calls(2, WAIT).await;
     assert_eq!(calls[1].reasons, [Trigger::FileChange]);
-    assert_nothing_else_pending(&fake, &triggers).await;
+    assert_nothing_else_pending(&fake, &running).await;
 
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test]
@@ -99,18 +90,15 @@ async fn changes_under_dot_git_and_non_manifest_files_do_not_reconcile() {
     let dir = manifest_dir();
     fs::create_dir(dir.path().join(".git")).unwrap();
     let fake = fake(dir.path());
-    let controller = Controller::new(test_config(dir.path()), fake.clone());
-    let triggers = controller.triggers();
-    let (_, shutdown, task) = spawn(controller);
+    let running = Running::start(Controller::new(test_config(dir.path()), fake.clone()));
     fake.wait_for_calls(1, WAIT).await;
 
     fs::write(dir.path().join(".git/index"), "x").unwrap();
     fs::write(dir.path().join("notes.txt"), "x").unwrap();
     fs::write(dir.path().join("web.yaml~"), "x").unwrap();
-    assert_nothing_else_pending(&fake, &triggers).await;
+    assert_nothing_else_pending(&fake, &running).await;
 
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -119,7 +107,7 @@ async fn the_resync_timer_reconciles_a_period_after_the_last_reconcile() {
     let fake = fake(dir.path());
     let mut config = test_config(dir.path());
     config.resync = Duration::from_secs(60);
-    let (_, shutdown, task) = spawn(Controller::new(config, fake.clone()));
+    let running = Running::start(Controller::new(config, fake.clone()));
 
     let calls = fake.wait_for_calls(4, Duration::from_secs(600)).await;
     let start = calls[0].at;
@@ -127,8 +115,7 @@ async fn the_resync_timer_reconciles_a_period_after_the_last_reconcile() {
     assert_eq!(offsets[..4], [0, 60, 120, 180]);
     assert!(calls[1..4].iter().all(|c| c.reasons == [Trigger::Resync]), "{calls:#?}");
 
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -139,14 +126,14 @@ async fn live_events_trigger_a_debounced_reconcile_and_the_stream_reconnects() {
     let mut first = Some(live_rx);
     let connects = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = connects.clone();
-    let controller = Controller::new(test_config(dir.path()), fake.clone()).with_live_events(move || {
-        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        match first.take() {
-            Some(rx) => tokio_stream::wrappers::ReceiverStream::new(rx).boxed(),
-            None => futures::stream::pending().boxed(),
-        }
-    });
-    let (_, shutdown, task) = spawn(controller);
+    let running =
+        Running::start(Controller::new(test_config(dir.path()), fake.clone()).with_live_events(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            match first.take() {
+                Some(rx) => tokio_stream::wrappers::ReceiverStream::new(rx).boxed(),
+                None => futures::stream::pending().boxed(),
+            }
+        }));
     fake.wait_for_calls(1, WAIT).await;
 
     // Three events in quick succession: one reconcile, one debounce after the last.
@@ -165,24 +152,21 @@ async fn live_events_trigger_a_debounced_reconcile_and_the_stream_reconnects() {
     assert_eq!(connects.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert_eq!(fake.calls().len(), 2, "a drop alone does not reconcile");
 
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn reconciles_never_overlap_and_triggers_during_one_collapse_into_the_next() {
     let dir = manifest_dir();
     let fake = Arc::new(FakeReconcile::new(dir.path()).with_writes(10, Duration::from_secs(1)));
-    let controller = Controller::new(test_config(dir.path()), fake.clone());
-    let triggers = controller.triggers();
-    let (_, shutdown, task) = spawn(controller);
+    let running = Running::start(Controller::new(test_config(dir.path()), fake.clone()));
 
     // While the 10 s startup reconcile runs, every kind of trigger arrives, many times.
     tokio::time::sleep(Duration::from_secs(2)).await;
     for _ in 0..20 {
-        triggers.send(Trigger::FileChange);
-        triggers.send(Trigger::LiveEvent);
-        triggers.send(Trigger::Signal);
+        running.triggers.send(Trigger::FileChange);
+        running.triggers.send(Trigger::LiveEvent);
+        running.triggers.send(Trigger::Signal);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let calls = fake.wait_for_calls(2, Duration::from_secs(60)).await;
@@ -192,8 +176,7 @@ async fn reconciles_never_overlap_and_triggers_during_one_collapse_into_the_next
     tokio::time::sleep(Duration::from_secs(600)).await;
     assert_eq!(fake.calls().len(), 2, "{:#?}", fake.calls());
 
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -210,10 +193,7 @@ async fn a_failing_object_backs_off_exponentially_while_other_triggers_stay_prom
         report.objects.insert(ObjectRef::app("/web"), ObjectState::Synced);
         Some(Ok(report))
     }));
-    let controller = Controller::new(test_config(dir.path()), fake.clone());
-    let triggers = controller.triggers();
-    let status = controller.status();
-    let (_, shutdown, task) = spawn(controller);
+    let running = Running::start(Controller::new(test_config(dir.path()), fake.clone()));
 
     // Startup, then retries 1, 2, 4 s apart (backoff 1 s doubling, no jitter).
     let calls = fake.wait_for_calls(4, Duration::from_secs(60)).await;
@@ -222,13 +202,13 @@ async fn a_failing_object_backs_off_exponentially_while_other_triggers_stay_prom
     assert_eq!(offsets, [0, 1, 3, 7]);
     assert_eq!(calls[1].reasons, [Trigger::Retry(bad.clone())]);
     assert!(calls[1].backing_off.is_empty());
-    let retry = status_retry(&status, &bad);
+    let retry = status_retry(&running.status, &bad);
     assert_eq!(retry, Some(4), "four consecutive failures");
 
     // Next retry is 8 s after t=7. A live event at t=8 is reconciled after the
     // debounce, told that /bad is still backing off.
     tokio::time::sleep_until(start + Duration::from_secs(8)).await;
-    triggers.send(Trigger::LiveEvent);
+    running.triggers.send(Trigger::LiveEvent);
     let calls = fake.wait_for_calls(5, Duration::from_secs(60)).await;
     assert_eq!(calls[4].at - start, Duration::from_millis(8200));
     assert_eq!(calls[4].reasons, [Trigger::LiveEvent]);
@@ -239,12 +219,11 @@ async fn a_failing_object_backs_off_exponentially_while_other_triggers_stay_prom
     assert_eq!(calls[5].at - start, Duration::from_secs(15));
     assert_eq!(calls[5].reasons, [Trigger::Retry(bad.clone())]);
 
-    let snapshot = status.snapshot();
+    let snapshot = running.status.snapshot();
     assert_eq!(snapshot.last_reconcile.unwrap().outcome, OutcomeKind::Partial);
     assert!(snapshot.last_errors.iter().any(|e| e.object.as_ref() == Some(&bad)));
 
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 fn status_retry(status: &StatusStore, object: &ObjectRef) -> Option<u32> {
@@ -262,16 +241,14 @@ async fn a_reconcile_that_fails_as_a_whole_is_retried_then_recovers() {
     let dir = manifest_dir();
     let fake = fake(dir.path());
     fs::write(dir.path().join("broken.yaml"), "kind: MarathonApp\nspec: [not a map\n").unwrap();
-    let controller = Controller::new(test_config(dir.path()), fake.clone());
-    let status = controller.status();
-    let (_, shutdown, task) = spawn(controller);
+    let running = Running::start(Controller::new(test_config(dir.path()), fake.clone()));
 
     let calls = fake.wait_for_calls(3, Duration::from_secs(60)).await;
     let start = calls[0].at;
     assert_eq!(calls[1].at - start, Duration::from_secs(1));
     assert_eq!(calls[2].at - start, Duration::from_secs(3));
     assert_eq!(calls[1].reasons, [Trigger::RetryAfterError]);
-    let snapshot = status.snapshot();
+    let snapshot = running.status.snapshot();
     assert!(!snapshot.ready, "never loaded: not ready");
     assert!(snapshot.last_reconcile.unwrap().error.unwrap().contains("broken.yaml"));
     assert_eq!(snapshot.retry.unwrap().failures, 3);
@@ -279,13 +256,12 @@ async fn a_reconcile_that_fails_as_a_whole_is_retried_then_recovers() {
     fs::remove_file(dir.path().join("broken.yaml")).unwrap();
     let calls = fake.wait_for_calls(4, Duration::from_secs(60)).await;
     assert_eq!(calls[3].at - start, Duration::from_secs(7));
-    let snapshot = status.snapshot();
+    let snapshot = running.status.snapshot();
     assert!(snapshot.ready);
     assert!(snapshot.retry.is_none());
     assert_eq!(snapshot.objects.len(), 1);
 
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -294,39 +270,32 @@ async fn dry_run_is_passed_to_every_reconcile_and_reported() {
     let fake = fake(dir.path());
     let mut config = test_config(dir.path());
     config.dry_run = true;
-    let controller = Controller::new(config, fake.clone());
-    let status = controller.status();
-    let triggers = controller.triggers();
-    let (_, shutdown, task) = spawn(controller);
+    let running = Running::start(Controller::new(config, fake.clone()));
     fake.wait_for_calls(1, WAIT).await;
-    triggers.send(Trigger::Signal);
+    running.triggers.send(Trigger::Signal);
     let calls = fake.wait_for_calls(2, WAIT).await;
     assert!(calls.iter().all(|c| c.dry_run));
-    assert!(status.snapshot().dry_run);
+    assert!(running.status.snapshot().dry_run);
 
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    running.stop().await;
     let mut config = test_config(dir.path());
     config.dry_run = false;
     let fake = self::fake(dir.path());
-    let (_, shutdown, task) = spawn(Controller::new(config, fake.clone()));
+    let running = Running::start(Controller::new(config, fake.clone()));
     assert!(!fake.wait_for_calls(1, WAIT).await[0].dry_run);
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_lets_the_write_in_flight_finish_then_run_returns_ok() {
     let dir = manifest_dir();
     let fake = Arc::new(FakeReconcile::new(dir.path()).with_writes(10, Duration::from_secs(1)));
-    let controller = Controller::new(test_config(dir.path()), fake.clone());
-    let status = controller.status();
-    let (_, shutdown, task) = spawn(controller);
+    let running = Running::start(Controller::new(test_config(dir.path()), fake.clone()));
 
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    shutdown.cancel();
     let stopped_at = Instant::now();
-    task.await.unwrap().unwrap();
+    let status = running.status.clone();
+    running.stop().await;
     let calls = fake.calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].writes, 3, "the third write was in flight and finished; no fourth started");
@@ -380,38 +349,33 @@ async fn the_git_head_and_dirtiness_are_read_for_every_reconcile() {
     let dir = tempfile::tempdir().unwrap();
     let head = git_repo(dir.path());
     let fake = fake(dir.path());
-    let controller = Controller::new(test_config(dir.path()), fake.clone());
-    let status = controller.status();
-    let metrics = controller.metrics();
-    let triggers = controller.triggers();
-    let (_, shutdown, task) = spawn(controller);
+    let running = Running::start(Controller::new(test_config(dir.path()), fake.clone()));
 
     let calls = fake.wait_for_calls(1, WAIT).await;
     let revision = calls[0].revision.clone().expect("a git work tree has a revision");
     assert_eq!(revision.commit, head);
     assert!(!revision.dirty);
-    assert_eq!(status.snapshot().revision, Some(revision));
-    assert!(metrics.encode().contains(&format!("mesosync_git_revision{{commit=\"{head}\"}} 1")));
+    assert_eq!(running.status.snapshot().revision, Some(revision));
+    assert!(running.metrics.encode().contains(&format!("mesosync_git_revision{{commit=\"{head}\"}} 1")));
 
     // An uncommitted edit: the next reconcile applies a dirty tree.
     fs::write(dir.path().join("web.yaml"), app_manifest("/web", 2)).unwrap();
     let calls = fake.wait_for_calls(2, WAIT).await;
     let revision = calls[1].revision.clone().unwrap();
     assert_eq!((revision.commit.as_str(), revision.dirty), (head.as_str(), true));
-    assert!(status.snapshot().last_reconcile.unwrap().revision.unwrap().dirty);
-    assert!(metrics.encode().contains("mesosync_git_dirty 1"));
+    assert!(running.status.snapshot().last_reconcile.unwrap().revision.unwrap().dirty);
+    assert!(running.metrics.encode().contains("mesosync_git_dirty 1"));
 
     // Committing it only touches .git, which is not watched: SIGHUP-style request.
     git(dir.path(), &["commit", "--quiet", "-am", "scale web"]);
     let new_head = git(dir.path(), &["rev-parse", "HEAD"]);
-    triggers.send(Trigger::Signal);
+    running.triggers.send(Trigger::Signal);
     let calls = fake.wait_for_calls(3, WAIT).await;
     let revision = calls[2].revision.clone().unwrap();
     assert_eq!((revision.commit, revision.dirty), (new_head, false));
-    assert!(metrics.encode().contains("mesosync_git_dirty 0"));
+    assert!(running.metrics.encode().contains("mesosync_git_dirty 0"));
 
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test]
@@ -428,9 +392,7 @@ async fn git_pull_fast_forwards_the_checkout_from_a_local_bare_repository() {
     let fake = fake(&checkout);
     let mut config = test_config(&checkout);
     config.git_pull = Some(GitPullConfig { branch: "main".into(), interval: Duration::from_millis(200) });
-    let controller = Controller::new(config, fake.clone());
-    let status = controller.status();
-    let (_, shutdown, task) = spawn(controller);
+    let running = Running::start(Controller::new(config, fake.clone()));
     let calls = fake.wait_for_calls(1, WAIT).await;
     assert_eq!(calls[0].revision.as_ref().unwrap().commit, first);
 
@@ -458,11 +420,10 @@ async fn git_pull_fast_forwards_the_checkout_from_a_local_bare_repository() {
     }
     assert_eq!(git(&checkout, &["rev-parse", "HEAD"]), second);
     assert!(checkout.join("db.yaml").exists());
-    let objects = status.snapshot().objects;
+    let objects = running.status.snapshot().objects;
     assert!(objects.iter().any(|o| o.object == ObjectRef::app("/db")), "{objects:?}");
 
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test]
@@ -473,16 +434,13 @@ async fn a_failing_git_pull_is_reported_and_the_controller_keeps_going() {
     let fake = fake(dir.path());
     let mut config = test_config(dir.path());
     config.git_pull = Some(GitPullConfig { branch: "main".into(), interval: Duration::from_millis(100) });
-    let controller = Controller::new(config, fake.clone());
-    let status = controller.status();
-    let (_, shutdown, task) = spawn(controller);
+    let running = Running::start(Controller::new(config, fake.clone()));
     fake.wait_for_calls(1, WAIT).await;
     let deadline = Instant::now() + WAIT;
-    while !status.snapshot().last_errors.iter().any(|e| e.message.starts_with("git pull main")) {
+    while !running.status.snapshot().last_errors.iter().any(|e| e.message.starts_with("git pull main")) {
         assert!(Instant::now() < deadline, "no git pull error reported");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(status.is_ready());
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    assert!(running.status.is_ready());
+    running.stop().await;
 }

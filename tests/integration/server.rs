@@ -15,7 +15,7 @@ use mesosync::server::{ServerState, serve};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::fake_reconcile::{FakeReconcile, app_manifest, spawn, test_config};
+use crate::fake_reconcile::{FakeReconcile, Running, app_manifest, test_config};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -74,13 +74,11 @@ async fn healthz_readyz_status_and_metrics_report_the_controller() {
     let mut config = test_config(dir.path());
     // Keep retries out of the way: this test looks at the first two reconciles only.
     config.backoff.initial = Duration::from_secs(3600);
-    let controller = Controller::new(config, fake.clone());
-    let triggers = controller.triggers();
-    let state = ServerState { status: controller.status(), metrics: controller.metrics() };
+    let running = Running::start(Controller::new(config, fake.clone()));
+    let state = ServerState { status: running.status.clone(), metrics: running.metrics.clone() };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let (_, shutdown, task) = spawn(controller);
-    let server = tokio::spawn(serve(listener, state, shutdown.clone().cancelled_owned()));
+    let server = tokio::spawn(serve(listener, state, running.shutdown.clone().cancelled_owned()));
 
     // Before any successful list: alive, not ready.
     fake.wait_for_calls(1, WAIT).await;
@@ -96,7 +94,7 @@ async fn healthz_readyz_status_and_metrics_report_the_controller() {
     assert_eq!(status["retry"]["failures"], 1);
 
     // A second reconcile lists live state: ready, with per-object state and drift.
-    triggers.send(Trigger::Signal);
+    running.triggers.send(Trigger::Signal);
     fake.wait_for_calls(2, WAIT).await;
     let (code, _, body) = get(&base, "/readyz").await;
     assert_eq!((code, body.as_str()), (200, "ready\n"));
@@ -161,8 +159,7 @@ async fn healthz_readyz_status_and_metrics_report_the_controller() {
 
     assert_eq!(get(&base, "/nope").await.0, 404);
 
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    running.stop().await;
     server.await.unwrap().unwrap();
 }
 
