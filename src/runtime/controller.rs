@@ -48,10 +48,16 @@ pub enum RuntimeError {
     /// Signal handlers cannot be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// `--git-pull` was given but the manifest directory is not in a git work tree.
+    #[error("--git-pull: {0} is not inside a git work tree")]
+    NotAGitCheckout(String),
     /// A second SIGTERM / Ctrl-C arrived before the in-flight reconcile finished.
     #[error("forced shutdown: the in-flight reconcile was abandoned")]
     Forced,
 }
+
+/// How long shutdown waits for background tasks (a git pull) to finish.
+const BACKGROUND_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 type ConnectLive = Box<dyn FnMut() -> LiveEvents + Send>;
 
@@ -123,6 +129,9 @@ impl Controller {
     /// ([`Trigger::Startup`]).
     pub async fn run(mut self) -> Result<(), RuntimeError> {
         let dir = self.config.manifest_dir.clone();
+        if self.config.git_pull.is_some() && git::work_tree(&dir).is_none() {
+            return Err(RuntimeError::NotAGitCheckout(dir.display().to_string()));
+        }
         let _watcher = triggers::watch_files(&dir, self.sender.clone())
             .map_err(|source| RuntimeError::Watch { dir: dir.display().to_string(), source })?;
         let background = self.shutdown.child_token();
@@ -173,8 +182,15 @@ impl Controller {
                 }
             }
         }
+        // Let a git pull in progress finish (killing `git merge` midway could leave a
+        // half-updated checkout), within reason.
         background.cancel();
-        tasks.shutdown().await;
+        let drained =
+            tokio::time::timeout(BACKGROUND_GRACE, async { while tasks.join_next().await.is_some() {} });
+        if drained.await.is_err() {
+            warn!(grace = ?BACKGROUND_GRACE, "background tasks did not stop in time; aborting them");
+            tasks.shutdown().await;
+        }
         info!(reconciles = number, "controller stopped");
         Ok(())
     }

@@ -427,6 +427,17 @@ async fn git_pull_fast_forwards_the_checkout_from_a_local_bare_repository() {
 }
 
 #[tokio::test]
+async fn git_pull_outside_a_git_checkout_is_refused_at_start() {
+    let dir = manifest_dir();
+    let mut config = test_config(dir.path());
+    config.git_pull = Some(GitPullConfig { branch: "main".into(), interval: Duration::from_secs(30) });
+    let fake = fake(dir.path());
+    let err = Controller::new(config, fake.clone()).run().await.unwrap_err();
+    assert!(err.to_string().contains("not inside a git work tree"), "{err}");
+    assert!(fake.calls().is_empty());
+}
+
+#[tokio::test]
 async fn a_failing_git_pull_is_reported_and_the_controller_keeps_going() {
     let dir = tempfile::tempdir().unwrap();
     git_repo(dir.path());
