@@ -481,4 +481,115 @@ mod tests {
         assert!(delays.len() > 10, "retries are spread out: {delays:?}");
         assert!(delays.iter().all(|d| *d > ms(500) && *d <= secs(1)), "{delays:?}");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// What a simulated reconcile answers.
+        #[derive(Clone, Debug)]
+        enum Answer {
+            AllSynced,
+            Fails(Vec<u8>),
+            Skips(Vec<u8>),
+            WholeFailure,
+        }
+
+        fn answer(a: &Answer) -> ReconcileOutcome {
+            let state_of = |ids: &[u8], state: ObjectState| {
+                let mut objects: BTreeMap<_, _> =
+                    (0..4u8).map(|i| (ObjectRef::app(format!("/a{i}")), ObjectState::Synced)).collect();
+                for id in ids {
+                    objects.insert(ObjectRef::app(format!("/a{}", id % 4)), state.clone());
+                }
+                Ok(ReconcileReport { objects, ..Default::default() })
+            };
+            match a {
+                Answer::AllSynced => state_of(&[], ObjectState::Synced),
+                Answer::Fails(ids) => state_of(ids, failed("boom")),
+                Answer::Skips(ids) => state_of(ids, ObjectState::Skipped { reason: "waits".into() }),
+                Answer::WholeFailure => Err(ReconcileFailure {
+                    stage: FailureStage::List,
+                    message: "down".into(),
+                    api_errors: vec![],
+                }),
+            }
+        }
+
+        fn answers() -> impl Strategy<Value = Answer> {
+            prop_oneof![
+                Just(Answer::AllSynced),
+                prop::collection::vec(0..4u8, 1..3).prop_map(Answer::Fails),
+                prop::collection::vec(0..4u8, 1..3).prop_map(Answer::Skips),
+                Just(Answer::WholeFailure),
+            ]
+        }
+
+        fn triggers() -> impl Strategy<Value = Trigger> {
+            prop_oneof![
+                Just(Trigger::FileChange),
+                Just(Trigger::LiveEvent),
+                Just(Trigger::GitPull),
+                Just(Trigger::Signal),
+                Just(Trigger::Startup),
+            ]
+        }
+
+        proptest! {
+            /// Driven as the controller drives it: every request is served within its
+            /// bound (immediate: at once; debounced: within max_debounce), every batch
+            /// has a reason, and the scheduler never asks to run again at once unless a
+            /// request is pending (no busy loop).
+            #[test]
+            fn requests_are_served_in_time_and_the_loop_never_spins(
+                // Mostly bursts (gaps inside the debounce), sometimes quiet.
+                requests in prop::collection::vec((prop_oneof![4 => 0u64..250, 1 => 0u64..3000], triggers()), 1..40),
+                outcomes in prop::collection::vec(answers(), 1..10),
+                jitter in 0.0..0.5f64,
+            ) {
+                let mut c = config();
+                c.backoff.jitter = jitter;
+                c.max_debounce = Duration::from_secs(1);
+                let t0 = Instant::now();
+                let mut s = Scheduler::with_seed(c, t0, 3);
+                let mut waiting: Vec<(Trigger, Instant)> = Vec::new();
+                let mut outcome = outcomes.iter().cycle();
+                let mut now = t0;
+                let mut run_until = |s: &mut Scheduler, waiting: &mut Vec<(Trigger, Instant)>, limit: Instant| {
+                    let mut runs = 0;
+                    while s.next_due() <= limit {
+                        let due = s.next_due();
+                        let batch = s.take_due(due).expect("due at next_due");
+                        prop_assert!(!batch.reasons.is_empty());
+                        // Everything requested so far, served now or still waiting, is
+                        // within its bound.
+                        for (t, at) in waiting.iter() {
+                            let bound = match t {
+                                Trigger::FileChange | Trigger::LiveEvent | Trigger::GitPull => c.max_debounce,
+                                _ => Duration::ZERO,
+                            };
+                            prop_assert!(due <= *at + bound, "{t} requested at {at:?} still waits at {due:?}");
+                        }
+                        waiting.retain(|(t, _)| !batch.reasons.contains(t));
+                        s.finished(due, &answer(outcome.next().unwrap()));
+                        if s.reasons.is_empty() {
+                            prop_assert!(s.next_due() > due, "would spin after {batch:?}");
+                        }
+                        runs += 1;
+                        prop_assert!(runs < 10_000, "runaway loop");
+                    }
+                    Ok(())
+                };
+                for (gap, trigger) in &requests {
+                    now += ms(*gap);
+                    run_until(&mut s, &mut waiting, now)?;
+                    s.request(trigger.clone(), now);
+                    waiting.push((trigger.clone(), now));
+                }
+                run_until(&mut s, &mut waiting, now + c.max_debounce)?;
+                prop_assert!(waiting.is_empty(), "never served: {waiting:?}");
+            }
+        }
+    }
 }
