@@ -58,16 +58,8 @@ pub fn watch_files(dir: &Path, triggers: TriggerSender) -> notify::Result<FileWa
     let handler_root = root.clone();
     let mut debouncer = new_debouncer(FS_GATHER, None, move |result: DebounceEventResult| match result {
         Ok(events) => {
-            let relevant = events.iter().find_map(|e| {
-                let kind_matters = matches!(
-                    e.kind,
-                    EventKind::Any | EventKind::Other | EventKind::Create(_) | EventKind::Remove(_)
-                ) || matches!(e.kind, EventKind::Modify(m) if !matches!(m, ModifyKind::Metadata(_)));
-                let path = e.paths.iter().find(|p| is_manifest_path(&handler_root, p));
-                (kind_matters && (path.is_some() || e.need_rescan())).then(|| path.cloned())
-            });
-            if let Some(path) = relevant {
-                debug!(path = ?path, "manifest directory changed");
+            if let Some(event) = events.iter().find(|e| event_matters(&handler_root, e)) {
+                debug!(paths = ?event.paths, kind = ?event.kind, "manifest directory changed");
                 triggers.send(Trigger::FileChange);
             }
         }
@@ -81,6 +73,21 @@ pub fn watch_files(dir: &Path, triggers: TriggerSender) -> notify::Result<FileWa
     })?;
     debouncer.watch(&root, RecursiveMode::Recursive)?;
     Ok(FileWatcher { _debouncer: debouncer })
+}
+
+/// Could this event change what the loader reads? Creations, removals, content and
+/// name changes of manifest paths (see [`is_manifest_path`]) can; reads, opens and
+/// metadata changes cannot. A rescan request (events were lost) always does.
+pub fn event_matters(root: &Path, event: &notify::Event) -> bool {
+    if event.need_rescan() {
+        return true;
+    }
+    let kind_matters = match event.kind {
+        EventKind::Any | EventKind::Other | EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(modify) => !matches!(modify, ModifyKind::Metadata(_)),
+        EventKind::Access(_) => false,
+    };
+    kind_matters && event.paths.iter().any(|p| is_manifest_path(root, p))
 }
 
 /// Could a change at `path` change what the loader reads? Hidden files and directories
@@ -211,6 +218,34 @@ mod tests {
         // Hidden ancestors above the root do not hide anything.
         let root = Path::new("/home/u/.config/manifests");
         assert!(is_manifest_path(root, &root.join("a.yaml")));
+    }
+
+    #[test]
+    fn reads_and_metadata_changes_do_not_matter() {
+        use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, Flag, MetadataKind, RenameMode};
+        let root = Path::new("/srv/m");
+        let event = |kind: EventKind, path: &str| notify::Event::new(kind).add_path(root.join(path));
+        let matters = [
+            event(EventKind::Create(CreateKind::File), "a.yaml"),
+            event(EventKind::Modify(ModifyKind::Data(DataChange::Content)), "a.yaml"),
+            event(EventKind::Modify(ModifyKind::Name(RenameMode::Both)), "a.yaml.new")
+                .add_path(root.join("a.yaml")),
+            event(EventKind::Remove(notify::event::RemoveKind::Folder), "group"),
+            event(EventKind::Access(AccessKind::Open(AccessMode::Read)), ".git/x").set_flag(Flag::Rescan),
+        ];
+        let ignored = [
+            event(EventKind::Access(AccessKind::Open(AccessMode::Read)), "a.yaml"),
+            event(EventKind::Access(AccessKind::Close(AccessMode::Write)), "a.yaml"),
+            event(EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)), "a.yaml"),
+            event(EventKind::Modify(ModifyKind::Data(DataChange::Content)), ".git/index"),
+            event(EventKind::Create(CreateKind::File), "README.md"),
+        ];
+        for e in &matters {
+            assert!(event_matters(root, e), "{e:?} should matter");
+        }
+        for e in &ignored {
+            assert!(!event_matters(root, e), "{e:?} should be ignored");
+        }
     }
 
     #[tokio::test(start_paused = true)]
