@@ -1,2 +1,170 @@
-//! The continuous controller: triggers, scheduler, backoff and the reconcile loop.
-//! (Filled by issue #7.)
+//! The continuous controller (`mesosync run`): triggers → scheduler → reconcile →
+//! requeue, in the manner of kube-runtime.
+//!
+//! - [`triggers`]: debounced file events on the manifest directory, a live-change
+//!   stream (Marathon's `/v2/events`), `--git-pull`; SIGHUP here in [`run_with`].
+//! - [`scheduler`]: collapses triggers, debounces bursts, keeps the resync deadline and
+//!   per-object retries ([`backoff`]). Pure; tested with plain instants.
+//! - [`controller`]: the loop. One reconcile at a time, through the [`Reconcile`] trait,
+//!   which the real pipeline implements; the loop never looks inside.
+//! - [`status`] and [`metrics`]: what the HTTP server ([`crate::server`]) reports.
+//! - [`git`]: the revision of the manifest checkout and the self-pull.
+//!
+//! This module owns timers, signals, file watching and child processes (`git`); it
+//! makes no HTTP calls to Marathon or Chronos itself.
+//!
+//! # Wiring (for `mesosync run`)
+//!
+//! ```rust,ignore
+//! init_logging(args.log_format)?;
+//! let pipeline = Arc::new(Pipeline::new(&args)?); // implements `Reconcile`
+//! let marathon = pipeline.marathon_client();
+//! let controller = Controller::new(args.runtime_config(), pipeline)
+//!     // Each (re)connection is a fresh stream; map every event to `()`.
+//!     .with_live_events(move || marathon.events().filter_map(|e| async move { e.ok().map(|_| ()) }));
+//! let listener = tokio::net::TcpListener::bind(args.listen).await?;
+//! runtime::run_with(controller, listener).await?; // Ok after SIGTERM: exit 0
+//! ```
+//!
+//! # When a reconcile runs
+//!
+//! | trigger | due |
+//! |---|---|
+//! | startup, SIGHUP | at once |
+//! | file change, live event, git pull | after `--debounce` (300 ms) of quiet, at most 5 s after the first |
+//! | resync | `--resync` (60 s) after the end of the last reconcile, whatever started it |
+//! | retry of a failed object | per-object backoff: 1 s, 2 s, 4 s … up to 5 min, up to 10 % shorter at random |
+//! | retry after a failed load / list | the same backoff, for the reconcile as a whole |
+//!
+//! Everything due together, or arriving while a reconcile runs, collapses into the next
+//! one, whose [`ReconcileContext::reasons`] lists every reason. A debounce still in its
+//! quiet period is not cut short by a timer (a half-written checkout is not read).
+//!
+//! # Per-object backoff inside a whole-directory reconcile
+//!
+//! Every reconcile covers every object, so "per-object" backoff works through the
+//! context: objects whose retry is not due are listed in
+//! [`ReconcileContext::backing_off`], and the reconcile should not write them (report
+//! them [`ObjectState::Skipped`]). Healthy objects are never delayed by a failing one.
+//! After a reconcile: a `Failed` object whose retry was due (or that was not failing)
+//! counts one more failure; `Failed` while still backing off keeps its schedule;
+//! `Skipped` keeps its count (re-armed if it was due); any other state, or absence from
+//! the report, forgets it.
+//!
+//! # Files, git, live events
+//!
+//! - File events count only for paths the loader could read: `*.yaml`, `*.yml`,
+//!   `*.json` and directories, outside hidden directories (`.git`) and not hidden or
+//!   backup files (`.x.swp`, `x~`). Reads are ignored, so the loader's own reads never
+//!   trigger the next reconcile.
+//! - The git revision is read before every reconcile (`rev-parse HEAD`,
+//!   `--no-optional-locks status --porcelain -- .`): dirtiness counts only the manifest
+//!   directory. A directory with no `.git` above it costs no process.
+//! - `--git-pull BRANCH` runs `git fetch origin BRANCH` and `git merge --ff-only
+//!   FETCH_HEAD` in the checkout (whatever branch is checked out) every
+//!   `--git-interval`, first at start. A diverged or conflicting checkout is reported
+//!   (logs, `/status` `last_errors`), never reset.
+//! - Each item of the live stream requests a reconcile; the stream ending is a
+//!   disconnect, retried with backoff (1 s … 60 s, reset after a connection that lasted
+//!   30 s). Events caused by mesosync's own writes come back too: filter them in the
+//!   mapping from Marathon events if the extra no-op reconcile matters.
+//!
+//! # Readiness and shutdown
+//!
+//! `/readyz` turns ready after the first reconcile that returned a report (it loaded the
+//! manifests and listed live state), and stays ready.
+//!
+//! SIGTERM or Ctrl-C cancels the [`ReconcileContext::cancel`] token; the
+//! reconcile finishes the write in flight and returns, the loop stops, the server
+//! drains, and [`run`] returns `Ok` (exit 0). A second signal abandons the reconcile
+//! and returns [`RuntimeError::Forced`].
+
+pub mod backoff;
+pub mod config;
+pub mod controller;
+pub mod git;
+pub mod logging;
+pub mod metrics;
+pub mod reconcile;
+pub mod scheduler;
+pub mod status;
+pub mod triggers;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+pub use backoff::Backoff;
+pub use config::{GitPullConfig, LogFormat, RunArgs, RuntimeConfig, parse_duration, parse_positive_duration};
+pub use controller::{Controller, RuntimeError};
+pub use git::GitRevision;
+pub use logging::init_logging;
+pub use metrics::Metrics;
+pub use reconcile::{
+    ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, ObjectState, OutcomeKind, Reconcile,
+    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Trigger,
+};
+pub use status::{Status, StatusStore};
+pub use tokio_util::sync::CancellationToken;
+pub use triggers::TriggerSender;
+
+/// `mesosync run`: bind `config.listen`, then [`run_with`].
+pub async fn run<R: Reconcile>(config: RuntimeConfig, reconciler: Arc<R>) -> Result<(), RuntimeError> {
+    let addr = config.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| RuntimeError::Server { addr: addr.to_string(), source })?;
+    run_with(Controller::new(config, reconciler), listener).await
+}
+
+/// Serve the HTTP endpoints on `listener` and run `controller` until SIGTERM / Ctrl-C
+/// (SIGHUP requests a reconcile). Returns `Ok` after a graceful shutdown.
+pub async fn run_with(controller: Controller, listener: TcpListener) -> Result<(), RuntimeError> {
+    let shutdown = controller.shutdown_token();
+    let triggers = controller.triggers();
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let mut terminate = signal(SignalKind::terminate()).map_err(RuntimeError::Signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(RuntimeError::Signals)?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(RuntimeError::Signals)?;
+    let forced = CancellationToken::new();
+    let signals = {
+        let (shutdown, forced) = (shutdown.clone(), forced.clone());
+        tokio::spawn(async move {
+            loop {
+                let name = tokio::select! {
+                    _ = terminate.recv() => "SIGTERM",
+                    _ = interrupt.recv() => "SIGINT",
+                    _ = hangup.recv() => {
+                        info!("SIGHUP: reconciling");
+                        triggers.send(Trigger::Signal);
+                        continue;
+                    }
+                };
+                if shutdown.is_cancelled() {
+                    warn!(signal = name, "second signal: stopping now");
+                    forced.cancel();
+                    return;
+                }
+                info!(signal = name, "shutting down after the write in flight");
+                shutdown.cancel();
+            }
+        })
+    };
+
+    let state = crate::server::ServerState { status: controller.status(), metrics: controller.metrics() };
+    info!(%addr, "serving /healthz /readyz /status /metrics");
+    let server = tokio::spawn(crate::server::serve(listener, state, shutdown.clone().cancelled_owned()));
+    let result = tokio::select! {
+        result = controller.run() => result,
+        _ = forced.cancelled() => Err(RuntimeError::Forced),
+    };
+    shutdown.cancel();
+    signals.abort();
+    let served = match server.await {
+        Ok(served) => served.map_err(|source| RuntimeError::Server { addr, source }),
+        Err(join) => Err(RuntimeError::Server { addr, source: std::io::Error::other(join) }),
+    };
+    result.and(served)
+}

@@ -1,9 +1,12 @@
 //! The one integration test binary: every module drives the real `mesosync` binary or
 //! library against real files and, where HTTP is involved, the emulator on 127.0.0.1.
 
+mod fake_reconcile;
 mod loader_fuzz;
 mod packaging;
 mod plan_fixtures;
 mod plan_properties;
+mod runtime;
+mod server;
 mod templates;
 mod validate;

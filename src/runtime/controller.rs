@@ -1,0 +1,297 @@
+//! The controller loop: wait for the scheduler's next batch, read the git revision, run
+//! one reconcile, feed its outcome back to the scheduler, the status and the metrics.
+//! One loop, one reconcile at a time; triggers arriving meanwhile wait in a channel and
+//! collapse into the next batch.
+//!
+//! The loop knows nothing of HTTP, manifests or plans: it drives any [`Reconcile`].
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures::FutureExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use super::config::RuntimeConfig;
+use super::git::{self, GitRevision};
+use super::metrics::Metrics;
+use super::reconcile::{
+    FailureStage, OutcomeKind, Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome, Trigger,
+};
+use super::scheduler::{Batch, RetryState, Scheduler, SchedulerConfig};
+use super::status::{Finished, Retry, StatusStore};
+use super::triggers::{self, LiveEvents, TRIGGER_QUEUE, TriggerSender};
+
+/// Why the controller could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The manifest directory cannot be watched (missing, unreadable, no inotify).
+    #[error("cannot watch {dir}: {source}")]
+    Watch {
+        /// The manifest directory.
+        dir: String,
+        /// Why.
+        source: notify::Error,
+    },
+    /// The HTTP server's address cannot be bound or served.
+    #[error("HTTP server on {addr}: {source}")]
+    Server {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Signal handlers cannot be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    /// `--git-pull` was given but the manifest directory is not in a git work tree.
+    #[error("--git-pull: {0} is not inside a git work tree")]
+    NotAGitCheckout(String),
+    /// A second SIGTERM / Ctrl-C arrived before the in-flight reconcile finished.
+    #[error("forced shutdown: the in-flight reconcile was abandoned")]
+    Forced,
+}
+
+/// How long shutdown waits for background tasks (a git pull) to finish.
+const BACKGROUND_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+type ConnectLive = Box<dyn FnMut() -> LiveEvents + Send>;
+
+/// The controller: triggers → scheduler → reconcile, until shut down.
+pub struct Controller {
+    config: RuntimeConfig,
+    reconciler: Arc<dyn Reconcile>,
+    status: StatusStore,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    sender: TriggerSender,
+    receiver: mpsc::Receiver<Trigger>,
+    /// In a mutex only so the controller is `Sync` (it is taken once, at start).
+    live: std::sync::Mutex<Option<ConnectLive>>,
+}
+
+impl Controller {
+    /// A controller for `config` driving `reconciler`; nothing runs until [`run`](Self::run).
+    pub fn new<R: Reconcile>(config: RuntimeConfig, reconciler: Arc<R>) -> Self {
+        let (sender, receiver) = mpsc::channel(TRIGGER_QUEUE);
+        Self {
+            status: StatusStore::new(&config.manifest_dir, config.dry_run),
+            metrics: Arc::new(Metrics::new()),
+            config,
+            reconciler,
+            shutdown: CancellationToken::new(),
+            sender: TriggerSender(sender),
+            receiver,
+            live: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Follow a stream of live-change notifications (e.g. Marathon's `/v2/events`
+    /// mapped to `()`): each item requests a (debounced) reconcile. `connect` is called
+    /// again, with backoff, whenever the stream ends; a connection that fails should
+    /// simply end its stream (an async connect fits with
+    /// `futures::stream::once(connect()).flatten()`).
+    pub fn with_live_events<S>(mut self, mut connect: impl FnMut() -> S + Send + 'static) -> Self
+    where
+        S: futures::Stream<Item = ()> + Send + 'static,
+    {
+        let connect: ConnectLive = Box::new(move || Box::pin(connect()) as LiveEvents);
+        self.live = std::sync::Mutex::new(Some(connect));
+        self
+    }
+
+    /// The status the HTTP server reports.
+    pub fn status(&self) -> StatusStore {
+        self.status.clone()
+    }
+
+    /// The metrics the HTTP server reports.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Cancel it to stop: the in-flight reconcile is told to finish its current write,
+    /// then [`run`](Self::run) returns `Ok`.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Request reconciles from outside (SIGHUP, tests, other integrations).
+    pub fn triggers(&self) -> TriggerSender {
+        self.sender.clone()
+    }
+
+    /// Run until the shutdown token is cancelled. Starts with one reconcile
+    /// ([`Trigger::Startup`]).
+    pub async fn run(mut self) -> Result<(), RuntimeError> {
+        let dir = self.config.manifest_dir.clone();
+        if self.config.git_pull.is_some() && git::work_tree(&dir).is_none() {
+            return Err(RuntimeError::NotAGitCheckout(dir.display().to_string()));
+        }
+        let _watcher = triggers::watch_files(&dir, self.sender.clone())
+            .map_err(|source| RuntimeError::Watch { dir: dir.display().to_string(), source })?;
+        let background = self.shutdown.child_token();
+        let mut tasks = JoinSet::new();
+        let live = self.live.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(connect) = live {
+            let reconnect = self.config.reconnect;
+            tasks.spawn(triggers::follow_live_events(
+                connect,
+                reconnect,
+                self.sender.clone(),
+                background.clone(),
+            ));
+        }
+        if let Some(pull) = self.config.git_pull.clone() {
+            tasks.spawn(triggers::pull_periodically(
+                dir.clone(),
+                pull,
+                self.sender.clone(),
+                self.status.clone(),
+                background.clone(),
+            ));
+        }
+        info!(dir = %dir.display(), dry_run = self.config.dry_run, resync = ?self.config.resync, "controller started");
+
+        let mut scheduler = Scheduler::new(
+            SchedulerConfig {
+                debounce: self.config.debounce,
+                max_debounce: self.config.max_debounce,
+                resync: self.config.resync,
+                backoff: self.config.backoff,
+            },
+            Instant::now(),
+        );
+        scheduler.request(Trigger::Startup, Instant::now());
+        let mut number = 0;
+        loop {
+            let due = scheduler.next_due();
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => break,
+                Some(trigger) = self.receiver.recv() => scheduler.request(trigger, Instant::now()),
+                _ = tokio::time::sleep_until(due) => {
+                    if let Some(batch) = scheduler.take_due(Instant::now()) {
+                        number += 1;
+                        self.reconcile(number, batch, &mut scheduler).await;
+                    }
+                }
+            }
+        }
+        // Let a git pull in progress finish (killing `git merge` midway could leave a
+        // half-updated checkout), within reason.
+        background.cancel();
+        let drained =
+            tokio::time::timeout(BACKGROUND_GRACE, async { while tasks.join_next().await.is_some() {} });
+        if drained.await.is_err() {
+            warn!(grace = ?BACKGROUND_GRACE, "background tasks did not stop in time; aborting them");
+            tasks.shutdown().await;
+        }
+        info!(reconciles = number, "controller stopped");
+        Ok(())
+    }
+
+    /// One reconcile, start to finish, including its bookkeeping.
+    async fn reconcile(&self, number: u64, batch: Batch, scheduler: &mut Scheduler) {
+        let revision = match git::revision(&self.config.manifest_dir).await {
+            Ok(revision) => revision,
+            Err(e) => {
+                warn!(error = %e, "cannot read the git revision");
+                self.status.record_error(format!("git revision: {e}"));
+                None
+            }
+        };
+        self.metrics.record_revision(revision.as_ref());
+        self.status.started(number, &batch.reasons, revision.as_ref());
+        let span = info_span!(
+            "reconcile",
+            number,
+            revision = revision.as_ref().map_or("none", GitRevision::short),
+            dirty = revision.as_ref().is_some_and(|r| r.dirty),
+        );
+        let reasons = batch.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        span.in_scope(|| info!(reasons, dry_run = self.config.dry_run, "reconcile started"));
+
+        let context = ReconcileContext {
+            number,
+            reasons: batch.reasons.clone(),
+            revision: revision.clone(),
+            dry_run: self.config.dry_run,
+            backing_off: batch.backing_off,
+            cancel: self.shutdown.child_token(),
+        };
+        let started = Instant::now();
+        let started_at = Utc::now();
+        // A panicking reconcile is a failed reconcile, not a dead controller.
+        let outcome = AssertUnwindSafe(self.reconciler.reconcile(context))
+            .catch_unwind()
+            .instrument(span.clone())
+            .await
+            .unwrap_or_else(|panic| {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(ReconcileFailure {
+                    stage: FailureStage::Other,
+                    message: format!("reconcile panicked: {message}"),
+                    api_errors: vec![],
+                })
+            });
+        let duration = started.elapsed();
+        let now = Instant::now();
+        scheduler.finished(now, &outcome);
+
+        let finished_at = Utc::now();
+        let retry_wall = |r: &RetryState| Retry {
+            failures: r.failures,
+            at: finished_at
+                + chrono::Duration::from_std(r.at.saturating_duration_since(now)).unwrap_or_default(),
+        };
+        self.metrics.record(&outcome, duration, finished_at);
+        self.status.finished(Finished {
+            number,
+            reasons: &batch.reasons,
+            revision: revision.as_ref(),
+            outcome: &outcome,
+            started_at,
+            duration,
+            retries: scheduler.retries().iter().map(|(o, r)| (o.clone(), retry_wall(r))).collect(),
+            retry: scheduler.whole_retry().map(retry_wall),
+        });
+        span.in_scope(|| log_outcome(&outcome, duration, scheduler));
+    }
+}
+
+/// One line for the reconcile, one per failed object.
+fn log_outcome(outcome: &ReconcileOutcome, duration: std::time::Duration, scheduler: &Scheduler) {
+    let kind = OutcomeKind::of(outcome).as_str();
+    let took_ms = duration.as_millis() as u64;
+    match outcome {
+        Ok(report) => {
+            for (object, error) in report.failed() {
+                let retry_in =
+                    scheduler.retries().get(object).map(|r| r.at.saturating_duration_since(Instant::now()));
+                warn!(%object, error, ?retry_in, "object failed");
+            }
+            info!(
+                outcome = kind,
+                took_ms,
+                writes = report.writes.len(),
+                drifted = report.drifted(),
+                failed = report.failed().count(),
+                unchanged = report.summary.unchanged,
+                "reconcile finished"
+            );
+        }
+        Err(failure) => {
+            let retry_in = scheduler.whole_retry().map(|r| r.at.saturating_duration_since(Instant::now()));
+            error!(outcome = kind, took_ms, stage = ?failure.stage, error = %failure.message, ?retry_in, "reconcile failed");
+        }
+    }
+}

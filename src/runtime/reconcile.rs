@@ -1,0 +1,302 @@
+//! The contract between the controller loop and one reconcile: the [`Reconcile`] trait
+//! the real pipeline (load → list → normalize → diff → plan → apply) implements, what it
+//! is told ([`ReconcileContext`]) and what it answers ([`ReconcileOutcome`]).
+//!
+//! The loop never looks inside a reconcile; a reconcile never schedules itself. The
+//! report is how the two talk: failed objects are retried with backoff, the rest feed
+//! /status and /metrics.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::git::GitRevision;
+use crate::model::ObjectRef;
+use crate::plan::{ActionKind, Summary};
+
+/// A boxed future, so that [`Reconcile`] can be used as `dyn Reconcile`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One full reconcile of the manifest directory against the live systems.
+///
+/// Implementations must check `ctx.cancel` between writes and return promptly once it
+/// is cancelled (finishing the write in flight, starting no other), with
+/// [`ReconcileReport::cancelled`] set.
+pub trait Reconcile: Send + Sync + 'static {
+    /// Load, list, plan and (unless `ctx.dry_run`) apply.
+    fn reconcile(&self, ctx: ReconcileContext) -> BoxFuture<'_, ReconcileOutcome>;
+}
+
+/// Any `Fn(ReconcileContext) -> impl Future<Output = ReconcileOutcome>` as a
+/// [`Reconcile`], for wiring a pipeline written as a closure.
+#[derive(Clone, Copy, Debug)]
+pub struct FnReconcile<F>(pub F);
+
+impl<F, Fut> Reconcile for FnReconcile<F>
+where
+    F: Fn(ReconcileContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ReconcileOutcome> + Send + 'static,
+{
+    fn reconcile(&self, ctx: ReconcileContext) -> BoxFuture<'_, ReconcileOutcome> {
+        Box::pin((self.0)(ctx))
+    }
+}
+
+/// Why a reconcile runs. Several reasons collapse into one reconcile.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Trigger {
+    /// The controller just started.
+    Startup,
+    /// Files under the manifest directory changed.
+    FileChange,
+    /// The periodic resync timer.
+    Resync,
+    /// The live systems reported a change (Marathon's event stream).
+    LiveEvent,
+    /// SIGHUP.
+    Signal,
+    /// `--git-pull` moved the checkout to a new commit.
+    GitPull,
+    /// The backoff of a failed object ran out.
+    Retry(ObjectRef),
+    /// The backoff after a reconcile that failed as a whole (load or list error) ran out.
+    RetryAfterError,
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trigger::Startup => f.write_str("startup"),
+            Trigger::FileChange => f.write_str("file-change"),
+            Trigger::Resync => f.write_str("resync"),
+            Trigger::LiveEvent => f.write_str("live-event"),
+            Trigger::Signal => f.write_str("signal"),
+            Trigger::GitPull => f.write_str("git-pull"),
+            Trigger::Retry(object) => write!(f, "retry {object}"),
+            Trigger::RetryAfterError => f.write_str("retry-after-error"),
+        }
+    }
+}
+
+/// Reported as its display text (`file-change`, `retry app /db`).
+impl Serialize for Trigger {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// What a reconcile is told.
+#[derive(Clone, Debug)]
+pub struct ReconcileContext {
+    /// Sequence number of this reconcile since the controller started (1 = first).
+    pub number: u64,
+    /// Every reason collapsed into this reconcile, sorted, without duplicates.
+    pub reasons: Vec<Trigger>,
+    /// The manifest checkout's HEAD and dirtiness, when it is a git work tree.
+    pub revision: Option<GitRevision>,
+    /// Compute and report, never write.
+    pub dry_run: bool,
+    /// Objects that failed recently and whose retry time has not come: the reconcile
+    /// should not write them yet (report them [`ObjectState::Skipped`]).
+    pub backing_off: BTreeSet<ObjectRef>,
+    /// Cancelled on shutdown: finish the write in flight, start no other.
+    pub cancel: CancellationToken,
+}
+
+/// What became of one object in a reconcile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum ObjectState {
+    /// Live equals desired (possibly after this reconcile's write).
+    Synced,
+    /// Live differs and was not written (dry run): `changes` field changes.
+    Drifted {
+        /// Number of differing fields.
+        changes: usize,
+    },
+    /// A write (or its deployment) failed; retried with backoff.
+    Failed {
+        /// What went wrong, as a user reads it.
+        error: String,
+    },
+    /// `sync.suspend: true`: never written; `changes` is the drift left alone.
+    Suspended {
+        /// Number of differing fields.
+        changes: usize,
+    },
+    /// Not attempted this time: waiting on a failed dependency or on its own backoff.
+    Skipped {
+        /// Why (e.g. "waits for app /db", "backing off").
+        reason: String,
+    },
+}
+
+/// One write made to a live system.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AppliedWrite {
+    /// The object written.
+    pub object: ObjectRef,
+    /// What was done to it.
+    pub action: ActionKind,
+}
+
+/// A failed API call that did not fail the whole reconcile (counted in metrics).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApiError {
+    /// `marathon` or `chronos`.
+    pub system: String,
+    /// The error as a user reads it (status, body).
+    pub message: String,
+}
+
+/// The result of a reconcile that loaded the manifests and listed live state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ReconcileReport {
+    /// Every managed object and what became of it.
+    pub objects: BTreeMap<ObjectRef, ObjectState>,
+    /// Writes made, in order.
+    pub writes: Vec<AppliedWrite>,
+    /// The plan's totals.
+    pub summary: Summary,
+    /// API errors met along the way.
+    pub api_errors: Vec<ApiError>,
+    /// Stopped early because of shutdown.
+    pub cancelled: bool,
+}
+
+impl ReconcileReport {
+    /// Objects whose write failed.
+    pub fn failed(&self) -> impl Iterator<Item = (&ObjectRef, &String)> {
+        self.objects.iter().filter_map(|(o, s)| match s {
+            ObjectState::Failed { error } => Some((o, error)),
+            _ => None,
+        })
+    }
+
+    /// Objects that differ from their manifest and were left so.
+    pub fn drifted(&self) -> usize {
+        self.objects.values().filter(|s| matches!(s, ObjectState::Drifted { .. })).count()
+    }
+}
+
+/// Where a reconcile that failed as a whole stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureStage {
+    /// Reading the manifests (nothing was written).
+    Load,
+    /// Listing the live state (nothing was written).
+    List,
+    /// Anything else.
+    Other,
+}
+
+impl fmt::Display for FailureStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailureStage::Load => "loading the manifests",
+            FailureStage::List => "listing live state",
+            FailureStage::Other => "reconcile",
+        })
+    }
+}
+
+/// A reconcile that failed as a whole.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{stage}: {message}")]
+pub struct ReconcileFailure {
+    /// Where it stopped.
+    pub stage: FailureStage,
+    /// What went wrong, as a user reads it.
+    pub message: String,
+    /// API errors behind it (for metrics).
+    pub api_errors: Vec<ApiError>,
+}
+
+/// What a reconcile answers.
+pub type ReconcileOutcome = Result<ReconcileReport, ReconcileFailure>;
+
+/// How a reconcile ended, as a metrics label and in /status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutcomeKind {
+    /// Every object is synced (or, in a dry run, reported).
+    Success,
+    /// Loaded and listed, but some objects failed.
+    Partial,
+    /// Failed as a whole (load or list error).
+    Error,
+    /// Stopped by shutdown.
+    Cancelled,
+}
+
+impl OutcomeKind {
+    /// Classify an outcome.
+    pub fn of(outcome: &ReconcileOutcome) -> Self {
+        match outcome {
+            Err(_) => OutcomeKind::Error,
+            Ok(r) if r.cancelled => OutcomeKind::Cancelled,
+            Ok(r) if r.failed().next().is_some() => OutcomeKind::Partial,
+            Ok(_) => OutcomeKind::Success,
+        }
+    }
+
+    /// The metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Success => "success",
+            OutcomeKind::Partial => "partial",
+            OutcomeKind::Error => "error",
+            OutcomeKind::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(dry_run: bool) -> ReconcileContext {
+        ReconcileContext {
+            number: 1,
+            reasons: vec![Trigger::Startup, Trigger::Retry(ObjectRef::app("/a"))],
+            revision: None,
+            dry_run,
+            backing_off: BTreeSet::new(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closure_is_a_reconcile() {
+        let reconciler = FnReconcile(|ctx: ReconcileContext| async move {
+            let state = if ctx.dry_run { ObjectState::Drifted { changes: 1 } } else { ObjectState::Synced };
+            Ok(ReconcileReport { objects: [(ObjectRef::app("/a"), state)].into(), ..Default::default() })
+        });
+        let dynamic: &dyn Reconcile = &reconciler;
+        let report = dynamic.reconcile(context(true)).await.unwrap();
+        assert_eq!(report.drifted(), 1);
+        assert_eq!(OutcomeKind::of(&Ok(report)), OutcomeKind::Success);
+    }
+
+    #[test]
+    fn outcomes_and_triggers_read_well() {
+        let failed = ReconcileReport {
+            objects: [(ObjectRef::app("/a"), ObjectState::Failed { error: "x".into() })].into(),
+            ..Default::default()
+        };
+        assert_eq!(OutcomeKind::of(&Ok(failed.clone())), OutcomeKind::Partial);
+        let cancelled = ReconcileReport { cancelled: true, ..failed };
+        assert_eq!(OutcomeKind::of(&Ok(cancelled)), OutcomeKind::Cancelled);
+        let failure =
+            ReconcileFailure { stage: FailureStage::List, message: "refused".into(), api_errors: vec![] };
+        assert_eq!(failure.to_string(), "listing live state: refused");
+        assert_eq!(OutcomeKind::of(&Err(failure)), OutcomeKind::Error);
+        let reasons = serde_json::to_value(&context(false).reasons).unwrap();
+        assert_eq!(reasons, serde_json::json!(["startup", "retry app /a"]));
+    }
+}

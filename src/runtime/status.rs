@@ -1,0 +1,286 @@
+//! What the controller knows about itself, shared with the HTTP server: the last
+//! reconcile, the revision, every object's state and retry, recent errors. The
+//! controller writes it between reconciles; `/status`, `/readyz` read snapshots.
+//!
+//! The lock is a plain `std::sync::RwLock` held only to copy or replace values, never
+//! across an `.await`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::git::GitRevision;
+use super::reconcile::{AppliedWrite, ObjectState, OutcomeKind, ReconcileOutcome, Trigger};
+use crate::model::ObjectRef;
+use crate::plan::Summary;
+
+/// How many recent errors `/status` keeps.
+pub const ERROR_HISTORY: usize = 20;
+
+/// The whole `/status` document.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Status {
+    /// A reconcile has loaded the manifests and listed live state at least once.
+    pub ready: bool,
+    /// Reconciles only report.
+    pub dry_run: bool,
+    /// The watched manifest directory.
+    pub manifest_dir: String,
+    /// Reconciles started since the controller started.
+    pub reconciles: u64,
+    /// The reconcile running now, if any.
+    pub running: Option<Running>,
+    /// The checkout's revision as last read.
+    pub revision: Option<GitRevision>,
+    /// The last finished reconcile.
+    pub last_reconcile: Option<LastReconcile>,
+    /// When a reconcile last ended with every object synced.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// Every managed object, as of the last reconcile that listed live state.
+    pub objects: Vec<ObjectStatus>,
+    /// After a reconcile that failed as a whole: when it is retried.
+    pub retry: Option<Retry>,
+    /// The most recent errors, oldest first.
+    pub last_errors: VecDeque<ErrorEntry>,
+}
+
+/// The reconcile in progress.
+#[derive(Clone, Debug, Serialize)]
+pub struct Running {
+    /// Its sequence number.
+    pub number: u64,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Why it runs.
+    pub reasons: Vec<Trigger>,
+}
+
+/// A finished reconcile.
+#[derive(Clone, Debug, Serialize)]
+pub struct LastReconcile {
+    /// Its sequence number.
+    pub number: u64,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+    /// How long it took, in seconds.
+    pub duration_seconds: f64,
+    /// Why it ran.
+    pub reasons: Vec<Trigger>,
+    /// The revision it applied.
+    pub revision: Option<GitRevision>,
+    /// How it ended.
+    pub outcome: OutcomeKind,
+    /// Why it failed as a whole, if it did.
+    pub error: Option<String>,
+    /// The plan's totals (absent when it failed before planning).
+    pub summary: Option<Summary>,
+    /// The writes it made.
+    pub writes: Vec<AppliedWrite>,
+}
+
+/// One object's state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ObjectStatus {
+    /// Which object.
+    #[serde(flatten)]
+    pub object: ObjectRef,
+    /// What became of it in the last reconcile.
+    #[serde(flatten)]
+    pub state: ObjectState,
+    /// Pending retry after failures, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
+}
+
+/// A pending retry.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Retry {
+    /// Consecutive failures so far.
+    pub failures: u32,
+    /// When the next attempt is due.
+    pub at: DateTime<Utc>,
+}
+
+/// One recent error.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ErrorEntry {
+    /// When it was seen.
+    pub at: DateTime<Utc>,
+    /// The object concerned, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectRef>,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// What the controller hands over when a reconcile ends.
+#[derive(Debug)]
+pub struct Finished<'a> {
+    /// Sequence number.
+    pub number: u64,
+    /// Why it ran.
+    pub reasons: &'a [Trigger],
+    /// The revision it applied.
+    pub revision: Option<&'a GitRevision>,
+    /// Its outcome.
+    pub outcome: &'a ReconcileOutcome,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// How long it took.
+    pub duration: Duration,
+    /// Pending retries afterwards, by object.
+    pub retries: BTreeMap<ObjectRef, Retry>,
+    /// The pending retry of the whole reconcile afterwards.
+    pub retry: Option<Retry>,
+}
+
+/// The shared, cheaply cloned handle on the [`Status`].
+#[derive(Clone, Debug, Default)]
+pub struct StatusStore(Arc<RwLock<Status>>);
+
+impl StatusStore {
+    /// A store for a controller watching `manifest_dir`.
+    pub fn new(manifest_dir: &Path, dry_run: bool) -> Self {
+        Self(Arc::new(RwLock::new(Status {
+            dry_run,
+            manifest_dir: manifest_dir.display().to_string(),
+            ..Status::default()
+        })))
+    }
+
+    /// A copy of the current status.
+    pub fn snapshot(&self) -> Status {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// A reconcile has loaded and listed at least once.
+    pub fn is_ready(&self) -> bool {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).ready
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Status)) {
+        // A panic while holding the lock leaves a consistent-enough status: keep going.
+        change(&mut self.0.write().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// A reconcile starts.
+    pub fn started(&self, number: u64, reasons: &[Trigger], revision: Option<&GitRevision>) {
+        self.update(|s| {
+            s.reconciles = s.reconciles.max(number);
+            s.running = Some(Running { number, started_at: Utc::now(), reasons: reasons.to_vec() });
+            s.revision = revision.cloned();
+        });
+    }
+
+    /// A reconcile ended.
+    pub fn finished(&self, done: Finished<'_>) {
+        let finished_at = Utc::now();
+        let outcome = OutcomeKind::of(done.outcome);
+        self.update(|s| {
+            s.running = None;
+            let mut last = LastReconcile {
+                number: done.number,
+                started_at: done.started_at,
+                finished_at,
+                duration_seconds: done.duration.as_secs_f64(),
+                reasons: done.reasons.to_vec(),
+                revision: done.revision.cloned(),
+                outcome,
+                error: None,
+                summary: None,
+                writes: Vec::new(),
+            };
+            match done.outcome {
+                Ok(report) => {
+                    s.ready = true;
+                    last.summary = Some(report.summary);
+                    last.writes = report.writes.clone();
+                    s.objects = report
+                        .objects
+                        .iter()
+                        .map(|(object, state)| ObjectStatus {
+                            object: object.clone(),
+                            state: state.clone(),
+                            retry: done.retries.get(object).cloned(),
+                        })
+                        .collect();
+                    for (object, error) in report.failed() {
+                        push_error(s, finished_at, Some(object.clone()), error.clone());
+                    }
+                }
+                Err(failure) => {
+                    last.error = Some(failure.to_string());
+                    push_error(s, finished_at, None, failure.to_string());
+                }
+            }
+            if outcome == OutcomeKind::Success {
+                s.last_success_at = Some(finished_at);
+            }
+            s.retry = done.retry;
+            s.last_reconcile = Some(last);
+        });
+    }
+
+    /// Remember an error that is not part of a reconcile (git pull, event stream).
+    pub fn record_error(&self, message: String) {
+        self.update(|s| push_error(s, Utc::now(), None, message));
+    }
+}
+
+fn push_error(s: &mut Status, at: DateTime<Utc>, object: Option<ObjectRef>, message: String) {
+    if s.last_errors.len() == ERROR_HISTORY {
+        s.last_errors.pop_front();
+    }
+    s.last_errors.push_back(ErrorEntry { at, object, message });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::reconcile::{FailureStage, ReconcileFailure, ReconcileReport};
+
+    fn finish(store: &StatusStore, number: u64, outcome: &ReconcileOutcome) {
+        store.finished(Finished {
+            number,
+            reasons: &[Trigger::Startup],
+            revision: None,
+            outcome,
+            started_at: Utc::now(),
+            duration: Duration::from_millis(5),
+            retries: BTreeMap::new(),
+            retry: None,
+        });
+    }
+
+    #[test]
+    fn ready_after_the_first_reconcile_that_listed_live_state() {
+        let store = StatusStore::new(Path::new("m"), false);
+        let failure =
+            ReconcileFailure { stage: FailureStage::Load, message: "bad yaml".into(), api_errors: vec![] };
+        finish(&store, 1, &Err(failure));
+        assert!(!store.is_ready());
+        let status = store.snapshot();
+        assert_eq!(status.last_reconcile.unwrap().outcome, OutcomeKind::Error);
+        assert_eq!(status.last_errors[0].message, "loading the manifests: bad yaml");
+        finish(&store, 2, &Ok(ReconcileReport::default()));
+        assert!(store.is_ready());
+        assert!(store.snapshot().last_success_at.is_some());
+    }
+
+    #[test]
+    fn error_history_is_bounded() {
+        let store = StatusStore::new(Path::new("m"), false);
+        for i in 0..(ERROR_HISTORY + 5) {
+            store.record_error(format!("e{i}"));
+        }
+        let errors = store.snapshot().last_errors;
+        assert_eq!(errors.len(), ERROR_HISTORY);
+        assert_eq!(errors[0].message, "e5");
+    }
+}

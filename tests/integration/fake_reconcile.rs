@@ -1,0 +1,187 @@
+//! A test double of `runtime::Reconcile`: it loads the manifest directory for real
+//! (so the loader's own file reads are part of every test), records every call, fails
+//! loudly if two calls overlap, and answers what the test scripts.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mesosync::model::ObjectRef;
+use mesosync::runtime::{
+    BoxFuture, CancellationToken, Controller, FailureStage, GitRevision, Metrics, ObjectState, Reconcile,
+    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, RuntimeConfig, RuntimeError,
+    StatusStore, Trigger, TriggerSender,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// One recorded call.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// When it started (tokio's clock: virtual under a paused clock).
+    pub at: Instant,
+    pub reasons: Vec<Trigger>,
+    pub dry_run: bool,
+    pub revision: Option<GitRevision>,
+    pub backing_off: Vec<ObjectRef>,
+    /// How many simulated writes it made before returning.
+    pub writes: usize,
+    pub cancelled: bool,
+}
+
+type Script = Box<dyn FnMut(usize, &ReconcileContext) -> Option<ReconcileOutcome> + Send>;
+
+/// The fake. By default every loaded object is reported `Synced`.
+pub struct FakeReconcile {
+    dir: PathBuf,
+    calls: Mutex<Vec<Call>>,
+    count: watch::Sender<usize>,
+    running: AtomicBool,
+    /// Simulated writes per reconcile, each taking `write_time`; the cancel signal is
+    /// checked between them, as the apply layer must.
+    writes: usize,
+    write_time: Duration,
+    script: Mutex<Script>,
+}
+
+impl FakeReconcile {
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            calls: Mutex::new(Vec::new()),
+            count: watch::channel(0).0,
+            running: AtomicBool::new(false),
+            writes: 0,
+            write_time: Duration::ZERO,
+            script: Mutex::new(Box::new(|_, _| None)),
+        }
+    }
+
+    /// Each reconcile makes `n` writes of `each` (cancellable between writes).
+    pub fn with_writes(mut self, n: usize, each: Duration) -> Self {
+        self.writes = n;
+        self.write_time = each;
+        self
+    }
+
+    /// Answer call number `n` (1-based) with the script's outcome, when it gives one.
+    pub fn with_script(
+        self,
+        script: impl FnMut(usize, &ReconcileContext) -> Option<ReconcileOutcome> + Send + 'static,
+    ) -> Self {
+        *self.script.lock().unwrap() = Box::new(script);
+        self
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// Wait (at most `limit` on tokio's clock) until at least `n` calls finished.
+    pub async fn wait_for_calls(&self, n: usize, limit: Duration) -> Vec<Call> {
+        let mut count = self.count.subscribe();
+        let waited = tokio::time::timeout(limit, count.wait_for(|c| *c >= n)).await;
+        assert!(waited.is_ok(), "expected {n} reconciles within {limit:?}, saw {:#?}", self.calls());
+        self.calls()
+    }
+
+    async fn run(&self, ctx: ReconcileContext) -> ReconcileOutcome {
+        assert!(!self.running.swap(true, Ordering::SeqCst), "two reconciles overlap");
+        let mut call = Call {
+            at: Instant::now(),
+            reasons: ctx.reasons.clone(),
+            dry_run: ctx.dry_run,
+            revision: ctx.revision.clone(),
+            backing_off: ctx.backing_off.iter().cloned().collect(),
+            writes: 0,
+            cancelled: false,
+        };
+        let mut outcome = match mesosync::source::load_dir(&self.dir) {
+            Ok(desired) => Ok(ReconcileReport {
+                objects: desired.objects().map(|o| (o.object.clone(), ObjectState::Synced)).collect(),
+                ..Default::default()
+            }),
+            Err(errors) => Err(ReconcileFailure {
+                stage: FailureStage::Load,
+                message: errors.to_string(),
+                api_errors: vec![],
+            }),
+        };
+        for _ in 0..self.writes {
+            if ctx.cancel.is_cancelled() {
+                call.cancelled = true;
+                break;
+            }
+            tokio::time::sleep(self.write_time).await;
+            call.writes += 1;
+        }
+        let number = self.calls.lock().unwrap().len() + 1;
+        if let Some(scripted) = (self.script.lock().unwrap())(number, &ctx) {
+            outcome = scripted;
+        }
+        if let Ok(report) = &mut outcome {
+            report.cancelled |= call.cancelled;
+        }
+        self.calls.lock().unwrap().push(call);
+        self.running.store(false, Ordering::SeqCst);
+        self.count.send_modify(|c| *c += 1);
+        outcome
+    }
+}
+
+impl Reconcile for FakeReconcile {
+    fn reconcile(&self, ctx: ReconcileContext) -> BoxFuture<'_, ReconcileOutcome> {
+        Box::pin(self.run(ctx))
+    }
+}
+
+/// A valid manifest for one Marathon app.
+pub fn app_manifest(id: &str, instances: u32) -> String {
+    format!(
+        "kind: MarathonApp\nspec:\n  id: {id}\n  cmd: sleep 1000\n  cpus: 0.1\n  mem: 32\n  instances: {instances}\n"
+    )
+}
+
+/// A config for tests: quiet defaults that no test waits for by accident.
+pub fn test_config(dir: &Path) -> RuntimeConfig {
+    let mut config = RuntimeConfig::new(dir);
+    config.resync = Duration::from_secs(3600);
+    config.debounce = Duration::from_millis(200);
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.backoff.jitter = 0.0;
+    config
+}
+
+/// A controller running on its own task, with the handles tests use.
+pub struct Running {
+    pub status: StatusStore,
+    pub metrics: Arc<Metrics>,
+    pub triggers: TriggerSender,
+    pub shutdown: CancellationToken,
+    task: JoinHandle<Result<(), RuntimeError>>,
+}
+
+impl Running {
+    pub fn start(controller: Controller) -> Self {
+        Self {
+            status: controller.status(),
+            metrics: controller.metrics(),
+            triggers: controller.triggers(),
+            shutdown: controller.shutdown_token(),
+            task: tokio::spawn(controller.run()),
+        }
+    }
+
+    /// Shut down and check that `run` returned `Ok`.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("the controller task").expect("run returns Ok after shutdown");
+    }
+}
+
+/// The fake, shared between the controller and the test.
+pub fn fake(dir: &Path) -> Arc<FakeReconcile> {
+    Arc::new(FakeReconcile::new(dir))
+}
