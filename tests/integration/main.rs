@@ -1,1 +1,2 @@
-
+mod apply;
+mod client;
