@@ -1,3 +1,286 @@
 //! Normalizers, one per system, that bring desired and live objects to one canonical
 //! form so that only real differences remain. Pure: no I/O, "now" is a parameter.
-//! (Filled by issue #5.)
+//!
+//! The approach (the one gitops-engine takes for Kubernetes): every rule that makes two
+//! spellings of the same thing equal is applied to *both* sides — defaults, deprecated
+//! forms, number forms, set ordering, empty-versus-absent. The desired side also gains
+//! the ownership mark (DESIGN §3); the live side loses what the server sets (versions,
+//! task counts, run statistics). What needs both sides at once — a desired `port: 0`
+//! against the live assigned port, a Chronos schedule the server has rewritten, fields a
+//! server version does not report, `sync.ignore` pointers — is done by the `align_*`
+//! functions after each side is normalized. Normalizing twice changes nothing.
+//!
+//! This module decides what is *equal*; it never decides what to *send*: the body of a
+//! write is built by [`crate::plan`] from the manifest as written.
+
+pub mod chronos;
+pub mod marathon;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Number, Value};
+
+/// The Chronos API generation (DESIGN §5): decides which fields a server reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ChronosVersion {
+    /// 2.4: no `taskInfoData`, `fetch`, `concurrent`, `maxCompletionTime`.
+    V2_4,
+    /// 2.5: adds `taskInfoData` and `fetch`.
+    V2_5,
+    /// 3.x: drops `epsilon` and `async`, adds `concurrent` and `maxCompletionTime`.
+    V3,
+}
+
+/// A Marathon version as `(major, minor, patch)`, e.g. `(1, 10, 0)`; decides the few
+/// defaults that changed over 1.x.
+pub type MarathonVersion = (u32, u32, u32);
+
+/// What the normalizers need to know besides the object itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NormalizeOptions {
+    /// The controller instance name written into the ownership marks.
+    pub instance: String,
+    /// The Marathon version when known; `None` = 1.10 behaviour.
+    pub marathon_version: Option<MarathonVersion>,
+    /// The Chronos version when known; `None` = decide from what live reports.
+    pub chronos_version: Option<ChronosVersion>,
+}
+
+impl Default for NormalizeOptions {
+    fn default() -> Self {
+        Self { instance: DEFAULT_INSTANCE.to_string(), marathon_version: None, chronos_version: None }
+    }
+}
+
+/// The instance name used when none is configured.
+pub const DEFAULT_INSTANCE: &str = "mesosync";
+
+/// Bring every number to one form: integral values (`128.0`) become integers (`128`),
+/// so that Marathon's `mem: 32.0` equals a manifest's `mem: 32`.
+pub(crate) fn canonical_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| !n.is_i64() && !n.is_u64()) {
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    *value = Value::Number(Number::from(f as i64));
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(canonical_numbers),
+        Value::Object(map) => map.values_mut().for_each(canonical_numbers),
+        _ => {}
+    }
+}
+
+/// Drop `null` members and empty arrays / objects everywhere, except the members named
+/// in `keep_empty` at the top level (where `[]` means something different from absent,
+/// e.g. Marathon `portDefinitions`). Marathon 1.5+ omits empty collections, 1.4 writes
+/// `null`s, manifests write `[]`: all mean "none".
+pub(crate) fn drop_empty(value: &mut Value, keep_empty: &[&str]) {
+    if let Value::Object(map) = value {
+        for (key, member) in map.iter_mut() {
+            if !keep_empty.contains(&key.as_str()) {
+                drop_empty(member, &[]);
+            }
+        }
+        map.retain(|key, member| keep_empty.contains(&key.as_str()) || !is_empty(member));
+    } else if let Value::Array(items) = value {
+        for item in items.iter_mut() {
+            drop_empty(item, &[]);
+        }
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// Sort object keys recursively, so that rendering and hashing are stable.
+pub(crate) fn sort_keys(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            for (k, mut v) in entries {
+                sort_keys(&mut v);
+                map.insert(k, v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(sort_keys),
+        _ => {}
+    }
+}
+
+/// Sort an array member as a set: by the canonical text of each element, duplicates
+/// removed.
+pub(crate) fn sort_set(map: &mut Map<String, Value>, key: &str) {
+    if let Some(Value::Array(items)) = map.get_mut(key) {
+        let mut keyed: Vec<(String, Value)> = items.drain(..).map(|v| (canonical_text(&v), v)).collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.dedup_by(|a, b| a.0 == b.0);
+        items.extend(keyed.into_iter().map(|(_, v)| v));
+    }
+}
+
+/// The JSON text of `value` with keys sorted: equal for equal values.
+pub fn canonical_text(value: &Value) -> String {
+    let mut v = value.clone();
+    sort_keys(&mut v);
+    v.to_string()
+}
+
+/// Insert `value` under `key` unless a value is already there.
+pub(crate) fn default_member(map: &mut Map<String, Value>, key: &str, value: Value) {
+    if map.get(key).is_none_or(Value::is_null) {
+        map.insert(key.to_string(), value);
+    }
+}
+
+/// Split an RFC 6901 pointer into unescaped tokens (`~1` → `/`, `~0` → `~`).
+pub fn pointer_tokens(pointer: &str) -> Vec<String> {
+    if pointer.is_empty() {
+        return Vec::new();
+    }
+    pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect()
+}
+
+/// Escape one token for an RFC 6901 pointer (`~` → `~0`, `/` → `~1`).
+pub fn escape_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// Remove the value at `pointer`; returns it if it was there.
+pub(crate) fn remove_pointer(value: &mut Value, pointer: &str) -> Option<Value> {
+    let tokens = pointer_tokens(pointer);
+    let (last, parents) = tokens.split_last()?;
+    let mut cur = value;
+    for t in parents {
+        cur = match cur {
+            Value::Object(m) => m.get_mut(t)?,
+            Value::Array(a) => a.get_mut(t.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    match cur {
+        Value::Object(m) => m.shift_remove(last),
+        Value::Array(a) => {
+            let i = last.parse::<usize>().ok().filter(|i| *i < a.len())?;
+            Some(a.remove(i))
+        }
+        _ => None,
+    }
+}
+
+/// Set the value at `pointer`, creating intermediate objects; false if a parent on the
+/// way is not a container.
+pub(crate) fn set_pointer(value: &mut Value, pointer: &str, new: Value) -> bool {
+    let tokens = pointer_tokens(pointer);
+    let Some((last, parents)) = tokens.split_last() else {
+        *value = new;
+        return true;
+    };
+    let mut cur = value;
+    for t in parents {
+        if cur.is_null() {
+            *cur = Value::Object(Map::new());
+        }
+        cur = match cur {
+            Value::Object(m) => m.entry(t.clone()).or_insert(Value::Null),
+            Value::Array(a) => match t.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    if cur.is_null() {
+        *cur = Value::Object(Map::new());
+    }
+    match cur {
+        Value::Object(m) => {
+            m.insert(last.clone(), new);
+            true
+        }
+        Value::Array(a) => match last.parse::<usize>().ok() {
+            Some(i) if i < a.len() => {
+                a[i] = new;
+                true
+            }
+            Some(i) if i == a.len() => {
+                a.push(new);
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Replace the value at `pointer` only if there is one.
+pub(crate) fn set_pointer_if_present(value: &mut Value, pointer: &str, new: Value) {
+    if let Some(slot) = value.pointer_mut(pointer) {
+        *slot = new;
+    }
+}
+
+/// `sync.ignore`: at every pointer the live value wins — copied into `desired`, or the
+/// pointer removed from `desired` when live has nothing there. Afterwards no difference
+/// can remain under an ignored pointer.
+pub fn apply_ignore(desired: &mut Value, live: &Value, ignore: &[String]) {
+    for pointer in ignore {
+        match live.pointer(pointer) {
+            Some(v) => {
+                if !set_pointer(desired, pointer, v.clone()) {
+                    remove_pointer(desired, pointer);
+                }
+            }
+            None => {
+                remove_pointer(desired, pointer);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn integral_floats_become_integers() {
+        let mut v = json!({"mem": 128.0, "cpus": 0.5, "list": [1.0, 2]});
+        canonical_numbers(&mut v);
+        assert_eq!(v.to_string(), r#"{"mem":128,"cpus":0.5,"list":[1,2]}"#);
+    }
+
+    #[test]
+    fn empty_collections_and_nulls_are_dropped_except_kept_keys() {
+        let mut v = json!({"a": [], "b": {}, "c": null, "d": {"e": []}, "portDefinitions": [], "f": 1});
+        drop_empty(&mut v, &["portDefinitions"]);
+        assert_eq!(v, json!({"portDefinitions": [], "f": 1}));
+    }
+
+    #[test]
+    fn pointers_follow_rfc6901_escaping() {
+        assert_eq!(pointer_tokens("/labels/a~1b~0c"), vec!["labels", "a/b~c"]);
+        assert_eq!(escape_token("a/b~c"), "a~1b~0c");
+        let mut v = json!({"labels": {"a/b": "x"}, "list": [1, 2]});
+        assert_eq!(remove_pointer(&mut v, "/labels/a~1b"), Some(json!("x")));
+        assert!(set_pointer(&mut v, "/list/1", json!(5)));
+        assert!(set_pointer(&mut v, "/new/deep", json!(true)));
+        assert_eq!(v, json!({"labels": {}, "list": [1, 5], "new": {"deep": true}}));
+    }
+
+    #[test]
+    fn ignored_pointers_take_the_live_value_or_vanish() {
+        let mut desired = json!({"instances": 1, "env": {"A": "1"}});
+        let live = json!({"instances": 7});
+        apply_ignore(&mut desired, &live, &["/instances".into(), "/env/A".into()]);
+        assert_eq!(desired, json!({"instances": 7, "env": {}}));
+    }
+}

@@ -6,9 +6,19 @@
 //! restart, a scale only, a Chronos replace that resets run statistics), and exactly
 //! what body `apply` will send — so `apply` makes no decisions of its own.
 
+mod compute;
+mod order;
+pub mod render;
+mod saved;
+
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use compute::{PlanOptions, compute};
+pub use saved::{check_still_valid, live_version};
 
 use crate::diff::FieldChange;
 use crate::model::ObjectRef;
@@ -72,9 +82,39 @@ pub struct Action {
     pub next_runs: Vec<DateTime<Utc>>,
     /// Why this object is left alone or refused, if it is (suspended, unowned, …).
     pub note: Option<String>,
+    /// Chronos: the job changes between scheduled and dependent, which Chronos cannot
+    /// do in place (2.4 keeps firing the old schedule): apply must `DELETE` the job and
+    /// then create it with `body`. The action stays one Update (impact Replace) so
+    /// ordering and reporting see one object.
+    #[serde(default)]
+    pub recreate: bool,
+    /// `sync.secret` pointers of the object, so renderers can mask `body` too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// The masked, normalized documents the changes were computed from, for the
+    /// unified-diff rendering. Never holds a secret value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<Preview>,
 }
 
-/// Totals for the summary line.
+/// Masked, normalized live and desired documents of one object.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Preview {
+    /// Live, normalized and masked (`None`: does not exist live).
+    pub live: Option<Value>,
+    /// Desired, normalized and masked (`None`: no manifest, i.e. a prune).
+    pub desired: Option<Value>,
+}
+
+impl Action {
+    /// Whether apply writes anything for this action.
+    pub fn is_write(&self) -> bool {
+        self.kind != ActionKind::NoOp
+    }
+}
+
+/// Totals for the summary line; `Display` prints it
+/// (`3 to create, 2 to update (1 restart), 1 to scale, 0 to delete`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// Creates (and adoptions).
@@ -99,4 +139,46 @@ pub struct Plan {
     /// Set when the mass-delete guard (or the empty-manifest rule) refused the
     /// deletes: the plan then holds no Delete actions and this says why.
     pub prune_refused: Option<String>,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} to create, {} to update ({} restart), {} to scale, {} to delete",
+            self.create, self.update, self.restart, self.scale, self.delete
+        )
+    }
+}
+
+impl Plan {
+    /// Count the actions by kind.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for a in &self.actions {
+            match a.kind {
+                ActionKind::Create | ActionKind::Adopt => s.create += 1,
+                ActionKind::Update => {
+                    s.update += 1;
+                    if a.impact == Impact::Restart {
+                        s.restart += 1;
+                    }
+                }
+                ActionKind::Scale => s.scale += 1,
+                ActionKind::Delete => s.delete += 1,
+                ActionKind::NoOp => s.unchanged += 1,
+            }
+        }
+        s
+    }
+
+    /// Whether any action writes (`diff` exits 2 then).
+    pub fn has_changes(&self) -> bool {
+        self.actions.iter().any(Action::is_write)
+    }
+
+    /// The action on `object`, if any.
+    pub fn action(&self, object: &ObjectRef) -> Option<&Action> {
+        self.actions.iter().find(|a| &a.object == object)
+    }
 }

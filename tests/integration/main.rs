@@ -1,2 +1,3 @@
 mod apply;
 mod client;
+mod plan_fixtures;

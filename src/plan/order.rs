@@ -1,0 +1,110 @@
+//! Ordering: one graph over every object — Marathon `dependencies`, Chronos `parents`,
+//! `sync.dependsOn` (cross-system) — cut into waves. `sync.wave` groups come first
+//! (lower first); inside a group an action's wave is one more than the latest wave of
+//! the writes it depends on (topological levels). Deletes come after everything else,
+//! children before parents. Only writes take a wave of their own: an unchanged object
+//! is already in place, so nothing waits for it. Cycles (rejected by the loader
+//! anyway) are cut where they close, never followed forever.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::compute::Planned;
+use super::{Action, ActionKind};
+use crate::model::ObjectRef;
+
+/// Assign waves and `depends_on`, and sort by (wave, deletes last, object).
+pub(super) fn order(planned: Vec<Planned>) -> Vec<Action> {
+    let index: HashMap<(bool, ObjectRef), usize> = planned
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ((p.action.kind == ActionKind::Delete, p.action.object.clone()), i))
+        .collect();
+    let n = planned.len();
+    let is_write = |i: usize| planned[i].action.is_write();
+    let is_delete = |i: usize| planned[i].action.kind == ActionKind::Delete;
+    // Edges between writes only: for a create/update its dependencies that are
+    // creates/updates too; for a delete the deletes of its children.
+    let edges: Vec<Vec<usize>> = (0..n)
+        .map(|i| {
+            if !is_write(i) {
+                return Vec::new();
+            }
+            let mut e: Vec<usize> = planned[i]
+                .edges
+                .iter()
+                .filter_map(|r| index.get(&(is_delete(i), r.clone())).copied())
+                .filter(|&j| j != i && is_write(j))
+                .collect();
+            e.sort_unstable();
+            e.dedup();
+            e
+        })
+        .collect();
+
+    let mut wave = vec![0usize; n];
+    let mut next_base = 0usize;
+    // Groups of writes that are not deletes, by sync.wave; deletes last.
+    let mut groups: BTreeMap<(bool, i64), Vec<usize>> = BTreeMap::new();
+    for i in (0..n).filter(|&i| is_write(i)) {
+        let key = if is_delete(i) { (true, 0) } else { (false, planned[i].sync_wave) };
+        groups.entry(key).or_default().push(i);
+    }
+    for members in groups.values() {
+        let mut level: HashMap<usize, usize> = HashMap::new();
+        let mut on_stack = vec![false; n];
+        let mut top = 0;
+        for &i in members {
+            top = top.max(depth(i, &edges, members, &mut level, &mut on_stack));
+        }
+        for &i in members {
+            wave[i] = next_base + level[&i];
+        }
+        next_base += top + 1;
+    }
+
+    let mut actions: Vec<(usize, bool, Action)> = planned
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut action = p.action;
+            action.wave = wave[i];
+            (i, action.kind == ActionKind::Delete, action)
+        })
+        .collect();
+    let refs: Vec<ObjectRef> = actions.iter().map(|(_, _, a)| a.object.clone()).collect();
+    for (i, _, action) in &mut actions {
+        // An edge against the wave order (a cycle cut, or a dependency on a later
+        // sync.wave) cannot be waited for: it is dropped rather than deadlock apply.
+        let mut deps: Vec<ObjectRef> =
+            edges[*i].iter().filter(|&&j| wave[j] < wave[*i]).map(|&j| refs[j].clone()).collect();
+        deps.sort();
+        action.depends_on = deps;
+    }
+    actions.sort_by(|a, b| (a.2.wave, a.1, &a.2.object).cmp(&(b.2.wave, b.1, &b.2.object)));
+    actions.into_iter().map(|(_, _, a)| a).collect()
+}
+
+/// The level of `i` inside its group: 0 without dependencies in the group, else one
+/// more than the deepest one. Memoized; a back edge (cycle) counts as no edge.
+fn depth(
+    i: usize,
+    edges: &[Vec<usize>],
+    group: &[usize],
+    level: &mut HashMap<usize, usize>,
+    on_stack: &mut [bool],
+) -> usize {
+    if let Some(&l) = level.get(&i) {
+        return l;
+    }
+    on_stack[i] = true;
+    let mut l = 0;
+    for &j in &edges[i] {
+        if on_stack[j] || !group.contains(&j) {
+            continue;
+        }
+        l = l.max(depth(j, edges, group, level, on_stack) + 1);
+    }
+    on_stack[i] = false;
+    level.insert(i, l);
+    l
+}
