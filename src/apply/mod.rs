@@ -16,9 +16,8 @@
 //!   transient errors (5xx, transport) are retried with backoff; 4xx never.
 //! - Create is a POST, so that an id held by an app mesosync does not own is reported
 //!   (409 "already exists") instead of overwritten.
-//! - A Chronos job switching between scheduled and dependent (its `parents` appear or
-//!   disappear in the plan's changes) is deleted then re-created, since Chronos 2.4
-//!   would keep firing the old schedule otherwise.
+//! - A Chronos Update marked `recreate` (the job switches between scheduled and
+//!   dependent) is a DELETE then the create, since Chronos cannot do it in place.
 
 mod deployments;
 pub mod report;
@@ -34,7 +33,6 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::client::chronos::is_dependent;
 use crate::client::{ChronosClient, ChronosVersion, ClientError, Clients, MarathonClient, RetryPolicy};
 use crate::model::{ObjectKind, ObjectRef};
 use crate::plan::{Action, ActionKind, Plan};
@@ -44,10 +42,9 @@ pub use report::{
     ApplyError, ApplyReport, Counts, NoProgress, ObjectReport, Outcome, ProgressSink, SkipReason,
     TracingProgress,
 };
-pub use saved::{SavedPlanError, apply_saved, check_still_valid};
+pub use saved::{SavedPlanError, apply_saved};
 
-/// The label that marks an app as owned by a mesosync instance.
-pub const OWNER_LABEL: &str = "MESOSYNC_OWNER";
+pub use crate::normalize::marathon::OWNER_LABEL;
 
 /// Checked before every write; `false` stops all further writes (HA leadership).
 pub type WriteFence = Arc<dyn Fn() -> bool + Send + Sync>;
@@ -364,7 +361,7 @@ impl Ctx<'_> {
             (_, Some(b)) => Some(b),
             (kind, None) => return invalid(format!("{kind:?} of job {name} has no body")),
         };
-        let switches = a.kind == ActionKind::Update && switches_job_type(a);
+        let switches = a.recreate;
         let mut attempts = 0u32;
         let mut error_retries = 0u32;
         // Set once the delete half of a delete + create has been done.
@@ -447,14 +444,6 @@ fn scale_only(body: &Value) -> Option<u64> {
     map.get("instances")?.as_u64()
 }
 
-/// A job switches between scheduled and dependent when its `parents` go from none to
-/// some or back (the plan's change at `/parents` says so).
-fn switches_job_type(a: &Action) -> bool {
-    let dependent =
-        |v: &Option<Value>| v.as_ref().is_some_and(|v| is_dependent(&serde_json::json!({ "parents": v })));
-    a.changes.iter().any(|c| c.pointer == "/parents" && dependent(&c.old) != dependent(&c.new))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,11 +463,10 @@ mod tests {
             wave: 0,
             next_runs: vec![],
             note: None,
+            recreate: false,
+            secrets: vec![],
+            preview: None,
         }
-    }
-
-    fn change(pointer: &str, old: Option<Value>, new: Option<Value>) -> FieldChange {
-        FieldChange { pointer: pointer.into(), old, new, location: None, secret: false }
     }
 
     #[test]
@@ -486,16 +474,6 @@ mod tests {
         assert_eq!(scale_only(&json!({"instances": 3})), Some(3));
         assert_eq!(scale_only(&json!({"instances": 3, "cpus": 1})), None);
         assert_eq!(scale_only(&json!({"instances": -1})), None);
-    }
-
-    #[test]
-    fn job_type_switch() {
-        let a = action(ActionKind::Update, vec![change("/parents", None, Some(json!(["p"])))]);
-        assert!(switches_job_type(&a));
-        let a = action(ActionKind::Update, vec![change("/parents", Some(json!(["p"])), Some(json!(["q"])))]);
-        assert!(!switches_job_type(&a));
-        let a = action(ActionKind::Update, vec![change("/schedule", Some(json!("R/x")), Some(json!("R/y")))]);
-        assert!(!switches_job_type(&a));
     }
 
     #[tokio::test]
