@@ -4,6 +4,7 @@
 //! Exit codes: 0 success (for `diff`: no changes), 1 error, 2 (`diff` only) changes
 //! present — as `terraform plan -detailed-exitcode`.
 
+mod sandbox;
 mod validate;
 
 use std::process::ExitCode;
@@ -40,7 +41,7 @@ pub enum Command {
     /// Write the live apps and jobs as manifests.
     Import(Unimplemented),
     /// Run the Marathon + Chronos emulator.
-    Sandbox(Unimplemented),
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Arguments of a command that is not built yet (accepts anything, does nothing).
@@ -70,7 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Apply(_) => not_yet("apply", 6),
         Command::Run(_) => not_yet("run", 7),
         Command::Import(_) => not_yet("import", 10),
-        Command::Sandbox(_) => not_yet("sandbox", 4),
+        Command::Sandbox(args) => sandbox::run(&args),
     }
 }
 
