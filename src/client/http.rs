@@ -840,6 +840,28 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_are_checked_at_build_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = HttpConfig::new(["https://127.0.0.1:1"]);
+        cfg.tls.ca_bundle = Some(dir.path().join("missing.pem"));
+        let err = HttpClient::new("marathon", &cfg).unwrap_err();
+        assert!(err.to_string().contains("cannot read CA bundle"), "{err}");
+
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        cfg.tls.ca_bundle = Some(empty.clone());
+        HttpClient::new("marathon", &cfg).unwrap();
+
+        cfg.tls.client_cert = Some(empty);
+        let err = HttpClient::new("marathon", &cfg).unwrap_err();
+        assert!(err.to_string().contains("both a cert and a key"), "{err}");
+
+        let bad = HttpClient::new("marathon", &HttpConfig::new(["ftp://x"])).unwrap_err();
+        assert!(bad.to_string().contains("http or https"), "{bad}");
+        assert!(HttpClient::new("marathon", &HttpConfig::new(Vec::<String>::new())).is_err());
+    }
+
+    #[test]
     fn user_agent_carries_replica() {
         assert_eq!(user_agent(None), format!("mesosync/{}", env!("CARGO_PKG_VERSION")));
         assert!(user_agent(Some("r2")).ends_with(" (r2)"));

@@ -583,3 +583,74 @@ async fn an_unowned_app_holding_the_id_is_never_overwritten() {
     assert!(matches!(report.objects[0].outcome, Outcome::Failed(ApplyError::NotOwned(_))), "{report}");
     assert_eq!(live_app(&c, id).await.unwrap()["cmd"], "sleep 5");
 }
+
+#[tokio::test]
+async fn without_events_polling_still_waits_for_deployments() {
+    let sb = sandbox_with(emulator::ChronosVersion::V2_4, Duration::from_millis(400)).await;
+    let c = clients(&sb);
+    let o = ApplyOptions { use_events: false, ..opts() };
+    let report = run(
+        &plan(vec![action(ObjectRef::app("/it/poll"), ActionKind::Create, Some(app_body("/it/poll")))]),
+        &c,
+        &o,
+    )
+    .await;
+    assert!(report.is_success(), "{report}");
+    assert!(report.objects[0].duration >= Duration::from_millis(300), "{report}");
+    assert!(c.marathon.as_ref().unwrap().list_deployments().await.unwrap().is_empty());
+    assert!(!sb.requests().iter().any(|r| r.path == "/v2/events"));
+    assert!(sb.requests().iter().any(|r| r.path == "/v2/deployments"));
+}
+
+#[tokio::test]
+async fn a_deployment_that_never_ends_times_out_for_that_object_only() {
+    let sb = sandbox().await;
+    sb.faults().add(FaultRule {
+        system: Some(System::Marathon),
+        deployment: Some(DeploymentOutcome::NeverFinish),
+        app_id_prefix: Some("/it/crashloop".into()),
+        ..FaultRule::default()
+    });
+    let c = clients(&sb);
+    let o = ApplyOptions { deployment_timeout: Duration::from_millis(500), ..opts() };
+    let p = plan(vec![
+        action(ObjectRef::app("/it/crashloop"), ActionKind::Create, Some(app_body("/it/crashloop"))),
+        action(ObjectRef::app("/it/fine"), ActionKind::Create, Some(app_body("/it/fine"))),
+    ]);
+    let report = run(&p, &c, &o).await;
+    let stuck = report.get(&ObjectRef::app("/it/crashloop")).unwrap();
+    assert!(matches!(stuck.outcome, Outcome::Failed(ApplyError::DeploymentTimeout { .. })), "{report}");
+    assert!(stuck.deployment_id.is_some());
+    assert_eq!(report.get(&ObjectRef::app("/it/fine")).unwrap().outcome, Outcome::Applied);
+}
+
+#[tokio::test]
+async fn chronos_3_hidden_child_is_reported_and_recreate_switches_job_type() {
+    let sb = sandbox_with(emulator::ChronosVersion::V3, Duration::from_millis(50)).await;
+    let c = clients(&sb);
+    let o = ApplyOptions { chronos_visibility_timeout: Duration::from_millis(500), ..opts() };
+    // 3.x accepts a child of a missing parent (204) and hides it: apply says so.
+    let orphan = json!({"name": "it-orphan", "command": "true", "owner": "a@b.c", "parents": ["it-missing"]});
+    let report =
+        run(&plan(vec![action(ObjectRef::job("it-orphan"), ActionKind::Create, Some(orphan))]), &c, &o).await;
+    assert!(matches!(report.objects[0].outcome, Outcome::Failed(ApplyError::NotVisible(_))), "{report}");
+
+    // A scheduled job becoming dependent: DELETE, then POST …/dependency.
+    let chronos = c.chronos.as_ref().unwrap();
+    let sched = |name: &str| json!({"name": name, "command": "true", "owner": "a@b.c", "schedule": "R/2030-01-01T00:00:00Z/PT1H"});
+    chronos.put_job(&sched("it-p")).await.unwrap();
+    chronos.put_job(&sched("it-k")).await.unwrap();
+    sb.reset_requests();
+    let mut switch = action(
+        ObjectRef::job("it-k"),
+        ActionKind::Update,
+        Some(json!({"name": "it-k", "command": "true", "owner": "a@b.c", "parents": ["it-p"]})),
+    );
+    switch.recreate = true;
+    let report = run(&plan(vec![switch]), &c, &o).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(writes(&sb), vec!["DELETE /v1/scheduler/job/it-k 204", "POST /v1/scheduler/dependency 204"]);
+    let jobs = chronos.list_jobs().await.unwrap();
+    let k = jobs.iter().find(|j| j["name"] == "it-k").unwrap();
+    assert_eq!(k["parents"], json!(["it-p"]));
+}
