@@ -93,37 +93,56 @@ impl ChronosClient {
         &self.http
     }
 
-    /// The configured or detected version: `GET /v1/scheduler/jobs` answers on 3.x;
-    /// else `GET /scheduler/jobs`, and `/scheduler/leader` tells 2.5 from 2.4.
+    /// The configured or detected version (see [`ChronosClient::list_jobs`] for how).
     pub async fn version(&self) -> Result<ChronosVersion, ClientError> {
-        self.version.get_or_try_init(|| self.detect()).await.copied()
+        self.version.get_or_try_init(|| async { self.detect().await.map(|(v, _)| v) }).await.copied()
     }
 
-    async fn detect(&self) -> Result<ChronosVersion, ClientError> {
-        match self.http.send(&Request::new(Method::GET, "/v1/scheduler/jobs")).await {
-            Ok(_) => return Ok(ChronosVersion::V3),
-            Err(ClientError::NotFound { .. }) => {}
-            // A 2.x Chronos may answer unknown paths with something else than 404
-            // (its UI catch-all); only a transport error is final here.
+    /// `GET /v1/scheduler/jobs` answers on 3.x; else `GET /scheduler/jobs` answers on
+    /// 2.x, whose jobs tell 2.5 (`taskInfoData`, `fetch`) from 2.4; with no job to look
+    /// at, `/scheduler/leader` (2.5 only) decides. Returns the listing it got on the way,
+    /// so that the first reconcile costs no extra GET on 3.x.
+    async fn detect(&self) -> Result<(ChronosVersion, Option<Vec<Value>>), ClientError> {
+        let v3 = Request::new(Method::GET, "/v1/scheduler/jobs");
+        match self.http.send(&v3).await {
+            Ok(resp) => return Ok((ChronosVersion::V3, self.http.decode(&v3, &resp.body).ok())),
+            // A 2.x Chronos may answer unknown paths with something else than 404 (its
+            // UI catch-all); only a transport error is final here.
             Err(e @ (ClientError::Unreachable { .. } | ClientError::Transport { .. })) => return Err(e),
             Err(_) => {}
         }
-        self.http.send(&Request::new(Method::GET, "/scheduler/jobs")).await?;
-        let version = match self.http.send(&Request::new(Method::GET, "/scheduler/leader")).await {
-            Ok(_) => ChronosVersion::V2_5,
-            Err(e) if e.is_transient() => return Err(e),
-            Err(_) => ChronosVersion::V2_4,
+        let v2 = Request::new(Method::GET, "/scheduler/jobs");
+        let jobs: Vec<Value> = self.http.send_json(&v2).await?;
+        let version = match jobs.first() {
+            Some(job) if job.get("taskInfoData").is_some() || job.get("fetch").is_some() => {
+                ChronosVersion::V2_5
+            }
+            Some(_) => ChronosVersion::V2_4,
+            None => match self.http.send(&Request::new(Method::GET, "/scheduler/leader")).await {
+                Ok(_) => ChronosVersion::V2_5,
+                Err(e) if e.is_transient() => return Err(e),
+                Err(_) => ChronosVersion::V2_4,
+            },
         };
         tracing::debug!(%version, "detected Chronos version");
-        Ok(version)
+        Ok((version, Some(jobs)))
     }
 
     async fn path(&self, rest: &str) -> Result<String, ClientError> {
         Ok(format!("{}{rest}", self.version().await?.prefix()))
     }
 
-    /// Every job, with one `GET …/scheduler/jobs`.
+    /// Every job, with one `GET …/scheduler/jobs` once the version is known. The first
+    /// call of a client with no configured version detects it and reuses the listing
+    /// it got doing so: keep one client for the life of a controller.
     pub async fn list_jobs(&self) -> Result<Vec<Value>, ClientError> {
+        if self.version.get().is_none() {
+            let (version, jobs) = self.detect().await?;
+            let _ = self.version.set(version); // a concurrent detection may have won
+            if let Some(jobs) = jobs {
+                return Ok(jobs);
+            }
+        }
         let path = self.path("/jobs").await?;
         self.http.send_json(&Request::new(Method::GET, path)).await
     }

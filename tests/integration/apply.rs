@@ -654,3 +654,31 @@ async fn chronos_3_hidden_child_is_reported_and_recreate_switches_job_type() {
     let k = jobs.iter().find(|j| j["name"] == "it-k").unwrap();
     assert_eq!(k["parents"], json!(["it-p"]));
 }
+
+#[tokio::test]
+async fn listing_live_state_costs_one_get_per_system() {
+    for served in [emulator::ChronosVersion::V3, emulator::ChronosVersion::V2_5] {
+        let sb = sandbox_with(served, Duration::from_millis(50)).await;
+        let c = clients(&sb);
+        let job = json!({"name": "it-l", "command": "true", "owner": "a@b.c", "schedule": "R/2030-01-01T00:00:00Z/PT1H"});
+        ChronosClient::new(&http(vec![sb.chronos_url()]), None).unwrap().put_job(&job).await.unwrap();
+        sb.reset_requests();
+        let first = c.list_live(None).await.unwrap();
+        assert_eq!(first.jobs.len(), 1);
+        // Detection: 3.x answers the first probe, which is the listing; 2.x one 404 more.
+        let expected_first = if served == emulator::ChronosVersion::V3 { 2 } else { 3 };
+        assert_eq!(sb.requests().len(), expected_first, "{:?}", sb.requests());
+        sb.reset_requests();
+        let again = c.list_live(Some("MESOSYNC_OWNER==it")).await.unwrap();
+        assert_eq!(again, first);
+        let seen: Vec<String> =
+            sb.requests().iter().map(|r| format!("{} {}?{}", r.method, r.path, r.query)).collect();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(seen.iter().all(|s| s.starts_with("GET ")));
+        let version = c.chronos.as_ref().unwrap().version().await.unwrap();
+        assert_eq!(
+            version,
+            if served == emulator::ChronosVersion::V3 { ChronosVersion::V3 } else { ChronosVersion::V2_5 }
+        );
+    }
+}
