@@ -247,3 +247,20 @@ async fn fails_over_to_the_next_url_and_remembers_it() {
     let err = m.ping().await.unwrap_err();
     assert!(matches!(&err, ClientError::Unreachable { tried, .. } if tried.contains(&dead)), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_gateway_error_moves_on_to_the_next_url_but_a_500_does_not() {
+    let (first, url1) = Recorder::start(vec![(503, "{}")]).await;
+    let (second, url2) = Recorder::start(vec![]).await;
+    let m = MarathonClient::new(&config(vec![url1.clone(), url2.clone()])).unwrap();
+    m.ping().await.unwrap();
+    assert_eq!((first.seen().len(), second.seen().len()), (1, 1));
+    assert_eq!(m.http().current_base_url(), url2);
+
+    let (first, url1) = Recorder::start(vec![(500, "boom")]).await;
+    let (second, url2) = Recorder::start(vec![]).await;
+    let m = MarathonClient::new(&config(vec![url1.clone(), url2])).unwrap();
+    m.ping().await.unwrap(); // retried on the same URL
+    assert_eq!((first.seen().len(), second.seen().len()), (2, 0));
+    assert_eq!(m.http().current_base_url(), url1);
+}
