@@ -264,3 +264,147 @@ async fn a_gateway_error_moves_on_to_the_next_url_but_a_500_does_not() {
     assert_eq!((first.seen().len(), second.seen().len()), (2, 0));
     assert_eq!(m.http().current_base_url(), url1);
 }
+
+/// Run `openssl` with these arguments in `dir`; false if it is missing or fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> bool {
+    std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[tokio::test]
+async fn custom_ca_bundle_and_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+        .unwrap();
+    std::fs::write(d.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    let made = openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=mesosync-test-ca",
+        ],
+    ) && openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ) && openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+        ],
+    ) && openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+            "-subj",
+            "/CN=mesosync",
+        ],
+    ) && openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "client.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "client.ext",
+        ],
+    );
+    if !made {
+        eprintln!("skipped: openssl is not available to make test certificates");
+        return;
+    }
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let accept = format!("127.0.0.1:{port}");
+    // A TLS server that requires a client certificate signed by the test CA.
+    let _server = tokio::process::Command::new("openssl")
+        .args(["s_server", "-accept", &accept, "-cert", "server.pem", "-key", "server.key"])
+        .args(["-CAfile", "ca.pem", "-Verify", "1", "-verify_return_error", "-www", "-quiet"])
+        .current_dir(d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(&accept).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = format!("https://127.0.0.1:{port}");
+    let mut cfg = config(vec![url]);
+    cfg.retry = RetryPolicy::none();
+
+    // Unknown CA: refused.
+    let err = MarathonClient::new(&cfg).unwrap().ping().await.unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+    // Trusted CA, no client certificate: refused by the server.
+    cfg.tls.ca_bundle = Some(d.join("ca.pem"));
+    let err = MarathonClient::new(&cfg).unwrap().ping().await.unwrap_err();
+    assert!(matches!(err, ClientError::Unreachable { .. } | ClientError::Transport { .. }), "{err}");
+    // Trusted CA and the client identity: accepted.
+    cfg.tls.client_cert = Some(d.join("client.pem"));
+    cfg.tls.client_key = Some(d.join("client.key"));
+    MarathonClient::new(&cfg).unwrap().ping().await.unwrap();
+}
