@@ -331,7 +331,13 @@ fn fault_for(sb: &Sandbox, rule: FaultRule, millis: u64) {
 async fn server_error_bursts_and_dropped_connections_are_retried() {
     let sb = sandbox().await;
     let c = clients(&sb);
-    let o = ApplyOptions { error_retry: quick_retry(10), ..opts() };
+    // Retries must outlast the 150 ms bursts: nine retries back off for at least 370 ms.
+    let error_retry = RetryPolicy {
+        max_attempts: 10,
+        initial_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(100),
+    };
+    let o = ApplyOptions { error_retry, ..opts() };
 
     fault_for(
         &sb,
