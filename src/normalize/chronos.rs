@@ -36,6 +36,7 @@ pub const DEFAULTS: &[(&str, DefaultValue)] = &[
     ("executor", DefaultValue::Str("")),
     ("executorFlags", DefaultValue::Str("")),
     ("retries", DefaultValue::Int(2)),
+    ("owner", DefaultValue::Str("")),
     ("ownerName", DefaultValue::Str("")),
     ("description", DefaultValue::Str("")),
     ("async", DefaultValue::Bool(false)),
@@ -209,6 +210,11 @@ pub fn align_job(desired: &mut Value, live: &Value, now: DateTime<Utc>, version:
     };
     if schedules_match(&d, &l, now) {
         map.insert("schedule".into(), Value::String(l.to_string()));
+        // Chronos disables a job itself when its repeat count runs out: that is the
+        // desired schedule having run, not a change to undo.
+        if l.repeat == Some(0) && live.get("disabled") == Some(&Value::Bool(true)) {
+            map.insert("disabled".into(), Value::Bool(true));
+        }
     }
 }
 
@@ -288,6 +294,19 @@ mod tests {
             schedule_to_send("R5/2030-01-01T00:00:00Z/P2D", "R3/2030-01-03T00:00:00Z/P1D", now).as_deref(),
             Some("R3/2030-01-03T00:00:00.000Z/P2D")
         );
+    }
+
+    #[test]
+    fn a_job_disabled_by_running_out_of_repeats_is_not_a_change() {
+        let now = at("2031-01-01T00:00:00Z");
+        let mut d = canonical_job(&json!({"name":"j","schedule":"R2/2030-01-01T00:00:00Z/P1D"}), None, true);
+        let live = canonical_job(
+            &json!({"name":"j","schedule":"R0/2030-01-03T00:00:00Z/P1D","disabled":true}),
+            None,
+            true,
+        );
+        align_job(&mut d, &live, now, None);
+        assert_eq!(d, live);
     }
 
     #[test]

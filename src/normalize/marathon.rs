@@ -266,7 +266,25 @@ fn is_host_networking(map: &Map<String, Value>) -> bool {
     }
 }
 
+/// Whether the app has local persistent volumes (a "resident" app).
+fn is_resident(map: &Map<String, Value>) -> bool {
+    map.get("container")
+        .and_then(|c| c.get("volumes"))
+        .and_then(Value::as_array)
+        .is_some_and(|v| v.iter().any(|v| v.get("persistent").is_some_and(|p| !p.is_null())))
+}
+
 fn fill_defaults(map: &mut Map<String, Value>, version: Option<MarathonVersion>) {
+    if is_resident(map) {
+        // Resident apps cannot over-provision or be replaced elsewhere, so Marathon
+        // gives them their own defaults.
+        default_member(
+            map,
+            "upgradeStrategy",
+            json!({"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0}),
+        );
+        default_member(map, "unreachableStrategy", json!("disabled"));
+    }
     for (key, value) in defaults_table(version) {
         default_member(map, key, value.clone());
         // Nested defaults: a partial object gets the missing members.
@@ -306,14 +324,23 @@ fn fill_defaults(map: &mut Map<String, Value>, version: Option<MarathonVersion>)
             health_check_defaults(check);
         }
     }
+    if let Some(Value::Array(checks)) = map.get_mut("readinessChecks") {
+        for check in checks.iter_mut().filter_map(Value::as_object_mut) {
+            for (key, value) in readiness_check_defaults() {
+                default_member(check, key, value);
+            }
+        }
+    }
+    if let Some(Value::Object(residency)) = map.get_mut("residency") {
+        default_member(residency, "relaunchEscalationTimeoutSeconds", json!(3600));
+        default_member(residency, "taskLostBehavior", json!("WAIT_FOREVER"));
+    }
     let bridge = map
         .get("networks")
         .and_then(Value::as_array)
         .is_some_and(|n| n.iter().any(|n| n.get("mode").and_then(Value::as_str) == Some("container/bridge")));
     if let Some(Value::Object(container)) = map.get_mut("container") {
-        if container.contains_key("docker") {
-            default_member(container, "type", json!("DOCKER"));
-        }
+        default_member(container, "type", json!("DOCKER"));
         if let Some(Value::Object(docker)) = container.get_mut("docker") {
             default_member(docker, "privileged", json!(false));
             default_member(docker, "forcePullImage", json!(false));
@@ -329,6 +356,20 @@ fn fill_defaults(map: &mut Map<String, Value>, version: Option<MarathonVersion>)
             }
         }
     }
+}
+
+/// Readiness-check defaults (Marathon's `ReadinessCheck` RAML).
+fn readiness_check_defaults() -> [(&'static str, Value); 8] {
+    [
+        ("name", json!("readinessCheck")),
+        ("protocol", json!("HTTP")),
+        ("path", json!("/")),
+        ("portName", json!("http-api")),
+        ("intervalSeconds", json!(30)),
+        ("timeoutSeconds", json!(10)),
+        ("httpStatusCodesForReady", json!([200])),
+        ("preserveLastResponse", json!(false)),
+    ]
 }
 
 fn health_check_defaults(check: &mut Map<String, Value>) {
@@ -407,6 +448,26 @@ mod tests {
         );
         let bridged = json!({"id":"/a","networks":[{"mode":"container/bridge"}]});
         assert_eq!(canonical_app(&bridged, None)["portDefinitions"], json!([]));
+    }
+
+    #[test]
+    fn readiness_checks_and_containers_get_their_defaults() {
+        let n = canonical_app(
+            &json!({"id":"/a","readinessChecks":[{"path":"/ready"}],"container":{"docker":{"image":"i"}}}),
+            None,
+        );
+        assert_eq!(n["readinessChecks"][0]["portName"], "http-api");
+        assert_eq!(n["readinessChecks"][0]["path"], "/ready");
+        assert_eq!(n["container"]["type"], "DOCKER");
+        assert_eq!(n["container"]["docker"]["forcePullImage"], false);
+    }
+
+    #[test]
+    fn resident_apps_have_their_own_strategies() {
+        let app = json!({"id":"/db","container":{"type":"MESOS","volumes":[{"containerPath":"data","mode":"RW","persistent":{"size":10}}]}});
+        let n = canonical_app(&app, None);
+        assert_eq!(n["upgradeStrategy"], json!({"maximumOverCapacity":0,"minimumHealthCapacity":0.5}));
+        assert_eq!(n["unreachableStrategy"], "disabled");
     }
 
     #[test]

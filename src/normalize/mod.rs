@@ -12,12 +12,28 @@
 //!
 //! This module decides what is *equal*; it never decides what to *send*: the body of a
 //! write is built by [`crate::plan`] from the manifest as written.
+//!
+//! Decisions worth knowing:
+//! - Absent, `null` and empty collections are one thing, except Marathon
+//!   `portDefinitions`, where absent means "one default port" with host networking.
+//! - Integral numbers are integers (`128.0` → `128`); other floats stay as they are.
+//! - A desired `port` / `servicePort` of 0 takes the live port at the same index; an
+//!   absent health-check `portIndex` is 0; `delaySeconds` is 15 for HTTP/HTTPS/TCP.
+//! - `sync.ignore` pointers address the normalized document (for sets: after sorting).
+//! - Chronos schedules compare by period and repeat-ness; the start (and the exact
+//!   count) only when the desired start is in the future. A job Chronos disabled
+//!   because its count ran out is not a difference.
+//! - Fields a Chronos version does not report are dropped from both sides when the
+//!   version is configured, and from desired when live lacks them otherwise.
 
 pub mod chronos;
 pub mod marathon;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
+
+use crate::model::ObjectKind;
 
 /// The Chronos API generation (DESIGN §5): decides which fields a server reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -51,6 +67,39 @@ impl Default for NormalizeOptions {
     }
 }
 
+/// The desired object of `kind` in canonical form, with its ownership mark.
+pub fn desired(kind: ObjectKind, spec: &Value, opts: &NormalizeOptions) -> Value {
+    match kind {
+        ObjectKind::MarathonApp => marathon::desired_app(spec, opts),
+        ObjectKind::ChronosJob => chronos::desired_job(spec, opts),
+    }
+}
+
+/// The live object of `kind` in canonical form, server-set fields removed.
+pub fn live(kind: ObjectKind, live: &Value, opts: &NormalizeOptions) -> Value {
+    match kind {
+        ObjectKind::MarathonApp => marathon::live_app(live, opts),
+        ObjectKind::ChronosJob => chronos::live_job(live, opts),
+    }
+}
+
+/// Everything that needs both normalized sides: assigned ports, rewritten schedules,
+/// unreported fields, then the `ignore` pointers (the live value wins).
+pub fn align(
+    kind: ObjectKind,
+    desired: &mut Value,
+    live: &Value,
+    ignore: &[String],
+    now: DateTime<Utc>,
+    opts: &NormalizeOptions,
+) {
+    match kind {
+        ObjectKind::MarathonApp => marathon::align_app(desired, live),
+        ObjectKind::ChronosJob => chronos::align_job(desired, live, now, opts.chronos_version),
+    }
+    apply_ignore(desired, live, ignore);
+}
+
 /// The instance name used when none is configured.
 pub const DEFAULT_INSTANCE: &str = "mesosync";
 
@@ -77,10 +126,8 @@ pub(crate) fn canonical_numbers(value: &mut Value) {
 /// `null`s, manifests write `[]`: all mean "none".
 pub(crate) fn drop_empty(value: &mut Value, keep_empty: &[&str]) {
     if let Value::Object(map) = value {
-        for (key, member) in map.iter_mut() {
-            if !keep_empty.contains(&key.as_str()) {
-                drop_empty(member, &[]);
-            }
+        for member in map.values_mut() {
+            drop_empty(member, &[]);
         }
         map.retain(|key, member| keep_empty.contains(&key.as_str()) || !is_empty(member));
     } else if let Value::Array(items) = value {
@@ -263,6 +310,9 @@ mod tests {
         let mut v = json!({"a": [], "b": {}, "c": null, "d": {"e": []}, "portDefinitions": [], "f": 1});
         drop_empty(&mut v, &["portDefinitions"]);
         assert_eq!(v, json!({"portDefinitions": [], "f": 1}));
+        let mut v = json!({"portDefinitions": [{"port": 1, "labels": {}}]});
+        drop_empty(&mut v, &["portDefinitions"]);
+        assert_eq!(v, json!({"portDefinitions": [{"port": 1}]}));
     }
 
     #[test]

@@ -14,10 +14,7 @@ use crate::model::marathon::canonical_app_id;
 use crate::model::{DesiredObject, DesiredState, LiveState, ObjectKind, ObjectRef};
 use crate::normalize::chronos as chronos_norm;
 use crate::normalize::marathon as marathon_norm;
-use crate::normalize::{
-    ChronosVersion, DEFAULT_INSTANCE, MarathonVersion, NormalizeOptions, apply_ignore, remove_pointer,
-    set_pointer,
-};
+use crate::normalize::{self, ChronosVersion, DEFAULT_INSTANCE, MarathonVersion, NormalizeOptions};
 
 /// Everything that shapes a plan besides desired and live state.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,20 +117,10 @@ fn compare(
     now: DateTime<Utc>,
 ) -> (Value, Option<Value>, Vec<FieldChange>) {
     let kind = d.object.kind;
-    let mut want = match kind {
-        ObjectKind::MarathonApp => marathon_norm::desired_app(&d.spec, nopts),
-        ObjectKind::ChronosJob => chronos_norm::desired_job(&d.spec, nopts),
-    };
-    let have = live.map(|l| match kind {
-        ObjectKind::MarathonApp => marathon_norm::live_app(l, nopts),
-        ObjectKind::ChronosJob => chronos_norm::live_job(l, nopts),
-    });
+    let mut want = normalize::desired(kind, &d.spec, nopts);
+    let have = live.map(|l| normalize::live(kind, l, nopts));
     if let Some(have) = &have {
-        match kind {
-            ObjectKind::MarathonApp => marathon_norm::align_app(&mut want, have),
-            ObjectKind::ChronosJob => chronos_norm::align_job(&mut want, have, now, nopts.chronos_version),
-        }
-        apply_ignore(&mut want, have, &d.sync.ignore);
+        normalize::align(kind, &mut want, have, &d.sync.ignore, now, nopts);
     }
     let changes = diff_object(kind, Some(d), &want, have.as_ref().unwrap_or(&json!({})));
     (want, have, changes)
@@ -178,7 +165,9 @@ fn plan_object(
         }
         Some(_) if action.changes.is_empty() => {}
         Some(l) if !opts.owns(kind, l) => {
-            if opts.adopt {
+            // Only an unmarked object can be adopted: one marked by another instance
+            // belongs to another controller, and taking it would start a tug of war.
+            if opts.adopt && live_owner(kind, l).is_none() {
                 action.kind = ActionKind::Adopt;
                 action.impact = write_impact;
                 action.body = Some(body(d, Some(l), &opts.instance, now));
@@ -213,13 +202,26 @@ fn plan_object(
             }
         }
     }
-    if d.sync.suspend && action.kind != ActionKind::NoOp {
+    let outside_prefix = match (&opts.chronos_prefix, kind) {
+        (Some(prefix), ObjectKind::ChronosJob) if !d.object.id.starts_with(prefix.as_str()) => Some(prefix),
+        _ => None,
+    };
+    if action.kind != ActionKind::NoOp {
         let would = format!("{:?}", action.kind).to_lowercase();
-        action.kind = ActionKind::NoOp;
-        action.impact = Impact::None;
-        action.body = None;
-        action.recreate = false;
-        action.note = Some(format!("suspended (sync.suspend): would {would}, left alone"));
+        let reason = if d.sync.suspend {
+            Some("suspended (sync.suspend)".to_string())
+        } else {
+            // A job written outside the prefix would never be recognised as owned
+            // afterwards (and so never updated or pruned): refuse to write it at all.
+            outside_prefix.map(|p| format!("the job name is outside this instance's prefix '{p}'"))
+        };
+        if let Some(reason) = reason {
+            action.kind = ActionKind::NoOp;
+            action.impact = Impact::None;
+            action.body = None;
+            action.recreate = false;
+            action.note = Some(format!("{reason}: would {would}, left alone"));
+        }
     }
     if kind == ObjectKind::ChronosJob {
         let schedule = action
@@ -235,8 +237,9 @@ fn plan_object(
     action
 }
 
-fn unowned_note(kind: ObjectKind, live: &Value, opts: &PlanOptions) -> String {
-    let owner = match kind {
+/// The instance whose mark a live object carries, if any.
+fn live_owner(kind: ObjectKind, live: &Value) -> Option<String> {
+    match kind {
         ObjectKind::MarathonApp => marathon_norm::owner(live).map(str::to_string),
         ObjectKind::ChronosJob => live
             .get("description")
@@ -244,12 +247,22 @@ fn unowned_note(kind: ObjectKind, live: &Value, opts: &PlanOptions) -> String {
             .and_then(|d| d.split("[mesosync:").nth(1))
             .and_then(|rest| rest.split(']').next())
             .map(str::to_string),
-    };
-    let by = match owner {
-        Some(o) => format!("owned by instance '{o}', not '{}'", opts.instance),
-        None => "not owned by mesosync".to_string(),
-    };
-    format!("exists live but is {by}: left alone (enable adoption to take it over)")
+    }
+}
+
+fn unowned_note(kind: ObjectKind, live: &Value, opts: &PlanOptions) -> String {
+    match live_owner(kind, live) {
+        Some(o) if o == opts.instance => {
+            format!("carries the mark of instance '{o}' but not the job name prefix: left alone")
+        }
+        Some(o) => format!(
+            "exists live but is owned by instance '{o}', not '{}': left alone (never adopted from another instance)",
+            opts.instance
+        ),
+        None => {
+            "exists live but is not owned by mesosync: left alone (enable adoption to take it over)".into()
+        }
+    }
 }
 
 /// Exactly what apply sends for a create / update / adopt: the manifest as written,
@@ -280,16 +293,7 @@ fn body(d: &DesiredObject, live: Option<&Value>, instance: &str, now: DateTime<U
         }
     }
     if let Some(live) = live {
-        for pointer in &d.sync.ignore {
-            match live.pointer(pointer) {
-                Some(v) => {
-                    set_pointer(&mut body, pointer, v.clone());
-                }
-                None => {
-                    remove_pointer(&mut body, pointer);
-                }
-            }
-        }
+        normalize::apply_ignore(&mut body, live, &d.sync.ignore);
     }
     body
 }
@@ -314,10 +318,7 @@ fn plan_prunes(
             if desired.get(&object).is_some() {
                 continue;
             }
-            let have = match kind {
-                ObjectKind::MarathonApp => marathon_norm::live_app(l, nopts),
-                ObjectKind::ChronosJob => chronos_norm::live_job(l, nopts),
-            };
+            let have = normalize::live(kind, l, nopts);
             let children = live_children(kind, id, live);
             orphans.push(Planned {
                 action: Action {

@@ -5,6 +5,26 @@
 //! changes, with the file:line of each desired value), what it costs (a Marathon
 //! restart, a scale only, a Chronos replace that resets run statistics), and exactly
 //! what body `apply` will send — so `apply` makes no decisions of its own.
+//!
+//! Decisions (DESIGN §3, §6 leave them open):
+//! - A live object with a manifest's id that this instance does not own is a NoOp with
+//!   a note (its differences still shown) unless adoption is enabled; then it is an
+//!   Adopt whose body carries the ownership mark. The summary counts adoptions as
+//!   creates.
+//! - An owned object without a manifest is a NoOp with a note while prune is off. When
+//!   the guard (or the empty-manifest rule) refuses, the would-be deletes stay NoOps
+//!   with a note and [`Plan::prune_refused`] says why: the guard refuses more than
+//!   `max_delete_count` deletes or more than `max_delete_ratio` of the owned set.
+//! - A Chronos job switching between scheduled and dependent is one Update with
+//!   [`Action::recreate`] set (impact Replace): apply deletes it, then creates `body`.
+//! - `sync.suspend` turns any write into a NoOp with a note; the changes stay listed.
+//! - Marathon bodies are the manifest as written plus the ownership label (never the
+//!   defaults-filled form, never `version`), with `sync.ignore` pointers set to their
+//!   live values. Chronos bodies carry the description marker and, when the desired
+//!   start is not in the future, the live start and repeat count.
+//! - Saved plans hold `live_version` per object (Marathon `version`; Chronos a hash of
+//!   the job without run statistics) and, necessarily, the real bodies — secrets
+//!   included, as with Terraform plan files. The renderers mask them.
 
 mod compute;
 mod order;
@@ -67,7 +87,9 @@ pub struct Action {
     pub kind: ActionKind,
     /// What it costs.
     pub impact: Impact,
-    /// The field-level differences that justify it (empty for NoOp).
+    /// The field-level differences that justify it. A NoOp has none when the object is
+    /// equal; a NoOp that leaves a difference alone (suspended, unowned, refused
+    /// prune) still lists it.
     pub changes: Vec<FieldChange>,
     /// Exactly what `apply` sends (full definition, `{"instances": N}`, Chronos job);
     /// `None` for Delete and NoOp.
@@ -127,7 +149,7 @@ pub struct Summary {
     pub scale: usize,
     /// Deletes.
     pub delete: usize,
-    /// Objects equal to their manifest.
+    /// NoOps: objects equal to their manifest, or left alone (with a note).
     pub unchanged: usize,
 }
 
@@ -180,5 +202,240 @@ impl Plan {
     /// The action on `object`, if any.
     pub fn action(&self, object: &ObjectRef) -> Option<&Action> {
         self.actions.iter().find(|a| &a.object == object)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::{DesiredObject, DesiredState, LiveState, Provenance, SyncOptions};
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    fn desired_app(id: &str, deps: &[&str]) -> DesiredObject {
+        DesiredObject {
+            object: ObjectRef::app(id),
+            sync: SyncOptions::default(),
+            spec: json!({"id": id, "cmd": "run", "dependencies": deps}),
+            provenance: Provenance::default(),
+        }
+    }
+
+    fn live_app(id: &str, owner: Option<&str>) -> Value {
+        let labels = owner.map(|o| json!({"MESOSYNC_OWNER": o})).unwrap_or(json!({}));
+        json!({"id": id, "cmd": "run", "labels": labels, "version": format!("v-{id}")})
+    }
+
+    /// `owned` live apps owned by the default instance, of which the first `kept` have
+    /// a manifest.
+    fn prune_plan(owned: usize, kept: usize, opts: &PlanOptions) -> Plan {
+        let ids: Vec<String> = (0..owned).map(|i| format!("/p/a{i:03}")).collect();
+        let desired =
+            DesiredState { apps: ids[..kept].iter().map(|id| desired_app(id, &[])).collect(), jobs: vec![] };
+        let live =
+            LiveState { apps: ids.iter().map(|id| live_app(id, Some("mesosync"))).collect(), jobs: vec![] };
+        compute(&desired, &live, opts, now())
+    }
+
+    fn deletes(plan: &Plan) -> usize {
+        plan.actions.iter().filter(|a| a.kind == ActionKind::Delete).count()
+    }
+
+    #[test]
+    fn guard_allows_small_prunes_and_refuses_large_ones() {
+        let prune = PlanOptions { prune: true, ..PlanOptions::default() };
+        // 3 of 10 is exactly 30%: allowed.
+        let plan = prune_plan(10, 7, &prune);
+        assert_eq!((deletes(&plan), plan.prune_refused.as_deref()), (3, None));
+        // 4 of 10 is more than 30%.
+        let plan = prune_plan(10, 6, &prune);
+        assert_eq!(deletes(&plan), 0);
+        assert!(plan.prune_refused.as_deref().unwrap().contains("4 of 10"));
+        // 11 of 100 is under 30% but more than 10.
+        let plan = prune_plan(100, 89, &prune);
+        assert_eq!(deletes(&plan), 0);
+        assert!(plan.prune_refused.is_some());
+        // Forced: everything goes.
+        let forced = PlanOptions { force_prune: true, ..prune.clone() };
+        assert_eq!(deletes(&prune_plan(100, 89, &forced)), 11);
+        // Prune off: nothing is deleted and nothing is "refused" either.
+        let plan = prune_plan(10, 6, &PlanOptions::default());
+        assert_eq!((deletes(&plan), plan.prune_refused.as_deref()), (0, None));
+    }
+
+    #[test]
+    fn empty_manifest_set_needs_allow_empty_even_when_forced() {
+        let forced = PlanOptions { prune: true, force_prune: true, ..PlanOptions::default() };
+        let plan = prune_plan(3, 0, &forced);
+        assert_eq!(deletes(&plan), 0);
+        assert!(plan.prune_refused.as_deref().unwrap().contains("empty"));
+        let allowed = PlanOptions { allow_empty: true, ..forced };
+        assert_eq!(deletes(&prune_plan(3, 0, &allowed)), 3);
+    }
+
+    #[test]
+    fn waves_are_topological_levels_and_cycles_terminate() {
+        let desired = DesiredState {
+            apps: vec![
+                desired_app("/a", &[]),
+                desired_app("/b", &["/a"]),
+                desired_app("/c", &["/a", "/b"]),
+                desired_app("/x", &["/y"]),
+                desired_app("/y", &["/x"]),
+            ],
+            jobs: vec![],
+        };
+        let plan = compute(&desired, &LiveState::default(), &PlanOptions::default(), now());
+        let wave = |id: &str| plan.action(&ObjectRef::app(id)).unwrap().wave;
+        assert_eq!((wave("/a"), wave("/b"), wave("/c")), (0, 1, 2));
+        assert_eq!(
+            plan.action(&ObjectRef::app("/c")).unwrap().depends_on,
+            vec![ObjectRef::app("/a"), ObjectRef::app("/b")]
+        );
+        // The cycle is cut: both get a wave, one after the other.
+        assert_ne!(wave("/x"), wave("/y"));
+        let ids: Vec<&str> = plan.actions.iter().map(|a| a.object.id.as_str()).collect();
+        assert_eq!(ids.len(), 5);
+    }
+
+    #[test]
+    fn unchanged_dependencies_do_not_delay() {
+        let desired =
+            DesiredState { apps: vec![desired_app("/a", &[]), desired_app("/b", &["/a"])], jobs: vec![] };
+        let mut a = crate::normalize::marathon::desired_app(&desired.apps[0].spec, &Default::default());
+        a["version"] = json!("v1");
+        let live = LiveState { apps: vec![a], jobs: vec![] };
+        let plan = compute(&desired, &live, &PlanOptions::default(), now());
+        let b = plan.action(&ObjectRef::app("/b")).unwrap();
+        assert_eq!((b.kind, b.wave, b.depends_on.len()), (ActionKind::Create, 0, 0));
+        assert_eq!(plan.action(&ObjectRef::app("/a")).unwrap().kind, ActionKind::NoOp);
+    }
+
+    #[test]
+    fn summary_line_reads_like_terraform() {
+        let s = Summary { create: 3, update: 2, restart: 1, scale: 1, delete: 0, unchanged: 4 };
+        assert_eq!(s.to_string(), "3 to create, 2 to update (1 restart), 1 to scale, 0 to delete");
+        assert!(!Plan::default().has_changes());
+        assert_eq!(Plan::default().summary(), Summary::default());
+    }
+
+    #[test]
+    fn saved_plans_are_refused_when_live_changed() {
+        let desired =
+            DesiredState { apps: vec![desired_app("/a", &[]), desired_app("/new", &[])], jobs: vec![] };
+        let mut changed = live_app("/a", Some("mesosync"));
+        changed["cmd"] = json!("old");
+        let live = LiveState { apps: vec![changed], jobs: vec![] };
+        let plan = compute(&desired, &live, &PlanOptions::default(), now());
+        assert!(check_still_valid(&plan, &live).is_ok());
+        // Survives a save / load round trip.
+        let saved: Plan = serde_json::from_str(&serde_json::to_string(&plan).unwrap()).unwrap();
+        assert!(check_still_valid(&saved, &live).is_ok());
+        let mut moved = live.clone();
+        moved.apps[0]["version"] = json!("v-other");
+        let err = check_still_valid(&saved, &moved).unwrap_err();
+        assert!(err.contains("app /a changed live"), "{err}");
+        let mut created = live.clone();
+        created.apps.push(live_app("/new", None));
+        assert!(check_still_valid(&saved, &created).unwrap_err().contains("app /new was created"));
+        assert!(check_still_valid(&saved, &LiveState::default()).unwrap_err().contains("app /a was deleted"));
+    }
+
+    #[test]
+    fn chronos_live_version_ignores_run_statistics_only() {
+        let job = json!({"name": "j", "command": "true", "successCount": 1, "lastSuccess": "x"});
+        let ran = json!({"name": "j", "command": "true", "successCount": 2, "lastSuccess": "y"});
+        let edited = json!({"name": "j", "command": "false", "successCount": 1});
+        let v = |j: &Value| live_version(crate::model::ObjectKind::ChronosJob, j).unwrap();
+        assert_eq!(v(&job), v(&ran));
+        assert_ne!(v(&job), v(&edited));
+        assert!(v(&job).starts_with("chronos:"));
+    }
+
+    #[test]
+    fn rendered_changes_point_at_the_manifest_line() {
+        use std::path::Path;
+        use std::sync::Arc;
+        let mut provenance = Provenance::new(Arc::from(Path::new("apps/a.yaml")));
+        provenance.insert("/spec".into(), 3, 3);
+        provenance.insert("/spec/cpus".into(), 5, 9);
+        provenance.insert("/spec/constraints".into(), 6, 16);
+        let desired = DesiredObject {
+            object: ObjectRef::app("/a"),
+            sync: SyncOptions::default(),
+            spec: json!({"id": "/a", "cmd": "run", "cpus": 0.5, "constraints": [["b", "UNIQUE"], ["a", "UNIQUE"]]}),
+            provenance,
+        };
+        let mut live = live_app("/a", Some("mesosync"));
+        live["constraints"] = json!([["a", "UNIQUE"]]);
+        let plan = compute(
+            &DesiredState { apps: vec![desired], jobs: vec![] },
+            &LiveState { apps: vec![live], jobs: vec![] },
+            &PlanOptions::default(),
+            now(),
+        );
+        let text = render::render_text(&plan, &render::RenderOptions::default());
+        assert!(text.contains("~ app /a: update, restart: every task is replaced  (apps/a.yaml)"), "{text}");
+        assert!(text.contains("~ /cpus: 1 → 0.5  (apps/a.yaml:5:9)"), "{text}");
+        // Sets are sorted, so a change inside one points at the set itself.
+        assert!(text.contains("(apps/a.yaml:6:16)"), "{text}");
+        assert!(text.ends_with("0 to create, 1 to update (1 restart), 0 to scale, 0 to delete\n"));
+        let json = render::render_json(&plan);
+        assert_eq!(json["actions"][0]["changes"][0]["location"], "apps/a.yaml:6:16");
+        assert_eq!(json["summaryLine"], "0 to create, 1 to update (1 restart), 0 to scale, 0 to delete");
+    }
+
+    #[test]
+    fn creates_show_their_fields_but_never_their_secrets() {
+        let mut app = desired_app("/s", &[]);
+        app.spec["env"] = json!({"DB_PASSWORD": "pw-xyz", "LOG": "verbose"});
+        app.spec["container"] =
+            json!({"docker": {"image": "i", "credential": {"principal": "me", "secret": "cred-xyz"}}});
+        let plan = compute(
+            &DesiredState { apps: vec![app], jobs: vec![] },
+            &LiveState::default(),
+            &PlanOptions::default(),
+            now(),
+        );
+        let text = render::render_text(
+            &plan,
+            &render::RenderOptions { color: false, show_unchanged: true, unified: true },
+        );
+        let json = render::render_json(&plan).to_string();
+        for out in [&text, &json] {
+            assert!(!out.contains("pw-xyz") && !out.contains("cred-xyz"), "{out}");
+        }
+        assert!(text.contains("verbose"), "non-secret members stay visible: {text}");
+        assert!(text.contains(crate::diff::mask::MASK));
+        // apply gets the real values.
+        assert_eq!(plan.actions[0].body.as_ref().unwrap()["env"]["DB_PASSWORD"], "pw-xyz");
+    }
+
+    #[test]
+    fn chronos_ownership_needs_the_marker_and_the_prefix() {
+        let job = |name: &str| DesiredObject {
+            object: ObjectRef::job(name),
+            sync: SyncOptions::default(),
+            spec: json!({"name": name, "command": "new", "owner": "o", "schedule": "R//PT1H"}),
+            provenance: Provenance::default(),
+        };
+        let live_job = |name: &str| {
+            json!({"name": name, "command": "old", "owner": "o", "schedule": "R//PT1H",
+            "description": "[mesosync:mesosync]"})
+        };
+        let opts = PlanOptions { chronos_prefix: Some("ms-".into()), ..PlanOptions::default() };
+        let desired = DesiredState { apps: vec![], jobs: vec![job("ms-a"), job("other"), job("zz-new")] };
+        let live = LiveState { apps: vec![], jobs: vec![live_job("ms-a"), live_job("other")] };
+        let plan = compute(&desired, &live, &opts, now());
+        assert_eq!(plan.action(&ObjectRef::job("ms-a")).unwrap().kind, ActionKind::Update);
+        let other = plan.action(&ObjectRef::job("other")).unwrap();
+        assert_eq!(other.kind, ActionKind::NoOp, "marked but outside the prefix: not ours");
+        let outside = plan.action(&ObjectRef::job("zz-new")).unwrap();
+        assert_eq!(outside.kind, ActionKind::NoOp);
+        assert!(outside.note.as_deref().unwrap().contains("prefix 'ms-'"));
     }
 }

@@ -10,6 +10,7 @@ use super::{Action, ActionKind, Impact, Plan};
 use crate::diff::FieldChange;
 use crate::diff::mask::{self, MASK};
 use crate::diff::render::{ansi, paint, unified};
+use crate::model::Location;
 
 /// How to render for people.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,12 +54,20 @@ fn sign(kind: ActionKind) -> (&'static str, &'static str) {
     }
 }
 
+/// Change values are masked when the plan is computed (secret leaves read [`MASK`]),
+/// so a structured value keeps its non-secret members visible.
 fn value_text(value: &Option<Value>, secret: bool) -> String {
     match value {
         None => "(absent)".into(),
-        Some(_) if secret => MASK.into(),
+        Some(Value::String(s)) if secret && s == MASK => MASK.into(),
+        Some(_) if secret && !value.as_ref().is_some_and(|v| v.is_object() || v.is_array()) => MASK.into(),
         Some(v) => v.to_string(),
     }
+}
+
+/// A document built without a file (tests, library use) has nothing to point at.
+fn is_unknown(loc: &Location) -> bool {
+    loc.file.as_os_str() == "<unknown>"
 }
 
 fn change_line(change: &FieldChange) -> String {
@@ -73,20 +82,30 @@ fn change_line(change: &FieldChange) -> String {
         ),
     };
     match &change.location {
-        Some(loc) if change.new.is_some() => format!("{what}  ({loc})"),
+        Some(loc) if change.new.is_some() && !is_unknown(loc) => {
+            format!("{what}  ({loc})")
+        }
         _ => what,
     }
 }
 
-/// The header line of one action: `~ app /a: update (restart: every task is replaced)`.
+/// The header line of one action: `~ app /a: update, restart: every task is replaced`.
 pub fn header(action: &Action) -> String {
     let (s, _) = sign(action.kind);
-    let mut text = format!("{s} {}: {}", action.object, kind_word(action.kind));
-    if action.kind != ActionKind::NoOp {
-        text.push_str(&format!(" ({})", impact_text(action.impact)));
+    let word = match action.kind {
+        ActionKind::NoOp if !action.changes.is_empty() || action.note.is_some() => "left alone",
+        kind => kind_word(kind),
+    };
+    let mut text = format!("{s} {}: {word}", action.object);
+    if action.kind != ActionKind::NoOp && action.impact != Impact::None {
+        text.push_str(&format!(", {}", impact_text(action.impact)));
     }
     if action.recreate {
         text.push_str(" [delete + create]");
+    }
+    // The manifest file, from the first change that knows where it is written.
+    if let Some(loc) = action.changes.iter().filter_map(|c| c.location.as_ref()).find(|l| !is_unknown(l)) {
+        text.push_str(&format!("  ({})", loc.file.display()));
     }
     text
 }

@@ -6,3 +6,4 @@ mod emulator_chronos;
 mod emulator_marathon;
 mod harness;
 mod plan_fixtures;
+mod plan_properties;

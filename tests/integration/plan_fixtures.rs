@@ -72,6 +72,10 @@ fn options(case: &Path) -> (PlanOptions, DateTime<Utc>) {
             Some("3") => Some(ChronosVersion::V3),
             _ => None,
         };
+        if let Some(v) = o.get("marathonVersion").and_then(Value::as_str) {
+            let parts: Vec<u32> = v.split('.').map(|p| p.parse().expect("version number")).collect();
+            opts.marathon_version = Some((parts[0], parts[1], parts[2]));
+        }
         if let Some(n) = o.get("now").and_then(Value::as_str) {
             now = n.to_string();
         }
@@ -143,4 +147,239 @@ fn mixed_create_update_scale_noop_and_prune() {
         delete.wave > last_write
             || plan.actions.iter().all(|a| a.kind == ActionKind::NoOp || a.wave <= delete.wave)
     );
+}
+
+/// Every object of the plan is left alone and nothing is reported as changed.
+fn assert_no_spurious_diff(plan: &Plan) {
+    for a in &plan.actions {
+        assert_eq!(a.kind, ActionKind::NoOp, "{} should be unchanged: {:#?}", a.object, a.changes);
+        assert!(a.changes.is_empty(), "{} has spurious changes: {:#?}", a.object, a.changes);
+    }
+    assert!(!plan.has_changes());
+}
+
+#[test]
+fn marathon_110_get_shape_equals_the_manifest() {
+    let plan = run_case("marathon_110_get_shape");
+    assert_eq!(plan.actions.len(), 2);
+    assert_no_spurious_diff(&plan);
+    assert_eq!(summary(&plan), "0 to create, 0 to update (0 restart), 0 to scale, 0 to delete");
+}
+
+#[test]
+fn deprecated_forms_equal_their_modern_translation() {
+    assert_no_spurious_diff(&run_case("deprecated_forms"));
+}
+
+#[test]
+fn marathon_14_nulls_ports_uris_and_old_defaults() {
+    assert_no_spurious_diff(&run_case("marathon_14_live"));
+}
+
+#[test]
+fn sets_are_unordered_but_fetch_is_ordered() {
+    let plan = run_case("reordered_sets");
+    assert_eq!(action(&plan, &ObjectRef::app("/openstack/keystone/api")).kind, ActionKind::NoOp);
+    assert!(action(&plan, &ObjectRef::app("/openstack/keystone/api")).changes.is_empty());
+    let fetcher = action(&plan, &ObjectRef::app("/openstack/keystone/fetcher"));
+    assert_eq!((fetcher.kind, fetcher.impact), (ActionKind::Update, Impact::Restart));
+    assert!(fetcher.changes.iter().all(|c| c.pointer.starts_with("/fetch/")));
+}
+
+#[test]
+fn assigned_ports_match_port_zero() {
+    let plan = run_case("assigned_ports");
+    for id in ["/web/any-port", "/web/bridged"] {
+        let a = action(&plan, &ObjectRef::app(id));
+        assert_eq!(a.kind, ActionKind::NoOp, "{id}: {:?}", a.changes);
+        assert!(a.changes.is_empty());
+    }
+    let fixed = action(&plan, &ObjectRef::app("/web/fixed-port"));
+    assert_eq!(fixed.kind, ActionKind::Update);
+    assert_eq!(fixed.changes[0].pointer, "/portDefinitions/0/port");
+    assert_eq!(
+        (fixed.changes[0].old.clone(), fixed.changes[0].new.clone()),
+        (Some(8081.into()), Some(8080.into()))
+    );
+}
+
+#[test]
+fn empty_and_absent_collections_are_equal() {
+    assert_no_spurious_diff(&run_case("empty_vs_absent"));
+}
+
+#[test]
+fn ignored_fields_never_cause_a_write_and_keep_their_live_value() {
+    let plan = run_case("ignored_fields");
+    let only_ignored = action(&plan, &ObjectRef::app("/auto/scaled"));
+    assert_eq!(only_ignored.kind, ActionKind::NoOp);
+    assert!(only_ignored.changes.is_empty());
+    assert_eq!(action(&plan, &ObjectRef::job("paused-by-hand")).kind, ActionKind::NoOp);
+    let changed = action(&plan, &ObjectRef::app("/auto/scaled-and-changed"));
+    assert_eq!(changed.kind, ActionKind::Update);
+    assert_eq!(changed.changes.len(), 1, "{:?}", changed.changes);
+    assert_eq!(changed.changes[0].pointer, "/cmd");
+    let body = changed.body.as_ref().unwrap();
+    assert_eq!(body["instances"], 5, "the autoscaled live instances are kept");
+    assert_eq!(body["env"]["BUILD"], "77");
+}
+
+#[test]
+fn chronos_rewritten_schedules_are_not_changes() {
+    let plan = run_case("chronos_rewritten_schedule");
+    let nightly = action(&plan, &ObjectRef::job("nightly"));
+    assert_eq!(nightly.kind, ActionKind::NoOp, "{:?}", nightly.changes);
+    assert!(nightly.changes.is_empty());
+    let report = action(&plan, &ObjectRef::job("report"));
+    assert_eq!((report.kind, report.impact), (ActionKind::Update, Impact::Replace));
+    assert_eq!(report.changes.len(), 1);
+    assert_eq!(report.changes[0].pointer, "/command");
+    // The past desired start is not re-posted: the live start and count are sent.
+    let body = report.body.as_ref().unwrap();
+    assert_eq!(body["schedule"], "R3/2030-01-03T00:00:00.000Z/P1D");
+    assert_eq!(body["description"], "[mesosync:mesosync]");
+    assert_eq!(report.next_runs.len(), 3);
+    assert_eq!(report.next_runs[0].to_rfc3339(), "2030-01-03T00:00:00+00:00");
+    let later = action(&plan, &ObjectRef::job("later"));
+    assert_eq!(later.kind, ActionKind::Update);
+    assert_eq!(later.body.as_ref().unwrap()["schedule"], "R/2031-01-01T00:00:00Z/PT12H");
+}
+
+#[test]
+fn chronos_version_differences_and_defaults_do_not_diff() {
+    assert_no_spurious_diff(&run_case("chronos_versions"));
+}
+
+#[test]
+fn unowned_objects_are_never_written() {
+    let plan = run_case("unowned");
+    for object in [
+        ObjectRef::app("/shared/unlabelled"),
+        ObjectRef::app("/shared/other-instance"),
+        ObjectRef::job("hand-made"),
+    ] {
+        let a = action(&plan, &object);
+        assert_eq!((a.kind, a.body.as_ref()), (ActionKind::NoOp, None), "{object}");
+        assert!(a.note.as_deref().unwrap().contains("left alone"), "{object}");
+        assert!(!a.changes.is_empty(), "{object}: its differences are still shown");
+    }
+    assert!(
+        action(&plan, &ObjectRef::app("/shared/other-instance"))
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("'staging'")
+    );
+    let orphan = action(&plan, &ObjectRef::app("/shared/orphan-owned"));
+    assert_eq!(orphan.kind, ActionKind::NoOp);
+    assert!(orphan.note.as_deref().unwrap().contains("prune is off"));
+    assert!(!plan.has_changes());
+}
+
+#[test]
+fn adoption_is_an_explicit_action_carrying_the_mark() {
+    let plan = run_case("adopt");
+    let app = action(&plan, &ObjectRef::app("/shared/unlabelled"));
+    assert_eq!((app.kind, app.impact), (ActionKind::Adopt, Impact::Restart));
+    assert_eq!(app.body.as_ref().unwrap()["labels"]["MESOSYNC_OWNER"], "mesosync");
+    let job = action(&plan, &ObjectRef::job("hand-made"));
+    assert_eq!((job.kind, job.impact), (ActionKind::Adopt, Impact::Replace));
+    assert_eq!(job.body.as_ref().unwrap()["description"], "[mesosync:mesosync]");
+    // An object marked by another instance is never adopted.
+    let other = action(&plan, &ObjectRef::app("/shared/other-instance"));
+    assert_eq!((other.kind, other.body.as_ref()), (ActionKind::NoOp, None));
+    assert!(other.note.as_deref().unwrap().contains("never adopted"));
+    assert_eq!(plan.summary().create, 2);
+}
+
+#[test]
+fn mass_delete_guard_refuses_and_says_why() {
+    let plan = run_case("prune_guard");
+    let reason = plan.prune_refused.as_deref().expect("refused");
+    assert!(reason.contains("3 of 5"), "{reason}");
+    assert!(plan.actions.iter().all(|a| a.kind != ActionKind::Delete));
+    assert_eq!(
+        plan.actions.iter().filter(|a| a.note.as_deref().is_some_and(|n| n.contains("refused"))).count(),
+        3
+    );
+}
+
+#[test]
+fn an_empty_manifest_set_never_prunes_without_allow_empty() {
+    let plan = run_case("prune_empty");
+    assert!(plan.prune_refused.as_deref().unwrap().contains("--allow-empty"));
+    assert!(!plan.has_changes());
+    // The unowned app is not even considered.
+    assert_eq!(plan.actions.len(), 2);
+}
+
+#[test]
+fn ordering_follows_one_graph_with_waves_and_children_first_deletes() {
+    let plan = run_case("ordering");
+    let wave = |o: ObjectRef| action(&plan, &o).wave;
+    assert_eq!(wave(ObjectRef::app("/early/dns")), 0);
+    let mariadb = wave(ObjectRef::app("/infra/mariadb"));
+    let keystone = wave(ObjectRef::app("/openstack/keystone"));
+    let glance = wave(ObjectRef::app("/openstack/glance"));
+    let bootstrap = wave(ObjectRef::job("keystone-bootstrap"));
+    let users = wave(ObjectRef::job("keystone-users"));
+    let dashboard = wave(ObjectRef::app("/late/dashboard"));
+    assert!(0 < mariadb && mariadb < keystone && keystone < glance);
+    assert!(keystone < bootstrap && bootstrap < users, "cross-system dependsOn and parents");
+    assert!(dashboard > glance.max(users), "a higher sync.wave comes after everything lower");
+    assert_eq!(
+        action(&plan, &ObjectRef::job("keystone-bootstrap")).depends_on,
+        vec![ObjectRef::app("/openstack/keystone")]
+    );
+    let (gc, c, p) = (
+        wave(ObjectRef::job("old-grandchild")),
+        wave(ObjectRef::job("old-child")),
+        wave(ObjectRef::job("old-parent")),
+    );
+    assert!(dashboard < gc && gc < c && c < p, "deletes last, children first");
+    assert_eq!(action(&plan, &ObjectRef::job("old-parent")).depends_on, vec![ObjectRef::job("old-child")]);
+    // Actions are sorted by wave.
+    assert!(plan.actions.windows(2).all(|w| w[0].wave <= w[1].wave));
+}
+
+#[test]
+fn suspended_objects_show_changes_but_are_not_written() {
+    let plan = run_case("suspended");
+    let a = action(&plan, &ObjectRef::app("/frozen"));
+    assert_eq!((a.kind, a.body.as_ref()), (ActionKind::NoOp, None));
+    assert!(a.note.as_deref().unwrap().contains("suspended"));
+    assert_eq!(a.changes.len(), 2);
+}
+
+#[test]
+fn switching_between_scheduled_and_dependent_is_a_recreate() {
+    let plan = run_case("scheduled_to_dependent");
+    assert!(!action(&plan, &ObjectRef::job("parent")).recreate);
+    for name in ["was-scheduled", "was-dependent"] {
+        let a = action(&plan, &ObjectRef::job(name));
+        assert_eq!((a.kind, a.impact, a.recreate), (ActionKind::Update, Impact::Replace, true), "{name}");
+        assert!(a.note.as_deref().unwrap().contains("deleted and created again"));
+    }
+    assert!(action(&plan, &ObjectRef::job("was-scheduled")).body.as_ref().unwrap().get("schedule").is_none());
+}
+
+#[test]
+fn secrets_never_appear_in_any_rendering() {
+    let plan = run_case("secrets");
+    let text = render_text(&plan, &RenderOptions { color: true, show_unchanged: true, unified: true });
+    let json = render_json(&plan).to_string();
+    for secret in ["hunter2", "s3cr3t", "tok-old", "tok-new", "os-pw"] {
+        assert!(!text.contains(secret), "{secret} leaked into the text rendering:\n{text}");
+        assert!(!json.contains(secret), "{secret} leaked into the JSON rendering");
+    }
+    let app = action(&plan, &ObjectRef::app("/sec/app"));
+    let secret_pointers: Vec<&str> =
+        app.changes.iter().filter(|c| c.secret).map(|c| c.pointer.as_str()).collect();
+    assert_eq!(secret_pointers, vec!["/cmd", "/env/DB_PASSWORD", "/labels/API_TOKEN"]);
+    assert!(app.changes.iter().any(|c| c.pointer == "/env/LOG_LEVEL" && !c.secret));
+    assert!(text.contains("/env/DB_PASSWORD: (sensitive value) → (sensitive value)"));
+    // apply still gets the real value.
+    assert_eq!(app.body.as_ref().unwrap()["env"]["DB_PASSWORD"], "s3cr3t-new");
+    let job = action(&plan, &ObjectRef::job("sec-job"));
+    assert!(job.changes.iter().all(|c| c.secret));
 }
