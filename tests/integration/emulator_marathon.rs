@@ -615,7 +615,8 @@ async fn events_stream_as_sse_frames() {
     assert!(position("api_post_event") < position("deployment_info"));
     assert!(position("deployment_info") < position("deployment_step_success"));
     assert!(position("deployment_step_success") < position("deployment_success"));
-    assert!(names.contains(&"status_update_event"));
+    let first_status = position("status_update_event");
+    assert!(position("deployment_info") < first_status, "task events follow their deployment_info");
     for (name, data) in &all {
         assert_eq!(data["eventType"], json!(name));
         assert!(data["timestamp"].is_string());
@@ -744,4 +745,26 @@ async fn ten_thousand_apps_list_quickly() {
     assert_eq!(last["portDefinitions"][0]["port"], json!(19999));
     let jobs = h.get(&h.chronos("/scheduler/jobs")).await.json();
     assert_eq!(jobs.as_array().unwrap().len(), 5_000);
+}
+
+#[tokio::test]
+async fn sending_version_rolls_back() {
+    let h = harness::start().await;
+    create(&h, json!({"id": "/v", "cmd": "one"})).await;
+    h.settle().await;
+    let first = h.app("/v").await["version"].clone();
+    h.put(&h.marathon("/v2/apps/v"), &json!({"cmd": "two"})).await;
+    h.settle().await;
+    let versions = h.get(&h.marathon("/v2/apps/v/versions")).await.json();
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(versions["versions"][1], first);
+    let old = h.get(&h.marathon(&format!("/v2/apps/v/versions/{}", first.as_str().unwrap()))).await.json();
+    assert_eq!(old["cmd"], json!("one"));
+    // Echoing `version` back is a rollback, whatever else the body says.
+    let rollback = h.put(&h.marathon("/v2/apps/v"), &json!({"cmd": "three", "version": first})).await;
+    assert_eq!(rollback.status, StatusCode::OK);
+    h.settle().await;
+    assert_eq!(h.app("/v").await["cmd"], json!("one"));
+    let unknown = h.put(&h.marathon("/v2/apps/v"), &json!({"version": "2001-01-01T00:00:00.000Z"})).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
