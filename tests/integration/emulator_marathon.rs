@@ -813,3 +813,99 @@ async fn the_sandbox_command_serves_until_sigterm() {
         tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("exits").expect("status");
     assert!(status.success(), "exit 0 on SIGTERM, got {status:?}");
 }
+
+fn group_apps(group: &Value, out: &mut Vec<Value>) {
+    out.extend(group["apps"].as_array().cloned().unwrap_or_default());
+    for sub in group["groups"].as_array().cloned().unwrap_or_default() {
+        group_apps(&sub, out);
+    }
+}
+
+#[tokio::test]
+async fn the_group_sample_apps_are_accepted_one_by_one() {
+    let h = harness::start().await;
+    let group: Value = serde_json::from_str(&harness::reference("marathon/group.json")).unwrap();
+    let mut apps = Vec::new();
+    group_apps(&group, &mut apps);
+    assert_eq!(apps.len(), 3);
+    for app in &apps {
+        create(&h, app.clone()).await;
+    }
+    h.settle().await;
+    for sent in &apps {
+        let id = sent["id"].as_str().unwrap();
+        let read = h.app(id).await;
+        assert_ne!(read["version"], sent["version"], "a POST mints its own version");
+        assert!(read["container"]["docker"].get("network").is_none());
+        assert!(read.get("uris").is_none() && read.get("ports").is_none());
+        if read["networks"] == json!([{"mode": "host"}]) {
+            let defined: Vec<Value> =
+                read["portDefinitions"].as_array().unwrap().iter().map(|d| d["port"].clone()).collect();
+            assert_eq!(&defined, sent["ports"].as_array().unwrap(), "{id}: fixed service ports are kept");
+            assert!(read["portDefinitions"].as_array().unwrap().iter().all(|d| d.get("name").is_none()));
+        }
+    }
+    let registry = h.app("/tools/docker/registry").await;
+    assert_eq!(registry["networks"], json!([{"mode": "container/bridge"}]));
+    assert!(registry.get("portDefinitions").is_none(), "bridge apps have no port definitions");
+    assert_eq!(
+        registry["container"]["portMappings"],
+        json!([{"containerPort": 5000, "hostPort": 0, "protocol": "tcp", "servicePort": 5000}])
+    );
+    let oauth = h.app("/tools/oauth-server").await;
+    assert_eq!(oauth["upgradeStrategy"], json!({"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.0}));
+    assert_eq!(oauth["healthChecks"][0]["portIndex"], json!(0));
+    assert_eq!(oauth["healthChecks"][0]["delaySeconds"], json!(15));
+}
+
+#[tokio::test]
+async fn responses_have_the_reference_shapes() {
+    let h = harness::start().await;
+    h.sandbox.set_deployment_duration(Duration::from_secs(30));
+    let created =
+        create(&h, json!({"id": "/shape", "cmd": "x", "healthChecks": [{"protocol": "HTTP"}]})).await;
+    let sample_deployments: Value =
+        serde_json::from_str(&harness::reference("marathon/deployments.json")).unwrap();
+    let ours = h.get(&h.marathon("/v2/deployments")).await.json();
+    assert_eq!(keys(&ours[0]), keys(&sample_deployments[0]));
+    assert_eq!(keys(&ours[0]["currentActions"][0]), keys(&sample_deployments[0]["currentActions"][0]));
+
+    let sample_result: Value =
+        serde_json::from_str(&harness::reference("marathon/deployments_result.json")).unwrap();
+    let id = created["deployments"][0]["id"].as_str().unwrap();
+    h.sandbox.set_deployment_duration(harness::DEPLOYMENT);
+    let result = h.delete(&h.marathon(&format!("/v2/deployments/{id}"))).await.json();
+    let mut ours_keys = keys(&result);
+    let mut sample_keys = keys(&sample_result);
+    ours_keys.sort_unstable();
+    sample_keys.sort_unstable();
+    assert_eq!(ours_keys, sample_keys);
+
+    create(&h, json!({"id": "/task-shape", "cmd": "x"})).await;
+    h.settle().await;
+    let sample_tasks: Value = serde_json::from_str(&harness::reference("marathon/app_tasks.json")).unwrap();
+    let tasks = h.get(&h.marathon("/v2/apps/task-shape/tasks")).await.json();
+    for key in keys(&sample_tasks["tasks"][0]) {
+        if !["region", "zone"].contains(&key) {
+            assert!(tasks["tasks"][0].get(key).is_some(), "task field {key} missing: {tasks}");
+        }
+    }
+    let sample_info: Value = serde_json::from_str(&harness::reference("marathon/info.json")).unwrap();
+    let info = h.get(&h.marathon("/v2/info")).await.json();
+    assert_eq!(keys(&info), keys(&sample_info));
+
+    // The SSE sample: same frame layout and the same fields per event type.
+    let sample_events = harness::reference("marathon/events.txt");
+    let sample_frames = frames(sample_events.trim_end_matches('\n'));
+    let mut stream =
+        h.http.get(h.marathon("/v2/events")).header("Accept", "text/event-stream").send().await.unwrap();
+    create(&h, json!({"id": "/evshape", "cmd": "x"})).await;
+    let text = read_events(&mut stream, |t| t.contains("event: status_update_event")).await;
+    let ours = frames(&text);
+    for (name, sample) in &sample_frames {
+        let mine = ours.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name} frame"));
+        for key in keys(sample) {
+            assert!(mine.1.get(key).is_some(), "{name}: field {key} missing in {}", mine.1);
+        }
+    }
+}
