@@ -615,7 +615,8 @@ async fn events_stream_as_sse_frames() {
     assert!(position("api_post_event") < position("deployment_info"));
     assert!(position("deployment_info") < position("deployment_step_success"));
     assert!(position("deployment_step_success") < position("deployment_success"));
-    assert!(names.contains(&"status_update_event"));
+    let first_status = position("status_update_event");
+    assert!(position("deployment_info") < first_status, "task events follow their deployment_info");
     for (name, data) in &all {
         assert_eq!(data["eventType"], json!(name));
         assert!(data["timestamp"].is_string());
@@ -744,4 +745,167 @@ async fn ten_thousand_apps_list_quickly() {
     assert_eq!(last["portDefinitions"][0]["port"], json!(19999));
     let jobs = h.get(&h.chronos("/scheduler/jobs")).await.json();
     assert_eq!(jobs.as_array().unwrap().len(), 5_000);
+}
+
+#[tokio::test]
+async fn sending_version_rolls_back() {
+    let h = harness::start().await;
+    create(&h, json!({"id": "/v", "cmd": "one"})).await;
+    h.settle().await;
+    let first = h.app("/v").await["version"].clone();
+    h.put(&h.marathon("/v2/apps/v"), &json!({"cmd": "two"})).await;
+    h.settle().await;
+    let versions = h.get(&h.marathon("/v2/apps/v/versions")).await.json();
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(versions["versions"][1], first);
+    let old = h.get(&h.marathon(&format!("/v2/apps/v/versions/{}", first.as_str().unwrap()))).await.json();
+    assert_eq!(old["cmd"], json!("one"));
+    // Echoing `version` back is a rollback, whatever else the body says.
+    let rollback = h.put(&h.marathon("/v2/apps/v"), &json!({"cmd": "three", "version": first})).await;
+    assert_eq!(rollback.status, StatusCode::OK);
+    h.settle().await;
+    assert_eq!(h.app("/v").await["cmd"], json!("one"));
+    let unknown = h.put(&h.marathon("/v2/apps/v"), &json!({"version": "2001-01-01T00:00:00.000Z"})).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_sandbox_command_serves_until_sigterm() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mesosync"))
+        .args([
+            "sandbox",
+            "--marathon-addr",
+            "127.0.0.1:0",
+            "--chronos-addr",
+            "127.0.0.1:0",
+            "--chronos-version",
+            "3",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("mesosync sandbox starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut next_url = async |label: &str| -> String {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the sandbox prints its URLs")
+            .expect("stdout readable")
+            .expect("a line");
+        let rest = line.strip_prefix(label).unwrap_or_else(|| panic!("{label} expected, got {line}"));
+        rest.split_whitespace().next().expect("a URL").to_owned()
+    };
+    let marathon = next_url("marathon:").await;
+    let chronos = next_url("chronos:").await;
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(format!("{marathon}/ping")).send().await.unwrap().text().await.unwrap(), "pong");
+    let jobs = http.get(format!("{chronos}/v1/scheduler/jobs")).send().await.unwrap();
+    assert_eq!(jobs.status(), StatusCode::OK, "--chronos-version 3 serves /v1");
+    let controls = http.get(format!("{marathon}/_sandbox/requests")).send().await.unwrap();
+    assert_eq!(controls.status(), StatusCode::NOT_FOUND, "controls are off without --controls");
+
+    let pid = child.id().expect("running").to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    assert!(killed.success());
+    let status =
+        tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("exits").expect("status");
+    assert!(status.success(), "exit 0 on SIGTERM, got {status:?}");
+}
+
+fn group_apps(group: &Value, out: &mut Vec<Value>) {
+    out.extend(group["apps"].as_array().cloned().unwrap_or_default());
+    for sub in group["groups"].as_array().cloned().unwrap_or_default() {
+        group_apps(&sub, out);
+    }
+}
+
+#[tokio::test]
+async fn the_group_sample_apps_are_accepted_one_by_one() {
+    let h = harness::start().await;
+    let group: Value = serde_json::from_str(&harness::reference("marathon/group.json")).unwrap();
+    let mut apps = Vec::new();
+    group_apps(&group, &mut apps);
+    assert_eq!(apps.len(), 3);
+    for app in &apps {
+        create(&h, app.clone()).await;
+    }
+    h.settle().await;
+    for sent in &apps {
+        let id = sent["id"].as_str().unwrap();
+        let read = h.app(id).await;
+        assert_ne!(read["version"], sent["version"], "a POST mints its own version");
+        assert!(read["container"]["docker"].get("network").is_none());
+        assert!(read.get("uris").is_none() && read.get("ports").is_none());
+        if read["networks"] == json!([{"mode": "host"}]) {
+            let defined: Vec<Value> =
+                read["portDefinitions"].as_array().unwrap().iter().map(|d| d["port"].clone()).collect();
+            assert_eq!(&defined, sent["ports"].as_array().unwrap(), "{id}: fixed service ports are kept");
+            assert!(read["portDefinitions"].as_array().unwrap().iter().all(|d| d.get("name").is_none()));
+        }
+    }
+    let registry = h.app("/tools/docker/registry").await;
+    assert_eq!(registry["networks"], json!([{"mode": "container/bridge"}]));
+    assert!(registry.get("portDefinitions").is_none(), "bridge apps have no port definitions");
+    assert_eq!(
+        registry["container"]["portMappings"],
+        json!([{"containerPort": 5000, "hostPort": 0, "protocol": "tcp", "servicePort": 5000}])
+    );
+    let oauth = h.app("/tools/oauth-server").await;
+    assert_eq!(oauth["upgradeStrategy"], json!({"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.0}));
+    assert_eq!(oauth["healthChecks"][0]["portIndex"], json!(0));
+    assert_eq!(oauth["healthChecks"][0]["delaySeconds"], json!(15));
+}
+
+#[tokio::test]
+async fn responses_have_the_reference_shapes() {
+    let h = harness::start().await;
+    h.sandbox.set_deployment_duration(Duration::from_secs(30));
+    let created =
+        create(&h, json!({"id": "/shape", "cmd": "x", "healthChecks": [{"protocol": "HTTP"}]})).await;
+    let sample_deployments: Value =
+        serde_json::from_str(&harness::reference("marathon/deployments.json")).unwrap();
+    let ours = h.get(&h.marathon("/v2/deployments")).await.json();
+    assert_eq!(keys(&ours[0]), keys(&sample_deployments[0]));
+    assert_eq!(keys(&ours[0]["currentActions"][0]), keys(&sample_deployments[0]["currentActions"][0]));
+
+    let sample_result: Value =
+        serde_json::from_str(&harness::reference("marathon/deployments_result.json")).unwrap();
+    let id = created["deployments"][0]["id"].as_str().unwrap();
+    h.sandbox.set_deployment_duration(harness::DEPLOYMENT);
+    let result = h.delete(&h.marathon(&format!("/v2/deployments/{id}"))).await.json();
+    let mut ours_keys = keys(&result);
+    let mut sample_keys = keys(&sample_result);
+    ours_keys.sort_unstable();
+    sample_keys.sort_unstable();
+    assert_eq!(ours_keys, sample_keys);
+
+    create(&h, json!({"id": "/task-shape", "cmd": "x"})).await;
+    h.settle().await;
+    let sample_tasks: Value = serde_json::from_str(&harness::reference("marathon/app_tasks.json")).unwrap();
+    let tasks = h.get(&h.marathon("/v2/apps/task-shape/tasks")).await.json();
+    for key in keys(&sample_tasks["tasks"][0]) {
+        if !["region", "zone"].contains(&key) {
+            assert!(tasks["tasks"][0].get(key).is_some(), "task field {key} missing: {tasks}");
+        }
+    }
+    let sample_info: Value = serde_json::from_str(&harness::reference("marathon/info.json")).unwrap();
+    let info = h.get(&h.marathon("/v2/info")).await.json();
+    assert_eq!(keys(&info), keys(&sample_info));
+
+    // The SSE sample: same frame layout and the same fields per event type.
+    let sample_events = harness::reference("marathon/events.txt");
+    let sample_frames = frames(sample_events.trim_end_matches('\n'));
+    let mut stream =
+        h.http.get(h.marathon("/v2/events")).header("Accept", "text/event-stream").send().await.unwrap();
+    create(&h, json!({"id": "/evshape", "cmd": "x"})).await;
+    let text = read_events(&mut stream, |t| t.contains("event: status_update_event")).await;
+    let ours = frames(&text);
+    for (name, sample) in &sample_frames {
+        let mine = ours.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name} frame"));
+        for key in keys(sample) {
+            assert!(mine.1.get(key).is_some(), "{name}: field {key} missing in {}", mine.1);
+        }
+    }
 }

@@ -380,7 +380,11 @@ pub fn canonical(
 
     let port_definitions: Option<Vec<Value>> = match (input.get("portDefinitions"), input.get("ports")) {
         (Some(Value::Array(defs)), _) => Some(defs.clone()),
-        (None, Some(Value::Array(ports))) => Some(ports.iter().map(|p| json!({"port": p})).collect()),
+        // Deprecated `ports` only mean port definitions on host networking; old exports
+        // of bridge apps echo their service ports there, which are dropped.
+        (None, Some(Value::Array(ports))) if host_networking => {
+            Some(ports.iter().map(|p| json!({"port": p})).collect())
+        }
         _ => None,
     };
     if !host_networking && port_definitions.as_ref().is_some_and(|d| !d.is_empty()) {

@@ -292,8 +292,24 @@ fn updated_definition(
 fn clean_body(value: &Value) -> Result<Map<String, Value>, AppRejection> {
     let mut clean = app::read_body(value)?;
     clean.remove("id");
-    clean.remove("version");
     Ok(clean)
+}
+
+/// A body with `version` means "roll back to that version" (everything else in it is
+/// ignored). `Err(version)`: the app has no such version.
+fn rollback_target(
+    store: &Store,
+    id: &str,
+    body: &mut Map<String, Value>,
+) -> Result<Option<Map<String, Value>>, String> {
+    let Some(version) = body.remove("version") else { return Ok(None) };
+    let version = version.as_str().unwrap_or_default().to_owned();
+    store
+        .apps
+        .get(id)
+        .and_then(|app| app.versions.iter().find(|(v, _)| *v == version))
+        .map(|(_, definition)| Some(definition.clone()))
+        .ok_or(version)
 }
 
 async fn put_app(
@@ -335,16 +351,25 @@ async fn write_app(
         Ok(value) => value,
         Err(response) => return *response,
     };
-    let clean = match clean_body(&value) {
+    let mut clean = match clean_body(&value) {
         Ok(clean) => clean,
         Err(rejection) => return rejected(&rejection),
     };
     let mut store = state.store();
     let existed = store.apps.contains_key(&id);
-    let definition = match updated_definition(&store, &id, &clean, partial, patch) {
+    let definition = match rollback_target(&store, &id, &mut clean) {
         Ok(Some(definition)) => definition,
-        Ok(None) => return not_found(&id, false),
-        Err(rejection) => return rejected(&rejection),
+        Err(version) => {
+            return message(
+                StatusCode::NOT_FOUND,
+                &format!("App '{id}' does not exist in version {version}"),
+            );
+        }
+        Ok(None) => match updated_definition(&store, &id, &clean, partial, patch) {
+            Ok(Some(definition)) => definition,
+            Ok(None) => return not_found(&id, false),
+            Err(rejection) => return rejected(&rejection),
+        },
     };
     api_post_event(&state, client, &format!("/v2/apps{id}"), &definition);
     match state
@@ -412,10 +437,12 @@ async fn batch_write(
             }]));
         };
         let id = app_id_from_path(raw_id);
-        let clean = match clean_body(item) {
+        let mut clean = match clean_body(item) {
             Ok(clean) => clean,
             Err(rejection) => return rejected(&rejection.within(&prefix)),
         };
+        // Batches do not roll back; a version in an item is ignored.
+        clean.remove("version");
         let definition = match updated_definition(&store, &id, &clean, partial, patch) {
             Ok(Some(definition)) => definition,
             Ok(None) => return not_found(&id, false),
@@ -444,7 +471,22 @@ async fn get_app_path(State(state): Shared, Path(path): Path<String>, RawQuery(r
     if let Some(app_path) = path.strip_suffix("/versions") {
         let id = app_id_from_path(app_path);
         let Some(stored) = store.apps.get(&id) else { return not_found(&id, false) };
-        return json_body(StatusCode::OK, &json!({ "versions": stored.versions }));
+        let versions: Vec<&str> = stored.versions.iter().map(|(v, _)| v.as_str()).collect();
+        return json_body(StatusCode::OK, &json!({ "versions": versions }));
+    }
+    if let Some((app_path, version)) = path.rsplit_once("/versions/") {
+        let id = app_id_from_path(app_path);
+        let Some(stored) = store.apps.get(&id) else { return not_found(&id, false) };
+        return match stored.versions.iter().find(|(v, _)| v == version) {
+            Some((v, definition)) => {
+                let mut body = definition.clone();
+                body.insert("version".into(), json!(v));
+                json_body(StatusCode::OK, &Value::Object(body))
+            }
+            None => {
+                message(StatusCode::NOT_FOUND, &format!("App '{id}' does not exist in version {version}"))
+            }
+        };
     }
     let id = app_id_from_path(&path);
     let Some(stored) = store.apps.get(&id) else { return not_found(&id, true) };

@@ -56,7 +56,8 @@ pub(crate) struct StoredApp {
     pub version: String,
     pub last_scaling_at: String,
     pub last_config_change_at: String,
-    pub versions: Vec<String>,
+    /// Every version with its definition, newest first (`/versions`, rollback).
+    pub versions: Vec<(String, Map<String, Value>)>,
     tasks: Vec<Task>,
     last_task_failure: Option<Value>,
     /// The default listing rendering, dropped whenever anything about the app changes.
@@ -179,6 +180,9 @@ pub struct MarathonState {
     pub(crate) addr: SocketAddr,
     deployment_duration: Mutex<Duration>,
     me: Weak<MarathonState>,
+    /// While a write applies its changes, task events wait here so that they follow
+    /// the `deployment_info` of their deployment, as on a real Marathon.
+    held_events: Mutex<Option<Vec<Arc<Event>>>>,
     /// Flips to true when the sandbox stops; event streams end then.
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -202,6 +206,7 @@ impl MarathonState {
             addr,
             deployment_duration: Mutex::new(deployment_duration),
             me: me.clone(),
+            held_events: Mutex::new(None),
             shutdown,
         })
     }
@@ -226,7 +231,12 @@ impl MarathonState {
         };
         data.insert("eventType".into(), json!(event_type));
         data.insert("timestamp".into(), json!(iso_millis(self.clock.now())));
-        let _ = self.events.send(Arc::new(Event { event_type, data: Value::Object(data).to_string() }));
+        let event = Arc::new(Event { event_type, data: Value::Object(data).to_string() });
+        if let Some(held) = locked(&self.held_events).as_mut() {
+            held.push(event);
+            return;
+        }
+        let _ = self.events.send(event);
     }
 
     /// A new, strictly increasing version timestamp.
@@ -271,10 +281,18 @@ impl MarathonState {
         let mut starts = Vec::new();
         let mut others = Vec::new();
         let mut original = Vec::new();
+        *locked(&self.held_events) = Some(Vec::new());
+        let mut applied = Ok(());
         for change in changes {
             let id = change.app_id().to_owned();
             let before = store.apps.get(&id).cloned();
-            let action = self.apply_change(store, change, &version).map_err(DeployError::Rejected)?;
+            let action = match self.apply_change(store, change, &version) {
+                Ok(action) => action,
+                Err(rejection) => {
+                    applied = Err(DeployError::Rejected(rejection));
+                    break;
+                }
+            };
             if let Some(action) = action {
                 original.push((id.clone(), before));
                 if action == "StartApplication" {
@@ -284,6 +302,8 @@ impl MarathonState {
                 }
             }
         }
+        let held = locked(&self.held_events).take().unwrap_or_default();
+        applied?;
         let mut steps: Vec<Vec<(&'static str, String)>> = Vec::new();
         let first: Vec<(&'static str, String)> =
             starts.iter().map(|id| ("StartApplication", id.clone())).chain(others.iter().cloned()).collect();
@@ -308,6 +328,9 @@ impl MarathonState {
             "deployment_info",
             json!({"plan": deployment.plan_json(), "currentStep": deployment.steps.first().map(|s| json!({"actions": s.iter().map(|(a, app)| json!({"action": a, "app": app})).collect::<Vec<_>>()}))}),
         );
+        for event in held {
+            let _ = self.events.send(event);
+        }
         if deployment.steps.is_empty() {
             // A no-op write still makes a deployment; it has nothing to do.
             self.emit("deployment_success", json!({"id": deployment.id, "plan": deployment.plan_json()}));
@@ -359,11 +382,11 @@ impl MarathonState {
                 match store.apps.get_mut(&id) {
                     None => {
                         let mut stored = StoredApp {
+                            versions: vec![(version.to_owned(), definition.clone())],
                             definition,
                             version: version.to_owned(),
                             last_scaling_at: version.to_owned(),
                             last_config_change_at: version.to_owned(),
-                            versions: vec![version.to_owned()],
                             tasks: Vec::new(),
                             last_task_failure: None,
                             rendered: None,
@@ -375,10 +398,10 @@ impl MarathonState {
                     Some(existing) if existing.definition == definition => Ok(None),
                     Some(existing) => {
                         let scale_only = app::only_instances_differ(&existing.definition, &definition);
+                        existing.versions.insert(0, (version.to_owned(), definition.clone()));
                         existing.definition = definition;
                         existing.version = version.to_owned();
                         existing.last_scaling_at = version.to_owned();
-                        existing.versions.insert(0, version.to_owned());
                         existing.touch();
                         if scale_only {
                             self.scale(existing, &id);
@@ -396,7 +419,7 @@ impl MarathonState {
                 existing.version = version.to_owned();
                 existing.last_scaling_at = version.to_owned();
                 existing.last_config_change_at = version.to_owned();
-                existing.versions.insert(0, version.to_owned());
+                existing.versions.insert(0, (version.to_owned(), existing.definition.clone()));
                 existing.touch();
                 self.launch(existing, &id);
                 Ok(Some("RestartApplication"))
@@ -733,11 +756,11 @@ impl MarathonState {
         store.ports.assign(&mut definition, &[])?;
         let version = self.mint_version(&mut store);
         let mut stored = StoredApp {
+            versions: vec![(version.clone(), definition.clone())],
             definition,
             version: version.clone(),
             last_scaling_at: version.clone(),
             last_config_change_at: version.clone(),
-            versions: vec![version.clone()],
             tasks: Vec::new(),
             last_task_failure: None,
             rendered: None,
@@ -794,7 +817,7 @@ impl MarathonState {
             let mut stored = StoredApp {
                 last_scaling_at: from_info("lastScalingAt").unwrap_or_else(|| version.clone()),
                 last_config_change_at: from_info("lastConfigChangeAt").unwrap_or_else(|| version.clone()),
-                versions: vec![version.clone()],
+                versions: vec![(version.clone(), definition.clone())],
                 version,
                 definition,
                 tasks: Vec::new(),
