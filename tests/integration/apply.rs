@@ -688,3 +688,92 @@ async fn listing_live_state_costs_one_get_per_system() {
         );
     }
 }
+
+fn desired(spec: Value) -> mesosync::model::DesiredObject {
+    let object = match spec.get("id").and_then(Value::as_str) {
+        Some(id) => ObjectRef::app(id),
+        None => ObjectRef::job(spec["name"].as_str().unwrap()),
+    };
+    mesosync::model::DesiredObject {
+        object,
+        sync: mesosync::model::SyncOptions::default(),
+        spec,
+        provenance: mesosync::model::Provenance::default(),
+    }
+}
+
+fn desired_state(mut objects: Vec<Value>) -> mesosync::model::DesiredState {
+    objects.sort_by_key(|o| o.get("id").or(o.get("name")).and_then(Value::as_str).map(String::from));
+    let (apps, jobs): (Vec<_>, Vec<_>) = objects
+        .into_iter()
+        .map(desired)
+        .partition(|d| d.object.kind == mesosync::model::ObjectKind::MarathonApp);
+    mesosync::model::DesiredState { apps, jobs }
+}
+
+/// plan → apply → plan again: the second plan must be all NoOps and applying it free.
+async fn converge(
+    c: &Clients,
+    sb: &Sandbox,
+    state: &mesosync::model::DesiredState,
+    popts: &mesosync::plan::PlanOptions,
+) -> Plan {
+    let live = c.list_live(None).await.unwrap();
+    let p = mesosync::plan::compute(state, &live, popts, chrono::Utc::now());
+    let report = run(&p, c, &opts()).await;
+    assert!(report.is_success(), "{report}");
+    let live = c.list_live(None).await.unwrap();
+    let again = mesosync::plan::compute(state, &live, popts, chrono::Utc::now());
+    let writes_planned: Vec<String> = again
+        .actions
+        .iter()
+        .filter(|a| a.kind != ActionKind::NoOp)
+        .map(|a| format!("{} {:?} {:?}", a.object, a.kind, a.changes))
+        .collect();
+    assert!(writes_planned.is_empty(), "not converged: {writes_planned:?}");
+    sb.reset_requests();
+    assert!(run(&again, c, &opts()).await.is_success());
+    assert!(writes(sb).is_empty(), "{:?}", writes(sb));
+    p
+}
+
+#[tokio::test]
+async fn planned_changes_converge_and_a_second_apply_writes_nothing() {
+    let sb = sandbox().await;
+    let c = clients(&sb);
+    let popts = mesosync::plan::PlanOptions { prune: true, force_prune: true, ..Default::default() };
+    let db = json!({"id": "/e2e/db", "cmd": "sleep 1000", "cpus": 0.1, "mem": 64, "instances": 1});
+    let api = json!({"id": "/e2e/api", "cmd": "sleep 1000", "cpus": 0.1, "mem": 32, "instances": 1,
+        "env": {"MODE": "a"}, "dependencies": ["/e2e/db"]});
+    let job = json!({"name": "e2e-backup", "command": "true", "owner": "ops@example.com",
+        "schedule": "R/2030-01-01T00:00:00Z/PT1H"});
+    let child = json!({"name": "e2e-report", "command": "true", "owner": "ops@example.com", "parents": ["e2e-backup"]});
+
+    let first =
+        converge(&c, &sb, &desired_state(vec![db.clone(), api.clone(), job.clone(), child.clone()]), &popts)
+            .await;
+    assert_eq!(first.summary().create, 4);
+
+    // Scale only: one Scale action, no restart.
+    let mut api2 = api.clone();
+    api2["instances"] = json!(2);
+    let scaled =
+        converge(&c, &sb, &desired_state(vec![db.clone(), api2.clone(), job.clone(), child.clone()]), &popts)
+            .await;
+    assert_eq!(scaled.summary().scale, 1, "{:?}", scaled.summary());
+
+    // A removed env var: an Update, and the variable really goes away.
+    let mut api3 = api2.clone();
+    api3.as_object_mut().unwrap().remove("env");
+    let updated =
+        converge(&c, &sb, &desired_state(vec![db.clone(), api3.clone(), job.clone(), child.clone()]), &popts)
+            .await;
+    assert_eq!(updated.summary().update, 1, "{:?}", updated.summary());
+    let live_api = live_app(&c, "/e2e/api").await.unwrap();
+    assert!(live_api.get("env").is_none_or(|e| e.as_object().is_some_and(|m| m.is_empty())), "{live_api}");
+
+    // Prune the child job and the api app (children first).
+    let pruned = converge(&c, &sb, &desired_state(vec![db, job]), &popts).await;
+    assert_eq!(pruned.summary().delete, 2, "{:?}", pruned.summary());
+    assert!(live_app(&c, "/e2e/api").await.is_none());
+}
