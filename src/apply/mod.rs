@@ -29,9 +29,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::client::{ChronosClient, ChronosVersion, ClientError, Clients, MarathonClient, RetryPolicy};
 use crate::model::{ObjectKind, ObjectRef};
@@ -195,14 +197,21 @@ pub async fn apply(
             }
             runnable.push((i, a));
         }
-        let done: Vec<(usize, &Action, ObjectReport)> = futures::stream::iter(runnable)
-            .map(|(i, a)| {
-                let ctx = &ctx;
-                async move { (i, a, ctx.run(a, progress).await) }
-            })
-            .buffer_unordered(opts.concurrency.max(1))
-            .collect()
-            .await;
+        // FuturesUnordered fed by hand rather than `buffer_unordered` over a closure:
+        // the closure form makes the whole future !Send (higher-ranked lifetimes), and a
+        // controller must be able to spawn an apply.
+        let mut queue = runnable.into_iter();
+        let mut in_flight = FuturesUnordered::new();
+        let mut done = Vec::new();
+        for (i, a) in queue.by_ref().take(opts.concurrency.max(1)) {
+            in_flight.push(run_indexed(&ctx, i, a, progress));
+        }
+        while let Some(finished) = in_flight.next().await {
+            done.push(finished);
+            if let Some((i, a)) = queue.next() {
+                in_flight.push(run_indexed(&ctx, i, a, progress));
+            }
+        }
         for (i, a, r) in done {
             if !r.outcome.is_ok() {
                 not_in_place.insert(&a.object);
@@ -212,6 +221,18 @@ pub async fn apply(
     }
     reports.sort_by_key(|(i, _)| *i);
     ApplyReport { objects: reports.into_iter().map(|(_, r)| r).collect(), duration: started.elapsed() }
+}
+
+/// Run one action inside a span naming it; returns it with its plan index.
+async fn run_indexed<'a>(
+    ctx: &Ctx<'_>,
+    index: usize,
+    action: &'a Action,
+    progress: &dyn ProgressSink,
+) -> (usize, &'a Action, ObjectReport) {
+    let span = tracing::info_span!("apply", object = %action.object, action = ?action.kind);
+    let report = ctx.run(action, progress).instrument(span).await;
+    (index, action, report)
 }
 
 fn writes(kind: ActionKind) -> bool {
@@ -474,6 +495,14 @@ mod tests {
         assert_eq!(scale_only(&json!({"instances": 3})), Some(3));
         assert_eq!(scale_only(&json!({"instances": 3, "cpus": 1})), None);
         assert_eq!(scale_only(&json!({"instances": -1})), None);
+    }
+
+    #[test]
+    fn apply_can_be_spawned() {
+        fn is_send<T: Send>(_: &T) {}
+        let (plan, clients, opts) = (Plan::default(), Clients::default(), ApplyOptions::default());
+        let fut = apply(&plan, &clients, &opts, &NoProgress);
+        is_send(&fut);
     }
 
     #[tokio::test]

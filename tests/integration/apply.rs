@@ -777,3 +777,52 @@ async fn planned_changes_converge_and_a_second_apply_writes_nothing() {
     assert_eq!(pruned.summary().delete, 2, "{:?}", pruned.summary());
     assert!(live_app(&c, "/e2e/api").await.is_none());
 }
+
+/// Tracks how many actions are in flight at once.
+#[derive(Default)]
+struct InFlight {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl ProgressSink for InFlight {
+    fn started(&self, _: &Action) {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(n, Ordering::SeqCst);
+    }
+    fn finished(&self, _: &Action, _: &ObjectReport) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn concurrency_within_a_wave_is_bounded_and_waves_are_sequential() {
+    let sb = sandbox_with(emulator::ChronosVersion::V2_4, Duration::from_millis(200)).await;
+    let c = clients(&sb);
+    let creates = |prefix: &str, wave: usize| -> Vec<Action> {
+        (0..5)
+            .map(|n| {
+                let id = format!("/it/{prefix}{n}");
+                after(action(ObjectRef::app(&id), ActionKind::Create, Some(app_body(&id))), wave, &[])
+            })
+            .collect()
+    };
+    let sink = InFlight::default();
+    let o = ApplyOptions { concurrency: 2, ..opts() };
+    let report = apply::apply(&plan(creates("bounded", 0)), &c, &o, &sink).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(sink.max.load(Ordering::SeqCst), 2);
+
+    // One object per wave: never more than one in flight, whatever the bound.
+    let sink = InFlight::default();
+    let waves: Vec<Action> =
+        creates("waves", 0).into_iter().enumerate().map(|(w, a)| after(a, w, &[])).collect();
+    let report = apply::apply(&plan(waves), &c, &opts(), &sink).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(sink.max.load(Ordering::SeqCst), 1);
+
+    let sink = InFlight::default();
+    let report = apply::apply(&plan(creates("wide", 0)), &c, &opts(), &sink).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(sink.max.load(Ordering::SeqCst), 5);
+}
