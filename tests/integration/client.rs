@@ -408,3 +408,19 @@ async fn custom_ca_bundle_and_client_certificate() {
     cfg.tls.client_key = Some(d.join("client.key"));
     MarathonClient::new(&cfg).unwrap().ping().await.unwrap();
 }
+
+#[tokio::test]
+async fn slow_answers_time_out_and_are_reported_as_transport_errors() {
+    use mesosync::emulator::{self, FaultRule, SandboxConfig, System};
+    let sb = emulator::start(SandboxConfig::default()).await.unwrap();
+    sb.faults().add(FaultRule { system: Some(System::Marathon), latency_ms: 500, ..FaultRule::default() });
+    let mut cfg = config(vec![sb.marathon_url()]);
+    cfg.request_timeout = Duration::from_millis(100);
+    cfg.retry = quick_retry(2);
+    let err = MarathonClient::new(&cfg).unwrap().list_apps(None).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Transport { reason, .. } if reason.contains("no answer within")),
+        "{err}"
+    );
+    assert!(err.is_transient());
+}
