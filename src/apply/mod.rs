@@ -162,7 +162,7 @@ pub async fn apply(
 ) -> ApplyReport {
     let started = Instant::now();
     let marathon_writes =
-        plan.actions.iter().any(|a| a.object.kind == ObjectKind::MarathonApp && writes(a.kind));
+        plan.actions.iter().any(|a| a.object.kind == ObjectKind::MarathonApp && a.is_write());
     let waiter = if marathon_writes {
         Some(DeploymentWaiter::start(clients.marathon.as_ref(), opts.use_events, opts.poll_interval).await)
     } else {
@@ -184,12 +184,18 @@ pub async fn apply(
                 reports.push((i, report_for(a, Executed::new(Outcome::Unchanged, None, 0), Duration::ZERO)));
                 continue;
             }
-            if let Some(dep) = a.depends_on.iter().find(|d| not_in_place.contains(d)) {
-                let r = report_for(
-                    a,
-                    Executed::new(Outcome::Blocked { by: dep.clone() }, None, 0),
-                    Duration::ZERO,
-                );
+            // Not attempted: once stopped, everything left is "skipped" (not "blocked" by
+            // the skipped ones); otherwise anything whose dependency is not in place.
+            let not_attempted = match opts.stop_reason() {
+                Some(reason) => Some(Outcome::Skipped(reason)),
+                None => a
+                    .depends_on
+                    .iter()
+                    .find(|d| not_in_place.contains(d))
+                    .map(|dep| Outcome::Blocked { by: dep.clone() }),
+            };
+            if let Some(outcome) = not_attempted {
+                let r = report_for(a, Executed::new(outcome, None, 0), Duration::ZERO);
                 progress.finished(a, &r);
                 not_in_place.insert(&a.object);
                 reports.push((i, r));
@@ -233,10 +239,6 @@ async fn run_indexed<'a>(
     let span = tracing::info_span!("apply", object = %action.object, action = ?action.kind);
     let report = ctx.run(action, progress).instrument(span).await;
     (index, action, report)
-}
-
-fn writes(kind: ActionKind) -> bool {
-    kind != ActionKind::NoOp
 }
 
 fn report_for(a: &Action, e: Executed, duration: Duration) -> ObjectReport {

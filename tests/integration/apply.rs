@@ -507,11 +507,21 @@ async fn cancellation_finishes_the_write_in_flight_and_starts_no_other() {
     let p = plan(vec![
         action(a.clone(), ActionKind::Create, Some(app_body("/it/c1"))),
         after(action(b.clone(), ActionKind::Create, Some(app_body("/it/c2"))), 1, &[]),
+        after(
+            action(ObjectRef::app("/it/c3"), ActionKind::Create, Some(app_body("/it/c3"))),
+            2,
+            std::slice::from_ref(&b),
+        ),
     ]);
     let o = ApplyOptions { cancel: Some(rx), ..opts() };
     let report = apply::apply(&p, &c, &o, &sink).await;
     assert_eq!(report.get(&a).unwrap().outcome, Outcome::Applied);
     assert_eq!(report.get(&b).unwrap().outcome, Outcome::Skipped(SkipReason::Cancelled));
+    // Skipped too, not "blocked by" the skipped one.
+    assert_eq!(
+        report.get(&ObjectRef::app("/it/c3")).unwrap().outcome,
+        Outcome::Skipped(SkipReason::Cancelled)
+    );
     assert_eq!(sink.started.load(Ordering::SeqCst), 1);
     assert!(live_app(&c, "/it/c2").await.is_none());
     let lines = sink.lines.lock().unwrap().clone();
