@@ -41,8 +41,8 @@ use crate::plan::{Action, ActionKind, Plan};
 use deployments::DeploymentWaiter;
 
 pub use report::{
-    ApplyError, ApplyReport, Counts, NoProgress, ObjectReport, Outcome, ProgressSink, SkipReason,
-    TracingProgress,
+    ApplyError, ApplyReport, Counts, LineProgress, NoProgress, ObjectReport, Outcome, ProgressSink,
+    SkipReason, TracingProgress,
 };
 pub use saved::{SavedPlanError, apply_saved};
 
@@ -539,6 +539,24 @@ mod tests {
         assert_eq!(report.objects[1].outcome, Outcome::Blocked { by: ObjectRef::app("/db") });
         assert_eq!(report.objects[2].outcome, Outcome::Blocked { by: ObjectRef::job("j") });
         assert_eq!(report.counts().blocked, 2);
+    }
+
+    #[tokio::test]
+    async fn progress_lines_name_object_action_and_outcome() {
+        let mut app = action(ActionKind::Update, vec![]);
+        app.object = ObjectRef::app("/db");
+        app.impact = Impact::Restart;
+        app.body = Some(json!({"id": "/db"}));
+        let plan = Plan { actions: vec![app], prune_refused: None };
+        let sink = LineProgress::new(Vec::new());
+        apply(&plan, &Clients::default(), &ApplyOptions::default(), &sink).await;
+        let text = String::from_utf8(sink.into_inner()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "starting app /db Update (Restart)");
+        assert!(
+            lines[1].starts_with("app /db Update (Restart): failed: no marathon client configured in "),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -245,3 +245,38 @@ impl ProgressSink for NoProgress {
     fn started(&self, _: &Action) {}
     fn finished(&self, _: &Action, _: &ObjectReport) {}
 }
+
+/// A [`ProgressSink`] that writes one plain line per start and end to a writer (the
+/// CLI passes stderr): `starting app /x Update (Restart)` and the [`ObjectReport`] line.
+pub struct LineProgress<W: std::io::Write + Send> {
+    out: std::sync::Mutex<W>,
+}
+
+impl<W: std::io::Write + Send> LineProgress<W> {
+    /// Write progress lines to `out`.
+    pub fn new(out: W) -> Self {
+        LineProgress { out: std::sync::Mutex::new(out) }
+    }
+
+    /// The writer back (tests read what was written).
+    pub fn into_inner(self) -> W {
+        self.out.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn line(&self, text: fmt::Arguments<'_>) {
+        if let Ok(mut out) = self.out.lock() {
+            // Progress output is best effort: a closed stderr must not fail an apply.
+            let _ = writeln!(out, "{text}");
+        }
+    }
+}
+
+impl<W: std::io::Write + Send> ProgressSink for LineProgress<W> {
+    fn started(&self, action: &Action) {
+        self.line(format_args!("starting {} {:?} ({:?})", action.object, action.kind, action.impact));
+    }
+
+    fn finished(&self, _: &Action, report: &ObjectReport) {
+        self.line(format_args!("{report}"));
+    }
+}
