@@ -82,7 +82,7 @@ impl DeploymentWaiter {
 
     /// Wait until deployment `id` ends; `Err` if it failed or outlived `timeout`.
     pub(crate) async fn wait(&self, id: &str, timeout: Duration) -> Result<(), ApplyError> {
-        match self.wait_end(id, timeout).await {
+        match self.wait_end(id, timeout, true).await {
             Some(true) => Ok(()),
             Some(false) => Err(ApplyError::DeploymentFailed { id: id.to_string() }),
             None => Err(ApplyError::DeploymentTimeout { id: id.to_string(), after: timeout }),
@@ -92,11 +92,12 @@ impl DeploymentWaiter {
     /// Wait until deployment `id` is gone from the list, whatever its outcome (used
     /// when another deployment holds a lock). `false` on timeout.
     pub(crate) async fn wait_gone(&self, id: &str, timeout: Duration) -> bool {
-        self.wait_end(id, timeout).await.is_some()
+        self.wait_end(id, timeout, false).await.is_some()
     }
 
-    /// `Some(succeeded)` when the deployment ended, `None` on timeout.
-    async fn wait_end(&self, id: &str, timeout: Duration) -> Option<bool> {
+    /// `Some(succeeded)` when the deployment ended, `None` on timeout. Without
+    /// `need_outcome`, leaving the list is enough (no grace period for the event).
+    async fn wait_end(&self, id: &str, timeout: Duration, need_outcome: bool) -> Option<bool> {
         let deadline = Instant::now() + timeout;
         let mut gone_since: Option<Instant> = None;
         let mut next_poll = Instant::now();
@@ -116,7 +117,7 @@ impl DeploymentWaiter {
                     match m.list_deployments().await {
                         Ok(list) if list.iter().any(|d| d.id == id) => gone_since = None,
                         Ok(_) => {
-                            if !live {
+                            if !live || !need_outcome {
                                 // No events to say otherwise: leaving the list is success.
                                 return self.ended(id).or(Some(true));
                             }
