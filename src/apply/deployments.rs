@@ -3,6 +3,11 @@
 //! `deployment_failed` events. The waiter subscribes to the event stream once per apply
 //! (before the first write, so no end can be missed) and polls `/v2/deployments` as a
 //! safety net — and as the only source if the stream is unavailable.
+//!
+//! Without the stream a deployment that left the list counts as a success: Marathon
+//! keeps no record of how it ended (a crash-looping app is still caught, by the
+//! timeout). With the stream, an end seen in the list but not (yet) as an event gets a
+//! short grace period for the event before it counts as a success.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
