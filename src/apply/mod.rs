@@ -283,6 +283,17 @@ impl Ctx<'_> {
         r
     }
 
+    /// Why write number `attempts + 1` may not be sent, if it may not: the fence is
+    /// asked before every write; cancellation only before a retry, since the first
+    /// write was admitted by [`Ctx::run`] and a retry is a new write.
+    fn write_refused(&self, attempts: u32) -> Option<SkipReason> {
+        if attempts > 0 {
+            self.opts.stop_reason()
+        } else {
+            (!self.opts.fence_open()).then_some(SkipReason::FenceLost)
+        }
+    }
+
     /// One Marathon action: write, wait out locks and transient errors, then wait for
     /// the deployment.
     async fn run_app(&self, a: &Action, m: &MarathonClient) -> Executed {
@@ -302,13 +313,8 @@ impl Ctx<'_> {
         let mut error_retries = 0u32;
         let mut had_transient = false;
         loop {
-            if attempts > 0 {
-                if let Some(reason) = self.opts.stop_reason() {
-                    return Executed::new(Outcome::Skipped(reason), None, attempts);
-                }
-            }
-            if !self.opts.fence_open() {
-                return Executed::new(Outcome::Skipped(SkipReason::FenceLost), None, attempts);
+            if let Some(reason) = self.write_refused(attempts) {
+                return Executed::new(Outcome::Skipped(reason), None, attempts);
             }
             attempts += 1;
             let result = match (a.kind, body) {
@@ -390,13 +396,8 @@ impl Ctx<'_> {
         // Set once the delete half of a delete + create has been done.
         let mut deleted = false;
         loop {
-            if attempts > 0 {
-                if let Some(reason) = self.opts.stop_reason() {
-                    return Executed::new(Outcome::Skipped(reason), None, attempts);
-                }
-            }
-            if !self.opts.fence_open() {
-                return Executed::new(Outcome::Skipped(SkipReason::FenceLost), None, attempts);
+            if let Some(reason) = self.write_refused(attempts) {
+                return Executed::new(Outcome::Skipped(reason), None, attempts);
             }
             attempts += 1;
             let result = match body {
