@@ -55,6 +55,17 @@ impl Period {
         (any && (months > 0 || seconds > 0)).then(|| Period { months, seconds, text: text.to_owned() })
     }
 
+    /// `instant` minus this period once.
+    pub fn before(&self, instant: DateTime<Utc>) -> DateTime<Utc> {
+        let back = instant.checked_sub_months(Months::new(self.months)).unwrap_or(instant);
+        back.checked_sub_signed(chrono::Duration::seconds(self.seconds)).unwrap_or(back)
+    }
+
+    /// Length in whole seconds when the period has no months (a fixed duration).
+    pub fn fixed_seconds(&self) -> Option<i64> {
+        (self.months == 0).then_some(self.seconds)
+    }
+
     /// `instant` plus this period `times` times.
     fn add(&self, instant: DateTime<Utc>, times: u64) -> DateTime<Utc> {
         let mut out = instant;
@@ -104,6 +115,12 @@ impl Schedule {
     /// Whether runs remain.
     pub fn exhausted(&self) -> bool {
         self.repeats == Some(0)
+    }
+
+    /// Drop the occurrences before `threshold` without running them (a missed run
+    /// still uses up one repetition); returns how many were dropped.
+    pub fn skip_before(&mut self, threshold: DateTime<Utc>) -> u64 {
+        self.take_due(threshold - chrono::Duration::milliseconds(1))
     }
 
     /// Consume every run due at `now`; returns how many ran.
@@ -166,6 +183,14 @@ mod tests {
         assert_eq!(schedule.render(), "R2/2030-01-01T01:00:00.000Z/PT1H");
         assert_eq!(schedule.take_due(at("2030-01-01T05:00:00Z")), 2);
         assert!(schedule.exhausted());
+    }
+
+    #[test]
+    fn missed_runs_are_skipped() {
+        let mut schedule = Schedule::parse("R10/2030-01-01T00:00:00Z/PT1H", Utc::now()).unwrap();
+        assert_eq!(schedule.skip_before(at("2030-01-01T03:00:00Z")), 3);
+        assert_eq!(schedule.render(), "R7/2030-01-01T03:00:00.000Z/PT1H");
+        assert_eq!(schedule.period.before(at("2030-01-01T03:00:00Z")), at("2030-01-01T02:00:00Z"));
     }
 
     #[test]
