@@ -291,7 +291,8 @@ impl ChronosState {
                 .and_then(schedule::Period::parse)
                 .and_then(|p| p.fixed_seconds())
                 .unwrap_or(60);
-            now - chrono::Duration::seconds(epsilon)
+            now.checked_sub_signed(chrono::Duration::try_seconds(epsilon).unwrap_or(chrono::Duration::MAX))
+                .unwrap_or(now)
         } else {
             schedule.period.before(now) + chrono::Duration::milliseconds(1)
         };

@@ -6,6 +6,12 @@ use chrono::{DateTime, Months, Utc};
 
 use crate::emulator::clock::iso_millis;
 
+const MAX_PERIOD_SECONDS: i64 = 1_000_000_000_000;
+
+fn seconds(n: i64) -> chrono::Duration {
+    chrono::Duration::try_seconds(n).unwrap_or(chrono::Duration::MAX)
+}
+
 /// An ISO 8601 duration as Chronos reads it (`P1Y2M3W4DT5H6M7S`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Period {
@@ -52,13 +58,19 @@ impl Period {
             }
             read(time, &[('H', 3600, false), ('M', 60, false), ('S', 1, false)])?;
         }
-        (any && (months > 0 || seconds > 0)).then(|| Period { months, seconds, text: text.to_owned() })
+        // Periods beyond ~30k years are refused rather than overflowing date arithmetic.
+        let sane = seconds <= MAX_PERIOD_SECONDS && months <= 12 * 30_000;
+        (any && sane && (months > 0 || seconds > 0)).then(|| Period {
+            months,
+            seconds,
+            text: text.to_owned(),
+        })
     }
 
     /// `instant` minus this period once.
     pub fn before(&self, instant: DateTime<Utc>) -> DateTime<Utc> {
         let back = instant.checked_sub_months(Months::new(self.months)).unwrap_or(instant);
-        back.checked_sub_signed(chrono::Duration::seconds(self.seconds)).unwrap_or(back)
+        back.checked_sub_signed(seconds(self.seconds)).unwrap_or(back)
     }
 
     /// Length in whole seconds when the period has no months (a fixed duration).
@@ -75,7 +87,7 @@ impl Period {
                 out.checked_add_months(Months::new(u32::try_from(total).unwrap_or(u32::MAX))).unwrap_or(out);
         }
         let secs = self.seconds.saturating_mul(i64::try_from(times).unwrap_or(i64::MAX));
-        out.checked_add_signed(chrono::Duration::seconds(secs)).unwrap_or(out)
+        out.checked_add_signed(seconds(secs)).unwrap_or(out)
     }
 }
 
