@@ -909,3 +909,26 @@ async fn responses_have_the_reference_shapes() {
         }
     }
 }
+
+#[tokio::test]
+async fn port_index_appears_only_where_marathon_fills_it() {
+    let h = harness::start().await;
+    let desired = json!({"id": "/pi", "cmd": "x", "healthChecks": [{"protocol": "HTTP", "path": "/health"}]});
+    create(&h, desired.clone()).await;
+    h.settle().await;
+    let posted = h.app("/pi").await;
+    assert!(posted["healthChecks"][0].get("portIndex").is_none());
+    // A full PUT of the same definition is a no-op: nothing fills portIndex.
+    h.put(&h.marathon("/v2/apps/pi?partialUpdate=false"), &desired).await;
+    h.settle().await;
+    let replaced = h.app("/pi").await;
+    assert_eq!(replaced["version"], posted["version"]);
+    assert!(replaced["healthChecks"][0].get("portIndex").is_none());
+    // The next partial PUT merges the stored port definitions, so portIndex appears and
+    // even a scale becomes a restart (DESIGN §4).
+    h.put(&h.marathon("/v2/apps/pi"), &json!({"instances": 2})).await;
+    h.settle().await;
+    let scaled = h.app("/pi").await;
+    assert_eq!(scaled["healthChecks"][0]["portIndex"], json!(0));
+    assert_eq!(scaled["versionInfo"]["lastConfigChangeAt"], scaled["version"]);
+}

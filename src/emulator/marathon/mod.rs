@@ -286,7 +286,8 @@ fn updated_definition(
             merged
         }
     };
-    app::canonical(&input, id, Arrival::Put).map(Some)
+    let arrival = if existing.is_some() { Arrival::PutUpdate } else { Arrival::PutCreate };
+    app::canonical(&input, id, arrival).map(Some)
 }
 
 fn clean_body(value: &Value) -> Result<Map<String, Value>, AppRejection> {
