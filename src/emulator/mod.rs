@@ -17,6 +17,7 @@ pub(crate) mod chronos;
 pub mod clock;
 pub mod controls;
 pub(crate) mod marathon;
+mod media;
 mod query;
 
 use std::net::SocketAddr;

@@ -227,6 +227,15 @@ async fn names_and_error_bodies_per_version() {
     );
     let mut bad = scheduled("bad");
     bad["schedule"] = json!("every hour");
+    let form = h
+        .http
+        .post(h.chronos("/scheduler/iso8601"))
+        .header("Content-Type", "text/plain")
+        .body(scheduled("t").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let bad_schedule = h.post(&h.chronos("/scheduler/iso8601"), &bad).await;
     assert_eq!((bad_schedule.status, bad_schedule.text.as_str()), (StatusCode::BAD_REQUEST, ""));
 

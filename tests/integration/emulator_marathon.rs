@@ -120,6 +120,15 @@ async fn error_bodies_are_shaped_like_marathon() {
         both.text,
         r#"{"message":"Object is not valid","details":[{"path":"/","errors":["AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."]}]}"#
     );
+    let form = h
+        .http
+        .post(h.marathon("/v2/apps"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(r#"{"id":"/f","cmd":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "curl -d without a JSON content type");
     let malformed = h.call(Method::POST, &h.marathon("/v2/apps"), Some("{\"id\": ")).await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
 

@@ -518,7 +518,7 @@ pub(crate) fn router(state: Arc<ChronosState>) -> Router {
     if state.version != ChronosVersion::V2_4 {
         router = router.route(&format!("{prefix}/leader"), get(leader));
     }
-    router.with_state(state)
+    router.layer(axum::middleware::from_fn(super::media::require_json)).with_state(state)
 }
 
 fn create(state: &ChronosState, body: &Bytes, route: Route) -> Response {

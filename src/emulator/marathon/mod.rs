@@ -52,6 +52,7 @@ pub(crate) fn router(state: Arc<MarathonState>) -> Router {
         .route("/v2/info", get(info))
         .route("/v2/leader", get(leader))
         .route("/ping", get(|| async { "pong" }))
+        .layer(axum::middleware::from_fn(super::media::require_json))
         .with_state(state)
 }
 
