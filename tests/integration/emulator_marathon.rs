@@ -571,7 +571,8 @@ async fn restart_info_leader_ping() {
 async fn read_events(response: &mut reqwest::Response, done: impl Fn(&str) -> bool) -> String {
     let mut text = String::new();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !done(&text) {
+    // Stop only at a frame boundary, so the text always parses as whole frames.
+    while !(done(&text) && text.ends_with("\n\n")) {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, response.chunk()).await {
             Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
@@ -637,6 +638,11 @@ async fn events_stream_as_sse_frames() {
     let only = read_events(&mut filtered, |t| t.contains("event: deployment_success")).await;
     let only_names: Vec<String> = frames(&only).into_iter().map(|(n, _)| n).collect();
     assert_eq!(only_names, ["deployment_info", "deployment_success"]);
+
+    h.delete(&h.marathon("/v2/apps/ev")).await;
+    let deleted = read_events(&mut stream, |t| t.contains("event: app_terminated_event")).await;
+    let terminated = frames(&deleted).into_iter().find(|(n, _)| n == "app_terminated_event").unwrap();
+    assert_eq!(terminated.1["appId"], json!("/ev"));
 }
 
 #[tokio::test]

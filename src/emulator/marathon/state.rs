@@ -432,6 +432,7 @@ impl MarathonState {
                 for task in &removed.tasks {
                     self.task_event(&id, task, "TASK_KILLED");
                 }
+                self.emit("app_terminated_event", json!({"appId": id}));
                 Ok(Some("StopApplication"))
             }
             Change::Restore { app: restored } => {
