@@ -199,6 +199,8 @@ async fn scale_only_change_moves_only_last_scaling_at() {
     create(&h, json!({"id": "/s", "cmd": "a"})).await;
     h.settle().await;
     let before = h.app("/s").await;
+    // Long enough to look at the running deployment even on a loaded machine.
+    h.sandbox.set_deployment_duration(Duration::from_secs(1));
     let answer = h.put(&h.marathon("/v2/apps/s"), &json!({"instances": 3})).await;
     let deployments = h.get(&h.marathon("/v2/deployments")).await.json();
     assert_eq!(deployments[0]["steps"], json!([{"actions": [{"action": "ScaleApplication", "app": "/s"}]}]));
@@ -438,6 +440,7 @@ async fn health_check_and_fetch_defaults() {
 #[tokio::test]
 async fn batch_samples_make_one_deployment() {
     let h = harness::start().await;
+    h.sandbox.set_deployment_duration(Duration::from_secs(1));
     let create_sample = harness::reference("marathon/apps_create.json");
     let answer = h.call(Method::PUT, &h.marathon("/v2/apps"), Some(&create_sample)).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
