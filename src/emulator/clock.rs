@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+const MAX_OFFSET_MS: i64 = 1000 * 366 * 24 * 3600 * 1000;
+
 /// Wall-clock time shifted by an offset that only grows.
 #[derive(Debug, Default)]
 pub struct Clock {
@@ -19,10 +21,13 @@ impl Clock {
         Utc::now() + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst))
     }
 
-    /// Move the clock forward.
+    /// Move the clock forward (at most 1000 years in all, so date arithmetic stays in
+    /// range).
     pub fn advance(&self, by: Duration) {
-        let millis = i64::try_from(by.as_millis()).unwrap_or(i64::MAX / 4);
-        self.offset_ms.fetch_add(millis, Ordering::SeqCst);
+        let millis = i64::try_from(by.as_millis()).unwrap_or(MAX_OFFSET_MS);
+        let _ = self.offset_ms.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |offset| {
+            Some(offset.saturating_add(millis).min(MAX_OFFSET_MS))
+        });
     }
 }
 

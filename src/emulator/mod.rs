@@ -9,13 +9,15 @@
 //! mistake on one side is caught by the other instead of hidden by it.
 //!
 //! Test hooks live under `/_sandbox/` on both servers (see [`controls`]) and on
-//! [`Sandbox`] itself. See `docs/emulator.md` for what is modelled and what is not.
+//! [`Sandbox`] itself. The Marathon and Chronos internals are crate-private on purpose:
+//! the controller must not borrow the emulator's defaults any more than the reverse. See `docs/emulator.md` for what is modelled and what is not.
 #![forbid(unsafe_code)]
 
-pub mod chronos;
+pub(crate) mod chronos;
 pub mod clock;
 pub mod controls;
-pub mod marathon;
+pub(crate) mod marathon;
+mod media;
 mod query;
 
 use std::net::SocketAddr;

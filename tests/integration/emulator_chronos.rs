@@ -227,6 +227,15 @@ async fn names_and_error_bodies_per_version() {
     );
     let mut bad = scheduled("bad");
     bad["schedule"] = json!("every hour");
+    let form = h
+        .http
+        .post(h.chronos("/scheduler/iso8601"))
+        .header("Content-Type", "text/plain")
+        .body(scheduled("t").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let bad_schedule = h.post(&h.chronos("/scheduler/iso8601"), &bad).await;
     assert_eq!((bad_schedule.status, bad_schedule.text.as_str()), (StatusCode::BAD_REQUEST, ""));
 
@@ -315,4 +324,44 @@ async fn search_defaults_to_ten_and_graphs_show_edges() {
     assert!(csv.contains("link,job-00,child"), "{csv}");
     let log = h.sandbox.requests();
     assert!(log.iter().any(|r| r.method == "GET" && r.path == "/scheduler/graph/csv" && r.status == 200));
+}
+
+#[tokio::test]
+async fn a_past_start_skips_missed_runs_per_version() {
+    for (version, runs, left) in [(ChronosVersion::V2_4, 0, 9), (ChronosVersion::V3, 1, 9)] {
+        let h = harness::start_chronos(version).await;
+        let now = h.sandbox.clock().now();
+        let whole = now - chrono::Duration::nanoseconds(i64::from(chrono::Timelike::nanosecond(&now)));
+        let start = whole - chrono::Duration::minutes(10 * 60 + 30);
+        let body = json!({"name": "past", "command": "x", "schedule": format!("R20/{}/PT1H", start.format("%Y-%m-%dT%H:%M:%SZ"))});
+        let prefix = version.prefix();
+        assert_eq!(
+            h.post(&h.chronos(&format!("{prefix}/iso8601")), &body).await.status,
+            StatusCode::NO_CONTENT
+        );
+        let j = job(&h, prefix, "past").await;
+        let next = (whole + chrono::Duration::minutes(30)).format("%Y-%m-%dT%H:%M:%S.000Z");
+        assert_eq!(j["schedule"], json!(format!("R{left}/{next}/PT1H")), "{version:?}");
+        assert_eq!(
+            j["successCount"],
+            json!(runs),
+            "{version:?}: 2.x skips runs older than epsilon, 3.x runs the latest"
+        );
+    }
+}
+
+#[tokio::test]
+async fn v2_4_takes_put_on_create_paths_and_state_round_trips() {
+    let h = harness::start().await;
+    assert_eq!(h.put(&h.chronos("/scheduler/iso8601"), &scheduled("p")).await.status, StatusCode::NO_CONTENT);
+    let dependent = json!({"name": "d", "command": "x", "parents": ["p"]});
+    assert_eq!(h.put(&h.chronos("/scheduler/dependency"), &dependent).await.status, StatusCode::NO_CONTENT);
+    h.put(&h.chronos("/scheduler/job/p"), &json!({})).await;
+    let before = jobs(&h, "/scheduler").await;
+    let snapshot = h.get(&h.chronos("/_sandbox/state")).await.json();
+    h.delete(&h.chronos("/scheduler/job/d")).await;
+    h.delete(&h.chronos("/scheduler/job/p")).await;
+    assert!(jobs(&h, "/scheduler").await.is_empty());
+    assert_eq!(h.put(&h.chronos("/_sandbox/state"), &snapshot).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(jobs(&h, "/scheduler").await, before);
 }

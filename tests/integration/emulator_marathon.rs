@@ -120,6 +120,15 @@ async fn error_bodies_are_shaped_like_marathon() {
         both.text,
         r#"{"message":"Object is not valid","details":[{"path":"/","errors":["AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."]}]}"#
     );
+    let form = h
+        .http
+        .post(h.marathon("/v2/apps"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(r#"{"id":"/f","cmd":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "curl -d without a JSON content type");
     let malformed = h.call(Method::POST, &h.marathon("/v2/apps"), Some("{\"id\": ")).await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
 
@@ -190,6 +199,8 @@ async fn scale_only_change_moves_only_last_scaling_at() {
     create(&h, json!({"id": "/s", "cmd": "a"})).await;
     h.settle().await;
     let before = h.app("/s").await;
+    // Long enough to look at the running deployment even on a loaded machine.
+    h.sandbox.set_deployment_duration(Duration::from_secs(1));
     let answer = h.put(&h.marathon("/v2/apps/s"), &json!({"instances": 3})).await;
     let deployments = h.get(&h.marathon("/v2/deployments")).await.json();
     assert_eq!(deployments[0]["steps"], json!([{"actions": [{"action": "ScaleApplication", "app": "/s"}]}]));
@@ -429,6 +440,7 @@ async fn health_check_and_fetch_defaults() {
 #[tokio::test]
 async fn batch_samples_make_one_deployment() {
     let h = harness::start().await;
+    h.sandbox.set_deployment_duration(Duration::from_secs(1));
     let create_sample = harness::reference("marathon/apps_create.json");
     let answer = h.call(Method::PUT, &h.marathon("/v2/apps"), Some(&create_sample)).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
@@ -562,7 +574,8 @@ async fn restart_info_leader_ping() {
 async fn read_events(response: &mut reqwest::Response, done: impl Fn(&str) -> bool) -> String {
     let mut text = String::new();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !done(&text) {
+    // Stop only at a frame boundary, so the text always parses as whole frames.
+    while !(done(&text) && text.ends_with("\n\n")) {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, response.chunk()).await {
             Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
@@ -628,6 +641,11 @@ async fn events_stream_as_sse_frames() {
     let only = read_events(&mut filtered, |t| t.contains("event: deployment_success")).await;
     let only_names: Vec<String> = frames(&only).into_iter().map(|(n, _)| n).collect();
     assert_eq!(only_names, ["deployment_info", "deployment_success"]);
+
+    h.delete(&h.marathon("/v2/apps/ev")).await;
+    let deleted = read_events(&mut stream, |t| t.contains("event: app_terminated_event")).await;
+    let terminated = frames(&deleted).into_iter().find(|(n, _)| n == "app_terminated_event").unwrap();
+    assert_eq!(terminated.1["appId"], json!("/ev"));
 }
 
 #[tokio::test]
@@ -908,4 +926,27 @@ async fn responses_have_the_reference_shapes() {
             assert!(mine.1.get(key).is_some(), "{name}: field {key} missing in {}", mine.1);
         }
     }
+}
+
+#[tokio::test]
+async fn port_index_appears_only_where_marathon_fills_it() {
+    let h = harness::start().await;
+    let desired = json!({"id": "/pi", "cmd": "x", "healthChecks": [{"protocol": "HTTP", "path": "/health"}]});
+    create(&h, desired.clone()).await;
+    h.settle().await;
+    let posted = h.app("/pi").await;
+    assert!(posted["healthChecks"][0].get("portIndex").is_none());
+    // A full PUT of the same definition is a no-op: nothing fills portIndex.
+    h.put(&h.marathon("/v2/apps/pi?partialUpdate=false"), &desired).await;
+    h.settle().await;
+    let replaced = h.app("/pi").await;
+    assert_eq!(replaced["version"], posted["version"]);
+    assert!(replaced["healthChecks"][0].get("portIndex").is_none());
+    // The next partial PUT merges the stored port definitions, so portIndex appears and
+    // even a scale becomes a restart (DESIGN §4).
+    h.put(&h.marathon("/v2/apps/pi"), &json!({"instances": 2})).await;
+    h.settle().await;
+    let scaled = h.app("/pi").await;
+    assert_eq!(scaled["healthChecks"][0]["portIndex"], json!(0));
+    assert_eq!(scaled["versionInfo"]["lastConfigChangeAt"], scaled["version"]);
 }

@@ -225,10 +225,18 @@ impl ChronosState {
         let job = match route {
             Route::Scheduled => {
                 let raw = input.get("schedule").and_then(Value::as_str).unwrap_or_default();
-                let schedule =
+                let mut schedule =
                     Schedule::parse(raw, now).ok_or_else(|| ChronosError::BadSchedule(raw.to_owned()))?;
-                let tail =
-                    vec![("schedule", json!(raw)), ("scheduleTimeZone", text(input, "scheduleTimeZone", ""))];
+                // The string stays as posted unless the scheduler already moved it on.
+                let reported = if self.skip_missed(&mut schedule, input, now) > 0 {
+                    schedule.render()
+                } else {
+                    raw.to_owned()
+                };
+                let tail = vec![
+                    ("schedule", json!(reported)),
+                    ("scheduleTimeZone", text(input, "scheduleTimeZone", "")),
+                ];
                 Job {
                     fields: self.fields(input, tail),
                     schedule: Some(schedule),
@@ -266,6 +274,29 @@ impl ChronosState {
         };
         jobs.insert(name, job);
         Ok(())
+    }
+
+    /// A start in the past: occurrences a real server would never have run are
+    /// dropped at once (each still uses up a repetition). 2.x runs what falls within
+    /// `epsilon` (default PT60S) and skips older ones; 3.x runs the latest past
+    /// occurrence immediately. Returns how many were dropped.
+    fn skip_missed(&self, schedule: &mut Schedule, input: &Map<String, Value>, now: DateTime<Utc>) -> u64 {
+        if schedule.start > now {
+            return 0;
+        }
+        let threshold = if self.version.is_2x() {
+            let epsilon = input
+                .get("epsilon")
+                .and_then(Value::as_str)
+                .and_then(schedule::Period::parse)
+                .and_then(|p| p.fixed_seconds())
+                .unwrap_or(60);
+            now.checked_sub_signed(chrono::Duration::try_seconds(epsilon).unwrap_or(chrono::Duration::MAX))
+                .unwrap_or(now)
+        } else {
+            schedule.period.before(now) + chrono::Duration::milliseconds(1)
+        };
+        schedule.skip_before(threshold)
     }
 
     /// Accept a job like a POST does (seeds): `parents` → dependency, else iso8601.
@@ -487,7 +518,7 @@ pub(crate) fn router(state: Arc<ChronosState>) -> Router {
     if state.version != ChronosVersion::V2_4 {
         router = router.route(&format!("{prefix}/leader"), get(leader));
     }
-    router.with_state(state)
+    router.layer(axum::middleware::from_fn(super::media::require_json)).with_state(state)
 }
 
 fn create(state: &ChronosState, body: &Bytes, route: Route) -> Response {

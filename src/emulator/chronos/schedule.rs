@@ -6,6 +6,12 @@ use chrono::{DateTime, Months, Utc};
 
 use crate::emulator::clock::iso_millis;
 
+const MAX_PERIOD_SECONDS: i64 = 1_000_000_000_000;
+
+fn seconds(n: i64) -> chrono::Duration {
+    chrono::Duration::try_seconds(n).unwrap_or(chrono::Duration::MAX)
+}
+
 /// An ISO 8601 duration as Chronos reads it (`P1Y2M3W4DT5H6M7S`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Period {
@@ -52,7 +58,24 @@ impl Period {
             }
             read(time, &[('H', 3600, false), ('M', 60, false), ('S', 1, false)])?;
         }
-        (any && (months > 0 || seconds > 0)).then(|| Period { months, seconds, text: text.to_owned() })
+        // Periods beyond ~30k years are refused rather than overflowing date arithmetic.
+        let sane = seconds <= MAX_PERIOD_SECONDS && months <= 12 * 30_000;
+        (any && sane && (months > 0 || seconds > 0)).then(|| Period {
+            months,
+            seconds,
+            text: text.to_owned(),
+        })
+    }
+
+    /// `instant` minus this period once.
+    pub fn before(&self, instant: DateTime<Utc>) -> DateTime<Utc> {
+        let back = instant.checked_sub_months(Months::new(self.months)).unwrap_or(instant);
+        back.checked_sub_signed(seconds(self.seconds)).unwrap_or(back)
+    }
+
+    /// Length in whole seconds when the period has no months (a fixed duration).
+    pub fn fixed_seconds(&self) -> Option<i64> {
+        (self.months == 0).then_some(self.seconds)
     }
 
     /// `instant` plus this period `times` times.
@@ -64,7 +87,7 @@ impl Period {
                 out.checked_add_months(Months::new(u32::try_from(total).unwrap_or(u32::MAX))).unwrap_or(out);
         }
         let secs = self.seconds.saturating_mul(i64::try_from(times).unwrap_or(i64::MAX));
-        out.checked_add_signed(chrono::Duration::seconds(secs)).unwrap_or(out)
+        out.checked_add_signed(seconds(secs)).unwrap_or(out)
     }
 }
 
@@ -104,6 +127,12 @@ impl Schedule {
     /// Whether runs remain.
     pub fn exhausted(&self) -> bool {
         self.repeats == Some(0)
+    }
+
+    /// Drop the occurrences before `threshold` without running them (a missed run
+    /// still uses up one repetition); returns how many were dropped.
+    pub fn skip_before(&mut self, threshold: DateTime<Utc>) -> u64 {
+        self.take_due(threshold - chrono::Duration::milliseconds(1))
     }
 
     /// Consume every run due at `now`; returns how many ran.
@@ -166,6 +195,14 @@ mod tests {
         assert_eq!(schedule.render(), "R2/2030-01-01T01:00:00.000Z/PT1H");
         assert_eq!(schedule.take_due(at("2030-01-01T05:00:00Z")), 2);
         assert!(schedule.exhausted());
+    }
+
+    #[test]
+    fn missed_runs_are_skipped() {
+        let mut schedule = Schedule::parse("R10/2030-01-01T00:00:00Z/PT1H", Utc::now()).unwrap();
+        assert_eq!(schedule.skip_before(at("2030-01-01T03:00:00Z")), 3);
+        assert_eq!(schedule.render(), "R7/2030-01-01T03:00:00.000Z/PT1H");
+        assert_eq!(schedule.period.before(at("2030-01-01T03:00:00Z")), at("2030-01-01T02:00:00Z"));
     }
 
     #[test]

@@ -296,8 +296,10 @@ fn non_empty(map: &Map<String, Value>, key: &str) -> bool {
 pub enum Arrival {
     /// `POST /v2/apps` (or a seed).
     Post,
-    /// `PUT`/`PATCH` (create or update).
-    Put,
+    /// A `PUT` that creates the app.
+    PutCreate,
+    /// A `PUT`/`PATCH` of an existing app (partial: merged with the stored one).
+    PutUpdate,
 }
 
 /// Turn a cleaned body (see [`read_body`]) into the canonical definition GET reports,
@@ -448,7 +450,9 @@ pub fn canonical(
 
     let uses_ports = port_definitions.as_ref().is_some_and(|d| !d.is_empty())
         || mappings.and_then(Value::as_array).is_some_and(|m| !m.is_empty());
-    let fill_port_index = uses_ports || arrival == Arrival::Put;
+    // Marathon fills portIndex only for bodies with ports and for apps created by PUT;
+    // a partial update merges the stored port definitions, so it fills it too.
+    let fill_port_index = uses_ports || arrival == Arrival::PutCreate;
 
     let mut out = Map::new();
     let mut put = |key: &str, value: Value| {

@@ -52,6 +52,7 @@ pub(crate) fn router(state: Arc<MarathonState>) -> Router {
         .route("/v2/info", get(info))
         .route("/v2/leader", get(leader))
         .route("/ping", get(|| async { "pong" }))
+        .layer(axum::middleware::from_fn(super::media::require_json))
         .with_state(state)
 }
 
@@ -286,7 +287,8 @@ fn updated_definition(
             merged
         }
     };
-    app::canonical(&input, id, Arrival::Put).map(Some)
+    let arrival = if existing.is_some() { Arrival::PutUpdate } else { Arrival::PutCreate };
+    app::canonical(&input, id, arrival).map(Some)
 }
 
 fn clean_body(value: &Value) -> Result<Map<String, Value>, AppRejection> {

@@ -96,12 +96,19 @@ impl Change {
     }
 }
 
+/// One deployment step: the actions run together.
+type Step = Vec<(&'static str, String)>;
+
+fn step_json(step: &Step) -> Value {
+    json!({"actions": step.iter().map(|(action, app)| json!({"action": action, "app": app})).collect::<Vec<_>>()})
+}
+
 #[derive(Clone, Debug)]
 struct Deployment {
     id: String,
     version: String,
     affected: Vec<String>,
-    steps: Vec<Vec<(&'static str, String)>>,
+    steps: Vec<Step>,
     current_step: usize,
     original: Vec<(String, Option<StoredApp>)>,
     outcome: Option<DeploymentOutcome>,
@@ -109,12 +116,7 @@ struct Deployment {
 
 impl Deployment {
     fn steps_json(&self) -> Value {
-        Value::Array(
-            self.steps
-                .iter()
-                .map(|step| json!({"actions": step.iter().map(|(a, app)| json!({"action": a, "app": app})).collect::<Vec<_>>()}))
-                .collect(),
-        )
+        Value::Array(self.steps.iter().map(step_json).collect())
     }
 
     fn plan_json(&self) -> Value {
@@ -304,8 +306,8 @@ impl MarathonState {
         }
         let held = locked(&self.held_events).take().unwrap_or_default();
         applied?;
-        let mut steps: Vec<Vec<(&'static str, String)>> = Vec::new();
-        let first: Vec<(&'static str, String)> =
+        let mut steps: Vec<Step> = Vec::new();
+        let first: Step =
             starts.iter().map(|id| ("StartApplication", id.clone())).chain(others.iter().cloned()).collect();
         if !first.is_empty() {
             steps.push(first);
@@ -326,7 +328,7 @@ impl MarathonState {
         };
         self.emit(
             "deployment_info",
-            json!({"plan": deployment.plan_json(), "currentStep": deployment.steps.first().map(|s| json!({"actions": s.iter().map(|(a, app)| json!({"action": a, "app": app})).collect::<Vec<_>>()}))}),
+            json!({"plan": deployment.plan_json(), "currentStep": deployment.steps.first().map(step_json)}),
         );
         for event in held {
             let _ = self.events.send(event);
@@ -430,6 +432,7 @@ impl MarathonState {
                 for task in &removed.tasks {
                     self.task_event(&id, task, "TASK_KILLED");
                 }
+                self.emit("app_terminated_event", json!({"appId": id}));
                 Ok(Some("StopApplication"))
             }
             Change::Restore { app: restored } => {
@@ -530,14 +533,13 @@ impl MarathonState {
         if deployment.outcome == Some(DeploymentOutcome::NeverFinish) {
             return false;
         }
-        let done_steps: Vec<Vec<(&'static str, String)>> =
-            deployment.steps[..deployment.steps.len().saturating_sub(1)].to_vec();
+        let done_steps: Vec<Step> = deployment.steps[..deployment.steps.len().saturating_sub(1)].to_vec();
         deployment.current_step = deployment.steps.len();
         let plan = deployment.plan_json();
         let affected = deployment.affected.clone();
         let fails = deployment.outcome == Some(DeploymentOutcome::Fail);
         for step in done_steps {
-            self.emit("deployment_step_success", json!({"plan": plan, "currentStep": {"actions": step.iter().map(|(a, app)| json!({"action": a, "app": app})).collect::<Vec<_>>()}}));
+            self.emit("deployment_step_success", json!({"plan": plan, "currentStep": step_json(&step)}));
         }
         if fails {
             return true;
@@ -604,7 +606,7 @@ impl MarathonState {
             );
         } else {
             if let Some(last) = deployment.steps.last() {
-                self.emit("deployment_step_success", json!({"plan": plan, "currentStep": {"actions": last.iter().map(|(a, app)| json!({"action": a, "app": app})).collect::<Vec<_>>()}}));
+                self.emit("deployment_step_success", json!({"plan": plan, "currentStep": step_json(last)}));
             }
             self.emit("deployment_success", json!({"id": deployment.id, "plan": plan}));
         }
