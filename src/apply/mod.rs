@@ -1,2 +1,574 @@
-//! The executor: turns a plan into HTTP writes in dependency order, waiting on Marathon
-//! deployments, retrying locks and transient errors. (Filled by issue #6.)
+//! The executor: turns a [`Plan`] into HTTP writes, wave by wave, and reports what
+//! became of each object. It makes no decisions of its own — the plan says what to send
+//! — but it owns *how*: ordering, bounded concurrency, deployment waits, lock and
+//! transient-error retries, cancellation and the write fence.
+//!
+//! Rules it keeps:
+//! - A NoOp sends nothing. Every write is checked against the cancellation signal and
+//!   the write fence first; a cancelled apply finishes the writes in flight (and their
+//!   waits) and starts no new one.
+//! - All actions of wave n end before wave n+1 starts; within a wave at most
+//!   `concurrency` objects are in flight.
+//! - An object whose dependency failed (or was blocked or skipped) is not attempted and
+//!   is reported "blocked by" it; unrelated objects proceed.
+//! - A Marathon write is done when its deployment ends ([`deployments`]). A 409 lock is
+//!   waited out and retried with backoff (`force` sends `?force=true` instead);
+//!   transient errors (5xx, transport) are retried with backoff; 4xx never.
+//! - Create is a POST, so that an id held by an app mesosync does not own is reported
+//!   (409 "already exists") instead of overwritten.
+//! - A Chronos Update marked `recreate` (the job switches between scheduled and
+//!   dependent) is a DELETE then the create, since Chronos cannot do it in place.
+
+mod deployments;
+pub mod report;
+pub mod saved;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::client::{ChronosClient, ChronosVersion, ClientError, Clients, MarathonClient, RetryPolicy};
+use crate::model::{ObjectKind, ObjectRef};
+use crate::plan::{Action, ActionKind, Plan};
+use deployments::DeploymentWaiter;
+
+pub use report::{
+    ApplyError, ApplyReport, Counts, LineProgress, NoProgress, ObjectReport, Outcome, ProgressSink,
+    SkipReason, TracingProgress,
+};
+pub use saved::{SavedPlanError, apply_saved};
+
+pub use crate::normalize::marathon::OWNER_LABEL;
+
+/// Checked before every write; `false` stops all further writes (HA leadership).
+pub type WriteFence = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How to apply.
+#[derive(Clone)]
+pub struct ApplyOptions {
+    /// Objects in flight at once within a wave.
+    pub concurrency: usize,
+    /// Override Marathon deployment locks (`?force=true`) instead of waiting.
+    pub force: bool,
+    /// Per-object bound on waiting for a deployment to end.
+    pub deployment_timeout: Duration,
+    /// How often `/v2/deployments` is polled while waiting.
+    pub poll_interval: Duration,
+    /// Use the `/v2/events` stream to learn deployment outcomes (else poll only).
+    pub use_events: bool,
+    /// Retries of a write answered 409 "locked" (after the blocking deployment ends).
+    pub lock_retry: RetryPolicy,
+    /// Retries of a write that failed transiently (5xx, transport), on top of the
+    /// HTTP layer's own retries of idempotent requests.
+    pub error_retry: RetryPolicy,
+    /// Chronos 3.x: how long a created job may take to show up in the listing.
+    pub chronos_visibility_timeout: Duration,
+    /// `true` on this channel stops the apply between writes.
+    pub cancel: Option<watch::Receiver<bool>>,
+    /// Checked before every write.
+    pub write_fence: Option<WriteFence>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            concurrency: 8,
+            force: false,
+            deployment_timeout: Duration::from_secs(600),
+            poll_interval: Duration::from_secs(1),
+            use_events: true,
+            lock_retry: RetryPolicy {
+                max_attempts: 8,
+                initial_delay: Duration::from_millis(250),
+                max_delay: Duration::from_secs(15),
+            },
+            error_retry: RetryPolicy {
+                max_attempts: 3,
+                initial_delay: Duration::from_millis(250),
+                max_delay: Duration::from_secs(5),
+            },
+            chronos_visibility_timeout: Duration::from_secs(10),
+            cancel: None,
+            write_fence: None,
+        }
+    }
+}
+
+impl fmt::Debug for ApplyOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApplyOptions")
+            .field("concurrency", &self.concurrency)
+            .field("force", &self.force)
+            .field("deployment_timeout", &self.deployment_timeout)
+            .field("poll_interval", &self.poll_interval)
+            .field("use_events", &self.use_events)
+            .field("lock_retry", &self.lock_retry)
+            .field("error_retry", &self.error_retry)
+            .field("cancel", &self.cancel.is_some())
+            .field("write_fence", &self.write_fence.is_some())
+            .finish()
+    }
+}
+
+impl ApplyOptions {
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|rx| *rx.borrow())
+    }
+
+    fn fence_open(&self) -> bool {
+        self.write_fence.as_ref().is_none_or(|f| f())
+    }
+
+    /// Why no new write may start now, if one may not.
+    fn stop_reason(&self) -> Option<SkipReason> {
+        if self.cancelled() {
+            Some(SkipReason::Cancelled)
+        } else if !self.fence_open() {
+            Some(SkipReason::FenceLost)
+        } else {
+            None
+        }
+    }
+}
+
+/// What executing one action produced.
+struct Executed {
+    outcome: Outcome,
+    deployment_id: Option<String>,
+    attempts: u32,
+}
+
+impl Executed {
+    fn new(outcome: Outcome, deployment_id: Option<String>, attempts: u32) -> Self {
+        Executed { outcome, deployment_id, attempts }
+    }
+}
+
+/// Execute `plan`: wave by wave, at most `opts.concurrency` objects at a time, waiting
+/// on Marathon deployments, and report every action's outcome (in plan order).
+pub async fn apply(
+    plan: &Plan,
+    clients: &Clients,
+    opts: &ApplyOptions,
+    progress: &dyn ProgressSink,
+) -> ApplyReport {
+    let started = Instant::now();
+    let marathon_writes =
+        plan.actions.iter().any(|a| a.object.kind == ObjectKind::MarathonApp && a.is_write());
+    let waiter = if marathon_writes {
+        Some(DeploymentWaiter::start(clients.marathon.as_ref(), opts.use_events, opts.poll_interval).await)
+    } else {
+        None
+    };
+    let ctx = Ctx { clients, opts, waiter: waiter.as_ref() };
+
+    let mut waves: BTreeMap<usize, Vec<(usize, &Action)>> = BTreeMap::new();
+    for (i, a) in plan.actions.iter().enumerate() {
+        waves.entry(a.wave).or_default().push((i, a));
+    }
+    // Objects that did not end up in place: their dependants are blocked.
+    let mut not_in_place: HashSet<&ObjectRef> = HashSet::new();
+    let mut reports: Vec<(usize, ObjectReport)> = Vec::with_capacity(plan.actions.len());
+    for actions in waves.into_values() {
+        let mut runnable = Vec::new();
+        for (i, a) in actions {
+            if a.kind == ActionKind::NoOp {
+                reports.push((i, report_for(a, Executed::new(Outcome::Unchanged, None, 0), Duration::ZERO)));
+                continue;
+            }
+            // Not attempted: once stopped, everything left is "skipped" (not "blocked" by
+            // the skipped ones); otherwise anything whose dependency is not in place.
+            let not_attempted = match opts.stop_reason() {
+                Some(reason) => Some(Outcome::Skipped(reason)),
+                None => a
+                    .depends_on
+                    .iter()
+                    .find(|d| not_in_place.contains(d))
+                    .map(|dep| Outcome::Blocked { by: dep.clone() }),
+            };
+            if let Some(outcome) = not_attempted {
+                let r = report_for(a, Executed::new(outcome, None, 0), Duration::ZERO);
+                progress.finished(a, &r);
+                not_in_place.insert(&a.object);
+                reports.push((i, r));
+                continue;
+            }
+            runnable.push((i, a));
+        }
+        // FuturesUnordered fed by hand rather than `buffer_unordered` over a closure:
+        // the closure form makes the whole future !Send (higher-ranked lifetimes), and a
+        // controller must be able to spawn an apply.
+        let mut queue = runnable.into_iter();
+        let mut in_flight = FuturesUnordered::new();
+        let mut done = Vec::new();
+        for (i, a) in queue.by_ref().take(opts.concurrency.max(1)) {
+            in_flight.push(run_indexed(&ctx, i, a, progress));
+        }
+        while let Some(finished) = in_flight.next().await {
+            done.push(finished);
+            if let Some((i, a)) = queue.next() {
+                in_flight.push(run_indexed(&ctx, i, a, progress));
+            }
+        }
+        for (i, a, r) in done {
+            if !r.outcome.is_ok() {
+                not_in_place.insert(&a.object);
+            }
+            reports.push((i, r));
+        }
+    }
+    reports.sort_by_key(|(i, _)| *i);
+    ApplyReport { objects: reports.into_iter().map(|(_, r)| r).collect(), duration: started.elapsed() }
+}
+
+/// Run one action inside a span naming it; returns it with its plan index.
+async fn run_indexed<'a>(
+    ctx: &Ctx<'_>,
+    index: usize,
+    action: &'a Action,
+    progress: &dyn ProgressSink,
+) -> (usize, &'a Action, ObjectReport) {
+    let span = tracing::info_span!("apply", object = %action.object, action = ?action.kind);
+    let report = ctx.run(action, progress).instrument(span).await;
+    (index, action, report)
+}
+
+fn report_for(a: &Action, e: Executed, duration: Duration) -> ObjectReport {
+    ObjectReport {
+        object: a.object.clone(),
+        kind: a.kind,
+        impact: a.impact,
+        outcome: e.outcome,
+        duration,
+        deployment_id: e.deployment_id,
+        attempts: e.attempts,
+    }
+}
+
+struct Ctx<'a> {
+    clients: &'a Clients,
+    opts: &'a ApplyOptions,
+    waiter: Option<&'a DeploymentWaiter>,
+}
+
+impl Ctx<'_> {
+    async fn run(&self, a: &Action, progress: &dyn ProgressSink) -> ObjectReport {
+        if let Some(reason) = self.opts.stop_reason() {
+            let r = report_for(a, Executed::new(Outcome::Skipped(reason), None, 0), Duration::ZERO);
+            progress.finished(a, &r);
+            return r;
+        }
+        progress.started(a);
+        let t0 = Instant::now();
+        let executed = match a.object.kind {
+            ObjectKind::MarathonApp => match &self.clients.marathon {
+                Some(m) => self.run_app(a, m).await,
+                None => Executed::new(Outcome::Failed(ApplyError::NoClient("marathon")), None, 0),
+            },
+            ObjectKind::ChronosJob => match &self.clients.chronos {
+                Some(c) => self.run_job(a, c).await,
+                None => Executed::new(Outcome::Failed(ApplyError::NoClient("chronos")), None, 0),
+            },
+        };
+        let r = report_for(a, executed, t0.elapsed());
+        progress.finished(a, &r);
+        r
+    }
+
+    /// Why write number `attempts + 1` may not be sent, if it may not: the fence is
+    /// asked before every write; cancellation only before a retry, since the first
+    /// write was admitted by [`Ctx::run`] and a retry is a new write.
+    fn write_refused(&self, attempts: u32) -> Option<SkipReason> {
+        if attempts > 0 {
+            self.opts.stop_reason()
+        } else {
+            (!self.opts.fence_open()).then_some(SkipReason::FenceLost)
+        }
+    }
+
+    /// One Marathon action: write, wait out locks and transient errors, then wait for
+    /// the deployment.
+    async fn run_app(&self, a: &Action, m: &MarathonClient) -> Executed {
+        let id = a.object.id.as_str();
+        let force = self.opts.force;
+        let body = match (a.kind, &a.body) {
+            (ActionKind::Delete, _) => None,
+            (ActionKind::Scale, Some(b)) => match scale_only(b) {
+                Some(_) => Some(b),
+                None => return invalid(format!("a scale body must be {{\"instances\": N}}, got {b}")),
+            },
+            (_, Some(b)) => Some(b),
+            (kind, None) => return invalid(format!("{kind:?} of {id} has no body")),
+        };
+        let mut attempts = 0u32;
+        let mut lock_retries = 0u32;
+        let mut error_retries = 0u32;
+        let mut had_transient = false;
+        loop {
+            if let Some(reason) = self.write_refused(attempts) {
+                return Executed::new(Outcome::Skipped(reason), None, attempts);
+            }
+            attempts += 1;
+            let result = match (a.kind, body) {
+                (ActionKind::Create, Some(b)) => m.create_app(b).await,
+                (ActionKind::Update | ActionKind::Adopt, Some(b)) => m.update_app(id, b, force).await,
+                (ActionKind::Scale, Some(b)) => m.put_app_raw(id, b, force).await,
+                (ActionKind::Delete, _) => m.delete_app(id).await,
+                _ => return Executed::new(Outcome::Unchanged, None, 0),
+            };
+            match result {
+                Ok(w) => {
+                    let outcome = match (&w.deployment_id, self.waiter) {
+                        (Some(d), Some(waiter)) => match waiter.wait(d, self.opts.deployment_timeout).await {
+                            Ok(()) => Outcome::Applied,
+                            Err(e) => Outcome::Failed(e),
+                        },
+                        _ => Outcome::Applied,
+                    };
+                    return Executed::new(outcome, w.deployment_id, attempts);
+                }
+                Err(ClientError::Locked { deployments, .. }) => {
+                    if lock_retries + 1 >= self.opts.lock_retry.max_attempts {
+                        let e = ApplyError::StillLocked { deployments, attempts };
+                        return Executed::new(Outcome::Failed(e), None, attempts);
+                    }
+                    tracing::info!(object = %a.object, blocking = ?deployments, "locked by a running deployment; waiting");
+                    if let Some(waiter) = self.waiter {
+                        for d in &deployments {
+                            waiter.wait_gone(d, self.opts.deployment_timeout).await;
+                        }
+                    }
+                    tokio::time::sleep(self.opts.lock_retry.delay(lock_retries)).await;
+                    lock_retries += 1;
+                }
+                Err(ClientError::AlreadyExists { message, .. }) => {
+                    // After a create that failed transiently, the 409 may be our own
+                    // earlier attempt: the app then carries our ownership mark.
+                    if had_transient && self.landed_earlier(m, id, body).await {
+                        return Executed::new(Outcome::Applied, None, attempts);
+                    }
+                    return Executed::new(Outcome::Failed(ApplyError::NotOwned(message)), None, attempts);
+                }
+                Err(ClientError::NotFound { .. }) if a.kind == ActionKind::Delete => {
+                    return Executed::new(Outcome::Applied, None, attempts);
+                }
+                Err(e) if e.is_transient() && error_retries + 1 < self.opts.error_retry.max_attempts => {
+                    tracing::info!(object = %a.object, error = %e, "transient error; retrying");
+                    had_transient = true;
+                    tokio::time::sleep(self.opts.error_retry.delay(error_retries)).await;
+                    error_retries += 1;
+                }
+                Err(e) => return Executed::new(Outcome::Failed(e.into()), None, attempts),
+            }
+        }
+    }
+
+    /// Whether the live app `id` carries the same ownership mark as `body`.
+    async fn landed_earlier(&self, m: &MarathonClient, id: &str, body: Option<&Value>) -> bool {
+        let mark = |v: &Value| {
+            v.pointer(&format!("/labels/{OWNER_LABEL}")).and_then(Value::as_str).map(String::from)
+        };
+        let Some(ours) = body.and_then(mark) else { return false };
+        matches!(m.get_app(id).await, Ok(Some(live)) if mark(&live).as_deref() == Some(ours.as_str()))
+    }
+
+    /// One Chronos action: replace (or delete + create when the job switches between
+    /// scheduled and dependent), or delete. Transient errors are retried.
+    async fn run_job(&self, a: &Action, c: &ChronosClient) -> Executed {
+        let name = a.object.id.as_str();
+        let body = match (a.kind, &a.body) {
+            (ActionKind::Delete, _) => None,
+            (ActionKind::Scale, _) => return invalid("Chronos jobs cannot be scaled".into()),
+            (_, Some(b)) => Some(b),
+            (kind, None) => return invalid(format!("{kind:?} of job {name} has no body")),
+        };
+        let switches = a.recreate;
+        let mut attempts = 0u32;
+        let mut error_retries = 0u32;
+        // Set once the delete half of a delete + create has been done.
+        let mut deleted = false;
+        loop {
+            if let Some(reason) = self.write_refused(attempts) {
+                return Executed::new(Outcome::Skipped(reason), None, attempts);
+            }
+            attempts += 1;
+            let result = match body {
+                None => match c.delete_job(name).await {
+                    Err(ClientError::NotFound { .. }) => Ok(()),
+                    other => other,
+                },
+                Some(b) => {
+                    let mut r = Ok(());
+                    if switches && !deleted {
+                        r = match c.delete_job(name).await {
+                            Ok(()) | Err(ClientError::NotFound { .. }) => {
+                                deleted = true;
+                                Ok(())
+                            }
+                            Err(e) => Err(e),
+                        };
+                    }
+                    match r {
+                        Ok(()) => c.put_job(b).await,
+                        e => e,
+                    }
+                }
+            };
+            match result {
+                Ok(()) => {
+                    if let (Some(_), Ok(ChronosVersion::V3)) = (body, c.version().await) {
+                        if a.kind == ActionKind::Create || switches {
+                            return self.wait_job_visible(c, name, attempts).await;
+                        }
+                    }
+                    return Executed::new(Outcome::Applied, None, attempts);
+                }
+                Err(e) if e.is_transient() && error_retries + 1 < self.opts.error_retry.max_attempts => {
+                    tracing::info!(object = %a.object, error = %e, "transient error; retrying");
+                    tokio::time::sleep(self.opts.error_retry.delay(error_retries)).await;
+                    error_retries += 1;
+                }
+                Err(e) => return Executed::new(Outcome::Failed(e.into()), None, attempts),
+            }
+        }
+    }
+
+    /// Chronos 3.x answers 204 before the job exists (and hides a job whose parent is
+    /// missing): dependants must not start before it is listed.
+    async fn wait_job_visible(&self, c: &ChronosClient, name: &str, attempts: u32) -> Executed {
+        let timeout = self.opts.chronos_visibility_timeout;
+        let interval = self.opts.poll_interval.min(Duration::from_millis(500));
+        let outcome = match c.wait_visible(name, interval, timeout).await {
+            Ok(true) => Outcome::Applied,
+            Ok(false) => Outcome::Failed(ApplyError::NotVisible(timeout)),
+            Err(e) => Outcome::Failed(e.into()),
+        };
+        Executed::new(outcome, None, attempts)
+    }
+}
+
+fn invalid(reason: String) -> Executed {
+    Executed::new(Outcome::Failed(ApplyError::InvalidAction(reason)), None, 0)
+}
+
+/// `Some(n)` if `body` is exactly `{"instances": n}`.
+fn scale_only(body: &Value) -> Option<u64> {
+    let map = body.as_object()?;
+    if map.len() != 1 {
+        return None;
+    }
+    map.get("instances")?.as_u64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::FieldChange;
+    use crate::plan::Impact;
+    use serde_json::json;
+
+    fn action(kind: ActionKind, changes: Vec<FieldChange>) -> Action {
+        Action {
+            object: ObjectRef::job("j"),
+            kind,
+            impact: Impact::Replace,
+            changes,
+            body: None,
+            live_version: None,
+            depends_on: vec![],
+            wave: 0,
+            next_runs: vec![],
+            note: None,
+            recreate: false,
+            secrets: vec![],
+            preview: None,
+        }
+    }
+
+    #[test]
+    fn scale_bodies() {
+        assert_eq!(scale_only(&json!({"instances": 3})), Some(3));
+        assert_eq!(scale_only(&json!({"instances": 3, "cpus": 1})), None);
+        assert_eq!(scale_only(&json!({"instances": -1})), None);
+    }
+
+    #[test]
+    fn apply_can_be_spawned() {
+        fn is_send<T: Send>(_: &T) {}
+        let (plan, clients, opts) = (Plan::default(), Clients::default(), ApplyOptions::default());
+        let fut = apply(&plan, &clients, &opts, &NoProgress);
+        is_send(&fut);
+    }
+
+    #[tokio::test]
+    async fn noop_plan_needs_no_client() {
+        let mut a = action(ActionKind::NoOp, vec![]);
+        a.object = ObjectRef::app("/a");
+        let plan = Plan { actions: vec![a], prune_refused: None };
+        let report = apply(&plan, &Clients::default(), &ApplyOptions::default(), &NoProgress).await;
+        assert!(report.is_success());
+        assert_eq!(report.counts().unchanged, 1);
+    }
+
+    #[tokio::test]
+    async fn dependants_of_a_failure_are_blocked() {
+        // No Marathon client: the app fails; the job depending on it is blocked; an
+        // unrelated NoOp is unaffected.
+        let mut app = action(ActionKind::Create, vec![]);
+        app.object = ObjectRef::app("/db");
+        app.body = Some(json!({"id": "/db"}));
+        let mut job = action(ActionKind::Create, vec![]);
+        job.body = Some(json!({"name": "j"}));
+        job.depends_on = vec![ObjectRef::app("/db")];
+        job.wave = 1;
+        let mut later = job.clone();
+        later.object = ObjectRef::job("k");
+        later.depends_on = vec![ObjectRef::job("j")];
+        later.wave = 2;
+        let plan = Plan { actions: vec![app, job, later], prune_refused: None };
+        let report = apply(&plan, &Clients::default(), &ApplyOptions::default(), &NoProgress).await;
+        assert!(!report.is_success());
+        assert!(matches!(report.objects[0].outcome, Outcome::Failed(ApplyError::NoClient("marathon"))));
+        assert_eq!(report.objects[1].outcome, Outcome::Blocked { by: ObjectRef::app("/db") });
+        assert_eq!(report.objects[2].outcome, Outcome::Blocked { by: ObjectRef::job("j") });
+        assert_eq!(report.counts().blocked, 2);
+    }
+
+    #[tokio::test]
+    async fn progress_lines_name_object_action_and_outcome() {
+        let mut app = action(ActionKind::Update, vec![]);
+        app.object = ObjectRef::app("/db");
+        app.impact = Impact::Restart;
+        app.body = Some(json!({"id": "/db"}));
+        let plan = Plan { actions: vec![app], prune_refused: None };
+        let sink = LineProgress::new(Vec::new());
+        apply(&plan, &Clients::default(), &ApplyOptions::default(), &sink).await;
+        let text = String::from_utf8(sink.into_inner()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "starting app /db Update (Restart)");
+        assert!(
+            lines[1].starts_with("app /db Update (Restart): failed: no marathon client configured in "),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn cancelled_apply_starts_nothing() {
+        let (tx, rx) = watch::channel(false);
+        tx.send(true).unwrap();
+        let mut job = action(ActionKind::Create, vec![]);
+        job.body = Some(json!({"name": "j"}));
+        let plan = Plan { actions: vec![job], prune_refused: None };
+        let opts = ApplyOptions { cancel: Some(rx), ..ApplyOptions::default() };
+        let report = apply(&plan, &Clients::default(), &opts, &NoProgress).await;
+        assert_eq!(report.objects[0].outcome, Outcome::Skipped(SkipReason::Cancelled));
+    }
+}

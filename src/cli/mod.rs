@@ -5,6 +5,7 @@
 //! present — as `terraform plan -detailed-exitcode`.
 
 mod completions;
+mod sandbox;
 mod validate;
 
 use std::process::ExitCode;
@@ -41,7 +42,7 @@ pub enum Command {
     /// Write the live apps and jobs as manifests.
     Import(Unimplemented),
     /// Run the Marathon + Chronos emulator.
-    Sandbox(Unimplemented),
+    Sandbox(sandbox::SandboxArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff) to stdout.
@@ -75,7 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Apply(_) => not_yet("apply", 6),
         Command::Run(_) => not_yet("run", 7),
         Command::Import(_) => not_yet("import", 10),
-        Command::Sandbox(_) => not_yet("sandbox", 4),
+        Command::Sandbox(args) => sandbox::run(&args),
         Command::Completions(args) => completions::completions(&args),
         Command::Man => completions::man(),
     }

@@ -1,7 +1,12 @@
 //! The one integration test binary: every module drives the real `mesosync` binary or
 //! library against real files and, where HTTP is involved, the emulator on 127.0.0.1.
 
+mod apply;
+mod client;
+mod emulator_chronos;
+mod emulator_marathon;
 mod fake_reconcile;
+mod harness;
 mod loader_fuzz;
 mod packaging;
 mod plan_fixtures;

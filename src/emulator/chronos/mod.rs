@@ -1,0 +1,689 @@
+//! The emulated Chronos API, one generation per server as in reality: 2.4 / 2.5 under
+//! `/scheduler/*`, 3.x under `/v1/scheduler/*` (DESIGN §5).
+//!
+//! A POST to `iso8601` or `dependency` creates or fully replaces a job (nothing is
+//! merged); GET reports every field in the version's order with server defaults; jobs
+//! "run" when the emulated clock passes their schedule ([`ChronosState::catch_up`]),
+//! which moves their statistics and rewrites their schedule string.
+
+pub mod schedule;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use chrono::{DateTime, Utc};
+use regex::Regex;
+use serde_json::{Map, Value, json};
+
+use self::schedule::Schedule;
+use super::clock::iso_millis;
+use super::{ChronosVersion, Clock, query};
+
+/// Why Chronos refused a request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChronosError {
+    /// A failed `require(...)`: 400 (`requirement failed: …`).
+    Requirement(String),
+    /// An unparseable schedule: 400 (2.x: empty body).
+    BadSchedule(String),
+    /// An exception inside the server: 500 (e.g. `"parents": []`).
+    Internal(String),
+}
+
+impl std::fmt::Display for ChronosError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChronosError::Requirement(text) => write!(f, "requirement failed: {text}"),
+            ChronosError::BadSchedule(text) => write!(f, "Cannot parse schedule '{text}'"),
+            ChronosError::Internal(text) => write!(f, "{text}"),
+        }
+    }
+}
+
+/// Which create path a job arrived on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Scheduled,
+    Dependent,
+}
+
+#[derive(Clone, Debug)]
+struct Job {
+    /// Every reported field, in the version's order.
+    fields: Map<String, Value>,
+    schedule: Option<Schedule>,
+    parents: Vec<String>,
+    last_success: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+/// The Chronos server's state.
+pub struct ChronosState {
+    version: ChronosVersion,
+    jobs: Mutex<BTreeMap<String, Job>>,
+    clock: Arc<Clock>,
+    addr: SocketAddr,
+}
+
+static NAME_2_4: LazyLock<Regex> = LazyLock::new(|| compile(r"^[\w\s#_-]+$"));
+static NAME_2_5: LazyLock<Regex> = LazyLock::new(|| compile(r"^[\w\s.#_-]+$"));
+static NAME_3: LazyLock<Regex> = LazyLock::new(|| compile(r"^[\w.-]+$"));
+
+fn compile(pattern: &str) -> Regex {
+    Regex::new(pattern).unwrap_or_else(|_| unreachable!("constant regex"))
+}
+
+/// Lenient readers: Chronos's Jackson deserializer takes `"0.5"` for a number, etc.
+fn text(input: &Map<String, Value>, key: &str, default: &str) -> Value {
+    match input.get(key) {
+        Some(Value::String(s)) => json!(s),
+        Some(Value::Number(n)) => json!(n.to_string()),
+        Some(Value::Bool(b)) => json!(b.to_string()),
+        _ => json!(default),
+    }
+}
+
+fn number(input: &Map<String, Value>, key: &str) -> Option<f64> {
+    match input.get(key) {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn integer(input: &Map<String, Value>, key: &str, default: i64) -> Value {
+    json!(number(input, key).map_or(default, |n| n as i64))
+}
+
+fn boolean(input: &Map<String, Value>, key: &str, default: bool) -> Value {
+    json!(match input.get(key) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => default,
+    })
+}
+
+fn list(input: &Map<String, Value>, key: &str) -> Value {
+    match input.get(key) {
+        Some(Value::Array(items)) => Value::Array(items.clone()),
+        _ => json!([]),
+    }
+}
+
+/// A resource where 0 or missing means the server default.
+fn resource(input: &Map<String, Value>, key: &str, default: f64) -> Value {
+    json!(number(input, key).filter(|n| *n > 0.0).unwrap_or(default))
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ChronosState {
+    pub(crate) fn new(version: ChronosVersion, clock: Arc<Clock>, addr: SocketAddr) -> Arc<ChronosState> {
+        Arc::new(ChronosState { version, jobs: Mutex::new(BTreeMap::new()), clock, addr })
+    }
+
+    fn name_rule(&self) -> (&'static Regex, &'static str) {
+        match self.version {
+            ChronosVersion::V2_4 => (&NAME_2_4, r"[\w\s#_-]+"),
+            ChronosVersion::V2_5 => (&NAME_2_5, r"[\w\s.#_-]+"),
+            ChronosVersion::V3 => (&NAME_3, r"[\w.-]+"),
+        }
+    }
+
+    /// The reported fields of a job, in the order this version writes them.
+    fn fields(&self, input: &Map<String, Value>, tail: Vec<(&str, Value)>) -> Map<String, Value> {
+        let v2 = self.version.is_2x();
+        let newer = self.version != ChronosVersion::V2_4;
+        let mut out = Map::new();
+        let mut put = |key: &str, value: Value| {
+            out.insert(key.to_owned(), value);
+        };
+        put("name", text(input, "name", ""));
+        put("command", text(input, "command", ""));
+        put("shell", boolean(input, "shell", true));
+        if v2 {
+            put("epsilon", text(input, "epsilon", "PT60S"));
+        }
+        put("executor", text(input, "executor", ""));
+        put("executorFlags", text(input, "executorFlags", ""));
+        if newer {
+            put("taskInfoData", text(input, "taskInfoData", ""));
+        }
+        put("retries", integer(input, "retries", 2));
+        put("owner", text(input, "owner", ""));
+        put("ownerName", text(input, "ownerName", ""));
+        put("description", text(input, "description", ""));
+        if v2 {
+            put("async", boolean(input, "async", false));
+        }
+        put("successCount", integer(input, "successCount", 0));
+        put("errorCount", integer(input, "errorCount", 0));
+        put("lastSuccess", text(input, "lastSuccess", ""));
+        put("lastError", text(input, "lastError", ""));
+        put("cpus", resource(input, "cpus", 0.1));
+        put("disk", resource(input, "disk", 256.0));
+        put("mem", resource(input, "mem", 128.0));
+        put("disabled", boolean(input, "disabled", false));
+        put("softError", boolean(input, "softError", false));
+        let data_job = input.get("dataProcessingJobType").or_else(|| input.get("dataJob"));
+        put("dataProcessingJobType", json!(data_job.and_then(Value::as_bool).unwrap_or(false)));
+        put("errorsSinceLastSuccess", integer(input, "errorsSinceLastSuccess", 0));
+        if newer {
+            put("fetch", list(input, "fetch"));
+        }
+        put("uris", list(input, "uris"));
+        put("environmentVariables", list(input, "environmentVariables"));
+        put("arguments", list(input, "arguments"));
+        put("highPriority", boolean(input, "highPriority", false));
+        put("runAsUser", text(input, "runAsUser", "root"));
+        if self.version == ChronosVersion::V3 {
+            put("concurrent", boolean(input, "concurrent", false));
+        }
+        if let Some(container) = input.get("container").filter(|c| c.is_object()) {
+            put("container", container.clone());
+        }
+        put("constraints", list(input, "constraints"));
+        if self.version == ChronosVersion::V3 {
+            put("maxCompletionTime", integer(input, "maxCompletionTime", 0));
+        }
+        for (key, value) in tail {
+            put(key, value);
+        }
+        out
+    }
+
+    /// Create or fully replace a job (POST iso8601 / dependency).
+    fn accept(
+        &self,
+        jobs: &mut BTreeMap<String, Job>,
+        body: &Value,
+        route: Route,
+    ) -> Result<(), ChronosError> {
+        let input =
+            body.as_object().ok_or_else(|| ChronosError::Requirement("job must be a JSON object".into()))?;
+        let name = input.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let now = self.clock.now();
+        let existing = jobs.get(&name);
+        if existing.is_none() {
+            let (rule, pattern) = self.name_rule();
+            if !rule.is_match(&name) {
+                return Err(ChronosError::Requirement(format!(
+                    "the job's name is invalid. Allowed names: '{pattern}'"
+                )));
+            }
+        }
+        let created_at = existing.map_or(now, |j| j.created_at);
+        let job = match route {
+            Route::Scheduled => {
+                let raw = input.get("schedule").and_then(Value::as_str).unwrap_or_default();
+                let mut schedule =
+                    Schedule::parse(raw, now).ok_or_else(|| ChronosError::BadSchedule(raw.to_owned()))?;
+                // The string stays as posted unless the scheduler already moved it on.
+                let reported = if self.skip_missed(&mut schedule, input, now) > 0 {
+                    schedule.render()
+                } else {
+                    raw.to_owned()
+                };
+                let tail = vec![
+                    ("schedule", json!(reported)),
+                    ("scheduleTimeZone", text(input, "scheduleTimeZone", "")),
+                ];
+                Job {
+                    fields: self.fields(input, tail),
+                    schedule: Some(schedule),
+                    parents: Vec::new(),
+                    last_success: None,
+                    created_at,
+                }
+            }
+            Route::Dependent => {
+                let parents: Vec<String> = input
+                    .get("parents")
+                    .and_then(Value::as_array)
+                    .map(|p| p.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                    .unwrap_or_default();
+                if parents.is_empty() {
+                    return Err(ChronosError::Internal(
+                        "java.util.NoSuchElementException: head of empty list".into(),
+                    ));
+                }
+                let all_defined = parents.iter().all(|p| jobs.contains_key(p));
+                if !all_defined && self.version.is_2x() {
+                    return Err(ChronosError::Requirement(format!(
+                        "Job {name} does not have all parents defined!"
+                    )));
+                }
+                let tail = vec![("parents", json!(parents))];
+                Job {
+                    fields: self.fields(input, tail),
+                    schedule: None,
+                    parents,
+                    last_success: None,
+                    created_at,
+                }
+            }
+        };
+        jobs.insert(name, job);
+        Ok(())
+    }
+
+    /// A start in the past: occurrences a real server would never have run are
+    /// dropped at once (each still uses up a repetition). 2.x runs what falls within
+    /// `epsilon` (default PT60S) and skips older ones; 3.x runs the latest past
+    /// occurrence immediately. Returns how many were dropped.
+    fn skip_missed(&self, schedule: &mut Schedule, input: &Map<String, Value>, now: DateTime<Utc>) -> u64 {
+        if schedule.start > now {
+            return 0;
+        }
+        let threshold = if self.version.is_2x() {
+            let epsilon = input
+                .get("epsilon")
+                .and_then(Value::as_str)
+                .and_then(schedule::Period::parse)
+                .and_then(|p| p.fixed_seconds())
+                .unwrap_or(60);
+            now.checked_sub_signed(chrono::Duration::try_seconds(epsilon).unwrap_or(chrono::Duration::MAX))
+                .unwrap_or(now)
+        } else {
+            schedule.period.before(now) + chrono::Duration::milliseconds(1)
+        };
+        schedule.skip_before(threshold)
+    }
+
+    /// Accept a job like a POST does (seeds): `parents` → dependency, else iso8601.
+    pub(crate) fn seed_job(&self, body: &Value) -> Result<(), String> {
+        let route = if body.get("parents").is_some() { Route::Dependent } else { Route::Scheduled };
+        let mut jobs = locked(&self.jobs);
+        self.accept(&mut jobs, body, route).map_err(|e| e.to_string())
+    }
+
+    /// Whether a job shows in listings (3.x hides jobs whose parents are missing).
+    fn visible(jobs: &BTreeMap<String, Job>, job: &Job) -> bool {
+        job.parents.iter().all(|p| jobs.contains_key(p))
+    }
+
+    fn mark_success(job: &mut Job, now: DateTime<Utc>, runs: u64) {
+        let count = job.fields.get("successCount").and_then(Value::as_u64).unwrap_or(0);
+        job.fields.insert("successCount".into(), json!(count + runs));
+        job.fields.insert("lastSuccess".into(), json!(iso_millis(now)));
+        job.fields.insert("errorsSinceLastSuccess".into(), json!(0));
+        job.last_success = Some(now);
+    }
+
+    /// Run every job whose schedule the clock has passed, then their dependants.
+    pub(crate) fn catch_up(&self) {
+        let now = self.clock.now();
+        let mut jobs = locked(&self.jobs);
+        for job in jobs.values_mut() {
+            if job.fields.get("disabled") == Some(&json!(true)) {
+                continue;
+            }
+            let Some(schedule) = job.schedule.as_mut() else { continue };
+            let runs = schedule.take_due(now);
+            if runs == 0 {
+                continue;
+            }
+            let rendered = schedule.render();
+            let exhausted = schedule.exhausted();
+            job.fields.insert("schedule".into(), json!(rendered));
+            if exhausted {
+                job.fields.insert("disabled".into(), json!(true));
+            }
+            Self::mark_success(job, now, runs);
+        }
+        Self::run_dependants(&mut jobs, now);
+    }
+
+    /// A dependent job runs once every parent has succeeded since it last ran (or since
+    /// it was created).
+    fn run_dependants(jobs: &mut BTreeMap<String, Job>, now: DateTime<Utc>) {
+        for _ in 0..jobs.len() {
+            let ready: Vec<String> = jobs
+                .iter()
+                .filter(|(_, job)| !job.parents.is_empty())
+                .filter(|(_, job)| {
+                    let since = job.last_success.unwrap_or(job.created_at).max(job.created_at);
+                    job.parents.iter().all(|p| {
+                        jobs.get(p).and_then(|parent| parent.last_success).is_some_and(|t| t > since)
+                    })
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            if ready.is_empty() {
+                return;
+            }
+            for name in ready {
+                if let Some(job) = jobs.get_mut(&name) {
+                    Self::mark_success(job, now, 1);
+                }
+            }
+        }
+    }
+
+    /// Delete a job, re-wiring its dependants as Chronos does.
+    fn delete(&self, jobs: &mut BTreeMap<String, Job>, name: &str) -> Result<(), ChronosError> {
+        let removed =
+            jobs.remove(name).ok_or_else(|| ChronosError::Requirement(format!("Job '{name}' not found")))?;
+        let children: Vec<String> = jobs
+            .iter()
+            .filter(|(_, j)| j.parents.iter().any(|p| p == name))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for child_name in children {
+            let Some(child) = jobs.get(&child_name).cloned() else { continue };
+            let mut parents: Vec<String> = Vec::new();
+            for parent in &child.parents {
+                if parent == name {
+                    // A dependent parent's children inherit its parents.
+                    for grandparent in &removed.parents {
+                        if !parents.contains(grandparent) {
+                            parents.push(grandparent.clone());
+                        }
+                    }
+                } else if !parents.contains(parent) {
+                    parents.push(parent.clone());
+                }
+            }
+            let mut input = child.fields.clone();
+            input.remove("parents");
+            let replacement = if parents.is_empty() {
+                // A scheduled parent's children take its schedule; their statistics reset.
+                for key in
+                    ["successCount", "errorCount", "lastSuccess", "lastError", "errorsSinceLastSuccess"]
+                {
+                    input.remove(key);
+                }
+                let schedule_text = removed.fields.get("schedule").cloned().unwrap_or(json!(""));
+                let tail = vec![
+                    ("schedule", schedule_text),
+                    (
+                        "scheduleTimeZone",
+                        removed.fields.get("scheduleTimeZone").cloned().unwrap_or(json!("")),
+                    ),
+                ];
+                Job {
+                    fields: self.fields(&input, tail),
+                    schedule: removed.schedule.clone(),
+                    parents,
+                    last_success: None,
+                    created_at: child.created_at,
+                }
+            } else {
+                let tail = vec![("parents", json!(parents))];
+                Job { fields: self.fields(&input, tail), schedule: None, parents, ..child }
+            };
+            jobs.insert(child_name, replacement);
+        }
+        Ok(())
+    }
+
+    fn run_now(&self, jobs: &mut BTreeMap<String, Job>, name: &str) -> Result<(), ChronosError> {
+        let now = self.clock.now();
+        let job =
+            jobs.get_mut(name).ok_or_else(|| ChronosError::Requirement(format!("Job '{name}' not found")))?;
+        Self::mark_success(job, now, 1);
+        Self::run_dependants(jobs, now);
+        Ok(())
+    }
+
+    /// Every job (hidden ones too), as GET reports them.
+    pub(crate) fn snapshot(&self) -> Vec<Value> {
+        locked(&self.jobs).values().map(|j| Value::Object(j.fields.clone())).collect()
+    }
+
+    /// Replace all jobs with a snapshot.
+    pub(crate) fn restore(&self, items: &[Value]) -> Result<(), String> {
+        let now = self.clock.now();
+        let mut fresh = BTreeMap::new();
+        for item in items {
+            let fields = item.as_object().cloned().ok_or("snapshot job is not an object")?;
+            let name =
+                fields.get("name").and_then(Value::as_str).ok_or("snapshot job without name")?.to_owned();
+            let parents: Vec<String> = fields
+                .get("parents")
+                .and_then(Value::as_array)
+                .map(|p| p.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .unwrap_or_default();
+            let schedule =
+                fields.get("schedule").and_then(Value::as_str).and_then(|s| Schedule::parse(s, now));
+            fresh.insert(name, Job { fields, schedule, parents, last_success: None, created_at: now });
+        }
+        *locked(&self.jobs) = fresh;
+        Ok(())
+    }
+
+    fn error_response(&self, error: &ChronosError) -> Response {
+        let status = match error {
+            ChronosError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        if self.version.is_2x() {
+            return match error {
+                ChronosError::Requirement(_) => {
+                    (status, [(header::CONTENT_TYPE, "text/plain")], error.to_string()).into_response()
+                }
+                _ => status.into_response(),
+            };
+        }
+        let message = match error {
+            ChronosError::Requirement(_) => format!(
+                "java.lang.IllegalArgumentException: {error}\n\tat scala.Predef$.require(Predef.scala:224)"
+            ),
+            other => other.to_string(),
+        };
+        let reason = status.canonical_reason().unwrap_or_default();
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"message": message, "status": reason}).to_string(),
+        )
+            .into_response()
+    }
+}
+
+type Shared = State<Arc<ChronosState>>;
+
+/// The Chronos routes of the configured version.
+pub(crate) fn router(state: Arc<ChronosState>) -> Router {
+    let prefix = state.version.prefix();
+    let mut create_scheduled = post(create_scheduled);
+    let mut create_dependent = post(create_dependent);
+    if state.version == ChronosVersion::V2_4 {
+        // 2.4 also takes PUT on the two create paths.
+        create_scheduled = create_scheduled.put(create_scheduled_put);
+        create_dependent = create_dependent.put(create_dependent_put);
+    }
+    let mut job_route = delete(delete_job).put(run_job);
+    if state.version == ChronosVersion::V3 {
+        job_route = job_route.get(get_job);
+    }
+    let mut router = Router::new()
+        .route(&format!("{prefix}/iso8601"), create_scheduled)
+        .route(&format!("{prefix}/dependency"), create_dependent)
+        .route(&format!("{prefix}/jobs"), get(list_jobs))
+        .route(&format!("{prefix}/jobs/search"), get(search_jobs))
+        .route(&format!("{prefix}/job/{{name}}"), job_route)
+        .route(&format!("{prefix}/task/kill/{{name}}"), delete(kill_tasks))
+        .route(&format!("{prefix}/graph/dot"), get(graph_dot))
+        .route(&format!("{prefix}/graph/csv"), get(graph_csv));
+    if state.version != ChronosVersion::V2_4 {
+        router = router.route(&format!("{prefix}/leader"), get(leader));
+    }
+    router.layer(axum::middleware::from_fn(super::media::require_json)).with_state(state)
+}
+
+fn create(state: &ChronosState, body: &Bytes, route: Route) -> Response {
+    state.catch_up();
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(value) => value,
+        Err(err) => return state.error_response(&ChronosError::Requirement(format!("invalid JSON: {err}"))),
+    };
+    let mut jobs = locked(&state.jobs);
+    match state.accept(&mut jobs, &value, route) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => state.error_response(&error),
+    }
+}
+
+async fn create_scheduled(State(state): Shared, body: Bytes) -> Response {
+    create(&state, &body, Route::Scheduled)
+}
+
+async fn create_scheduled_put(State(state): Shared, body: Bytes) -> Response {
+    create(&state, &body, Route::Scheduled)
+}
+
+async fn create_dependent(State(state): Shared, body: Bytes) -> Response {
+    create(&state, &body, Route::Dependent)
+}
+
+async fn create_dependent_put(State(state): Shared, body: Bytes) -> Response {
+    create(&state, &body, Route::Dependent)
+}
+
+fn json_ok(value: &Value) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+}
+
+fn visible_jobs(jobs: &BTreeMap<String, Job>) -> impl Iterator<Item = &Job> {
+    jobs.values().filter(|job| ChronosState::visible(jobs, job))
+}
+
+async fn list_jobs(State(state): Shared) -> Response {
+    state.catch_up();
+    let jobs = locked(&state.jobs);
+    let mut body = String::with_capacity(jobs.len() * 900 + 2);
+    body.push('[');
+    for (i, job) in visible_jobs(&jobs).enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&Value::Object(job.fields.clone()).to_string());
+    }
+    body.push(']');
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `jobs/search`: `name`, `command`, `any` (lower-cased substring), `limit` (default
+/// 10 — which is why a controller must never list with it), `offset`.
+async fn search_jobs(State(state): Shared, RawQuery(raw): RawQuery) -> Response {
+    state.catch_up();
+    let pairs = query::pairs(raw.as_deref());
+    let term = |key: &str| query::last(&pairs, key).map(str::to_lowercase);
+    let (name, command, any) = (term("name"), term("command"), term("any"));
+    let limit = query::last(&pairs, "limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(10);
+    let offset = query::last(&pairs, "offset").and_then(|o| o.parse::<usize>().ok()).unwrap_or(0);
+    let jobs = locked(&state.jobs);
+    let field =
+        |job: &Job, key: &str| job.fields.get(key).and_then(Value::as_str).unwrap_or_default().to_lowercase();
+    let found: Vec<Value> = visible_jobs(&jobs)
+        .filter(|job| name.as_ref().is_none_or(|n| field(job, "name").contains(n.as_str())))
+        .filter(|job| command.as_ref().is_none_or(|c| field(job, "command").contains(c.as_str())))
+        .filter(|job| {
+            any.as_ref().is_none_or(|a| {
+                field(job, "name").contains(a.as_str()) || field(job, "command").contains(a.as_str())
+            })
+        })
+        .skip(offset)
+        .take(limit)
+        .map(|job| Value::Object(job.fields.clone()))
+        .collect();
+    json_ok(&Value::Array(found))
+}
+
+async fn get_job(State(state): Shared, Path(name): Path<String>) -> Response {
+    state.catch_up();
+    let jobs = locked(&state.jobs);
+    match jobs.get(&name).filter(|job| ChronosState::visible(&jobs, job)) {
+        Some(job) => json_ok(&Value::Object(job.fields.clone())),
+        None => state.error_response(&ChronosError::Requirement(format!("Job '{name}' not found"))),
+    }
+}
+
+async fn delete_job(State(state): Shared, Path(name): Path<String>) -> Response {
+    state.catch_up();
+    let mut jobs = locked(&state.jobs);
+    match state.delete(&mut jobs, &name) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => state.error_response(&error),
+    }
+}
+
+async fn run_job(State(state): Shared, Path(name): Path<String>) -> Response {
+    state.catch_up();
+    let mut jobs = locked(&state.jobs);
+    match state.run_now(&mut jobs, &name) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => state.error_response(&error),
+    }
+}
+
+async fn kill_tasks(State(state): Shared, Path(name): Path<String>) -> Response {
+    let jobs = locked(&state.jobs);
+    if jobs.contains_key(&name) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        state.error_response(&ChronosError::Requirement(format!("Job '{name}' not found")))
+    }
+}
+
+fn last_status(job: &Job) -> &'static str {
+    let success = job.fields.get("lastSuccess").and_then(Value::as_str).unwrap_or_default();
+    let error = job.fields.get("lastError").and_then(Value::as_str).unwrap_or_default();
+    match (success.is_empty(), error.is_empty()) {
+        (true, true) => "fresh",
+        (false, true) => "success",
+        (true, false) => "failure",
+        (false, false) if success >= error => "success",
+        _ => "failure",
+    }
+}
+
+async fn graph_dot(State(state): Shared) -> Response {
+    state.catch_up();
+    let jobs = locked(&state.jobs);
+    let mut dot = String::from("digraph G {\n  node [style=filled];\n");
+    for (name, job) in jobs.iter() {
+        let color = match last_status(job) {
+            "success" => "green",
+            "failure" => "red",
+            _ => "white",
+        };
+        dot.push_str(&format!("  \"{name}\" [fillcolor=\"{color}\"];\n"));
+    }
+    for (name, job) in jobs.iter() {
+        for parent in &job.parents {
+            dot.push_str(&format!("  \"{parent}\" -> \"{name}\";\n"));
+        }
+    }
+    dot.push_str("}\n");
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], dot).into_response()
+}
+
+async fn graph_csv(State(state): Shared) -> Response {
+    state.catch_up();
+    let jobs = locked(&state.jobs);
+    let mut csv = String::new();
+    for (name, job) in jobs.iter() {
+        csv.push_str(&format!("node,{name},{},idle\n", last_status(job)));
+    }
+    for (name, job) in jobs.iter() {
+        for parent in &job.parents {
+            csv.push_str(&format!("link,{parent},{name}\n"));
+        }
+    }
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], csv).into_response()
+}
+
+async fn leader(State(state): Shared) -> Response {
+    json_ok(&json!({"leader": state.addr.to_string()}))
+}

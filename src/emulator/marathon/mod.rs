@@ -1,0 +1,633 @@
+//! The emulated Marathon v2 API (1.10 behaviour): `/v2/apps` (list, create, batch
+//! update), `/v2/apps/{id}` (get, put, patch, delete, restart, tasks, versions),
+//! `/v2/deployments`, `/v2/events` (SSE), `/v2/info`, `/v2/leader`, `/ping`.
+//!
+//! Handlers only translate HTTP: bodies are read by [`app`], state changes go through
+//! [`state::MarathonState::deploy`]. Response bodies are shaped byte for byte like
+//! Marathon's (DESIGN §4).
+
+pub mod app;
+pub mod ports;
+pub mod selector;
+pub mod state;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures::StreamExt;
+use serde_json::{Map, Value, json};
+use tokio_stream::wrappers::BroadcastStream;
+
+use self::app::{AppRejection, Arrival};
+use self::selector::Selector;
+pub use self::state::MarathonState;
+use self::state::{Change, DeployError, Embed, Store};
+use super::controls::DeploymentFaults;
+use super::query;
+
+/// The literal 409 message: Marathon keeps the placeholder in it.
+const LOCKED_MESSAGE: &str = "App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.";
+
+type Shared = State<Arc<MarathonState>>;
+
+/// The Marathon routes.
+pub(crate) fn router(state: Arc<MarathonState>) -> Router {
+    Router::new()
+        .route("/v2/apps", get(list_apps).post(create_app).put(batch_put).patch(batch_patch))
+        .route(
+            "/v2/apps/{*path}",
+            get(get_app_path).put(put_app).patch(patch_app).delete(delete_app).post(post_app_path),
+        )
+        .route("/v2/deployments", get(list_deployments))
+        .route("/v2/deployments/{id}", axum::routing::delete(delete_deployment))
+        .route("/v2/events", get(events))
+        .route("/v2/info", get(info))
+        .route("/v2/leader", get(leader))
+        .route("/ping", get(|| async { "pong" }))
+        .layer(axum::middleware::from_fn(super::media::require_json))
+        .with_state(state)
+}
+
+fn json_body(status: StatusCode, value: &Value) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    json_body(status, &json!({ "message": text }))
+}
+
+fn not_found(id: &str, with_details: bool) -> Response {
+    let text = format!("App '{id}' does not exist");
+    if with_details {
+        json_body(StatusCode::NOT_FOUND, &json!({"message": text, "details": []}))
+    } else {
+        message(StatusCode::NOT_FOUND, &text)
+    }
+}
+
+fn rejected(rejection: &AppRejection) -> Response {
+    json_body(StatusCode::UNPROCESSABLE_ENTITY, &rejection.body())
+}
+
+fn deploy_error(error: DeployError) -> Response {
+    match error {
+        DeployError::Locked(ids) => json_body(
+            StatusCode::CONFLICT,
+            &json!({"message": LOCKED_MESSAGE, "deployments": ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()}),
+        ),
+        DeployError::Rejected(rejection) => rejected(&rejection),
+    }
+}
+
+fn deployment_result(status: StatusCode, deployment_id: &str, version: &str) -> Response {
+    let mut response = json_body(status, &json!({"version": version, "deploymentId": deployment_id}));
+    if let Ok(value) = HeaderValue::from_str(deployment_id) {
+        response.headers_mut().insert("Marathon-Deployment-Id", value);
+    }
+    response
+}
+
+/// Parse a request body; malformed JSON is a 400.
+fn parse_json(body: &Bytes) -> Result<Value, Box<Response>> {
+    serde_json::from_slice(body).map_err(|err| {
+        Box::new(json_body(
+            StatusCode::BAD_REQUEST,
+            &json!({"message": "Invalid JSON", "details": [{"path": "/", "errors": [format!("Unexpected input: {err}")]}]}),
+        ))
+    })
+}
+
+fn app_id_from_path(path: &str) -> String {
+    app::absolute_id(path, "/")
+}
+
+fn api_post_event(state: &MarathonState, client: SocketAddr, uri: &str, definition: &Map<String, Value>) {
+    state.emit(
+        "api_post_event",
+        json!({"clientIp": client.ip().to_string(), "uri": uri, "appDefinition": definition}),
+    );
+}
+
+// ---- GET /v2/apps ---------------------------------------------------------------
+
+fn embed_from(pairs: &[(String, String)], prefix: &str) -> Embed {
+    let mut embed = Embed::default();
+    for value in query::all(pairs, "embed") {
+        match value.strip_prefix(prefix).unwrap_or_default() {
+            "tasks" => embed.tasks = true,
+            "lastTaskFailure" => embed.last_task_failure = true,
+            "readiness" => embed.readiness = true,
+            "taskStats" => embed.task_stats = true,
+            "failures" => {
+                embed.tasks = true;
+                embed.last_task_failure = true;
+            }
+            _ => {}
+        }
+    }
+    embed
+}
+
+async fn list_apps(State(state): Shared, RawQuery(raw): RawQuery) -> Response {
+    let pairs = query::pairs(raw.as_deref());
+    let id_filter = query::last(&pairs, "id").map(str::to_lowercase);
+    let cmd_filter = query::last(&pairs, "cmd").map(str::to_owned);
+    let selector = match query::last(&pairs, "label").map(Selector::parse) {
+        Some(Ok(selector)) => Some(selector),
+        Some(Err(text)) => return message(StatusCode::BAD_REQUEST, &text),
+        None => None,
+    };
+    let embed = embed_from(&pairs, "apps.");
+    let mut store = state.store();
+    let ids: Vec<String> = store
+        .apps
+        .iter()
+        .filter(|(id, stored)| {
+            id_filter.as_ref().is_none_or(|f| id.to_lowercase().contains(f.as_str()))
+                && cmd_filter.as_ref().is_none_or(|f| {
+                    stored
+                        .definition
+                        .get("cmd")
+                        .and_then(Value::as_str)
+                        .is_some_and(|c| c.contains(f.as_str()))
+                })
+                && selector
+                    .as_ref()
+                    .is_none_or(|s| s.matches(stored.definition.get("labels").and_then(Value::as_object)))
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut body = String::with_capacity(ids.len() * 1024 + 16);
+    body.push_str("{\"apps\":[");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        if embed == Embed::default() {
+            if let Some(text) = state.render_listed(&mut store, id) {
+                body.push_str(&text);
+            }
+        } else if let Some(stored) = store.apps.get(id) {
+            body.push_str(&Value::Object(state.render(&store, stored, embed)).to_string());
+        }
+    }
+    body.push_str("]}");
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+// ---- POST /v2/apps ----------------------------------------------------------------
+
+async fn create_app(
+    State(state): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Extension(faults): Extension<DeploymentFaults>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let value = match parse_json(&body) {
+        Ok(value) => value,
+        Err(response) => return *response,
+    };
+    let clean = match app::read_body(&value) {
+        Ok(clean) => clean,
+        Err(rejection) => return rejected(&rejection),
+    };
+    let Some(raw_id) = clean.get("id").and_then(Value::as_str) else {
+        return rejected(&AppRejection::InvalidJson(vec![app::ErrorDetail {
+            path: "/id".into(),
+            errors: vec!["error.path.missing".into()],
+        }]));
+    };
+    let id = app_id_from_path(raw_id);
+    let accepted = match app::canonical(&clean, &id, Arrival::Post) {
+        Ok(definition) => definition,
+        Err(rejection) => return rejected(&rejection),
+    };
+    let force = query::flag(&query::pairs(raw.as_deref()), "force", false);
+    let mut store = state.store();
+    if store.apps.contains_key(&id) {
+        return message(StatusCode::CONFLICT, &format!("An app with id [{id}] already exists."));
+    }
+    api_post_event(&state, client, "/v2/apps", &accepted);
+    let change = Change::Upsert { id: id.clone(), definition: accepted.clone() };
+    let (deployment_id, version) =
+        match state.deploy(&mut store, vec![change], force, |ids| faults.outcome_for(ids)) {
+            Ok(result) => result,
+            Err(error) => return deploy_error(error),
+        };
+    // The 201 body is the app as accepted: ports still 0, no versionInfo.
+    let mut body = accepted;
+    if let Some(pos) = body.keys().position(|k| k == "killSelection") {
+        let tail: Vec<(String, Value)> = body.iter().skip(pos).map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (key, _) in &tail {
+            body.remove(key);
+        }
+        body.insert("version".into(), json!(version));
+        body.extend(tail);
+    }
+    body.insert("tasksStaged".into(), json!(0));
+    body.insert("tasksRunning".into(), json!(0));
+    body.insert("tasksHealthy".into(), json!(0));
+    body.insert("tasksUnhealthy".into(), json!(0));
+    body.insert("deployments".into(), json!([{"id": deployment_id}]));
+    body.insert("tasks".into(), json!([]));
+    let mut response = json_body(StatusCode::CREATED, &Value::Object(body));
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&deployment_id) {
+        headers.insert("Marathon-Deployment-Id", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("/v2/apps{id}")) {
+        headers.insert(header::LOCATION, value);
+    }
+    response
+}
+
+// ---- PUT / PATCH ------------------------------------------------------------------
+
+/// Build the new canonical definition of one app from a PUT/PATCH body.
+/// `Ok(None)` means the app does not exist and `must_exist` was set.
+fn updated_definition(
+    store: &Store,
+    id: &str,
+    body: &Map<String, Value>,
+    partial: bool,
+    must_exist: bool,
+) -> Result<Option<Map<String, Value>>, AppRejection> {
+    let existing = store.apps.get(id);
+    let input = match existing {
+        None if must_exist => return Ok(None),
+        None => body.clone(),
+        Some(_) if !partial => body.clone(),
+        Some(stored) => {
+            // partialUpdate: top-level keys of the body replace the stored ones whole.
+            let mut merged = stored.definition.clone();
+            let docker_network =
+                body.get("container").and_then(|c| c.get("docker")).and_then(|d| d.get("network")).is_some();
+            for (deprecated, modern) in
+                [("ports", "portDefinitions"), ("uris", "fetch"), ("ipAddress", "networks")]
+            {
+                if body.contains_key(deprecated) {
+                    merged.remove(modern);
+                }
+            }
+            if docker_network {
+                merged.remove("networks");
+            }
+            for (key, value) in body {
+                merged.insert(key.clone(), value.clone());
+            }
+            merged
+        }
+    };
+    let arrival = if existing.is_some() { Arrival::PutUpdate } else { Arrival::PutCreate };
+    app::canonical(&input, id, arrival).map(Some)
+}
+
+fn clean_body(value: &Value) -> Result<Map<String, Value>, AppRejection> {
+    let mut clean = app::read_body(value)?;
+    clean.remove("id");
+    Ok(clean)
+}
+
+/// A body with `version` means "roll back to that version" (everything else in it is
+/// ignored). `Err(version)`: the app has no such version.
+fn rollback_target(
+    store: &Store,
+    id: &str,
+    body: &mut Map<String, Value>,
+) -> Result<Option<Map<String, Value>>, String> {
+    let Some(version) = body.remove("version") else { return Ok(None) };
+    let version = version.as_str().unwrap_or_default().to_owned();
+    store
+        .apps
+        .get(id)
+        .and_then(|app| app.versions.iter().find(|(v, _)| *v == version))
+        .map(|(_, definition)| Some(definition.clone()))
+        .ok_or(version)
+}
+
+async fn put_app(
+    State(state): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Extension(faults): Extension<DeploymentFaults>,
+    Path(path): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    write_app(state, client, faults, path, raw, body, false).await
+}
+
+async fn patch_app(
+    State(state): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Extension(faults): Extension<DeploymentFaults>,
+    Path(path): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    write_app(state, client, faults, path, raw, body, true).await
+}
+
+async fn write_app(
+    state: Arc<MarathonState>,
+    client: SocketAddr,
+    faults: DeploymentFaults,
+    path: String,
+    raw: Option<String>,
+    body: Bytes,
+    patch: bool,
+) -> Response {
+    let id = app_id_from_path(&path);
+    let pairs = query::pairs(raw.as_deref());
+    let partial = patch || query::flag(&pairs, "partialUpdate", true);
+    let force = query::flag(&pairs, "force", false);
+    let value = match parse_json(&body) {
+        Ok(value) => value,
+        Err(response) => return *response,
+    };
+    let mut clean = match clean_body(&value) {
+        Ok(clean) => clean,
+        Err(rejection) => return rejected(&rejection),
+    };
+    let mut store = state.store();
+    let existed = store.apps.contains_key(&id);
+    let definition = match rollback_target(&store, &id, &mut clean) {
+        Ok(Some(definition)) => definition,
+        Err(version) => {
+            return message(
+                StatusCode::NOT_FOUND,
+                &format!("App '{id}' does not exist in version {version}"),
+            );
+        }
+        Ok(None) => match updated_definition(&store, &id, &clean, partial, patch) {
+            Ok(Some(definition)) => definition,
+            Ok(None) => return not_found(&id, false),
+            Err(rejection) => return rejected(&rejection),
+        },
+    };
+    api_post_event(&state, client, &format!("/v2/apps{id}"), &definition);
+    match state
+        .deploy(&mut store, vec![Change::Upsert { id, definition }], force, |ids| faults.outcome_for(ids))
+    {
+        Ok((deployment_id, version)) => {
+            let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+            deployment_result(status, &deployment_id, &version)
+        }
+        Err(error) => deploy_error(error),
+    }
+}
+
+async fn batch_put(
+    State(state): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Extension(faults): Extension<DeploymentFaults>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    batch_write(state, client, faults, raw, body, false).await
+}
+
+async fn batch_patch(
+    State(state): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Extension(faults): Extension<DeploymentFaults>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    batch_write(state, client, faults, raw, body, true).await
+}
+
+/// `PUT|PATCH /v2/apps` with an array: one deployment for all apps.
+async fn batch_write(
+    state: Arc<MarathonState>,
+    client: SocketAddr,
+    faults: DeploymentFaults,
+    raw: Option<String>,
+    body: Bytes,
+    patch: bool,
+) -> Response {
+    let pairs = query::pairs(raw.as_deref());
+    let partial = patch || query::flag(&pairs, "partialUpdate", true);
+    let force = query::flag(&pairs, "force", false);
+    let value = match parse_json(&body) {
+        Ok(value) => value,
+        Err(response) => return *response,
+    };
+    let Some(items) = value.as_array() else {
+        return rejected(&AppRejection::InvalidJson(vec![app::ErrorDetail {
+            path: "/".into(),
+            errors: vec!["error.expected.jsarray".into()],
+        }]));
+    };
+    let mut store = state.store();
+    let mut changes = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let prefix = format!("/({index})");
+        let raw_id = item.get("id").and_then(Value::as_str);
+        let Some(raw_id) = raw_id else {
+            return rejected(&AppRejection::InvalidJson(vec![app::ErrorDetail {
+                path: format!("{prefix}/id"),
+                errors: vec!["error.path.missing".into()],
+            }]));
+        };
+        let id = app_id_from_path(raw_id);
+        let mut clean = match clean_body(item) {
+            Ok(clean) => clean,
+            Err(rejection) => return rejected(&rejection.within(&prefix)),
+        };
+        // Batches do not roll back; a version in an item is ignored.
+        clean.remove("version");
+        let definition = match updated_definition(&store, &id, &clean, partial, patch) {
+            Ok(Some(definition)) => definition,
+            Ok(None) => return not_found(&id, false),
+            Err(rejection) => return rejected(&rejection.within(&prefix)),
+        };
+        api_post_event(&state, client, "/v2/apps", &definition);
+        changes.push(Change::Upsert { id, definition });
+    }
+    match state.deploy(&mut store, changes, force, |ids| faults.outcome_for(ids)) {
+        Ok((deployment_id, version)) => deployment_result(StatusCode::OK, &deployment_id, &version),
+        Err(error) => deploy_error(error),
+    }
+}
+
+// ---- GET / DELETE / POST on /v2/apps/{id}... ---------------------------------------
+
+async fn get_app_path(State(state): Shared, Path(path): Path<String>, RawQuery(raw): RawQuery) -> Response {
+    let store = state.store();
+    if let Some(app_path) = path.strip_suffix("/tasks") {
+        let id = app_id_from_path(app_path);
+        let Some(stored) = store.apps.get(&id) else { return not_found(&id, false) };
+        let rendered = state.render(&store, stored, Embed { tasks: true, ..Embed::default() });
+        let tasks = rendered.get("tasks").cloned().unwrap_or_else(|| json!([]));
+        return json_body(StatusCode::OK, &json!({ "tasks": tasks }));
+    }
+    if let Some(app_path) = path.strip_suffix("/versions") {
+        let id = app_id_from_path(app_path);
+        let Some(stored) = store.apps.get(&id) else { return not_found(&id, false) };
+        let versions: Vec<&str> = stored.versions.iter().map(|(v, _)| v.as_str()).collect();
+        return json_body(StatusCode::OK, &json!({ "versions": versions }));
+    }
+    if let Some((app_path, version)) = path.rsplit_once("/versions/") {
+        let id = app_id_from_path(app_path);
+        let Some(stored) = store.apps.get(&id) else { return not_found(&id, false) };
+        return match stored.versions.iter().find(|(v, _)| v == version) {
+            Some((v, definition)) => {
+                let mut body = definition.clone();
+                body.insert("version".into(), json!(v));
+                json_body(StatusCode::OK, &Value::Object(body))
+            }
+            None => {
+                message(StatusCode::NOT_FOUND, &format!("App '{id}' does not exist in version {version}"))
+            }
+        };
+    }
+    let id = app_id_from_path(&path);
+    let Some(stored) = store.apps.get(&id) else { return not_found(&id, true) };
+    let pairs = query::pairs(raw.as_deref());
+    let mut embed = embed_from(&pairs, "app.");
+    // The single-app GET embeds tasks and the last failure by default.
+    embed.tasks = true;
+    embed.last_task_failure = true;
+    json_body(StatusCode::OK, &json!({ "app": state.render(&store, stored, embed) }))
+}
+
+async fn delete_app(
+    State(state): Shared,
+    Extension(faults): Extension<DeploymentFaults>,
+    Path(path): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let id = app_id_from_path(&path);
+    // force=true is the default of DELETE in all of 1.x.
+    let force = query::flag(&query::pairs(raw.as_deref()), "force", true);
+    let mut store = state.store();
+    if !store.apps.contains_key(&id) {
+        return not_found(&id, false);
+    }
+    match state.deploy(&mut store, vec![Change::Remove { id }], force, |ids| faults.outcome_for(ids)) {
+        Ok((deployment_id, version)) => deployment_result(StatusCode::OK, &deployment_id, &version),
+        Err(error) => deploy_error(error),
+    }
+}
+
+async fn post_app_path(
+    State(state): Shared,
+    Extension(faults): Extension<DeploymentFaults>,
+    Path(path): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let Some(app_path) = path.strip_suffix("/restart") else {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    };
+    let id = app_id_from_path(app_path);
+    let force = query::flag(&query::pairs(raw.as_deref()), "force", false);
+    let mut store = state.store();
+    if !store.apps.contains_key(&id) {
+        return not_found(&id, false);
+    }
+    match state.deploy(&mut store, vec![Change::Restart { id }], force, |ids| faults.outcome_for(ids)) {
+        Ok((deployment_id, version)) => deployment_result(StatusCode::OK, &deployment_id, &version),
+        Err(error) => deploy_error(error),
+    }
+}
+
+// ---- deployments, events, info ------------------------------------------------------
+
+async fn list_deployments(State(state): Shared) -> Response {
+    json_body(StatusCode::OK, &state.deployments_json())
+}
+
+async fn delete_deployment(
+    State(state): Shared,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let force = query::flag(&query::pairs(raw.as_deref()), "force", false);
+    match state.delete_deployment(&id, force) {
+        None => message(StatusCode::NOT_FOUND, &format!("DeploymentPlan {id} does not exist")),
+        Some(None) => StatusCode::ACCEPTED.into_response(),
+        Some(Some((deployment_id, version))) => deployment_result(StatusCode::OK, &deployment_id, &version),
+    }
+}
+
+fn frame(event_type: &str, data: &str) -> Bytes {
+    Bytes::from(format!("event: {event_type}\ndata: {data}\n\n"))
+}
+
+async fn events(
+    State(state): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    if accept != Some("text/event-stream") {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let wanted = query::all(&query::pairs(raw.as_deref()), "event_type");
+    let receiver = state.subscribe();
+    let attached = json!({
+        "remoteAddress": client.ip().to_string(),
+        "eventType": "event_stream_attached",
+        "timestamp": super::clock::iso_millis(state.clock.now()),
+    });
+    let wants = move |event_type: &str| wanted.is_empty() || wanted.iter().any(|w| w == event_type);
+    let first = wants("event_stream_attached").then(|| frame("event_stream_attached", &attached.to_string()));
+    let rest = BroadcastStream::new(receiver).filter_map(move |event| {
+        let out = match event {
+            Ok(event) if wants(event.event_type) => Some(frame(event.event_type, &event.data)),
+            _ => None,
+        };
+        async move { out }
+    });
+    let mut shutdown = state.shutdown.clone();
+    let stopped = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    let stream = futures::stream::iter(first).chain(rest).take_until(stopped).map(Ok::<Bytes, Infallible>);
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache, no-store, must-revalidate")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn info(State(state): Shared) -> Response {
+    let leader = state.addr.to_string();
+    json_body(
+        StatusCode::OK,
+        &json!({
+            "name": "marathon",
+            "version": "1.10.26",
+            "buildref": "mesosync-sandbox",
+            "elected": true,
+            "leader": leader,
+            "frameworkId": "mesosync-sandbox-0000",
+            "marathon_config": {
+                "features": [],
+                "framework_name": "marathon",
+                "hostname": state.addr.ip().to_string(),
+                "local_port_min": ports::RANGE.0,
+                "local_port_max": ports::RANGE.1,
+                "mesos_role": "*",
+                "webui_url": format!("http://{leader}"),
+            },
+            "zookeeper_config": {},
+            "http_config": {"http_port": state.addr.port()},
+        }),
+    )
+}
+
+async fn leader(State(state): Shared) -> Response {
+    json_body(StatusCode::OK, &json!({"leader": state.addr.to_string()}))
+}
