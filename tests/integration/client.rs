@@ -424,3 +424,30 @@ async fn slow_answers_time_out_and_are_reported_as_transport_errors() {
     );
     assert!(err.is_transient());
 }
+
+#[tokio::test]
+async fn run_job_and_cancel_deployment_against_the_emulator() {
+    use mesosync::emulator::{self, SandboxConfig};
+    let sb = emulator::start(SandboxConfig {
+        deployment_duration: Duration::from_secs(30),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let chronos = ChronosClient::new(&config(vec![sb.chronos_url()]), None).unwrap();
+    let job = json!({"name": "run-me", "command": "true", "owner": "a@b.c", "schedule": "R/2030-01-01T00:00:00Z/PT1H"});
+    chronos.put_job(&job).await.unwrap();
+    chronos.run_job("run-me").await.unwrap();
+    assert!(matches!(chronos.run_job("nope").await, Err(ClientError::NotFound { .. })));
+    assert!(matches!(chronos.delete_job("nope").await, Err(ClientError::NotFound { .. })));
+
+    let m = MarathonClient::new(&config(vec![sb.marathon_url()])).unwrap();
+    let w = m.create_app(&json!({"id": "/slow", "cmd": "sleep 1", "cpus": 0.1, "mem": 32})).await.unwrap();
+    let id = w.deployment_id.unwrap();
+    assert_eq!(m.list_deployments().await.unwrap()[0].id, id);
+    assert_eq!(m.list_deployments().await.unwrap()[0].affected_apps, vec!["/slow"]);
+    m.delete_deployment(&id, true).await.unwrap();
+    assert!(m.list_deployments().await.unwrap().is_empty());
+    assert!(matches!(m.delete_deployment(&id, true).await, Err(ClientError::NotFound { .. })));
+    assert!(m.info().await.unwrap().get("version").is_some());
+}
