@@ -226,7 +226,14 @@ async fn a_running_deployment_locks_the_app() {
     h.sandbox.set_deployment_duration(Duration::from_secs(30));
     let created = create(&h, json!({"id": "/l", "cmd": "a"})).await;
     let first = created["deployments"][0]["id"].as_str().unwrap().to_owned();
-    let locked = h.put(&h.marathon("/v2/apps/l"), &json!({"cmd": "b"})).await;
+    let mut events = h
+        .http
+        .get(h.marathon("/v2/events?event_type=api_post_event"))
+        .header("Accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let locked = h.put(&h.marathon("/v2/apps/l"), &json!({"cmd": "refused"})).await;
     assert_eq!(locked.status, StatusCode::CONFLICT);
     assert_eq!(
         locked.text,
@@ -236,6 +243,9 @@ async fn a_running_deployment_locks_the_app() {
     );
     let forced = h.put(&h.marathon("/v2/apps/l?force=true"), &json!({"cmd": "b"})).await;
     assert_eq!(forced.status, StatusCode::OK);
+    let posted = read_events(&mut events, |t| t.contains("event: api_post_event")).await;
+    let posts = frames(&posted);
+    assert_eq!(posts[0].1["appDefinition"]["cmd"], json!("b"), "a refused write publishes no api_post_event");
     let list = h.get(&h.marathon("/v2/deployments")).await.json();
     let ids: Vec<&str> = list.as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
     assert_eq!(

@@ -109,11 +109,9 @@ fn app_id_from_path(path: &str) -> String {
     app::absolute_id(path, "/")
 }
 
-fn api_post_event(state: &MarathonState, client: SocketAddr, uri: &str, definition: &Map<String, Value>) {
-    state.emit(
-        "api_post_event",
-        json!({"clientIp": client.ip().to_string(), "uri": uri, "appDefinition": definition}),
-    );
+/// The payload of the `api_post_event` a write publishes once it is accepted.
+fn api_post(client: SocketAddr, uri: &str, definition: &Map<String, Value>) -> Value {
+    json!({"clientIp": client.ip().to_string(), "uri": uri, "appDefinition": definition})
 }
 
 // ---- GET /v2/apps ---------------------------------------------------------------
@@ -216,10 +214,10 @@ async fn create_app(
     if store.apps.contains_key(&id) {
         return message(StatusCode::CONFLICT, &format!("An app with id [{id}] already exists."));
     }
-    api_post_event(&state, client, "/v2/apps", &accepted);
+    let posts = vec![api_post(client, "/v2/apps", &accepted)];
     let change = Change::Upsert { id: id.clone(), definition: accepted.clone() };
     let (deployment_id, version) =
-        match state.deploy(&mut store, vec![change], force, |ids| faults.outcome_for(ids)) {
+        match state.deploy(&mut store, vec![change], force, |ids| faults.outcome_for(ids), posts) {
             Ok(result) => result,
             Err(error) => return deploy_error(error),
         };
@@ -373,10 +371,14 @@ async fn write_app(
             Err(rejection) => return rejected(&rejection),
         },
     };
-    api_post_event(&state, client, &format!("/v2/apps{id}"), &definition);
-    match state
-        .deploy(&mut store, vec![Change::Upsert { id, definition }], force, |ids| faults.outcome_for(ids))
-    {
+    let posts = vec![api_post(client, &format!("/v2/apps{id}"), &definition)];
+    match state.deploy(
+        &mut store,
+        vec![Change::Upsert { id, definition }],
+        force,
+        |ids| faults.outcome_for(ids),
+        posts,
+    ) {
         Ok((deployment_id, version)) => {
             let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
             deployment_result(status, &deployment_id, &version)
@@ -429,6 +431,7 @@ async fn batch_write(
     };
     let mut store = state.store();
     let mut changes = Vec::new();
+    let mut posts = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let prefix = format!("/({index})");
         let raw_id = item.get("id").and_then(Value::as_str);
@@ -450,10 +453,10 @@ async fn batch_write(
             Ok(None) => return not_found(&id, false),
             Err(rejection) => return rejected(&rejection.within(&prefix)),
         };
-        api_post_event(&state, client, "/v2/apps", &definition);
+        posts.push(api_post(client, "/v2/apps", &definition));
         changes.push(Change::Upsert { id, definition });
     }
-    match state.deploy(&mut store, changes, force, |ids| faults.outcome_for(ids)) {
+    match state.deploy(&mut store, changes, force, |ids| faults.outcome_for(ids), posts) {
         Ok((deployment_id, version)) => deployment_result(StatusCode::OK, &deployment_id, &version),
         Err(error) => deploy_error(error),
     }
@@ -513,7 +516,13 @@ async fn delete_app(
     if !store.apps.contains_key(&id) {
         return not_found(&id, false);
     }
-    match state.deploy(&mut store, vec![Change::Remove { id }], force, |ids| faults.outcome_for(ids)) {
+    match state.deploy(
+        &mut store,
+        vec![Change::Remove { id }],
+        force,
+        |ids| faults.outcome_for(ids),
+        Vec::new(),
+    ) {
         Ok((deployment_id, version)) => deployment_result(StatusCode::OK, &deployment_id, &version),
         Err(error) => deploy_error(error),
     }
@@ -534,7 +543,13 @@ async fn post_app_path(
     if !store.apps.contains_key(&id) {
         return not_found(&id, false);
     }
-    match state.deploy(&mut store, vec![Change::Restart { id }], force, |ids| faults.outcome_for(ids)) {
+    match state.deploy(
+        &mut store,
+        vec![Change::Restart { id }],
+        force,
+        |ids| faults.outcome_for(ids),
+        Vec::new(),
+    ) {
         Ok((deployment_id, version)) => deployment_result(StatusCode::OK, &deployment_id, &version),
         Err(error) => deploy_error(error),
     }

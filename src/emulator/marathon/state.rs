@@ -253,14 +253,16 @@ impl MarathonState {
         iso_millis(now)
     }
 
-    /// Apply a write: check locks (or cancel them with `force`), update apps, start one
-    /// deployment. Returns `(deploymentId, version)`.
+    /// Apply a write: check locks (or cancel them with `force`), publish the
+    /// `api_post_event`s of the request, update apps, start one deployment. Returns
+    /// `(deploymentId, version)`; a refused write publishes nothing.
     pub(crate) fn deploy(
         &self,
         store: &mut Store,
         changes: Vec<Change>,
         force: bool,
         outcome: impl Fn(&[&str]) -> Option<DeploymentOutcome>,
+        api_posts: Vec<Value>,
     ) -> Result<(String, String), DeployError> {
         let mut locking: Vec<String> = Vec::new();
         for change in &changes {
@@ -277,6 +279,9 @@ impl MarathonState {
             for id in &locking {
                 self.cancel(store, id, "The deployment was canceled by a forced update");
             }
+        }
+        for post in api_posts {
+            self.emit("api_post_event", post);
         }
         let version = self.mint_version(store);
         let deployment_id = uuid::Uuid::new_v4().to_string();
@@ -648,7 +653,7 @@ impl MarathonState {
                 None => Change::Remove { id },
             })
             .collect();
-        self.deploy(&mut store, changes, true, |_| None).ok().map(Some)
+        self.deploy(&mut store, changes, true, |_| None, Vec::new()).ok().map(Some)
     }
 
     /// The listing of running deployments.
