@@ -20,6 +20,7 @@ pub mod generate;
 pub mod model;
 pub mod normalize;
 pub mod plan;
+pub mod reconcile;
 pub mod runtime;
 pub mod server;
 pub mod source;

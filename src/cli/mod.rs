@@ -4,7 +4,10 @@
 //! Exit codes: 0 success (for `diff`: no changes), 1 error, 2 (`diff` only) changes
 //! present — as `terraform plan -detailed-exitcode`.
 
+mod apply;
+mod args;
 mod completions;
+mod diff;
 mod sandbox;
 mod validate;
 
@@ -34,9 +37,9 @@ pub enum Command {
     /// Load and check a manifest directory; print every error with file:line:column.
     Validate(validate::ValidateArgs),
     /// Show what `apply` would change (exit 0: none, 2: changes, 1: error).
-    Diff(Unimplemented),
+    Diff(diff::DiffArgs),
     /// Make the live state equal to the manifests, with the minimal writes.
-    Apply(Unimplemented),
+    Apply(apply::ApplyCommand),
     /// Reconcile continuously: file watch, periodic resync, Marathon event stream.
     Run(Unimplemented),
     /// Write the live apps and jobs as manifests.
@@ -72,14 +75,19 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Validate(args) => validate::run(&args),
-        Command::Diff(_) => not_yet("diff", 5),
-        Command::Apply(_) => not_yet("apply", 6),
+        Command::Diff(args) => block_on(diff::run(args)),
+        Command::Apply(args) => block_on(apply::run(args)),
         Command::Run(_) => not_yet("run", 7),
         Command::Import(_) => not_yet("import", 10),
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Completions(args) => completions::completions(&args),
         Command::Man => completions::man(),
     }
+}
+
+/// Run an async command on a fresh multi-threaded runtime.
+fn block_on<F: std::future::Future<Output = anyhow::Result<u8>>>(future: F) -> anyhow::Result<u8> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(future)
 }
 
 fn not_yet(name: &str, issue: u32) -> anyhow::Result<u8> {

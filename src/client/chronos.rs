@@ -5,8 +5,6 @@
 //! Listing always uses `GET …/jobs`: the search endpoint defaults to `limit=10` and
 //! would make every job past the tenth look deleted.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -16,54 +14,7 @@ use tokio::sync::OnceCell;
 use super::error::ClientError;
 use super::http::{HttpClient, HttpConfig, Request, encode_segment};
 
-/// The Chronos API generations mesosync speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ChronosVersion {
-    /// 2.4.x: `/scheduler/*`, no leader endpoint, names without dots.
-    V2_4,
-    /// 2.5.x: `/scheduler/*`, `/scheduler/leader`.
-    V2_5,
-    /// 3.x: `/v1/scheduler/*`.
-    V3,
-}
-
-impl ChronosVersion {
-    /// The path prefix of the scheduler API.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            ChronosVersion::V2_4 | ChronosVersion::V2_5 => "/scheduler",
-            ChronosVersion::V3 => "/v1/scheduler",
-        }
-    }
-}
-
-impl fmt::Display for ChronosVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ChronosVersion::V2_4 => "2.4",
-            ChronosVersion::V2_5 => "2.5",
-            ChronosVersion::V3 => "3",
-        })
-    }
-}
-
-impl FromStr for ChronosVersion {
-    type Err = ClientError;
-
-    /// `2.4`, `2.5`, `3` (also `2.4.0`, `3.0.2`, `3.x`).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim().trim_start_matches('v');
-        if s == "2.4" || s.starts_with("2.4.") {
-            Ok(ChronosVersion::V2_4)
-        } else if s == "2.5" || s.starts_with("2.5.") {
-            Ok(ChronosVersion::V2_5)
-        } else if s == "3" || s.starts_with("3.") {
-            Ok(ChronosVersion::V3)
-        } else {
-            Err(ClientError::Config(format!("unsupported Chronos version `{s}` (expected 2.4, 2.5 or 3)")))
-        }
-    }
-}
+pub use crate::model::chronos::ChronosVersion;
 
 /// A Chronos API client. Cheap to clone; clones share the detected version.
 #[derive(Clone, Debug)]

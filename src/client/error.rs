@@ -122,6 +122,20 @@ impl ClientError {
         }
     }
 
+    /// The system the request went to (`marathon`, `chronos`; `config` for a client
+    /// that could not be built).
+    pub fn system(&self) -> &'static str {
+        match self {
+            ClientError::Unreachable { system, .. }
+            | ClientError::Transport { system, .. }
+            | ClientError::NotFound { system, .. }
+            | ClientError::Api { system, .. }
+            | ClientError::Decode { system, .. } => system,
+            ClientError::Locked { .. } | ClientError::AlreadyExists { .. } => "marathon",
+            ClientError::Config(_) => "config",
+        }
+    }
+
     /// The HTTP status, when the API answered.
     pub fn status(&self) -> Option<u16> {
         match self {

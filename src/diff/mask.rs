@@ -13,8 +13,9 @@ use crate::normalize::{escape_token, set_pointer_if_present};
 pub const MASK: &str = "(sensitive value)";
 
 /// Name fragments that make a variable or label secret (compared case-insensitively).
-const SECRET_WORDS: &[&str] =
-    &["PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL", "PRIVATE"];
+/// (`PRIVATE` alone is not one: `KOLLA_PRIVATE_INTERFACE` names a NIC; a private key
+/// is caught by `KEY`.)
+const SECRET_WORDS: &[&str] = &["PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL"];
 
 /// Whether a variable or label name looks like it holds a secret. `KEY` counts only
 /// as the end of a word (`API_KEY`, `SSHKEY`), not inside one: OpenStack is full of

@@ -11,6 +11,58 @@ use chrono::{DateTime, Datelike, Duration, Months, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+/// The Chronos API generations (DESIGN §5). Version decides the path prefix, the
+/// fields a server reports, and which job names it accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ChronosVersion {
+    /// 2.4.x: `/scheduler/*`, no leader endpoint, names without dots; has `epsilon`,
+    /// `async`; no `taskInfoData`, `fetch`, `concurrent`, `maxCompletionTime`.
+    V2_4,
+    /// 2.5.x: `/scheduler/*`, `/scheduler/leader`; adds `taskInfoData` and `fetch`.
+    V2_5,
+    /// 3.x: `/v1/scheduler/*`; drops `epsilon` and `async`, adds `concurrent` and
+    /// `maxCompletionTime`.
+    V3,
+}
+
+impl ChronosVersion {
+    /// The path prefix of the scheduler API.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ChronosVersion::V2_4 | ChronosVersion::V2_5 => "/scheduler",
+            ChronosVersion::V3 => "/v1/scheduler",
+        }
+    }
+}
+
+impl fmt::Display for ChronosVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ChronosVersion::V2_4 => "2.4",
+            ChronosVersion::V2_5 => "2.5",
+            ChronosVersion::V3 => "3",
+        })
+    }
+}
+
+impl std::str::FromStr for ChronosVersion {
+    type Err = String;
+
+    /// `2.4`, `2.5`, `3` (also `2.4.0`, `3.0.2`, `3.x`, a leading `v`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().trim_start_matches('v');
+        if s == "2.4" || s.starts_with("2.4.") {
+            Ok(ChronosVersion::V2_4)
+        } else if s == "2.5" || s.starts_with("2.5.") {
+            Ok(ChronosVersion::V2_5)
+        } else if s == "3" || s.starts_with("3.") {
+            Ok(ChronosVersion::V3)
+        } else {
+            Err(format!("unsupported Chronos version `{s}` (expected 2.4, 2.5 or 3)"))
+        }
+    }
+}
+
 /// A Chronos job as a manifest may write it (union of 2.4, 2.5 and 3.x fields).
 #[allow(missing_docs)]
 #[derive(Debug, Deserialize)]

@@ -30,21 +30,12 @@ pub mod chronos;
 pub mod marathon;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+
 use serde_json::{Map, Number, Value};
 
 use crate::model::ObjectKind;
 
-/// The Chronos API generation (DESIGN §5): decides which fields a server reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum ChronosVersion {
-    /// 2.4: no `taskInfoData`, `fetch`, `concurrent`, `maxCompletionTime`.
-    V2_4,
-    /// 2.5: adds `taskInfoData` and `fetch`.
-    V2_5,
-    /// 3.x: drops `epsilon` and `async`, adds `concurrent` and `maxCompletionTime`.
-    V3,
-}
+pub use crate::model::chronos::ChronosVersion;
 
 /// A Marathon version as `(major, minor, patch)`, e.g. `(1, 10, 0)`; decides the few
 /// defaults that changed over 1.x.

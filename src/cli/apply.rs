@@ -1,0 +1,92 @@
+//! `mesosync apply DIR`: make live equal to the manifests with the minimal writes,
+//! in dependency order, waiting on deployments. `--dry-run` is `diff`. `--plan FILE`
+//! applies a plan saved by `diff --out`, refused if live changed since.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::args::{self, ApplyArgs, PlanArgs, TargetArgs};
+use super::diff::{ColorChoice, OutputFormat, print_plan};
+use crate::apply::{ApplyReport, LineProgress, SavedPlanError, apply_saved};
+use crate::plan::Plan;
+use crate::reconcile::PipelineError;
+
+/// Arguments of `mesosync apply`.
+#[derive(Debug, clap::Args)]
+pub struct ApplyCommand {
+    /// The manifest directory.
+    #[arg(default_value = "manifests", env = "MESOSYNC_MANIFESTS")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+    /// Show the plan and write nothing (the same as `diff`, same exit codes).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply this saved plan (`diff --out FILE`) instead of planning from DIR.
+    #[arg(long = "plan", value_name = "FILE")]
+    pub saved_plan: Option<PathBuf>,
+    /// Colour of the plan shown before applying.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+impl ApplyArgs {
+    /// The defaults, for commands that plan but do not apply.
+    pub fn default_flags() -> Self {
+        ApplyArgs { concurrency: 8, force: false, deployment_timeout: std::time::Duration::from_secs(600) }
+    }
+}
+
+fn finish(report: &ApplyReport) -> u8 {
+    println!("{report}");
+    if report.is_success() { super::EXIT_OK } else { super::EXIT_ERROR }
+}
+
+/// Run `mesosync apply`.
+pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
+    let pipeline = args::pipeline(args.dir.clone(), &args.target, &args.plan, &args.apply)?;
+    let progress = LineProgress::new(std::io::stderr());
+    if let Some(path) = &args.saved_plan {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let plan: Plan =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a saved plan", path.display()))?;
+        return match apply_saved(&plan, &pipeline.clients, &pipeline.apply, &progress).await {
+            Ok(report) => Ok(finish(&report)),
+            Err(SavedPlanError::Stale(why)) => {
+                eprintln!(
+                    "refusing the saved plan {}: live state changed since it was made: {why}",
+                    path.display()
+                );
+                eprintln!("run `mesosync diff --out` again to make a fresh plan");
+                Ok(super::EXIT_ERROR)
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
+    let planned = match pipeline.plan(chrono::Utc::now()).await {
+        Ok(p) => p,
+        Err(PipelineError::Load(errors)) => {
+            for e in errors.iter() {
+                eprintln!("{e}");
+            }
+            eprintln!("{}: {} error(s); nothing was written", args.dir.display(), errors.len());
+            return Ok(super::EXIT_ERROR);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    args::check_targets(&planned.desired, &args.target)?;
+    print_plan(&planned.plan, OutputFormat::Text, args.color.enabled(), false)?;
+    if args.dry_run {
+        return Ok(if planned.plan.has_changes() { super::EXIT_CHANGES } else { super::EXIT_OK });
+    }
+    if !planned.plan.actions.iter().any(|a| a.is_write()) {
+        return Ok(super::EXIT_OK);
+    }
+    let report = pipeline.execute(&planned.plan, None, None, &progress).await;
+    Ok(finish(&report))
+}

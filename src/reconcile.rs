@@ -1,0 +1,212 @@
+//! One reconcile, in one place: **load → list live → plan (normalize, diff) → apply**.
+//!
+//! [`Pipeline`] holds what a reconcile needs (the manifest directory, the API clients,
+//! the plan and apply options). `mesosync diff` stops after [`Pipeline::plan`];
+//! `mesosync apply` and every reconcile of `mesosync run` continue with
+//! [`Pipeline::execute`]; `--dry-run` stops before the first write. All of them run
+//! the same code, so what `diff` shows is what `apply` does.
+//!
+//! Invariant: nothing is written unless the whole manifest set loaded and both
+//! systems were listed.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use crate::apply::{self, ApplyOptions, ApplyReport, Outcome, ProgressSink, WriteFence};
+use crate::client::{ClientError, Clients};
+use crate::model::{DesiredState, LiveState, ObjectRef};
+use crate::plan::{self, ActionKind, Plan, PlanOptions};
+use crate::runtime::{
+    ApiError, AppliedWrite, BoxFuture, FailureStage, ObjectState, Reconcile, ReconcileContext,
+    ReconcileFailure, ReconcileOutcome, ReconcileReport,
+};
+use crate::source::{self, LoadErrors, LoadOptions};
+
+/// Why a reconcile stopped before planning.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The manifests did not load; nothing was written.
+    #[error("manifests did not load; nothing was written:\n{0}")]
+    Load(LoadErrors),
+    /// Live state could not be listed; nothing was written.
+    #[error("could not list live state; nothing was written: {0}")]
+    List(ClientError),
+}
+
+/// A plan with the inputs it was computed from.
+#[derive(Debug)]
+pub struct Planned {
+    /// The desired state as loaded.
+    pub desired: DesiredState,
+    /// The live state as listed.
+    pub live: LiveState,
+    /// What would be done.
+    pub plan: Plan,
+}
+
+/// Everything one reconcile needs.
+#[derive(Clone)]
+pub struct Pipeline {
+    /// The manifest directory.
+    pub dir: PathBuf,
+    /// Template values and environment for loading.
+    pub load: LoadOptions,
+    /// The Marathon and Chronos clients.
+    pub clients: Clients,
+    /// Ownership, prune and guard settings.
+    pub plan: PlanOptions,
+    /// Concurrency, waits, retries, the write fence.
+    pub apply: ApplyOptions,
+}
+
+impl Pipeline {
+    /// Load the manifests.
+    pub fn load(&self) -> Result<DesiredState, LoadErrors> {
+        source::load_dir_with(&self.dir, &self.load)
+    }
+
+    /// List live state: one GET per system.
+    pub async fn list(&self) -> Result<LiveState, ClientError> {
+        self.clients.list_live(None).await
+    }
+
+    /// The plan options, with the Chronos version filled in from the server when the
+    /// user did not set it (detected once; the client caches it).
+    async fn plan_options(&self) -> Result<PlanOptions, ClientError> {
+        let mut opts = self.plan.clone();
+        if opts.chronos_version.is_none() {
+            if let Some(chronos) = &self.clients.chronos {
+                opts.chronos_version = Some(chronos.version().await?);
+            }
+        }
+        Ok(opts)
+    }
+
+    /// Load, list and plan. Pure after the two reads.
+    pub async fn plan(&self, now: DateTime<Utc>) -> Result<Planned, PipelineError> {
+        let desired = self.load().map_err(PipelineError::Load)?;
+        let opts = self.plan_options().await.map_err(PipelineError::List)?;
+        let live = self.list().await.map_err(PipelineError::List)?;
+        let plan = plan::compute(&desired, &live, &opts, now);
+        Ok(Planned { desired, live, plan })
+    }
+
+    /// Apply a plan. `cancel` stops it between writes; `fence` is checked before
+    /// every write (on top of the pipeline's own).
+    pub async fn execute(
+        &self,
+        plan: &Plan,
+        cancel: Option<watch::Receiver<bool>>,
+        fence: Option<WriteFence>,
+        progress: &dyn ProgressSink,
+    ) -> ApplyReport {
+        let mut opts = self.apply.clone();
+        if cancel.is_some() {
+            opts.cancel = cancel;
+        }
+        if fence.is_some() {
+            opts.write_fence = fence;
+        }
+        apply::apply(plan, &self.clients, &opts, progress).await
+    }
+}
+
+/// Turn a planned action the controller must not attempt now (its retry is not due)
+/// into a NoOp, so `apply` leaves it and everything else proceeds.
+fn hold_back(plan: &mut Plan, backing_off: &BTreeSet<ObjectRef>) {
+    for action in plan.actions.iter_mut().filter(|a| backing_off.contains(&a.object) && a.is_write()) {
+        action.kind = ActionKind::NoOp;
+        action.body = None;
+        action.note = Some("backing off after a failure; retried later".into());
+    }
+}
+
+/// What a reconcile reports for one planned object, before or without applying.
+fn planned_state(action: &plan::Action, dry_run: bool, backing_off: &BTreeSet<ObjectRef>) -> ObjectState {
+    let changes = action.changes.len();
+    if backing_off.contains(&action.object) && action.kind != ActionKind::NoOp {
+        return ObjectState::Skipped { reason: "backing off after a failure".into() };
+    }
+    match action.kind {
+        ActionKind::NoOp if action.note.as_deref().is_some_and(|n| n.contains("suspend")) => {
+            ObjectState::Suspended { changes }
+        }
+        ActionKind::NoOp if changes > 0 => ObjectState::Drifted { changes },
+        ActionKind::NoOp => ObjectState::Synced,
+        _ if dry_run => ObjectState::Drifted { changes: changes.max(1) },
+        _ => ObjectState::Synced,
+    }
+}
+
+fn outcome_state(outcome: &Outcome) -> Option<ObjectState> {
+    match outcome {
+        Outcome::Applied | Outcome::Unchanged => None,
+        Outcome::Failed(e) => Some(ObjectState::Failed { error: e.to_string() }),
+        Outcome::Blocked { by } => Some(ObjectState::Skipped { reason: format!("blocked by {by}") }),
+        Outcome::Skipped(reason) => Some(ObjectState::Skipped { reason: reason.to_string() }),
+    }
+}
+
+impl Reconcile for Pipeline {
+    fn reconcile(&self, ctx: ReconcileContext) -> BoxFuture<'_, ReconcileOutcome> {
+        Box::pin(async move {
+            let planned = match self.plan(Utc::now()).await {
+                Ok(p) => p,
+                Err(PipelineError::Load(e)) => {
+                    return Err(ReconcileFailure {
+                        stage: FailureStage::Load,
+                        message: e.to_string(),
+                        api_errors: vec![],
+                    });
+                }
+                Err(PipelineError::List(e)) => {
+                    let api = ApiError { system: e.system().into(), message: e.to_string() };
+                    return Err(ReconcileFailure {
+                        stage: FailureStage::List,
+                        message: e.to_string(),
+                        api_errors: vec![api],
+                    });
+                }
+            };
+            let mut plan = planned.plan;
+            let mut report = ReconcileReport { summary: plan.summary(), ..ReconcileReport::default() };
+            for action in &plan.actions {
+                report
+                    .objects
+                    .insert(action.object.clone(), planned_state(action, ctx.dry_run, &ctx.backing_off));
+            }
+            if ctx.dry_run || !plan.actions.iter().any(|a| a.is_write()) {
+                return Ok(report);
+            }
+            hold_back(&mut plan, &ctx.backing_off);
+            let (cancel_tx, cancel_rx) = watch::channel(false);
+            let token = ctx.cancel.clone();
+            let forward = tokio::spawn(async move {
+                token.cancelled().await;
+                let _ = cancel_tx.send(true);
+            });
+            let applied = self.execute(&plan, Some(cancel_rx), None, &apply::TracingProgress).await;
+            forward.abort();
+            for object in &applied.objects {
+                if object.outcome == Outcome::Applied {
+                    report.writes.push(AppliedWrite { object: object.object.clone(), action: object.kind });
+                }
+                if let Some(state) = outcome_state(&object.outcome) {
+                    if let Outcome::Failed(e) = &object.outcome {
+                        report.api_errors.push(ApiError {
+                            system: object.object.kind.system().into(),
+                            message: e.to_string(),
+                        });
+                    }
+                    report.cancelled |=
+                        matches!(object.outcome, Outcome::Skipped(apply::SkipReason::Cancelled));
+                    report.objects.insert(object.object.clone(), state);
+                }
+            }
+            Ok(report)
+        })
+    }
+}
