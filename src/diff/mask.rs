@@ -85,11 +85,11 @@ mod tests {
     #[test]
     fn secret_names_are_recognised_case_insensitively() {
         for name in
-            ["DB_PASSWORD", "api_key", "GitHubToken", "client_secret", "SSH_PRIVATE", "keystone_passwd"]
+            ["DB_PASSWORD", "api_key", "GitHubToken", "client_secret", "SSH_PRIVATE_KEY", "keystone_passwd"]
         {
             assert!(looks_secret(name), "{name}");
         }
-        for name in ["LOG_LEVEL", "HOME", "PORT", "KEYSTONE_ADMIN_URL"] {
+        for name in ["LOG_LEVEL", "HOME", "PORT", "KEYSTONE_ADMIN_URL", "KOLLA_PRIVATE_INTERFACE"] {
             assert!(!looks_secret(name), "{name}");
         }
     }
