@@ -412,19 +412,31 @@ impl LeaderElection {
         self.shared.lose_leadership(Role::Disconnected);
     }
 
-    /// Test hook: makes ZooKeeper expire this replica's current session, as a long
-    /// partition would (a second connection takes the session over and closes it).
+    /// Test hook: makes ZooKeeper end this replica's current session, as an expiry after
+    /// a long partition would: a second connection takes the session over and closes it
+    /// (this replica's client reconnects at once and may take it back first; so retried).
     #[doc(hidden)]
     pub async fn expire_session(&self) -> Result<(), String> {
         let session = self.shared.status().session.clone().ok_or("no session")?;
-        let thief = zk::Client::connector()
-            .with_session(session)
-            .with_session_timeout(self.shared.config.session_timeout)
-            .connect(&self.shared.config.url.connect_string())
-            .await
-            .map_err(|e| e.to_string())?;
-        drop(thief);
-        Ok(())
+        let mut last = String::new();
+        for _ in 0..50 {
+            let thief = zk::Client::connector()
+                .with_session(session.clone())
+                .with_session_timeout(self.shared.config.session_timeout)
+                .with_fail_eagerly()
+                .connect(&self.shared.config.url.connect_string())
+                .await;
+            match thief {
+                Ok(thief) => {
+                    drop(thief);
+                    return Ok(());
+                }
+                Err(zk::Error::SessionExpired) => return Ok(()),
+                Err(err) => last = err.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Err(last)
     }
 }
 
@@ -544,6 +556,8 @@ struct Session<'a> {
     prefix: String,
     /// A member znode of ours from a lost session, deleted once this one can.
     stale: Option<String>,
+    /// The identity changed while the znode could not be written.
+    dirty: bool,
     timeout: Duration,
 }
 
@@ -558,7 +572,7 @@ impl<'a> Session<'a> {
         states.state();
         let prefix = format!("{MEMBER}{:016x}-", client.session_id().0 as u64);
         let timeout = client.session_timeout();
-        Session { shared, client, states, commands, node: None, prefix, stale, timeout }
+        Session { shared, client, states, commands, node: None, prefix, stale, dirty: false, timeout }
     }
 
     fn node_path(&self) -> Option<String> {
@@ -621,7 +635,7 @@ impl<'a> Session<'a> {
                     tokio::select! {
                         _ = self.states.changed() => {}
                         command = self.commands.recv() => match command {
-                            Some(Command::Refresh) => {}
+                            Some(Command::Refresh) => self.dirty = true,
                             Some(Command::Shutdown(done)) => return Flow::Shutdown(Some(done)),
                             None => return Flow::Shutdown(None),
                         },
@@ -639,7 +653,7 @@ impl<'a> Session<'a> {
             tokio::select! {
                 _ = &mut sleep => return Flow::Again,
                 command = self.commands.recv() => match command {
-                    Some(Command::Refresh) => {}
+                    Some(Command::Refresh) => self.dirty = true,
                     Some(Command::Shutdown(done)) => return Flow::Shutdown(Some(done)),
                     None => return Flow::Shutdown(None),
                 },
@@ -675,7 +689,9 @@ impl<'a> Session<'a> {
         self.node = None;
     }
 
+    /// Rewrites our znode's data; until that succeeds the session stays `dirty`.
     async fn write_me(&mut self) -> Result<(), zk::Error> {
+        self.dirty = true;
         if let Some(path) = self.node_path() {
             let data = self.shared.me().to_znode_data();
             match self.client.set_data(&path, &data, None).await {
@@ -684,6 +700,7 @@ impl<'a> Session<'a> {
                 Err(err) => return Err(err),
             }
         }
+        self.dirty = false;
         Ok(())
     }
 
@@ -728,6 +745,9 @@ impl<'a> Session<'a> {
 
     async fn round(&mut self) -> Result<Flow, zk::Error> {
         self.ensure_node().await?;
+        if self.dirty {
+            self.write_me().await?;
+        }
         let Some(mine) = self.node.clone() else { return Ok(Flow::Again) };
         let sent = Instant::now();
         let children = self.client.list_children(&self.shared.path).await?;

@@ -100,7 +100,7 @@ impl Fence {
 
     /// Leadership verified by a request sent at `sent`: open until `sent + lease`.
     pub(crate) fn grant(&self, sent: Instant, lease: Duration) {
-        let until = sent.saturating_duration_since(self.inner.base) + lease;
+        let until = (sent + lease).saturating_duration_since(self.inner.base);
         self.inner.lease_until.store(until.as_nanos() as u64, Ordering::SeqCst);
         self.inner.leader.store(true, Ordering::SeqCst);
     }

@@ -17,10 +17,12 @@
 //!
 //! Without `--ha-zk` none of this runs: [`Fence::always_open`] lets every write through.
 
+mod args;
 mod election;
 mod fence;
 mod url;
 
+pub use args::HaArgs;
 pub use election::{ElectionConfig, HaStatus, LeaderElection, LeaderInfo, Role};
 pub use fence::Fence;
 pub use url::{DEFAULT_PORT, DEFAULT_ROOT, ZkUrl, ZkUrlError};
