@@ -14,8 +14,13 @@ use mesosync::ha::{ElectionConfig, Fence, LeaderElection, LeaderInfo, Role, ZkUr
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zookeeper_client as zk;
 
-/// Requested session timeout: the server's tickTime is 500 ms, its minimum 1 s.
-const SESSION: Duration = Duration::from_secs(2);
+/// Requested session timeout: 2 s unless MESOSYNC_HA_TEST_SESSION_MS says otherwise (to
+/// measure failover at production settings). The server's tickTime is 500 ms, its
+/// minimum session 1 s, its maximum 30 s.
+fn session() -> Duration {
+    let ms = std::env::var("MESOSYNC_HA_TEST_SESSION_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    Duration::from_millis(ms)
+}
 /// ZooKeeper expires sessions in tick-sized buckets: up to one tick late.
 const TICK: Duration = Duration::from_millis(500);
 /// Room for a loaded machine (two cores shared with compilers) in timing assertions.
@@ -139,7 +144,7 @@ fn elector(url: &ZkUrl, name: &str) -> LeaderElection {
         .with_test_writer()
         .try_init();
     let mut config = ElectionConfig::new(url.clone(), "test");
-    config.session_timeout = SESSION;
+    config.session_timeout = session();
     config.max_retry_delay = Duration::from_millis(300);
     config.identity.endpoint = Some(format!("replica-{name}"));
     LeaderElection::start(config).expect("valid election config")
@@ -256,9 +261,9 @@ async fn two_electors_elect_exactly_one_leader_visible_in_zookeeper() {
     let Some(server) = ZkServer::start("two_electors_elect_exactly_one_leader") else { return };
     let url = server.url("/mesosync");
     let a = elector(&url, "a");
-    assert!(wait_until(SESSION * 3, || a.role().is_leader()).await, "a alone never led: {:?}", a.role());
+    assert!(wait_until(session() * 3, || a.role().is_leader()).await, "a alone never led: {:?}", a.role());
     let b = elector(&url, "b");
-    let leader = settled(&[&a, &b], SESSION * 3).await.expect("one leader, one follower");
+    let leader = settled(&[&a, &b], session() * 3).await.expect("one leader, one follower");
     assert_eq!(leader, 0, "the first member leads");
     assert!(a.fence().may_write());
     assert!(!b.fence().may_write(), "a follower never writes");
@@ -282,7 +287,7 @@ async fn two_electors_elect_exactly_one_leader_visible_in_zookeeper() {
     // The revision reaches ZooKeeper and the follower's view.
     a.update_revision("rev-2");
     assert!(
-        wait_until(SESSION, || b.leader_info().and_then(|l| l.revision).as_deref() == Some("rev-2")).await,
+        wait_until(session(), || b.leader_info().and_then(|l| l.revision).as_deref() == Some("rev-2")).await,
         "follower did not see the new revision: {:?}",
         b.leader_info()
     );
@@ -312,7 +317,7 @@ async fn two_electors_elect_exactly_one_leader_visible_in_zookeeper() {
 
     // A third member, still one leader.
     let c = elector(&url, "c");
-    assert_eq!(settled(&[&a, &b, &c], SESSION * 3).await, Some(0));
+    assert_eq!(settled(&[&a, &b, &c], session() * 3).await, Some(0));
     for e in [a, b, c] {
         e.shutdown().await;
     }
@@ -327,26 +332,26 @@ async fn graceful_shutdown_and_drop_hand_over_at_once() {
     let Some(server) = ZkServer::start("graceful_shutdown_and_drop_hand_over_at_once") else { return };
     let url = server.url("/ha");
     let a = elector(&url, "a");
-    assert!(wait_until(SESSION * 3, || a.role().is_leader()).await);
+    assert!(wait_until(session() * 3, || a.role().is_leader()).await);
     let b = elector(&url, "b");
-    assert_eq!(settled(&[&a, &b], SESSION * 3).await, Some(0));
+    assert_eq!(settled(&[&a, &b], session() * 3).await, Some(0));
     let c = elector(&url, "c");
-    assert_eq!(settled(&[&a, &b, &c], SESSION * 3).await, Some(0));
+    assert_eq!(settled(&[&a, &b, &c], session() * 3).await, Some(0));
     let monitor = SplitBrainMonitor::start(vec![a.fence(), b.fence(), c.fence()]);
 
     let t0 = Instant::now();
     a.shutdown().await;
-    assert_eq!(settled(&[&b, &c], SESSION).await, Some(0), "b (next in line) leads");
+    assert_eq!(settled(&[&b, &c], session()).await, Some(0), "b (next in line) leads");
     let handover = t0.elapsed();
     eprintln!("ha: graceful shutdown handover took {handover:?}");
-    assert!(handover < SESSION / 2, "graceful handover took {handover:?}");
+    assert!(handover < session() / 2, "graceful handover took {handover:?}");
 
     let t0 = Instant::now();
     drop(b);
-    assert_eq!(settled(&[&c], SESSION).await, Some(0));
+    assert_eq!(settled(&[&c], session()).await, Some(0));
     let handover = t0.elapsed();
     eprintln!("ha: drop handover took {handover:?}");
-    assert!(handover < SESSION / 2, "drop handover took {handover:?}");
+    assert!(handover < session() / 2, "drop handover took {handover:?}");
     assert_eq!(monitor.finish(), 0, "two fences were open at once");
     c.shutdown().await;
 }
@@ -356,21 +361,21 @@ async fn expired_leader_session_hands_over_and_the_old_leader_rejoins() {
     let Some(server) = ZkServer::start("expired_leader_session_hands_over") else { return };
     let url = server.url("/ha");
     let a = elector(&url, "a");
-    assert!(wait_until(SESSION * 3, || a.role().is_leader()).await);
+    assert!(wait_until(session() * 3, || a.role().is_leader()).await);
     let b = elector(&url, "b");
-    assert_eq!(settled(&[&a, &b], SESSION * 3).await, Some(0));
+    assert_eq!(settled(&[&a, &b], session() * 3).await, Some(0));
     let old_node = a.me().node;
 
     let t0 = Instant::now();
     a.expire_session().await.expect("expire a's session");
-    assert!(wait_until(SESSION, || b.role().is_leader()).await, "b did not take over: {:?}", b.role());
+    assert!(wait_until(session(), || b.role().is_leader()).await, "b did not take over: {:?}", b.role());
     let takeover = t0.elapsed();
     assert!(!a.fence().may_write(), "the expired leader still may write");
     eprintln!("ha: takeover after forced expiry took {takeover:?}");
-    assert!(takeover <= SESSION, "takeover took {takeover:?}");
+    assert!(takeover <= session(), "takeover took {takeover:?}");
 
     // The old leader joins again with a new session, as a follower of b.
-    assert_eq!(settled(&[&a, &b], SESSION * 4).await, Some(1), "a: {:?}, b: {:?}", a.role(), b.role());
+    assert_eq!(settled(&[&a, &b], session() * 4).await, Some(1), "a: {:?}, b: {:?}", a.role(), b.role());
     assert_eq!(a.status().sessions, 2);
     assert_ne!(a.me().node, old_node);
     let raw = raw_client(&server).await;
@@ -442,19 +447,19 @@ async fn partitioned_leader_stops_writing_before_another_replica_leads() {
     let partition = Partition::start(server.address()).await;
     let via_partition: ZkUrl = format!("zk://127.0.0.1:{}/ha", partition.port).parse().unwrap();
     let a = elector(&via_partition, "a");
-    assert!(wait_until(SESSION * 3, || a.role().is_leader()).await, "a: {:?}", a.role());
+    assert!(wait_until(session() * 3, || a.role().is_leader()).await, "a: {:?}", a.role());
     let b = elector(&server.url("/ha"), "b");
-    assert_eq!(settled(&[&a, &b], SESSION * 3).await, Some(0));
+    assert_eq!(settled(&[&a, &b], session() * 3).await, Some(0));
     let monitor = SplitBrainMonitor::start(vec![a.fence(), b.fence()]);
 
     // Let a's lease be freshly renewed, then cut it off.
-    tokio::time::sleep(SESSION / 3).await;
+    tokio::time::sleep(session() / 3).await;
     let t0 = Instant::now();
     partition.cut(true);
     let fence = a.fence();
     let mut fence_closed = None;
     let mut b_leads = None;
-    while t0.elapsed() < SESSION * 3 && (fence_closed.is_none() || b_leads.is_none()) {
+    while t0.elapsed() < session() * 3 && (fence_closed.is_none() || b_leads.is_none()) {
         if fence_closed.is_none() && !fence.may_write() {
             fence_closed = Some(t0.elapsed());
         }
@@ -466,17 +471,18 @@ async fn partitioned_leader_stops_writing_before_another_replica_leads() {
     let fence_closed = fence_closed.expect("the partitioned leader's fence never closed");
     let b_leads = b_leads.expect("b never took over");
     eprintln!(
-        "ha: partition (session timeout {SESSION:?}): old leader's fence closed after {fence_closed:?}, \
-         new leader writing after {b_leads:?}"
+        "ha: partition (session timeout {:?}): old leader's fence closed after {fence_closed:?}, \
+         new leader writing after {b_leads:?}",
+        session()
     );
-    assert!(fence_closed <= SESSION / 2 + SLACK, "fence closed after {fence_closed:?}");
+    assert!(fence_closed <= session() / 2 + SLACK, "fence closed after {fence_closed:?}");
     assert!(fence_closed < b_leads, "the new leader started before the old one stopped");
-    assert!(b_leads <= SESSION + TICK + SLACK, "failover took {b_leads:?}");
+    assert!(b_leads <= session() + TICK + SLACK, "failover took {b_leads:?}");
     assert!(!a.role().is_leader() || !a.fence().may_write());
 
     // Healed: a gets a new session (the old one expired) and follows b.
     partition.cut(false);
-    assert_eq!(settled(&[&a, &b], SESSION * 5).await, Some(1), "a: {:?}, b: {:?}", a.role(), b.role());
+    assert_eq!(settled(&[&a, &b], session() * 5).await, Some(1), "a: {:?}, b: {:?}", a.role(), b.role());
     assert_eq!(monitor.finish(), 0, "two fences were open at once");
     a.shutdown().await;
     b.shutdown().await;
@@ -487,30 +493,30 @@ async fn zookeeper_down_closes_the_fence_and_a_restart_elects_one_leader() {
     let Some(server) = ZkServer::start("zookeeper_down_closes_the_fence") else { return };
     let url = server.url("/ha");
     let a = elector(&url, "a");
-    assert!(wait_until(SESSION * 3, || a.role().is_leader()).await);
+    assert!(wait_until(session() * 3, || a.role().is_leader()).await);
     let b = elector(&url, "b");
-    assert_eq!(settled(&[&a, &b], SESSION * 3).await, Some(0));
+    assert_eq!(settled(&[&a, &b], session() * 3).await, Some(0));
     let monitor = SplitBrainMonitor::start(vec![a.fence(), b.fence()]);
 
     let closed_at = FenceWatch::start(a.fence());
     let t0 = Instant::now();
     server.stop();
-    let closed = closed_at.closed_after(t0, SESSION).expect("the fence stayed open");
+    let closed = closed_at.closed_after(t0, session()).expect("the fence stayed open");
     eprintln!("ha: ZooKeeper killed: leader's fence closed after {closed:?}");
-    assert!(closed <= SESSION / 2 + SLACK, "fence closed after {closed:?}");
-    assert!(wait_until(SESSION, || a.role() == Role::Disconnected && b.role() == Role::Disconnected).await);
+    assert!(closed <= session() / 2 + SLACK, "fence closed after {closed:?}");
+    assert!(wait_until(session(), || a.role() == Role::Disconnected && b.role() == Role::Disconnected).await);
     // Nobody writes while ZooKeeper is away.
-    tokio::time::sleep(SESSION).await;
+    tokio::time::sleep(session()).await;
     assert!(!a.fence().may_write() && !b.fence().may_write());
 
     server.restart();
     let t1 = Instant::now();
-    let leader = settled(&[&a, &b], SESSION * 6).await;
+    let leader = settled(&[&a, &b], session() * 6).await;
     assert!(leader.is_some(), "no single leader after restart: a {:?}, b {:?}", a.role(), b.role());
     eprintln!("ha: ZooKeeper restarted: one leader again after {:?}", t1.elapsed());
     // Stable: still exactly one leader a session timeout later.
-    tokio::time::sleep(SESSION).await;
-    assert_eq!(settled(&[&a, &b], SESSION).await, leader);
+    tokio::time::sleep(session()).await;
+    assert_eq!(settled(&[&a, &b], session()).await, leader);
     assert_eq!(monitor.finish(), 0, "two fences were open at once");
     a.shutdown().await;
     b.shutdown().await;
@@ -521,13 +527,13 @@ async fn starts_without_zookeeper_and_leads_once_it_is_up() {
     let Some(server) = ZkServer::start("starts_without_zookeeper") else { return };
     server.stop();
     let a = elector(&server.url("/ha"), "a");
-    tokio::time::sleep(SESSION).await;
+    tokio::time::sleep(session()).await;
     assert_eq!(a.role(), Role::Disconnected);
     assert!(!a.fence().may_write());
     assert_eq!(a.status().role, "disconnected");
     server.restart();
     assert!(
-        wait_until(SESSION * 4, || a.role().is_leader() && a.fence().may_write()).await,
+        wait_until(session() * 4, || a.role().is_leader() && a.fence().may_write()).await,
         "{:?}",
         a.role()
     );
