@@ -420,9 +420,8 @@ impl LeaderElection {
         let session = self.shared.status().session.clone().ok_or("no session")?;
         let mut last = String::new();
         for _ in 0..50 {
-            let thief = zk::Client::connector()
+            let thief = connector(&self.shared.config)
                 .with_session(session.clone())
-                .with_session_timeout(self.shared.config.session_timeout)
                 .with_fail_eagerly()
                 .connect(&self.shared.config.url.connect_string())
                 .await;
@@ -451,10 +450,10 @@ impl Drop for LeaderElection {
 
 /// How a session ended.
 enum End {
-    /// It expired or failed; `node` (a full path) was ours and may linger until the server
-    /// notices.
+    /// It expired or failed; `stale` are member znodes (full paths) of ours that may linger
+    /// until the server notices.
     Lost {
-        node: Option<String>,
+        stale: Vec<String>,
     },
     Shutdown(Option<oneshot::Sender<()>>),
 }
@@ -468,16 +467,21 @@ enum Flow {
     Shutdown(Option<oneshot::Sender<()>>),
 }
 
+/// The client settings every session uses. The plain (3.4) create request: the election
+/// needs no stat back, and so works with ZooKeeper 3.4 ensembles, still common beside
+/// Mesos, as well as with 3.5 and later.
+fn connector(config: &ElectionConfig) -> zk::Connector {
+    zk::Client::connector().with_session_timeout(config.session_timeout).with_server_version(3, 4, 0)
+}
+
 async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Command>) {
     let connect_string = shared.config.url.connect_string();
     let mut delay = Duration::from_millis(100);
-    let mut stale: Option<String> = None;
+    let mut stale: Vec<String> = Vec::new();
     loop {
         shared.lose_leadership(Role::Disconnected);
         shared.fence.set_session(None);
-        let connecting = zk::Client::connector()
-            .with_session_timeout(shared.config.session_timeout)
-            .connect(&connect_string);
+        let connecting = connector(&shared.config).connect(&connect_string);
         let mut connecting = pin!(connecting);
         let connected = loop {
             tokio::select! {
@@ -525,11 +529,11 @@ async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Command>
             path = %shared.path,
             "ha: ZooKeeper session established"
         );
-        let session = Session::new(&shared, client, &mut commands, stale.take());
+        let session = Session::new(&shared, client, &mut commands, std::mem::take(&mut stale));
         match session.run().await {
-            End::Lost { node } => {
+            End::Lost { stale: left } => {
                 tracing::warn!("ha: ZooKeeper session lost; joining again with a new one");
-                stale = node;
+                stale = left;
             }
             End::Shutdown(done) => return finish(&shared, done),
         }
@@ -554,8 +558,8 @@ struct Session<'a> {
     node: Option<String>,
     /// `member-<session id>-`: finds our node again after a create whose answer was lost.
     prefix: String,
-    /// A member znode of ours from a lost session, deleted once this one can.
-    stale: Option<String>,
+    /// Member znodes of ours from lost sessions, deleted once this one can.
+    stale: Vec<String>,
     /// The identity changed while the znode could not be written.
     dirty: bool,
     timeout: Duration,
@@ -566,7 +570,7 @@ impl<'a> Session<'a> {
         shared: &'a Shared,
         client: zk::Client,
         commands: &'a mut mpsc::UnboundedReceiver<Command>,
-        stale: Option<String>,
+        stale: Vec<String>,
     ) -> Self {
         let mut states = client.state_watcher();
         states.state();
@@ -609,7 +613,9 @@ impl<'a> Session<'a> {
                 Flow::Again => continue,
                 Flow::Lost => {
                     self.shared.set_session_state(self.client.state());
-                    return End::Lost { node: self.node_path() };
+                    let mut stale = std::mem::take(&mut self.stale);
+                    stale.extend(self.node_path());
+                    return End::Lost { stale };
                 }
                 Flow::Shutdown(done) => {
                     self.goodbye().await;
@@ -712,16 +718,19 @@ impl<'a> Session<'a> {
         let dir = self.shared.path.clone();
         let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
         self.client.mkdir(&dir, &persistent).await?;
-        if let Some(stale) = self.stale.clone() {
+        while let Some(stale) = self.stale.last().cloned() {
             match self.client.delete(&stale, None).await {
                 Ok(()) | Err(zk::Error::NoNode) => {
-                    tracing::info!(node = %stale, "ha: removed our member znode of the lost session");
+                    tracing::info!(node = %stale, "ha: removed our member znode of a lost session");
+                }
+                Err(err @ (zk::Error::ConnectionLoss | zk::Error::SessionExpired | zk::Error::Timeout)) => {
+                    return Err(err);
                 }
                 Err(err) => {
                     tracing::warn!(node = %stale, error = %err, "ha: cannot remove our old member znode")
                 }
             }
-            self.stale = None;
+            self.stale.pop();
         }
         let mut data = self.shared.me();
         // A create of this session whose answer was lost may have made the node already.
