@@ -21,7 +21,10 @@ test: test-deps fmt-check clippy unit
 ## test-deps: what the integration tests run against. ZooKeeper (Debian's package) for
 ## the HA tests; if it cannot be installed those tests say so loudly and skip.
 test-deps:
-	@bash scripts/zookeeper.sh install || echo "make test-deps: ZooKeeper could not be installed; the HA tests will be SKIPPED"
+	@bash scripts/zookeeper.sh install || { \
+		echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+		echo "!!! make test-deps: ZooKeeper could not be installed: the HA tests (tests/integration/ha.rs) will be SKIPPED"; \
+		echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; }
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
