@@ -8,7 +8,8 @@
 //! functions: no HTTP, no clock, no globals. [`runtime`] runs the pipeline continuously
 //! (file watch, resync timer, Marathon's event stream) and [`server`] reports on it.
 //! [`emulator`] is an independent Marathon + Chronos server used by `mesosync sandbox`,
-//! by `make run` and by every integration test.
+//! by `make run` and by every integration test. [`ha`] elects one leader among several
+//! replicas in ZooKeeper and fences every write on that leadership.
 #![forbid(unsafe_code)]
 
 pub mod apply;
@@ -17,6 +18,7 @@ pub mod client;
 pub mod diff;
 pub mod emulator;
 pub mod generate;
+pub mod ha;
 pub mod model;
 pub mod normalize;
 pub mod plan;

@@ -6,6 +6,7 @@ mod client;
 mod emulator_chronos;
 mod emulator_marathon;
 mod fake_reconcile;
+mod ha;
 mod harness;
 mod loader_fuzz;
 mod packaging;

@@ -1,0 +1,118 @@
+//! The `mesosync run` flags for HA, ready to `#[command(flatten)]`.
+
+use std::time::Duration;
+
+use super::election::ElectionConfig;
+use super::url::{ZkUrl, check_instance};
+
+/// High availability: several replicas, one leader elected in ZooKeeper.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HaArgs {
+    /// Run as one of several replicas: elect a leader in ZooKeeper, e.g.
+    /// zk://zk1:2181,zk2:2181/mesosync. Only the leader writes. Without it: a single
+    /// replica, no ZooKeeper needed.
+    #[arg(long = "ha-zk", env = "MESOSYNC_HA_ZK", value_name = "URL")]
+    pub zk: Option<ZkUrl>,
+
+    /// Replicas with the same instance name elect one leader among them, under
+    /// <path>/<instance>/leader.
+    #[arg(
+        long = "ha-instance",
+        env = "MESOSYNC_HA_INSTANCE",
+        value_name = "NAME",
+        default_value = "default",
+        value_parser = parse_instance
+    )]
+    pub instance: String,
+
+    /// ZooKeeper session timeout (e.g. 10s, 4000ms): a crashed leader is replaced after
+    /// about this long; a cut-off leader stops writing within half of it.
+    #[arg(
+        long = "ha-session-timeout",
+        env = "MESOSYNC_HA_SESSION_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_duration
+    )]
+    pub session_timeout: Duration,
+}
+
+impl HaArgs {
+    /// The election to start, or None without `--ha-zk`.
+    pub fn election_config(&self) -> Option<ElectionConfig> {
+        let url = self.zk.clone()?;
+        let mut config = ElectionConfig::new(url, self.instance.clone());
+        config.session_timeout = self.session_timeout;
+        Some(config)
+    }
+}
+
+fn parse_instance(s: &str) -> Result<String, String> {
+    check_instance(s).map_err(|e| e.to_string())?;
+    Ok(s.to_string())
+}
+
+/// `10s`, `1500ms`, `2m`, or a plain number of seconds.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => (&s[..i], s[i..].trim()),
+        None => (s, "s"),
+    };
+    let value: f64 = number.parse().map_err(|_| format!("{s:?} is not a duration like 10s or 500ms"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("{s:?}: the unit is ms, s or m")),
+    };
+    if !(0.001..=3600.0).contains(&seconds) {
+        return Err(format!("{s:?} is out of range (1ms to 1h)"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        ha: HaArgs,
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("4"), Ok(Duration::from_secs(4)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("10h").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn flags_make_an_election_config_only_with_a_url() {
+        let none = Cmd::try_parse_from(["x"]).unwrap();
+        assert!(none.ha.election_config().is_none());
+        let cmd = Cmd::try_parse_from([
+            "x",
+            "--ha-zk",
+            "zk://a:2181,b/mesos",
+            "--ha-instance",
+            "prod",
+            "--ha-session-timeout",
+            "4s",
+        ])
+        .unwrap();
+        let config = cmd.ha.election_config().unwrap();
+        assert_eq!(config.election_path(), "/mesos/prod/leader");
+        assert_eq!(config.session_timeout, Duration::from_secs(4));
+        assert!(Cmd::try_parse_from(["x", "--ha-zk", "http://a"]).is_err());
+        assert!(Cmd::try_parse_from(["x", "--ha-instance", "a/b"]).is_err());
+    }
+}
