@@ -10,7 +10,7 @@ RUN_ARGS ?=
 
 ## run: the controller on ./manifests against the embedded sandbox
 run: build
-	./target/debug/mesosync validate $(MANIFESTS)
+	./target/debug/mesosync run $(MANIFESTS) --sandbox $(RUN_ARGS)
 
 build:
 	$(CARGO) build --bin mesosync

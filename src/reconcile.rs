@@ -47,6 +47,9 @@ pub struct Planned {
     pub plan: Plan,
 }
 
+/// Told the git revision of every reconcile.
+pub type RevisionHook = std::sync::Arc<dyn Fn(&crate::runtime::GitRevision) + Send + Sync>;
+
 /// Everything one reconcile needs.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -58,8 +61,11 @@ pub struct Pipeline {
     pub clients: Clients,
     /// Ownership, prune and guard settings.
     pub plan: PlanOptions,
-    /// Concurrency, waits, retries, the write fence.
+    /// Concurrency, waits, retries, the write fence. While the fence is closed (this
+    /// replica is not the HA leader) a reconcile only reports, like `--dry-run`.
     pub apply: ApplyOptions,
+    /// Called with the revision of every reconcile (the HA leader publishes it).
+    pub on_revision: Option<RevisionHook>,
 }
 
 impl Pipeline {
@@ -153,6 +159,11 @@ fn outcome_state(outcome: &Outcome) -> Option<ObjectState> {
 impl Reconcile for Pipeline {
     fn reconcile(&self, ctx: ReconcileContext) -> BoxFuture<'_, ReconcileOutcome> {
         Box::pin(async move {
+            if let (Some(hook), Some(revision)) = (&self.on_revision, &ctx.revision) {
+                hook(revision);
+            }
+            let may_write = self.apply.write_fence.as_ref().is_none_or(|fence| fence());
+            let dry_run = ctx.dry_run || !may_write;
             let planned = match self.plan(Utc::now()).await {
                 Ok(p) => p,
                 Err(PipelineError::Load(e)) => {
@@ -176,9 +187,9 @@ impl Reconcile for Pipeline {
             for action in &plan.actions {
                 report
                     .objects
-                    .insert(action.object.clone(), planned_state(action, ctx.dry_run, &ctx.backing_off));
+                    .insert(action.object.clone(), planned_state(action, dry_run, &ctx.backing_off));
             }
-            if ctx.dry_run || !plan.actions.iter().any(|a| a.is_write()) {
+            if dry_run || !plan.actions.iter().any(|a| a.is_write()) {
                 return Ok(report);
             }
             hold_back(&mut plan, &ctx.backing_off);

@@ -194,6 +194,7 @@ pub fn pipeline(
         clients,
         plan: plan.plan_options(target.chronos_version),
         apply: apply.apply_options(),
+        on_revision: None,
     })
 }
 

@@ -8,6 +8,7 @@ mod apply;
 mod args;
 mod completions;
 mod diff;
+mod run;
 mod sandbox;
 mod validate;
 
@@ -41,7 +42,7 @@ pub enum Command {
     /// Make the live state equal to the manifests, with the minimal writes.
     Apply(apply::ApplyCommand),
     /// Reconcile continuously: file watch, periodic resync, Marathon event stream.
-    Run(Unimplemented),
+    Run(Box<run::RunArgs>),
     /// Write the live apps and jobs as manifests.
     Import(Unimplemented),
     /// Run the Marathon + Chronos emulator.
@@ -77,7 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Validate(args) => validate::run(&args),
         Command::Diff(args) => block_on(diff::run(args)),
         Command::Apply(args) => block_on(apply::run(args)),
-        Command::Run(_) => not_yet("run", 7),
+        Command::Run(args) => block_on(run::run(*args)),
         Command::Import(_) => not_yet("import", 10),
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Completions(args) => completions::completions(&args),
@@ -93,4 +94,15 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<u8>>>(future: F) -> a
 fn not_yet(name: &str, issue: u32) -> anyhow::Result<u8> {
     eprintln!("mesosync {name}: not implemented yet (tracked in issue #{issue})");
     Ok(EXIT_ERROR)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // clap checks every subcommand: unique names, valid defaults, flag conflicts.
+        super::Cli::command().debug_assert();
+    }
 }

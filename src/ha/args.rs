@@ -15,15 +15,9 @@ pub struct HaArgs {
     pub zk: Option<ZkUrl>,
 
     /// Replicas with the same instance name elect one leader among them, under
-    /// <path>/<instance>/leader.
-    #[arg(
-        long = "ha-instance",
-        env = "MESOSYNC_HA_INSTANCE",
-        value_name = "NAME",
-        default_value = "default",
-        value_parser = parse_instance
-    )]
-    pub instance: String,
+    /// <path>/<instance>/leader (default: the controller's --instance).
+    #[arg(id = "ha_instance", long = "ha-instance", env = "MESOSYNC_HA_INSTANCE", value_name = "NAME", value_parser = parse_instance)]
+    pub instance: Option<String>,
 
     /// ZooKeeper session timeout (e.g. 10s, 4000ms): a crashed leader is replaced after
     /// about this long; a cut-off leader stops writing within half of it.
@@ -38,10 +32,12 @@ pub struct HaArgs {
 }
 
 impl HaArgs {
-    /// The election to start, or None without `--ha-zk`.
-    pub fn election_config(&self) -> Option<ElectionConfig> {
+    /// The election to start, or None without `--ha-zk`; `instance` names the
+    /// election when `--ha-instance` is not given.
+    pub fn election_config(&self, instance: &str) -> Option<ElectionConfig> {
         let url = self.zk.clone()?;
-        let mut config = ElectionConfig::new(url, self.instance.clone());
+        let mut config =
+            ElectionConfig::new(url, self.instance.clone().unwrap_or_else(|| instance.to_string()));
         config.session_timeout = self.session_timeout;
         Some(config)
     }
@@ -52,24 +48,13 @@ fn parse_instance(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// `10s`, `1500ms`, `2m`, or a plain number of seconds.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (number, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => (&s[..i], s[i..].trim()),
-        None => (s, "s"),
-    };
-    let value: f64 = number.parse().map_err(|_| format!("{s:?} is not a duration like 10s or 500ms"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("{s:?}: the unit is ms, s or m")),
-    };
-    if !(0.001..=3600.0).contains(&seconds) {
+/// A session timeout: a duration (`10s`, `1500ms`, `2m`) from 1 ms to 1 h.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = crate::runtime::parse_positive_duration(s)?;
+    if d > Duration::from_secs(3600) {
         return Err(format!("{s:?} is out of range (1ms to 1h)"));
     }
-    Ok(Duration::from_secs_f64(seconds))
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -98,7 +83,9 @@ mod tests {
     #[test]
     fn flags_make_an_election_config_only_with_a_url() {
         let none = Cmd::try_parse_from(["x"]).unwrap();
-        assert!(none.ha.election_config().is_none());
+        assert!(none.ha.election_config("mesosync").is_none());
+        let default = Cmd::try_parse_from(["x", "--ha-zk", "zk://a:2181/m"]).unwrap();
+        assert_eq!(default.ha.election_config("prod").unwrap().election_path(), "/m/prod/leader");
         let cmd = Cmd::try_parse_from([
             "x",
             "--ha-zk",
@@ -109,7 +96,7 @@ mod tests {
             "4s",
         ])
         .unwrap();
-        let config = cmd.ha.election_config().unwrap();
+        let config = cmd.ha.election_config("ignored").unwrap();
         assert_eq!(config.election_path(), "/mesos/prod/leader");
         assert_eq!(config.session_timeout, Duration::from_secs(4));
         assert!(Cmd::try_parse_from(["x", "--ha-zk", "http://a"]).is_err());

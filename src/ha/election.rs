@@ -274,6 +274,54 @@ pub struct LeaderElection {
     task: Option<JoinHandle<()>>,
 }
 
+/// A cheap, cloneable view of a [`LeaderElection`] for other tasks (the reconciler
+/// publishing its revision, the status reporter). It does not keep the election alive.
+#[derive(Clone)]
+pub struct ElectionHandle {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl ElectionHandle {
+    /// Records the revision this replica reconciled and rewrites its znode data, so
+    /// that ZooKeeper and the followers' /status show it.
+    pub fn update_revision(&self, revision: impl Into<String>) {
+        let revision = Some(revision.into());
+        let changed = {
+            let mut st = self.shared.status();
+            let changed = st.me.revision != revision;
+            st.me.revision = revision;
+            if st.leader.as_ref().is_some_and(|l| l.id == st.me.id) {
+                st.leader = Some(st.me.clone());
+            }
+            changed
+        };
+        if changed {
+            let _ = self.commands.send(Command::Refresh);
+        }
+    }
+
+    /// A snapshot for /status.
+    pub fn status(&self) -> HaStatus {
+        let role = self.shared.role.borrow().clone();
+        let st = self.shared.status();
+        HaStatus {
+            role: role.as_str(),
+            leader: st.leader.clone(),
+            me: st.me.clone(),
+            may_write: self.shared.fence.may_write(),
+            zookeeper: self.shared.config.url.to_string(),
+            election_path: self.shared.path.clone(),
+            session_id: st.session.as_ref().map(|s| s.id().to_string()),
+            session_state: st.session_state.clone(),
+            session_timeout_ms: st.session_timeout.map(|t| t.as_millis() as u64),
+            leader_since: st.leader_since,
+            sessions: st.sessions,
+            elections_won: st.elections_won,
+        }
+    }
+}
+
 impl LeaderElection {
     /// Starts taking part. Never blocks on ZooKeeper: the role is
     /// [`Role::Disconnected`] until a session is up.
@@ -302,6 +350,11 @@ impl LeaderElection {
         let (commands, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(shared.clone(), rx));
         Ok(LeaderElection { shared, commands, task: Some(task) })
+    }
+
+    /// A cheap handle for other tasks: status and revision updates.
+    pub fn handle(&self) -> ElectionHandle {
+        ElectionHandle { shared: self.shared.clone(), commands: self.commands.clone() }
     }
 
     /// The write fence; clones are cheap and all see the same state.
@@ -338,64 +391,34 @@ impl LeaderElection {
     /// Records the revision this replica reconciled and rewrites its znode data, so
     /// that ZooKeeper and the followers' /status show it.
     pub fn update_revision(&self, revision: impl Into<String>) {
-        let revision = Some(revision.into());
-        let changed = {
-            let mut st = self.shared.status();
-            let changed = st.me.revision != revision;
-            st.me.revision = revision;
-            if st.leader.as_ref().is_some_and(|l| l.id == st.me.id) {
-                st.leader = Some(st.me.clone());
-            }
-            changed
-        };
-        if changed {
-            let _ = self.commands.send(Command::Refresh);
-        }
+        self.handle().update_revision(revision);
     }
 
     /// A snapshot for /status.
     pub fn status(&self) -> HaStatus {
-        let role = self.role();
-        let st = self.shared.status();
-        HaStatus {
-            role: role.as_str(),
-            leader: st.leader.clone(),
-            me: st.me.clone(),
-            may_write: self.shared.fence.may_write(),
-            zookeeper: self.shared.config.url.to_string(),
-            election_path: self.shared.path.clone(),
-            session_id: st.session.as_ref().map(|s| s.id().to_string()),
-            session_state: st.session_state.clone(),
-            session_timeout_ms: st.session_timeout.map(|t| t.as_millis() as u64),
-            leader_since: st.leader_since,
-            sessions: st.sessions,
-            elections_won: st.elections_won,
-        }
+        self.handle().status()
     }
 
-    /// Registers `mesosync_ha_*` metrics: `leader` (1 on the leader), `zk_connected`,
+    /// Registers the `ha_*` metrics in `registry` (the controller's, whose `mesosync`
+    /// prefix makes them `mesosync_ha_*`): `leader` (1 on the leader), `zk_connected`,
     /// `role{role}`, `leader_info{host,pid,id,revision}`, `sessions_total`,
     /// `elections_won_total`.
     pub fn register_metrics(&self, registry: &mut Registry) {
         let m = &self.shared.metrics;
-        registry.register("mesosync_ha_leader", "1 while this replica is the HA leader", m.leader.clone());
+        registry.register("ha_leader", "1 while this replica is the HA leader", m.leader.clone());
         registry.register(
-            "mesosync_ha_zk_connected",
+            "ha_zk_connected",
             "1 while the ZooKeeper session is connected",
             m.connected.clone(),
         );
-        registry.register("mesosync_ha_role", "This replica's HA role (label role)", m.role.clone());
+        registry.register("ha_role", "This replica's HA role (label role)", m.role.clone());
         registry.register(
-            "mesosync_ha_leader_info",
+            "ha_leader_info",
             "The current HA leader as this replica knows it",
             m.leader_info.clone(),
         );
-        registry.register("mesosync_ha_sessions", "ZooKeeper sessions established", m.sessions.clone());
-        registry.register(
-            "mesosync_ha_elections_won",
-            "Times this replica became HA leader",
-            m.elections_won.clone(),
-        );
+        registry.register("ha_sessions", "ZooKeeper sessions established", m.sessions.clone());
+        registry.register("ha_elections_won", "Times this replica became HA leader", m.elections_won.clone());
     }
 
     /// Leaves the election: closes the fence, deletes this member's znode (the next member

@@ -23,6 +23,6 @@ mod fence;
 mod url;
 
 pub use args::HaArgs;
-pub use election::{ElectionConfig, HaStatus, LeaderElection, LeaderInfo, Role};
+pub use election::{ElectionConfig, ElectionHandle, HaStatus, LeaderElection, LeaderInfo, Role};
 pub use fence::Fence;
 pub use url::{DEFAULT_PORT, DEFAULT_ROOT, ZkUrl, ZkUrlError};

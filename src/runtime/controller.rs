@@ -104,6 +104,13 @@ impl Controller {
         self
     }
 
+    /// Register more metrics in the controller's registry (before [`run`](Self::run)).
+    pub fn register_metrics(&mut self, register: impl FnOnce(&mut prometheus_client::registry::Registry)) {
+        if let Some(metrics) = Arc::get_mut(&mut self.metrics) {
+            register(metrics.registry_mut());
+        }
+    }
+
     /// The status the HTTP server reports.
     pub fn status(&self) -> StatusStore {
         self.status.clone()

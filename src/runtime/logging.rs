@@ -12,9 +12,13 @@ pub fn init_logging(format: LogFormat) -> Result<(), TryInitError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Human => {
-            registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init()
-        }
+        LogFormat::Human => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
+            .try_init(),
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()

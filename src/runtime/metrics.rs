@@ -52,6 +52,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The registry, for metrics owned elsewhere (e.g. the HA role) to join it.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// A fresh registry with every metric at zero.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("mesosync");

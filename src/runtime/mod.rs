@@ -97,7 +97,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
 pub use backoff::Backoff;
-pub use config::{GitPullConfig, LogFormat, RunArgs, RuntimeConfig, parse_duration, parse_positive_duration};
+pub use config::{GitPullConfig, LogFormat, RuntimeConfig, parse_duration, parse_positive_duration};
 pub use controller::{Controller, RuntimeError};
 pub use git::GitRevision;
 pub use logging::init_logging;

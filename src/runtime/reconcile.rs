@@ -65,6 +65,8 @@ pub enum Trigger {
     Retry(ObjectRef),
     /// The backoff after a reconcile that failed as a whole (load or list error) ran out.
     RetryAfterError,
+    /// This replica just became the leader (`--ha-zk`): reconcile at once.
+    Leadership,
 }
 
 impl fmt::Display for Trigger {
@@ -75,6 +77,7 @@ impl fmt::Display for Trigger {
             Trigger::Resync => f.write_str("resync"),
             Trigger::LiveEvent => f.write_str("live-event"),
             Trigger::Signal => f.write_str("signal"),
+            Trigger::Leadership => f.write_str("leadership"),
             Trigger::GitPull => f.write_str("git-pull"),
             Trigger::Retry(object) => write!(f, "retry {object}"),
             Trigger::RetryAfterError => f.write_str("retry-after-error"),

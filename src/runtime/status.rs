@@ -46,6 +46,9 @@ pub struct Status {
     pub retry: Option<Retry>,
     /// The most recent errors, oldest first.
     pub last_errors: VecDeque<ErrorEntry>,
+    /// High availability (`--ha-zk`): this replica's role and the current leader.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ha: Option<serde_json::Value>,
 }
 
 /// The reconcile in progress.
@@ -152,6 +155,11 @@ impl StatusStore {
             manifest_dir: manifest_dir.display().to_string(),
             ..Status::default()
         })))
+    }
+
+    /// Replace the high-availability section (role, leader) of the status.
+    pub fn set_ha(&self, ha: serde_json::Value) {
+        self.update(|s| s.ha = Some(ha));
     }
 
     /// A copy of the current status.

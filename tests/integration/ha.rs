@@ -323,7 +323,7 @@ async fn two_electors_elect_exactly_one_leader_visible_in_zookeeper() {
     assert_eq!(status["elections_won"], 1);
 
     // Metrics.
-    let mut registry = prometheus_client::registry::Registry::default();
+    let mut registry = prometheus_client::registry::Registry::with_prefix("mesosync");
     b.register_metrics(&mut registry);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();

@@ -1,0 +1,201 @@
+//! `mesosync run DIR`: reconcile continuously (file watch, resync timer, Marathon's
+//! event stream, SIGHUP), serve /healthz /readyz /status /metrics, optionally against
+//! an embedded sandbox (`--sandbox`) and as one of several HA replicas (`--ha-zk`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::StreamExt;
+
+use super::args::{self, ApplyArgs, PlanArgs, TargetArgs};
+use crate::client::MarathonClient;
+use crate::emulator::{self, ChronosVersion as SandboxChronos, SandboxConfig};
+use crate::ha::{HaArgs, LeaderElection, Role};
+use crate::runtime::{
+    self, Controller, GitPullConfig, LogFormat, RuntimeConfig, Trigger, parse_duration,
+    parse_positive_duration,
+};
+
+/// Arguments of `mesosync run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The manifest directory.
+    #[arg(default_value = "manifests", env = "MESOSYNC_MANIFESTS")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+    #[command(flatten)]
+    pub ha: HaArgs,
+
+    /// Reconcile continuously but never write: only report drift (logs, /status, metrics).
+    #[arg(long, env = "MESOSYNC_DRY_RUN")]
+    pub dry_run: bool,
+    /// Full reconcile at least this often, whatever the triggers (e.g. 30s, 5m).
+    #[arg(long, default_value = "60s", value_parser = parse_positive_duration, env = "MESOSYNC_RESYNC")]
+    pub resync: Duration,
+    /// Address of the /healthz, /readyz, /status and /metrics server.
+    #[arg(long, default_value = "127.0.0.1:9100", env = "MESOSYNC_LISTEN")]
+    pub listen: SocketAddr,
+    /// Fetch and fast-forward this branch of the manifest checkout from `origin`.
+    #[arg(long, value_name = "BRANCH", env = "MESOSYNC_GIT_PULL")]
+    pub git_pull: Option<String>,
+    /// How often `--git-pull` fetches.
+    #[arg(long, default_value = "30s", value_parser = parse_positive_duration, env = "MESOSYNC_GIT_INTERVAL")]
+    pub git_interval: Duration,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "MESOSYNC_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Quiet period after a file change or live event before reconciling, so a burst
+    /// (an editor's save, a `git checkout`) becomes one reconcile.
+    #[arg(long, default_value = "300ms", value_parser = parse_duration, env = "MESOSYNC_DEBOUNCE")]
+    pub debounce: Duration,
+
+    /// Run against an embedded Marathon + Chronos emulator instead of real servers.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// With --sandbox: where the emulated Marathon listens (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub sandbox_marathon_addr: SocketAddr,
+    /// With --sandbox: where the emulated Chronos listens.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub sandbox_chronos_addr: SocketAddr,
+    /// With --sandbox: how long each emulated Marathon deployment takes.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub sandbox_deployment_duration: Duration,
+}
+
+impl RunArgs {
+    /// The controller loop's settings.
+    pub fn runtime_config(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            dry_run: self.dry_run,
+            resync: self.resync,
+            debounce: self.debounce,
+            listen: self.listen,
+            git_pull: self
+                .git_pull
+                .as_ref()
+                .map(|branch| GitPullConfig { branch: branch.clone(), interval: self.git_interval }),
+            ..RuntimeConfig::new(self.dir.clone())
+        }
+    }
+}
+
+/// Marathon events that mean someone (or something) changed live state.
+const DRIFT_EVENTS: &[&str] = &["api_post_event", "deployment_success", "deployment_failed"];
+
+/// Each (re)connection to Marathon's event stream, as a stream of "something changed".
+fn live_changes(marathon: MarathonClient) -> impl FnMut() -> futures::stream::BoxStream<'static, ()> + Send {
+    move || {
+        let marathon = marathon.clone();
+        futures::stream::once(async move { marathon.events(DRIFT_EVENTS).await })
+            .flat_map(|connected| match connected {
+                Ok(events) => events.take_while(|e| futures::future::ready(e.is_ok())).map(|_| ()).boxed(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot follow Marathon's event stream; retrying");
+                    futures::stream::empty().boxed()
+                }
+            })
+            .boxed()
+    }
+}
+
+/// Run `mesosync run` until SIGTERM / Ctrl-C.
+pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
+    runtime::init_logging(args.log_format).context("setting up logging")?;
+    let sandbox = if args.sandbox {
+        let config = SandboxConfig {
+            marathon_addr: args.sandbox_marathon_addr,
+            chronos_addr: args.sandbox_chronos_addr,
+            chronos_version: SandboxChronos::V2_4,
+            deployment_duration: args.sandbox_deployment_duration,
+            controls: true,
+            seed: None,
+        };
+        let sandbox = emulator::start(config).await.context("starting the embedded sandbox")?;
+        args.target.marathon = vec![sandbox.marathon_url()];
+        args.target.chronos = vec![sandbox.chronos_url()];
+        println!(
+            "sandbox Marathon: {}  (try: curl {}/v2/apps)",
+            sandbox.marathon_url(),
+            sandbox.marathon_url()
+        );
+        println!(
+            "sandbox Chronos:  {}  (try: curl {}/scheduler/jobs)",
+            sandbox.chronos_url(),
+            sandbox.chronos_url()
+        );
+        Some(sandbox)
+    } else {
+        None
+    };
+    if args.target.marathon.is_empty() && args.target.chronos.is_empty() {
+        anyhow::bail!(
+            "no Marathon or Chronos URL: give --marathon / --chronos (or MESOSYNC_MARATHON / MESOSYNC_CHRONOS), or --sandbox"
+        );
+    }
+    let election = match args.ha.election_config(&args.plan.instance) {
+        Some(mut config) => {
+            config.identity.endpoint = Some(args.listen.to_string());
+            if args.target.replica_id.is_none() {
+                args.target.replica_id = Some(config.identity.id.clone());
+            }
+            Some(LeaderElection::start(config).context("joining the leader election")?)
+        }
+        None => None,
+    };
+    let mut pipeline = args::pipeline(args.dir.clone(), &args.target, &args.plan, &args.apply)?;
+    if let Some(election) = &election {
+        pipeline.apply.write_fence = Some(election.fence().as_fn());
+        let publisher = election.handle();
+        pipeline.on_revision = Some(Arc::new(move |rev| publisher.update_revision(rev.commit.clone())));
+    }
+    let marathon = pipeline.clients.marathon.clone();
+    let mut controller = Controller::new(args.runtime_config(), Arc::new(pipeline));
+    if let Some(marathon) = marathon {
+        controller = controller.with_live_events(live_changes(marathon));
+    }
+    if let Some(election) = &election {
+        controller.register_metrics(|registry| election.register_metrics(registry));
+        let status = controller.status();
+        let triggers = controller.triggers();
+        let mut roles = election.subscribe();
+        let reporter = election.handle();
+        tokio::spawn(async move {
+            loop {
+                status.set_ha(serde_json::to_value(reporter.status()).unwrap_or_default());
+                let was_leader = roles.borrow().is_leader();
+                if roles.changed().await.is_err() {
+                    break;
+                }
+                if !was_leader && matches!(*roles.borrow(), Role::Leader) {
+                    triggers.send(Trigger::Leadership);
+                }
+            }
+        });
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding the status server to {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "mesosync: reconciling {} — status at http://{addr}/status, metrics at http://{addr}/metrics",
+        args.dir.display()
+    );
+    let result = runtime::run_with(controller, listener).await;
+    if let Some(election) = election {
+        election.shutdown().await;
+    }
+    if let Some(sandbox) = sandbox {
+        sandbox.shutdown().await;
+    }
+    result?;
+    Ok(super::EXIT_OK)
+}
