@@ -45,6 +45,13 @@ pub fn load_file(file: &ManifestFile, text: &str, values: &Value) -> (Vec<Desire
         if matches!(node.value(), yaml::NodeValue::Null) {
             continue; // an empty document, e.g. a trailing `---`
         }
+        // A `*.json` file is a Marathon app only when it has an `id` (DESIGN §2):
+        // other JSON (a saved plan, a values dump) beside the manifests is not one.
+        if file.format == FileFormat::Json
+            && !matches!(node.value(), yaml::NodeValue::Map(entries) if entries.iter().any(|(k, _)| k.value == "id"))
+        {
+            continue;
+        }
         let mut provenance = Provenance::new(file.path.clone());
         let prefix = match file.format {
             FileFormat::Yaml | FileFormat::YamlTemplate => "",

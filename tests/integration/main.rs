@@ -3,6 +3,7 @@
 
 mod apply;
 mod client;
+mod e2e;
 mod emulator_chronos;
 mod emulator_marathon;
 mod fake_reconcile;

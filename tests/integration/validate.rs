@@ -124,6 +124,8 @@ fn hidden_directories_and_other_files_are_skipped() {
     fs::write(tmp.path().join(".git/bad.yaml"), "not: [valid").unwrap();
     fs::write(tmp.path().join("notes.txt"), "kind: nonsense").unwrap();
     fs::write(tmp.path().join("empty.yaml"), "---\n").unwrap();
+    // JSON without an `id` is not a Marathon app (e.g. a saved plan kept beside).
+    fs::write(tmp.path().join("plan.json"), "{\"actions\": []}").unwrap();
     let (code, stdout, stderr) = validate(tmp.path());
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("0 apps, 0 jobs"), "{stdout}");
