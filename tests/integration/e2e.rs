@@ -2,7 +2,7 @@
 //! emulator over HTTP on 127.0.0.1, with the shipped Kolla manifests.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -33,13 +33,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
-}
-
-/// Replace `from` by `to` in a file (exactly once).
-pub fn edit(path: &Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert_eq!(text.matches(from).count(), 1, "`{from}` must occur once in {}", path.display());
-    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
 /// In `values.yaml`, set `resources.<name>.<field>` (written as `name: {field: v, …}`).
@@ -322,11 +315,6 @@ impl Controller {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-
-    /// The OS process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
 }
 
 impl Drop for Controller {
@@ -426,9 +414,4 @@ async fn run_dry_run_reports_drift_and_never_writes() {
     assert!(writes(&log).is_empty(), "dry-run wrote: {:?}", writes(&log));
     let (code, _) = controller.terminate();
     assert_eq!(code, Some(0));
-}
-
-/// Where the manifests live, for other test modules.
-pub fn manifests_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests")
 }
