@@ -1,0 +1,154 @@
+//! High availability end to end: two real `mesosync run` replicas, a real ZooKeeper
+//! and the emulator. Writes are told apart by the User-Agent each replica sends
+//! (`mesosync/<v> (<replica id>)`). Skipped loudly when ZooKeeper cannot run here.
+
+use std::time::{Duration, Instant};
+
+use mesosync::emulator::RecordedRequest;
+use serde_json::Value;
+
+use super::e2e::{Controller, manifests_copy, set_resource};
+use super::harness;
+use super::zk::ZkServer;
+
+const SESSION: &str = "2s";
+
+fn is_write(r: &RecordedRequest) -> bool {
+    r.method != "GET" && !r.path.starts_with("/_sandbox")
+}
+
+/// The replica ids that made writes, from the emulator's request log.
+fn writers(log: &[RecordedRequest]) -> Vec<String> {
+    let mut ids: Vec<String> = log
+        .iter()
+        .filter(|r| is_write(r))
+        .map(|r| {
+            let ua = r.user_agent.clone().unwrap_or_default();
+            ua.split_once('(').map_or(ua.clone(), |(_, id)| id.trim_end_matches(')').to_string())
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+fn replica(h: &harness::Harness, dir: &std::path::Path, zk: &ZkServer, id: &str) -> Controller {
+    let url = format!("zk://{}/mesosync", zk.address());
+    Controller::start(h, dir, &["--ha-zk", &url, "--ha-session-timeout", SESSION, "--replica-id", id])
+}
+
+fn role(status: &Value) -> &str {
+    status["ha"]["role"].as_str().unwrap_or("none")
+}
+
+async fn live_app(h: &harness::Harness, id: &str) -> Value {
+    let v: Value =
+        h.http.get(h.marathon(&format!("/v2/apps{id}"))).send().await.unwrap().json().await.unwrap();
+    v["app"].clone()
+}
+
+async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Start two replicas, wait until one of them converged the manifests; returns
+/// (leader, follower) in that order.
+async fn two_replicas(
+    h: &harness::Harness,
+    dir: &std::path::Path,
+    zk: &ZkServer,
+) -> (Controller, Controller) {
+    let a = replica(h, dir, zk, "replica-a");
+    let b = replica(h, dir, zk, "replica-b");
+    wait_for("the leader to converge 20 apps", Duration::from_secs(60), async || {
+        let apps: Value = h.http.get(h.marathon("/v2/apps")).send().await.unwrap().json().await.unwrap();
+        apps["apps"].as_array().is_some_and(|a| a.len() == 20)
+    })
+    .await;
+    wait_for("one leader and one follower", Duration::from_secs(20), async || {
+        let roles = [role(&a.status().await).to_string(), role(&b.status().await).to_string()];
+        roles.contains(&"leader".to_string()) && roles.contains(&"follower".to_string())
+    })
+    .await;
+    if role(&a.status().await) == "leader" { (a, b) } else { (b, a) }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_exactly_one_writes_and_a_killed_leader_is_replaced() {
+    let Some(zk) = ZkServer::start("two_replicas_exactly_one_writes_and_a_killed_leader_is_replaced") else {
+        return;
+    };
+    let h = harness::start().await;
+    let dir = manifests_copy();
+    let (leader, follower) = two_replicas(&h, dir.path(), &zk).await;
+    let leader_id = leader.status().await["ha"]["me"]["id"].as_str().map(str::to_string);
+    let writers_so_far = writers(&h.sandbox.requests());
+    assert_eq!(writers_so_far.len(), 1, "exactly one replica writes: {writers_so_far:?}");
+    let follower_status = follower.status().await;
+    assert_eq!(
+        follower_status["ha"]["leader"]["id"].as_str().map(str::to_string),
+        leader_id,
+        "{follower_status:#}"
+    );
+
+    // kill -9 the leader, then push a change: the follower takes over and applies it.
+    let leader_name = writers_so_far[0].clone();
+    drop(leader);
+    h.sandbox.reset_requests();
+    let killed_at = Instant::now();
+    set_resource(dir.path(), "horizon", "cpus", "0.5");
+    wait_for("the former follower to apply the pending change", Duration::from_secs(30), async || {
+        live_app(&h, "/openstack/horizon/horizon").await["cpus"] == 0.5
+    })
+    .await;
+    let failover = killed_at.elapsed();
+    let after = writers(&h.sandbox.requests());
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after[0], leader_name, "the killed replica cannot write");
+    assert_eq!(role(&follower.status().await), "leader");
+    // Session timeout (2 s) + one reconcile (a 1 s deployment wait at most) + slack.
+    assert!(failover < Duration::from_secs(15), "failover took {failover:?}");
+    eprintln!("HA failover after kill -9 (session {SESSION}): change applied {failover:?} after the kill");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn zookeeper_down_stops_all_writes_and_a_restart_elects_one_leader() {
+    let Some(zk) = ZkServer::start("zookeeper_down_stops_all_writes_and_a_restart_elects_one_leader") else {
+        return;
+    };
+    let h = harness::start().await;
+    let dir = manifests_copy();
+    let (leader, follower) = two_replicas(&h, dir.path(), &zk).await;
+    zk.stop();
+    wait_for("the leader's fence to close", Duration::from_secs(10), async || {
+        leader.status().await["ha"]["may_write"] == false
+    })
+    .await;
+    h.sandbox.reset_requests();
+    set_resource(dir.path(), "horizon", "cpus", "0.6");
+    // Both replicas see the edit (file watch) but neither may write without ZooKeeper.
+    wait_for("both replicas to reconcile the edit", Duration::from_secs(10), async || {
+        let a = leader.status().await;
+        let b = follower.status().await;
+        [a, b].iter().all(|s| s["objects"].to_string().contains("drifted"))
+    })
+    .await;
+    assert!(
+        writers(&h.sandbox.requests()).is_empty(),
+        "a write without ZooKeeper: {:?}",
+        h.sandbox.requests()
+    );
+
+    zk.restart();
+    wait_for("exactly one leader again and the edit applied", Duration::from_secs(30), async || {
+        let roles = [role(&leader.status().await).to_string(), role(&follower.status().await).to_string()];
+        roles.iter().filter(|r| *r == "leader").count() == 1
+            && live_app(&h, "/openstack/horizon/horizon").await["cpus"] == 0.6
+    })
+    .await;
+    assert_eq!(writers(&h.sandbox.requests()).len(), 1, "{:?}", writers(&h.sandbox.requests()));
+}
