@@ -553,9 +553,11 @@ mod tests {
         apply(&plan, &Clients::default(), &ApplyOptions::default(), &sink).await;
         let text = String::from_utf8(sink.into_inner()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "starting app /db Update (Restart)");
+        assert_eq!(lines[0], "starting app /db update (restart: every task is replaced)");
         assert!(
-            lines[1].starts_with("app /db Update (Restart): failed: no marathon client configured in "),
+            lines[1].starts_with(
+                "app /db update (restart: every task is replaced): failed: no marathon client configured in "
+            ),
             "{text}"
         );
     }

@@ -131,8 +131,12 @@ impl fmt::Display for ObjectReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} {:?} ({:?}): {} in {:.1?}",
-            self.object, self.kind, self.impact, self.outcome, self.duration
+            "{} {} ({}): {} in {:.1?}",
+            self.object,
+            crate::plan::render::kind_word(self.kind),
+            crate::plan::render::impact_text(self.impact),
+            self.outcome,
+            self.duration
         )?;
         if let Some(d) = &self.deployment_id {
             write!(f, " [deployment {d}]")?;
@@ -247,7 +251,7 @@ impl ProgressSink for NoProgress {
 }
 
 /// A [`ProgressSink`] that writes one plain line per start and end to a writer (the
-/// CLI passes stderr): `starting app /x Update (Restart)` and the [`ObjectReport`] line.
+/// CLI passes stderr): `starting app /x update (restart: every task is replaced)` and the [`ObjectReport`] line.
 pub struct LineProgress<W: std::io::Write + Send> {
     out: std::sync::Mutex<W>,
 }
@@ -273,7 +277,12 @@ impl<W: std::io::Write + Send> LineProgress<W> {
 
 impl<W: std::io::Write + Send> ProgressSink for LineProgress<W> {
     fn started(&self, action: &Action) {
-        self.line(format_args!("starting {} {:?} ({:?})", action.object, action.kind, action.impact));
+        self.line(format_args!(
+            "starting {} {} ({})",
+            action.object,
+            crate::plan::render::kind_word(action.kind),
+            crate::plan::render::impact_text(action.impact)
+        ));
     }
 
     fn finished(&self, _: &Action, report: &ObjectReport) {

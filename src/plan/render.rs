@@ -34,7 +34,8 @@ pub fn impact_text(impact: Impact) -> &'static str {
     }
 }
 
-fn kind_word(kind: ActionKind) -> &'static str {
+/// The action as a word (`create`, `update`, …).
+pub fn kind_word(kind: ActionKind) -> &'static str {
     match kind {
         ActionKind::Create => "create",
         ActionKind::Update => "update",
