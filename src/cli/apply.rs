@@ -10,7 +10,6 @@ use super::args::{self, ApplyArgs, PlanArgs, TargetArgs};
 use super::diff::{ColorChoice, OutputFormat, print_plan};
 use crate::apply::{ApplyReport, LineProgress, SavedPlanError, apply_saved};
 use crate::plan::Plan;
-use crate::reconcile::PipelineError;
 
 /// Arguments of `mesosync apply`.
 #[derive(Debug, clap::Args)]
@@ -68,16 +67,8 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
             Err(e) => Err(e.into()),
         };
     }
-    let planned = match pipeline.plan(chrono::Utc::now()).await {
-        Ok(p) => p,
-        Err(PipelineError::Load(errors)) => {
-            for e in errors.iter() {
-                eprintln!("{e}");
-            }
-            eprintln!("{}: {} error(s); nothing was written", args.dir.display(), errors.len());
-            return Ok(super::EXIT_ERROR);
-        }
-        Err(e) => return Err(e.into()),
+    let Some(planned) = args::plan_or_report(&pipeline).await? else {
+        return Ok(super::EXIT_ERROR);
     };
     args::check_targets(&planned.desired, &args.target)?;
     print_plan(&planned.plan, OutputFormat::Text, args.color.enabled(), false)?;

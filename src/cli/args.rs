@@ -214,3 +214,18 @@ pub fn check_targets(desired: &crate::model::DesiredState, target: &TargetArgs) 
     }
     Ok(())
 }
+
+/// Load, list and plan; on a load error print every problem (file:line:column) and
+/// return `None`: the caller exits 1 with nothing written.
+pub async fn plan_or_report(
+    pipeline: &crate::reconcile::Pipeline,
+) -> anyhow::Result<Option<crate::reconcile::Planned>> {
+    match pipeline.plan(chrono::Utc::now()).await {
+        Ok(planned) => Ok(Some(planned)),
+        Err(crate::reconcile::PipelineError::Load(errors)) => {
+            super::print_load_errors(&pipeline.dir, &errors);
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

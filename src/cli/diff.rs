@@ -10,7 +10,6 @@ use anyhow::Context;
 use super::args::{self, ApplyArgs, PlanArgs, TargetArgs};
 use crate::plan::Plan;
 use crate::plan::render::{RenderOptions, render_json, render_text};
-use crate::reconcile::PipelineError;
 
 /// Output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -94,16 +93,8 @@ pub fn print_plan(
 /// Run `mesosync diff`.
 pub async fn run(args: DiffArgs) -> anyhow::Result<u8> {
     let pipeline = args::pipeline(args.dir.clone(), &args.target, &args.plan, &ApplyArgs::default_flags())?;
-    let planned = match pipeline.plan(chrono::Utc::now()).await {
-        Ok(p) => p,
-        Err(PipelineError::Load(errors)) => {
-            for e in errors.iter() {
-                eprintln!("{e}");
-            }
-            eprintln!("{}: {} error(s); nothing would be written", args.dir.display(), errors.len());
-            return Ok(super::EXIT_ERROR);
-        }
-        Err(e) => return Err(e.into()),
+    let Some(planned) = args::plan_or_report(&pipeline).await? else {
+        return Ok(super::EXIT_ERROR);
     };
     args::check_targets(&planned.desired, &args.target)?;
     print_plan(&planned.plan, args.output, args.color.enabled(), args.show_unchanged)?;

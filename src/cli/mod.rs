@@ -86,6 +86,14 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Print every load error, then the closing line: nothing was (or would be) written.
+fn print_load_errors(dir: &std::path::Path, errors: &crate::source::LoadErrors) {
+    for e in errors.iter() {
+        eprintln!("{e}");
+    }
+    eprintln!("{}: {} error(s); nothing was written", dir.display(), errors.len());
+}
+
 /// Run an async command on a fresh multi-threaded runtime.
 fn block_on<F: std::future::Future<Output = anyhow::Result<u8>>>(future: F) -> anyhow::Result<u8> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(future)

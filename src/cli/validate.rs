@@ -24,10 +24,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
             Ok(super::EXIT_OK)
         }
         Err(errors) => {
-            for e in errors.iter() {
-                eprintln!("{e}");
-            }
-            eprintln!("{}: {} error(s); nothing would be written", args.dir.display(), errors.len());
+            super::print_load_errors(&args.dir, &errors);
             Ok(super::EXIT_ERROR)
         }
     }

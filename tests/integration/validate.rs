@@ -30,7 +30,7 @@ fn check_bad_fixture(case: &str) {
     let expected_lines: Vec<&str> = expected.lines().collect();
     assert_eq!(lines, expected_lines, "{case}: error lines differ");
     assert!(
-        summary.ends_with(&format!("{} error(s); nothing would be written", expected_lines.len())),
+        summary.ends_with(&format!("{} error(s); nothing was written", expected_lines.len())),
         "{case}: summary line: {summary}"
     );
     // The library reports the same errors as the binary, in the same order.

@@ -512,17 +512,23 @@ async fn delete_app(
     let id = app_id_from_path(&path);
     // force=true is the default of DELETE in all of 1.x.
     let force = query::flag(&query::pairs(raw.as_deref()), "force", true);
+    deploy_existing(&state, &faults, &id, force, Change::Remove { id: id.clone() })
+}
+
+/// A deployment of one change to an existing app (delete, restart): 404 when the
+/// app does not exist, 409 when a deployment holds it (unless forced).
+fn deploy_existing(
+    state: &MarathonState,
+    faults: &DeploymentFaults,
+    id: &str,
+    force: bool,
+    change: Change,
+) -> Response {
     let mut store = state.store();
-    if !store.apps.contains_key(&id) {
-        return not_found(&id, false);
+    if !store.apps.contains_key(id) {
+        return not_found(id, false);
     }
-    match state.deploy(
-        &mut store,
-        vec![Change::Remove { id }],
-        force,
-        |ids| faults.outcome_for(ids),
-        Vec::new(),
-    ) {
+    match state.deploy(&mut store, vec![change], force, |ids| faults.outcome_for(ids), Vec::new()) {
         Ok((deployment_id, version)) => deployment_result(StatusCode::OK, &deployment_id, &version),
         Err(error) => deploy_error(error),
     }
@@ -539,20 +545,7 @@ async fn post_app_path(
     };
     let id = app_id_from_path(app_path);
     let force = query::flag(&query::pairs(raw.as_deref()), "force", false);
-    let mut store = state.store();
-    if !store.apps.contains_key(&id) {
-        return not_found(&id, false);
-    }
-    match state.deploy(
-        &mut store,
-        vec![Change::Restart { id }],
-        force,
-        |ids| faults.outcome_for(ids),
-        Vec::new(),
-    ) {
-        Ok((deployment_id, version)) => deployment_result(StatusCode::OK, &deployment_id, &version),
-        Err(error) => deploy_error(error),
-    }
+    deploy_existing(&state, &faults, &id, force, Change::Restart { id: id.clone() })
 }
 
 // ---- deployments, events, info ------------------------------------------------------
