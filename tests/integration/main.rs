@@ -8,6 +8,7 @@ mod emulator_marathon;
 mod fake_reconcile;
 mod ha;
 mod harness;
+mod import;
 mod loader_fuzz;
 mod packaging;
 mod plan_fixtures;
