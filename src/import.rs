@@ -417,7 +417,12 @@ fn check_loads_back(object: &ImportedObject) -> Result<(), String> {
     match loaded.as_slice() {
         [one] if one.spec == object.spec => Ok(()),
         [one] => {
-            Err(format!("the manifest would load differently: wrote {}, read {}", object.spec, one.spec))
+            let masked = |spec: &Value| mask::masked(object.object.kind, spec, &[]);
+            Err(format!(
+                "the manifest would load differently (a bug; please report it): wrote {}, read {}",
+                masked(&object.spec),
+                masked(&one.spec)
+            ))
         }
         _ => Err("the manifest would not hold exactly one object".into()),
     }

@@ -48,11 +48,13 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
         anyhow::bail!("nothing to import from: set --marathon and/or --chronos");
     }
     let clients = args.target.clients().context("configuring the API clients")?;
+    // Listing first: a Chronos client detects its version with the listing it gets on
+    // the way, so the version below costs no further GET.
+    let live = clients.list_live(None).await.context("listing live state")?;
     let chronos_version = match &clients.chronos {
         Some(c) => Some(c.version().await.context("detecting the Chronos version")?),
         None => None,
     };
-    let live = clients.list_live(None).await.context("listing live state")?;
     let at = chrono::Utc::now();
     let opts = ImportOptions {
         instance: args.instance.clone(),

@@ -287,7 +287,21 @@ async fn unowned_objects_round_trip(version: ChronosVersion, prefix: &str) {
     wait_for_jobs(&h, prefix, 3).await;
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path();
+    h.sandbox.reset_requests();
     let run = import(&h, out, &["--include-secrets"]).await;
+    // Import only reads: the Marathon listing once, the Chronos listing once (plus,
+    // on 2.x, the probe of the 3.x path that tells the version).
+    let requests: Vec<String> =
+        h.sandbox.requests().iter().map(|r| format!("{} {} {}", r.method, r.path, r.status)).collect();
+    let expected: &[&str] = match version {
+        ChronosVersion::V3 => &["GET /v2/apps 200", "GET /v1/scheduler/jobs 200"],
+        _ => &["GET /v2/apps 200", "GET /v1/scheduler/jobs 404", "GET /scheduler/jobs 200"],
+    };
+    let mut sorted = requests.clone();
+    sorted.sort();
+    let mut expected = expected.to_vec();
+    expected.sort();
+    assert_eq!(sorted, expected, "{requests:?}");
     // The batch sample's /test/sleep60 depends on an app that does not exist: a
     // manifest set must declare every dependency, so it is left out, loudly.
     assert_eq!(run.code, Some(1), "{}", run.stderr);
