@@ -654,3 +654,242 @@ mod tests {
         assert!(text.contains("kind: MarathonApp\nspec:\n  id: /a\n"), "{text}");
     }
 }
+
+/// The property the whole command exists for: whatever an API reports, the imported
+/// manifest — rendered, loaded back with the real loader and planned with the real
+/// planner against that live object — plans no change at all.
+#[cfg(test)]
+mod round_trip {
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::model::{DesiredState, LiveState};
+    use crate::plan::{ActionKind, PlanOptions, compute};
+
+    /// A member that is absent or takes one of `choices` (often the default).
+    fn member(
+        key: &'static str,
+        choices: Vec<Value>,
+    ) -> impl Strategy<Value = Option<(&'static str, Value)>> {
+        proptest::option::of(proptest::sample::select(choices).prop_map(move |v| (key, v)))
+    }
+
+    fn object(members: Vec<Option<(&'static str, Value)>>, base: Value) -> Value {
+        let mut out = base;
+        for (k, v) in members.into_iter().flatten() {
+            out[k] = v;
+        }
+        out
+    }
+
+    fn app() -> impl Strategy<Value = Value> {
+        let scalars = vec![
+            member("cpus", vec![json!(1.0), json!(0.25)]),
+            member("mem", vec![json!(128.0), json!(64.0)]),
+            member("disk", vec![json!(0.0), json!(10.0)]),
+            member("instances", vec![json!(1), json!(3), json!(0)]),
+            member("backoffFactor", vec![json!(1.15), json!(2.0)]),
+            member("maxLaunchDelaySeconds", vec![json!(300), json!(3600)]),
+            member("requirePorts", vec![json!(false), json!(true)]),
+            member("killSelection", vec![json!("YOUNGEST_FIRST"), json!("OLDEST_FIRST")]),
+            member("role", vec![json!("*"), json!("ops")]),
+            member("executor", vec![json!(""), json!("//cmd")]),
+            member("labels", vec![json!({}), json!({"team": "a", "API_TOKEN": "t"})]),
+            member("env", vec![json!({}), json!({"A": "1", "B": "", "DB_PASSWORD": "pw"})]),
+            member(
+                "constraints",
+                vec![
+                    json!([]),
+                    json!([["hostname", "UNIQUE", ""]]),
+                    json!([["b", "LIKE", "x"], ["a", "UNIQUE"]]),
+                ],
+            ),
+        ];
+        let nested = vec![
+            member(
+                "upgradeStrategy",
+                vec![
+                    json!({"minimumHealthCapacity": 1.0, "maximumOverCapacity": 1.0}),
+                    json!({"minimumHealthCapacity": 0.5, "maximumOverCapacity": 1.0}),
+                    json!({"minimumHealthCapacity": 0.0, "maximumOverCapacity": 0.0}),
+                ],
+            ),
+            member(
+                "unreachableStrategy",
+                vec![
+                    json!({"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0}),
+                    json!({"inactiveAfterSeconds": 60, "expungeAfterSeconds": 0}),
+                ],
+            ),
+            member("networks", vec![json!([{"mode": "host"}]), json!([{"mode": "container/bridge"}])]),
+            member(
+                "portDefinitions",
+                vec![
+                    json!([]),
+                    json!([{"port": 10004, "name": "default", "protocol": "tcp"}]),
+                    json!([{"port": 5000, "name": "api"}, {"port": 10007, "protocol": "udp"}]),
+                ],
+            ),
+            member(
+                "healthChecks",
+                vec![
+                    json!([{"protocol": "HTTP", "path": "/h", "gracePeriodSeconds": 300, "intervalSeconds": 60,
+                        "timeoutSeconds": 20, "maxConsecutiveFailures": 3, "delaySeconds": 15,
+                        "ignoreHttp1xx": false, "ipProtocol": "IPv4", "portIndex": 0}]),
+                    json!([{"protocol": "TCP", "portIndex": 1, "intervalSeconds": 10},
+                        {"protocol": "COMMAND", "command": {"value": "true"}}]),
+                ],
+            ),
+            member(
+                "fetch",
+                vec![json!([{"uri": "http://x/a.tgz", "extract": true, "executable": false, "cache": false},
+                    {"uri": "http://x/run", "executable": true}])],
+            ),
+            member(
+                "container",
+                vec![
+                    json!({"type": "DOCKER", "docker": {"image": "i:1", "forcePullImage": false,
+                        "privileged": false, "parameters": []}, "volumes": []}),
+                    json!({"type": "MESOS", "docker": {"image": "i:2", "forcePullImage": true}}),
+                ],
+            ),
+        ];
+        (scalars, nested).prop_map(|(a, b)| {
+            let base = json!({"id": "/g/app", "cmd": "run"});
+            object(a.into_iter().chain(b).collect(), base)
+        })
+    }
+
+    fn job() -> impl Strategy<Value = Value> {
+        let members = vec![
+            member("shell", vec![json!(true), json!(false)]),
+            member("epsilon", vec![json!("PT60S"), json!("PT5M")]),
+            member("retries", vec![json!(2), json!(0)]),
+            member("owner", vec![json!(""), json!("ops@example.com")]),
+            member("description", vec![json!(""), json!("nightly"), json!("nightly [mesosync:mesosync]")]),
+            member("async", vec![json!(false), json!(true)]),
+            member("cpus", vec![json!(0.1), json!(0.0), json!(1.5)]),
+            member("mem", vec![json!(128.0), json!(512.0)]),
+            member("disk", vec![json!(256.0), json!(0)]),
+            member("softError", vec![json!(false), json!(true)]),
+            member("highPriority", vec![json!(false), json!(true)]),
+            member("runAsUser", vec![json!("root"), json!("nobody")]),
+            member("taskInfoData", vec![json!(""), json!("x")]),
+            member("concurrent", vec![json!(false), json!(true)]),
+            member("maxCompletionTime", vec![json!(0), json!(600)]),
+            member("uris", vec![json!([]), json!(["http://x/a"])]),
+            member("constraints", vec![json!([]), json!([["rack", "EQUALS", "r1"]])]),
+            member(
+                "environmentVariables",
+                vec![json!([]), json!([{"name": "Z", "value": "1"}, {"name": "A_SECRET", "value": "s"}])],
+            ),
+            member(
+                "container",
+                vec![
+                    json!({"type": "DOCKER", "image": "busybox", "network": "HOST", "forcePullImage": false}),
+                ],
+            ),
+            member("successCount", vec![json!(4)]),
+            member("lastError", vec![json!("2026-01-01T00:00:00.000Z")]),
+        ];
+        let shape = proptest::sample::select(vec![
+            json!({"schedule": "R/2030-01-01T00:00:00.000Z/PT1H", "scheduleTimeZone": ""}),
+            json!({"schedule": "R3/2020-01-01T00:00:00.000Z/P1D", "scheduleTimeZone": "UTC"}),
+            json!({"parents": ["a", "b"]}),
+        ]);
+        (members, shape).prop_map(|(m, shape)| {
+            let mut base = json!({"name": "j", "command": "true"});
+            for (k, v) in shape.as_object().into_iter().flatten() {
+                base[k] = v.clone();
+            }
+            object(m, base)
+        })
+    }
+
+    fn version() -> impl Strategy<Value = ChronosVersion> {
+        proptest::sample::select(vec![ChronosVersion::V2_4, ChronosVersion::V2_5, ChronosVersion::V3])
+    }
+
+    /// Import `live`, render, load back, plan against `live`: the pointers planned as
+    /// changed on the subject.
+    fn planned_changes(kind: ObjectKind, live: Value, opts: &ImportOptions) -> Vec<String> {
+        let (apps, jobs) = match kind {
+            ObjectKind::MarathonApp => (vec![live], vec![]),
+            ObjectKind::ChronosJob => {
+                // The parents a dependent job names must be imported too.
+                let parent = |name: &str| {
+                    json!({"name": name, "command": "true", "schedule": "R/2030-01-01T00:00:00Z/P1D",
+                        "description": "[mesosync:mesosync]"})
+                };
+                (vec![], vec![live, parent("a"), parent("b")])
+            }
+        };
+        let imported = import(&apps, &jobs, opts);
+        assert!(imported.skipped.is_empty(), "{:?}", imported.skipped);
+        let mut desired = DesiredState::default();
+        for object in &imported.objects {
+            let origin = Origin { url: "http://m".into(), at: DateTime::<Utc>::UNIX_EPOCH };
+            let text = render(object, &origin).unwrap();
+            let (loaded, errors) = crate::source::load_text(&object.path, &text);
+            assert!(errors.is_empty(), "{text}\n{errors:?}");
+            match kind {
+                ObjectKind::MarathonApp => desired.apps.extend(loaded),
+                ObjectKind::ChronosJob => desired.jobs.extend(loaded),
+            }
+        }
+        let live = LiveState { apps, jobs };
+        let plan_opts = PlanOptions { chronos_version: opts.chronos_version, ..PlanOptions::default() };
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        let plan = compute(&desired, &live, &plan_opts, now);
+        let writes = plan.actions.iter().filter(|a| a.kind != ActionKind::NoOp).count();
+        assert!(writes == 0 || !opts.include_secrets, "{plan:?}");
+        let subject = if kind == ObjectKind::MarathonApp { "/g/app" } else { "j" };
+        let action = plan.actions.iter().find(|a| a.object.id == subject).expect("planned");
+        action.changes.iter().map(|c| c.pointer.clone()).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn an_imported_app_plans_no_change(spec in app(), owned in any::<bool>()) {
+            // What GET reports: the defaults filled in, floats as Marathon writes them.
+            let mut live = crate::normalize::marathon::canonical_app(&spec, None);
+            live["version"] = json!("2026-01-01T00:00:00.000Z");
+            live["tasksRunning"] = json!(1);
+            live["mem"] = json!(live["mem"].as_f64().unwrap_or(128.0));
+            if owned {
+                crate::normalize::marathon::with_owner_label(&mut live, "mesosync");
+            }
+            let opts = ImportOptions { include_secrets: true, ..ImportOptions::default() };
+            let changes = planned_changes(ObjectKind::MarathonApp, live.clone(), &opts);
+            let expected: Vec<String> = if owned {
+                vec![]
+            } else {
+                // Unowned: the ownership mark is the one difference (and nothing is written).
+                let labels = live.get("labels").and_then(Value::as_object).is_some_and(|l| !l.is_empty());
+                vec![if labels { "/labels/MESOSYNC_OWNER".into() } else { "/labels".into() }]
+            };
+            prop_assert_eq!(changes, expected);
+            // Redacted: only the secret pointers differ.
+            let redacted = planned_changes(ObjectKind::MarathonApp, live, &ImportOptions::default());
+            prop_assert!(
+                redacted.iter().all(|p| p.starts_with("/labels") || p == "/env/DB_PASSWORD"),
+                "{:?}",
+                redacted
+            );
+        }
+
+        #[test]
+        fn an_imported_job_plans_no_change(spec in job(), version in version()) {
+            let mut live = crate::normalize::chronos::canonical_job(&spec, Some(version), true);
+            crate::normalize::chronos::with_owner_marker(&mut live, "mesosync");
+            live["successCount"] = json!(7);
+            let opts =
+                ImportOptions { include_secrets: true, chronos_version: Some(version), ..ImportOptions::default() };
+            prop_assert_eq!(planned_changes(ObjectKind::ChronosJob, live, &opts), Vec::<String>::new());
+        }
+    }
+}
