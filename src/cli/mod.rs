@@ -44,7 +44,7 @@ pub enum Command {
     Apply(apply::ApplyCommand),
     /// Reconcile continuously: file watch, periodic resync, Marathon event stream.
     Run(Box<run::RunArgs>),
-    /// Write the live apps and jobs as manifests.
+    /// Write the live apps and jobs as manifests (exit 0: all written, 1: one left out or an error).
     Import(import::ImportArgs),
     /// Run the Marathon + Chronos emulator.
     Sandbox(sandbox::SandboxArgs),
