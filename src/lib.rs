@@ -19,6 +19,7 @@ pub mod diff;
 pub mod emulator;
 pub mod generate;
 pub mod ha;
+pub mod import;
 pub mod model;
 pub mod normalize;
 pub mod plan;

@@ -34,6 +34,13 @@ pub enum PipelineError {
     /// Live state could not be listed; nothing was written.
     #[error("could not list live state; nothing was written: {0}")]
     List(ClientError),
+    /// The plan would write the import placeholder over real secrets.
+    #[error(
+        "refusing to write the placeholder `{}` over secret values (fill them in the manifests first): {}",
+        crate::diff::mask::PLACEHOLDER,
+        .0.join(", ")
+    )]
+    Placeholder(Vec<String>),
 }
 
 /// A plan with the inputs it was computed from.
@@ -98,6 +105,12 @@ impl Pipeline {
         let live = self.list().await.map_err(PipelineError::List)?;
         let plan = plan::compute(&desired, &live, &opts, now);
         Ok(Planned { desired, live, plan })
+    }
+
+    /// Refuse a plan that would write the import placeholder over secrets.
+    pub fn check_writable(plan: &Plan) -> Result<(), PipelineError> {
+        let found = plan::placeholder_writes(plan);
+        if found.is_empty() { Ok(()) } else { Err(PipelineError::Placeholder(found)) }
     }
 
     /// Apply a plan. `cancel` stops it between writes; `fence` is checked before
@@ -181,6 +194,13 @@ impl Reconcile for Pipeline {
                         api_errors: vec![api],
                     });
                 }
+                Err(e @ PipelineError::Placeholder(_)) => {
+                    return Err(ReconcileFailure {
+                        stage: FailureStage::Other,
+                        message: e.to_string(),
+                        api_errors: vec![],
+                    });
+                }
             };
             let mut plan = planned.plan;
             let mut report = ReconcileReport { summary: plan.summary(), ..ReconcileReport::default() };
@@ -191,6 +211,13 @@ impl Reconcile for Pipeline {
             }
             if dry_run || !plan.actions.iter().any(|a| a.is_write()) {
                 return Ok(report);
+            }
+            if let Err(e) = Self::check_writable(&plan) {
+                return Err(ReconcileFailure {
+                    stage: FailureStage::Other,
+                    message: e.to_string(),
+                    api_errors: vec![],
+                });
             }
             hold_back(&mut plan, &ctx.backing_off);
             let (cancel_tx, cancel_rx) = watch::channel(false);

@@ -78,6 +78,7 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
     if !planned.plan.actions.iter().any(|a| a.is_write()) {
         return Ok(super::EXIT_OK);
     }
+    crate::reconcile::Pipeline::check_writable(&planned.plan)?;
     let report = pipeline.execute(&planned.plan, None, None, &progress).await;
     Ok(finish(&report))
 }

@@ -8,6 +8,7 @@ mod apply;
 mod args;
 mod completions;
 mod diff;
+mod import;
 mod run;
 mod sandbox;
 mod validate;
@@ -43,21 +44,14 @@ pub enum Command {
     Apply(apply::ApplyCommand),
     /// Reconcile continuously: file watch, periodic resync, Marathon event stream.
     Run(Box<run::RunArgs>),
-    /// Write the live apps and jobs as manifests.
-    Import(Unimplemented),
+    /// Write the live apps and jobs as manifests (exit 0: all written, 1: one left out or an error).
+    Import(import::ImportArgs),
     /// Run the Marathon + Chronos emulator.
     Sandbox(sandbox::SandboxArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff) to stdout.
     Man,
-}
-
-/// Arguments of a command that is not built yet (accepts anything, does nothing).
-#[derive(Debug, clap::Args)]
-pub struct Unimplemented {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
 }
 
 /// Parse the process arguments, run the command, and return its exit code.
@@ -79,7 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff(args) => block_on(diff::run(args)),
         Command::Apply(args) => block_on(apply::run(args)),
         Command::Run(args) => block_on(run::run(*args)),
-        Command::Import(_) => not_yet("import", 10),
+        Command::Import(args) => block_on(import::run(args)),
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Completions(args) => completions::completions(&args),
         Command::Man => completions::man(),
@@ -97,11 +91,6 @@ fn print_load_errors(dir: &std::path::Path, errors: &crate::source::LoadErrors) 
 /// Run an async command on a fresh multi-threaded runtime.
 fn block_on<F: std::future::Future<Output = anyhow::Result<u8>>>(future: F) -> anyhow::Result<u8> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(future)
-}
-
-fn not_yet(name: &str, issue: u32) -> anyhow::Result<u8> {
-    eprintln!("mesosync {name}: not implemented yet (tracked in issue #{issue})");
-    Ok(EXIT_ERROR)
 }
 
 #[cfg(test)]

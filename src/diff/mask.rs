@@ -9,13 +9,18 @@ use serde_json::Value;
 use crate::model::ObjectKind;
 use crate::normalize::{escape_token, set_pointer_if_present};
 
+/// What `mesosync import` writes in place of a secret value; a plan that would send
+/// it to a live system is refused (see `plan::placeholder_writes`).
+pub const PLACEHOLDER: &str = "CHANGE-ME";
+
 /// What a masked value reads as.
 pub const MASK: &str = "(sensitive value)";
 
 /// Name fragments that make a variable or label secret (compared case-insensitively).
 /// (`PRIVATE` alone is not one: `KOLLA_PRIVATE_INTERFACE` names a NIC; a private key
 /// is caught by `KEY`.)
-const SECRET_WORDS: &[&str] = &["PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL"];
+const SECRET_WORDS: &[&str] =
+    &["PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL", "COOKIE"];
 
 /// Whether a variable or label name looks like it holds a secret. `KEY` counts only
 /// as the end of a word (`API_KEY`, `SSHKEY`), not inside one: OpenStack is full of
@@ -84,9 +89,15 @@ mod tests {
 
     #[test]
     fn secret_names_are_recognised_case_insensitively() {
-        for name in
-            ["DB_PASSWORD", "api_key", "GitHubToken", "client_secret", "SSH_PRIVATE_KEY", "keystone_passwd"]
-        {
+        for name in [
+            "DB_PASSWORD",
+            "api_key",
+            "GitHubToken",
+            "client_secret",
+            "SSH_PRIVATE_KEY",
+            "keystone_passwd",
+            "RABBITMQ_CLUSTER_COOKIE",
+        ] {
             assert!(looks_secret(name), "{name}");
         }
         for name in ["LOG_LEVEL", "HOME", "PORT", "KEYSTONE_ADMIN_URL", "KOLLA_PRIVATE_INTERFACE"] {

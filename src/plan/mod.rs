@@ -205,6 +205,23 @@ impl Plan {
     }
 }
 
+/// The writes that would send the import placeholder ([`crate::diff::mask::PLACEHOLDER`])
+/// as a secret value, as `object pointer` lines: a manifest imported with redacted
+/// secrets whose values were never filled in. Applying it would overwrite the real
+/// secret, so `apply` and `run` refuse such a plan.
+pub fn placeholder_writes(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    for action in plan.actions.iter().filter(|a| a.is_write()) {
+        let Some(body) = &action.body else { continue };
+        for pointer in crate::diff::mask::secret_pointers(action.object.kind, body, &action.secrets) {
+            if body.pointer(&pointer).and_then(Value::as_str) == Some(crate::diff::mask::PLACEHOLDER) {
+                out.push(format!("{} {pointer}", action.object));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -415,3 +415,25 @@ async fn run_dry_run_reports_drift_and_never_writes() {
     let (code, _) = controller.terminate();
     assert_eq!(code, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_refuses_to_write_the_import_placeholder_over_secrets() {
+    let h = harness::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        "kind: MarathonApp\nspec:\n  id: /imported/db\n  cmd: sleep 100\n  env: {DB_PASSWORD: CHANGE-ME, MODE: prod}\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) =
+        tokio::task::block_in_place(|| mesosync(&h, &["apply", dir.path().to_str().unwrap()]));
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stderr.contains("refusing to write the placeholder `CHANGE-ME`"), "{stderr}");
+    assert!(stderr.contains("app /imported/db /env/DB_PASSWORD"), "{stderr}");
+    assert!(writes(&h.sandbox.requests()).is_empty());
+    // diff still shows the plan (the value masked) and exits 2.
+    let (code, stdout, _) =
+        tokio::task::block_in_place(|| mesosync(&h, &["diff", dir.path().to_str().unwrap()]));
+    assert_eq!(code, 2);
+    assert!(!stdout.contains("CHANGE-ME"), "{stdout}");
+}

@@ -10,6 +10,7 @@ mod fake_reconcile;
 mod ha;
 mod ha_e2e;
 mod harness;
+mod import;
 mod loader_fuzz;
 mod packaging;
 mod plan_fixtures;
