@@ -81,12 +81,24 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
     };
     args::check_targets(&planned.desired, &args.target)?;
     print_plan(&planned.plan, OutputFormat::Text, args.color.enabled(), false)?;
+    let chronos_down = super::diff::report_unreachable(&planned);
     if args.dry_run {
-        return Ok(if planned.plan.has_changes() { super::EXIT_CHANGES } else { super::EXIT_OK });
+        return Ok(if chronos_down {
+            super::EXIT_ERROR
+        } else if planned.plan.has_changes() {
+            super::EXIT_CHANGES
+        } else {
+            super::EXIT_OK
+        });
     }
     if !planned.plan.actions.iter().any(|a| a.is_write()) {
-        return Ok(super::EXIT_OK);
+        return Ok(if chronos_down { super::EXIT_ERROR } else { super::EXIT_OK });
     }
     let report = pipeline.execute(&planned.plan, None, None, &progress).await;
-    Ok(finish(&report))
+    let code = finish(&report);
+    if chronos_down {
+        super::diff::report_unreachable(&planned);
+        return Ok(super::EXIT_ERROR);
+    }
+    Ok(code)
 }

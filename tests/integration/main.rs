@@ -12,6 +12,8 @@ mod loader_fuzz;
 mod packaging;
 mod plan_fixtures;
 mod plan_properties;
+mod reliability_faults;
+mod reliability_support;
 mod runtime;
 mod server;
 mod templates;
