@@ -13,6 +13,7 @@ mod packaging;
 mod plan_fixtures;
 mod plan_properties;
 mod reliability_faults;
+mod reliability_input;
 mod reliability_support;
 mod runtime;
 mod server;
