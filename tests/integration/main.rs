@@ -14,6 +14,7 @@ mod plan_fixtures;
 mod plan_properties;
 mod reliability_faults;
 mod reliability_input;
+mod reliability_prune;
 mod reliability_support;
 mod runtime;
 mod server;
