@@ -122,7 +122,8 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<u8> {
         return Ok(super::EXIT_ERROR);
     }
     if let Some(path) = &args.out {
-        let text = serde_json::to_string_pretty(&planned.plan)?;
+        // Secrets masked: `apply --plan FILE DIR` takes them from the manifests again.
+        let text = serde_json::to_string_pretty(&crate::plan::masked_for_saving(&planned.plan))?;
         std::fs::write(path, text).with_context(|| format!("writing the plan to {}", path.display()))?;
         eprintln!("plan saved to {}", path.display());
     }

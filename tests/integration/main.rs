@@ -15,6 +15,7 @@ mod plan_properties;
 mod reliability_faults;
 mod reliability_input;
 mod reliability_prune;
+mod reliability_security;
 mod reliability_support;
 mod runtime;
 mod server;
