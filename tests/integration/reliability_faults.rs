@@ -205,6 +205,9 @@ async fn chronos_down_while_marathon_is_up_converges_marathon_and_reports_chrono
     let dir = tempfile::tempdir().unwrap();
     write_apps(dir.path(), 2);
     std::fs::write(dir.path().join("jobs.yaml"), job_yaml("rel-job")).unwrap();
+    // An app that waits on the job: with Chronos down it must wait too.
+    let waits = "kind: MarathonApp\nsync: {dependsOn: [rel-job]}\nspec: {id: /rel/after-job, cmd: sleep 1, cpus: 0.1, mem: 32}\n";
+    std::fs::write(dir.path().join("waits.yaml"), waits).unwrap();
     sb.faults().add(FaultRule { system: Some(System::Chronos), error_rate: 1.0, ..FaultRule::default() });
     let out = mesosync(&sb, "apply", dir.path(), &[]).await;
     assert_eq!(out.code, 1, "an unreachable Chronos is an error");
@@ -217,7 +220,10 @@ async fn chronos_down_while_marathon_is_up_converges_marathon_and_reports_chrono
     sb.faults().clear();
     apply_until_success(&sb, dir.path(), &[], 1).await;
     assert_eq!(live_job_names(&sb).await, vec!["rel-job".to_string()]);
-    assert_eq!(count(&sb, "POST", Some(201)), 2, "{:?}", writes(&sb));
+    let mut all = ids("/rel/app-", 2);
+    all.insert(0, "/rel/after-job".to_string());
+    assert_eq!(live_app_ids(&sb).await, all);
+    assert_eq!(count(&sb, "POST", Some(201)), 3, "{:?}", writes(&sb));
     assert_eq!(count(&sb, "DELETE", None), 0);
     assert_converged(&sb, dir.path()).await;
     sb.shutdown().await;
@@ -310,5 +316,40 @@ async fn sigkill_in_the_middle_of_a_large_apply_then_restart_converges_without_d
     assert_eq!(count(&sb, "DELETE", None), 0, "nothing live deleted");
     assert_eq!(count(&sb, "PUT", None), 0, "apps created by the killed run are left alone");
     assert_converged(&sb, dir.path()).await;
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_reports_chronos_down_converges_marathon_and_catches_up_later() {
+    let sb = sandbox(Duration::from_millis(50)).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_apps(dir.path(), 2);
+    std::fs::write(dir.path().join("jobs.yaml"), job_yaml("rel-job")).unwrap();
+    sb.faults().add(FaultRule { system: Some(System::Chronos), error_rate: 1.0, ..FaultRule::default() });
+    let run = start_controller(&sb, dir.path(), &["--resync", "500ms"], &[]).await;
+    eventually(Duration::from_secs(20), "apps created, the job reported failed in /status", || async {
+        let status = run.status().await;
+        let job_failed = status["objects"].as_array().is_some_and(|objects| {
+            objects.iter().any(|o| {
+                o.to_string().contains("rel-job")
+                    && o["state"] == "failed"
+                    && o.to_string().contains("Chronos is unreachable")
+            })
+        });
+        job_failed && live_app_ids(&sb).await.len() == 2
+    })
+    .await;
+    assert!(
+        !sb.requests().iter().any(|r| r.method != "GET" && r.path.starts_with("/scheduler")),
+        "nothing written to Chronos while it is down"
+    );
+    sb.faults().clear();
+    eventually(Duration::from_secs(20), "the job created once Chronos is back", || async {
+        live_job_names(&sb).await == vec!["rel-job".to_string()]
+    })
+    .await;
+    assert_eq!(count(&sb, "POST", Some(201)), 2);
+    assert_eq!(count(&sb, "DELETE", None), 0);
+    assert_eq!(run.stop().await.code, 0);
     sb.shutdown().await;
 }
