@@ -6,8 +6,10 @@
 //! [`Pipeline::execute`]; `--dry-run` stops before the first write. All of them run
 //! the same code, so what `diff` shows is what `apply` does.
 //!
-//! Invariant: nothing is written unless the whole manifest set loaded and both
-//! systems were listed.
+//! Invariant: nothing is written unless the whole manifest set loaded and Marathon
+//! was listed. An unreachable Chronos does not hold Marathon hostage: the apps are
+//! still reconciled, while the jobs (and any app waiting on a job) are left alone,
+//! never pruned, and reported as failed ([`Planned::chronos_unreachable`]).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -52,6 +54,17 @@ pub struct Planned {
     pub live: LiveState,
     /// What would be done.
     pub plan: Plan,
+    /// Chronos could not be listed: its jobs were neither compared nor planned (nor
+    /// pruned), and apps depending on a job are held back. The reconcile must report
+    /// this as an error.
+    pub chronos_unreachable: Option<ClientError>,
+}
+
+impl Planned {
+    /// The desired jobs left alone because Chronos was unreachable.
+    pub fn jobs_not_reconciled(&self) -> impl Iterator<Item = &ObjectRef> {
+        self.chronos_unreachable.iter().flat_map(|_| self.desired.jobs.iter().map(|j| &j.object))
+    }
 }
 
 /// Told the git revision of every reconcile.
@@ -86,25 +99,49 @@ impl Pipeline {
         self.clients.list_live(None).await
     }
 
-    /// The plan options, with the Chronos version filled in from the server when the
-    /// user did not set it (detected once; the client caches it).
-    async fn plan_options(&self) -> Result<PlanOptions, ClientError> {
-        let mut opts = self.plan.clone();
-        if opts.chronos_version.is_none() {
-            if let Some(chronos) = &self.clients.chronos {
-                opts.chronos_version = Some(chronos.version().await?);
-            }
-        }
-        Ok(opts)
+    /// The Chronos version to plan for (the configured one, else detected once — the
+    /// client caches it) and the live jobs.
+    async fn list_chronos(
+        &self,
+    ) -> Result<(Option<crate::client::ChronosVersion>, Vec<serde_json::Value>), ClientError> {
+        let Some(chronos) = &self.clients.chronos else { return Ok((self.plan.chronos_version, Vec::new())) };
+        let version = match self.plan.chronos_version {
+            Some(v) => v,
+            None => chronos.version().await?,
+        };
+        Ok((Some(version), chronos.list_jobs().await?))
     }
 
-    /// Load, list and plan. Pure after the two reads.
+    /// Load, list and plan. Pure after the two reads. Marathon unreachable fails the
+    /// whole plan; Chronos unreachable plans Marathon alone (see the module docs).
     pub async fn plan(&self, now: DateTime<Utc>) -> Result<Planned, PipelineError> {
         let desired = self.load().map_err(PipelineError::Load)?;
-        let opts = self.plan_options().await.map_err(PipelineError::List)?;
-        let live = self.list().await.map_err(PipelineError::List)?;
-        let plan = plan::compute(&desired, &live, &opts, now);
-        Ok(Planned { desired, live, plan })
+        let apps = async {
+            match &self.clients.marathon {
+                Some(m) => m.list_apps(None).await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let (apps, chronos) = tokio::join!(apps, self.list_chronos());
+        let apps = apps.map_err(PipelineError::List)?;
+        let mut opts = self.plan.clone();
+        match chronos {
+            Ok((version, jobs)) => {
+                opts.chronos_version = version;
+                let live = LiveState { apps, jobs };
+                let plan = plan::compute(&desired, &live, &opts, now);
+                Ok(Planned { desired, live, plan, chronos_unreachable: None })
+            }
+            Err(e) => {
+                // Plan the apps only: no desired jobs and no live jobs means no job is
+                // created, updated or pruned.
+                let apps_only = DesiredState { apps: desired.apps.clone(), jobs: Vec::new() };
+                let live = LiveState { apps, jobs: Vec::new() };
+                let mut plan = plan::compute(&apps_only, &live, &opts, now);
+                hold_back_waiting_on_jobs(&mut plan, &desired);
+                Ok(Planned { desired, live, plan, chronos_unreachable: Some(e) })
+            }
+        }
     }
 
     /// Refuse a plan that would write the import placeholder over secrets.
@@ -140,6 +177,29 @@ fn hold_back(plan: &mut Plan, backing_off: &BTreeSet<ObjectRef>) {
         action.kind = ActionKind::NoOp;
         action.body = None;
         action.note = Some("backing off after a failure; retried later".into());
+    }
+}
+
+/// Turn the writes of apps that wait (directly or through other apps) on a Chronos job
+/// into NoOps: with Chronos unreachable, the job's state is unknown.
+fn hold_back_waiting_on_jobs(plan: &mut Plan, desired: &DesiredState) {
+    let mut waiting: BTreeSet<ObjectRef> = desired.jobs.iter().map(|j| j.object.clone()).collect();
+    // Each pass adds at least one app or stops: bounded by the number of apps.
+    for _ in 0..=desired.apps.len() {
+        let before = waiting.len();
+        for app in &desired.apps {
+            if app.dependencies().iter().any(|d| waiting.contains(d)) {
+                waiting.insert(app.object.clone());
+            }
+        }
+        if waiting.len() == before {
+            break;
+        }
+    }
+    for action in plan.actions.iter_mut().filter(|a| waiting.contains(&a.object) && a.is_write()) {
+        action.kind = ActionKind::NoOp;
+        action.body = None;
+        action.note = Some("waits on a Chronos job, and Chronos is unreachable".into());
     }
 }
 
@@ -202,13 +262,21 @@ impl Reconcile for Pipeline {
                     });
                 }
             };
-            let mut plan = planned.plan;
-            let mut report = ReconcileReport { summary: plan.summary(), ..ReconcileReport::default() };
-            for action in &plan.actions {
+            let mut report =
+                ReconcileReport { summary: planned.plan.summary(), ..ReconcileReport::default() };
+            for action in &planned.plan.actions {
                 report
                     .objects
                     .insert(action.object.clone(), planned_state(action, dry_run, &ctx.backing_off));
             }
+            if let Some(e) = &planned.chronos_unreachable {
+                report.api_errors.push(ApiError { system: e.system().into(), message: e.to_string() });
+                for job in planned.jobs_not_reconciled() {
+                    let error = format!("not reconciled: Chronos is unreachable: {e}");
+                    report.objects.insert(job.clone(), ObjectState::Failed { error });
+                }
+            }
+            let mut plan = planned.plan;
             if dry_run || !plan.actions.iter().any(|a| a.is_write()) {
                 return Ok(report);
             }

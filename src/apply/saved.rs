@@ -4,7 +4,7 @@
 //! refuses a stale saved plan.
 
 use crate::client::{ClientError, Clients};
-use crate::plan::{Plan, check_still_valid};
+use crate::plan::{Plan, check_still_valid, has_masked_secrets};
 
 use super::{ApplyOptions, ApplyReport, ProgressSink, apply};
 
@@ -20,13 +20,20 @@ pub enum SavedPlanError {
 }
 
 /// Apply a saved plan: list live state (one GET per system), refuse the plan if it is
-/// stale, else apply it.
+/// stale (or holds masked secrets, i.e. came from a file), else apply it.
 pub async fn apply_saved(
     plan: &Plan,
     clients: &Clients,
     opts: &ApplyOptions,
     progress: &dyn ProgressSink,
 ) -> Result<ApplyReport, SavedPlanError> {
+    if has_masked_secrets(plan) {
+        return Err(SavedPlanError::Stale(
+            "the plan's secret values are masked (as in every plan file); apply it with \
+             `mesosync apply --plan FILE DIR`, which takes them from the manifests"
+                .into(),
+        ));
+    }
     let live = clients.list_live(None).await?;
     check_still_valid(plan, &live).map_err(SavedPlanError::Stale)?;
     Ok(apply(plan, clients, opts, progress).await)

@@ -1,6 +1,7 @@
 //! `mesosync apply DIR`: make live equal to the manifests with the minimal writes,
 //! in dependency order, waiting on deployments. `--dry-run` is `diff`. `--plan FILE`
-//! applies a plan saved by `diff --out`, refused if live changed since.
+//! applies a plan saved by `diff --out`, refused if live changed since or if DIR no
+//! longer plans the same writes (plan files hold no secrets: the values come from DIR).
 
 use std::path::PathBuf;
 
@@ -8,8 +9,8 @@ use anyhow::Context;
 
 use super::args::{self, ApplyArgs, PlanArgs, TargetArgs};
 use super::diff::{ColorChoice, OutputFormat, print_plan};
-use crate::apply::{ApplyReport, LineProgress, SavedPlanError, apply_saved};
-use crate::plan::Plan;
+use crate::apply::{ApplyReport, LineProgress};
+use crate::plan::{Plan, check_still_valid, matches_saved};
 
 /// Arguments of `mesosync apply`.
 #[derive(Debug, clap::Args)]
@@ -26,7 +27,9 @@ pub struct ApplyCommand {
     /// Show the plan and write nothing (the same as `diff`, same exit codes).
     #[arg(long)]
     pub dry_run: bool,
-    /// Apply this saved plan (`diff --out FILE`) instead of planning from DIR.
+    /// Apply this saved plan (`diff --out FILE`): refused unless DIR still plans exactly
+    /// its writes against unchanged live state (the secret values, masked in the file,
+    /// are taken from DIR).
     #[arg(long = "plan", value_name = "FILE")]
     pub saved_plan: Option<PathBuf>,
     /// Colour of the plan shown before applying.
@@ -52,33 +55,56 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
     let progress = LineProgress::new(std::io::stderr());
     if let Some(path) = &args.saved_plan {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let plan: Plan =
+        let saved: Plan =
             serde_json::from_str(&text).with_context(|| format!("{} is not a saved plan", path.display()))?;
-        return match apply_saved(&plan, &pipeline.clients, &pipeline.apply, &progress).await {
-            Ok(report) => Ok(finish(&report)),
-            Err(SavedPlanError::Stale(why)) => {
-                eprintln!(
-                    "refusing the saved plan {}: live state changed since it was made: {why}",
-                    path.display()
-                );
-                eprintln!("run `mesosync diff --out` again to make a fresh plan");
-                Ok(super::EXIT_ERROR)
-            }
-            Err(e) => Err(e.into()),
+        // The file's secrets are masked: plan again from DIR (the real values), and
+        // apply that only if it makes exactly the saved writes against unchanged live.
+        let Some(fresh) = args::plan_or_report(&pipeline).await? else {
+            return Ok(super::EXIT_ERROR);
         };
+        if super::diff::report_unreachable(&fresh) {
+            return Ok(super::EXIT_ERROR);
+        }
+        let refusal = check_still_valid(&saved, &fresh.live)
+            .err()
+            .map(|why| format!("live state changed since it was made: {why}"))
+            .or_else(|| matches_saved(&saved, &fresh.plan).err());
+        if let Some(why) = refusal {
+            eprintln!("refusing the saved plan {}: {why}", path.display());
+            eprintln!("run `mesosync diff --out` again to make a fresh plan");
+            return Ok(super::EXIT_ERROR);
+        }
+        if !fresh.plan.actions.iter().any(|a| a.is_write()) {
+            return Ok(super::EXIT_OK);
+        }
+        crate::reconcile::Pipeline::check_writable(&fresh.plan)?;
+        let report = pipeline.execute(&fresh.plan, None, None, &progress).await;
+        return Ok(finish(&report));
     }
     let Some(planned) = args::plan_or_report(&pipeline).await? else {
         return Ok(super::EXIT_ERROR);
     };
     args::check_targets(&planned.desired, &args.target)?;
     print_plan(&planned.plan, OutputFormat::Text, args.color.enabled(), false)?;
+    let chronos_down = super::diff::report_unreachable(&planned);
     if args.dry_run {
-        return Ok(if planned.plan.has_changes() { super::EXIT_CHANGES } else { super::EXIT_OK });
+        return Ok(if chronos_down {
+            super::EXIT_ERROR
+        } else if planned.plan.has_changes() {
+            super::EXIT_CHANGES
+        } else {
+            super::EXIT_OK
+        });
     }
     if !planned.plan.actions.iter().any(|a| a.is_write()) {
-        return Ok(super::EXIT_OK);
+        return Ok(if chronos_down { super::EXIT_ERROR } else { super::EXIT_OK });
     }
     crate::reconcile::Pipeline::check_writable(&planned.plan)?;
     let report = pipeline.execute(&planned.plan, None, None, &progress).await;
-    Ok(finish(&report))
+    let code = finish(&report);
+    if chronos_down {
+        super::diff::report_unreachable(&planned);
+        return Ok(super::EXIT_ERROR);
+    }
+    Ok(code)
 }

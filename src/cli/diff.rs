@@ -90,6 +90,16 @@ pub fn print_plan(
     Ok(())
 }
 
+/// Say on stderr that Chronos was unreachable (its jobs were not compared); true if so.
+pub fn report_unreachable(planned: &crate::reconcile::Planned) -> bool {
+    let Some(e) = &planned.chronos_unreachable else { return false };
+    eprintln!(
+        "error: Chronos is unreachable; its {} job(s) were not compared or written (the Marathon apps were): {e}",
+        planned.jobs_not_reconciled().count()
+    );
+    true
+}
+
 /// Run `mesosync diff`.
 pub async fn run(args: DiffArgs) -> anyhow::Result<u8> {
     let pipeline = args::pipeline(args.dir.clone(), &args.target, &args.plan, &ApplyArgs::default_flags())?;
@@ -98,8 +108,13 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<u8> {
     };
     args::check_targets(&planned.desired, &args.target)?;
     print_plan(&planned.plan, args.output, args.color.enabled(), args.show_unchanged)?;
+    if report_unreachable(&planned) {
+        // A saved plan must be whole: one missing every job would be applied as such.
+        return Ok(super::EXIT_ERROR);
+    }
     if let Some(path) = &args.out {
-        let text = serde_json::to_string_pretty(&planned.plan)?;
+        // Secrets masked: `apply --plan FILE DIR` takes them from the manifests again.
+        let text = serde_json::to_string_pretty(&crate::plan::masked_for_saving(&planned.plan))?;
         std::fs::write(path, text).with_context(|| format!("writing the plan to {}", path.display()))?;
         eprintln!("plan saved to {}", path.display());
     }

@@ -23,8 +23,9 @@
 //!   live values. Chronos bodies carry the description marker and, when the desired
 //!   start is not in the future, the live start and repeat count.
 //! - Saved plans hold `live_version` per object (Marathon `version`; Chronos a hash of
-//!   the job without run statistics) and, necessarily, the real bodies — secrets
-//!   included, as with Terraform plan files. The renderers mask them.
+//!   the job without run statistics) and the bodies with every secret value masked
+//!   (unlike Terraform plan files): `apply --plan` takes the real values from the
+//!   manifests and refuses a plan they no longer produce (see `saved`).
 
 mod compute;
 mod order;
@@ -38,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use compute::{PlanOptions, compute};
-pub use saved::{check_still_valid, live_version};
+pub use saved::{check_still_valid, has_masked_secrets, live_version, masked_for_saving, matches_saved};
 
 use crate::diff::FieldChange;
 use crate::model::ObjectRef;

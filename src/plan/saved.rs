@@ -1,10 +1,17 @@
 //! Saved plans (`diff --out plan.json`, `apply plan.json`): every action records the
 //! live version it was computed against, and a saved plan is refused when live has
 //! changed since — a plan is only valid for the state it was made from.
+//!
+//! A plan file never holds a secret: [`masked_for_saving`] masks every secret value
+//! of the bodies (as the renderers do). `apply --plan FILE DIR` therefore plans again
+//! from the manifests, checks that the fresh plan makes exactly the saved writes
+//! ([`matches_saved`]) against unchanged live state, and applies the fresh one, which
+//! carries the real values.
 
 use serde_json::Value;
 
 use super::Plan;
+use crate::diff::mask::{MASK, masked, secret_pointers};
 use crate::model::{LiveState, ObjectKind};
 use crate::normalize::canonical_text;
 use crate::normalize::chronos::STAT_FIELDS;
@@ -62,4 +69,63 @@ pub fn check_still_valid(plan: &Plan, live: &LiveState) -> Result<(), String> {
     } else {
         Err(format!("the saved plan is stale, make a new one: {}", stale.join("; ")))
     }
+}
+
+/// A copy of `plan` fit to be written to a file: every secret value of every body
+/// (names that look secret and `sync.secret` pointers) replaced by the mask.
+pub fn masked_for_saving(plan: &Plan) -> Plan {
+    let mut saved = plan.clone();
+    for action in &mut saved.actions {
+        if let Some(body) = &action.body {
+            action.body = Some(masked(action.object.kind, body, &action.secrets));
+        }
+    }
+    saved
+}
+
+/// Whether a body of `plan` holds a masked secret (a plan read back from a file): such
+/// a plan must not be applied as it is, or the mask would be written.
+pub fn has_masked_secrets(plan: &Plan) -> bool {
+    plan.actions.iter().any(|a| {
+        a.body.as_ref().is_some_and(|body| {
+            secret_pointers(a.object.kind, body, &a.secrets)
+                .iter()
+                .any(|p| body.pointer(p).and_then(Value::as_str) == Some(MASK))
+        })
+    })
+}
+
+/// Check that `fresh` makes exactly the writes of `saved` (compared with secrets
+/// masked): same objects, same kinds, same bodies. The error names every difference.
+pub fn matches_saved(saved: &Plan, fresh: &Plan) -> Result<(), String> {
+    let writes = |plan: &Plan| -> Vec<(String, String)> {
+        let masked = masked_for_saving(plan);
+        let mut v: Vec<(String, String)> = masked
+            .actions
+            .iter()
+            .filter(|a| a.is_write())
+            .map(|a| {
+                let body = a.body.as_ref().map(canonical_text).unwrap_or_default();
+                (a.object.to_string(), format!("{:?} {} {body}", a.kind, a.recreate))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (was, now) = (writes(saved), writes(fresh));
+    if was == now {
+        return Ok(());
+    }
+    let mut differ: Vec<&str> = was
+        .iter()
+        .filter(|w| !now.contains(w))
+        .chain(now.iter().filter(|w| !was.contains(w)))
+        .map(|(object, _)| object.as_str())
+        .collect();
+    differ.sort_unstable();
+    differ.dedup();
+    Err(format!(
+        "the manifests no longer plan the saved writes (changed: {}); make a new plan",
+        differ.join(", ")
+    ))
 }

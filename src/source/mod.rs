@@ -54,9 +54,37 @@ pub fn load_dir(root: &Path) -> Result<DesiredState, LoadErrors> {
     load_dir_with(root, &LoadOptions::from_env(Vec::new()))
 }
 
+/// The `index.lock` of the git checkout holding `root`, if it exists: git holds it
+/// while it rewrites the working tree. `.git` may be a directory or, in worktrees and
+/// submodules, a file saying `gitdir: <path>`.
+pub fn git_operation_in_progress(root: &Path) -> Option<PathBuf> {
+    let root = fs::canonicalize(root).ok()?;
+    for dir in root.ancestors() {
+        let dot_git = dir.join(".git");
+        let git_dir = if dot_git.is_dir() {
+            dot_git
+        } else if dot_git.is_file() {
+            let text = fs::read_to_string(&dot_git).ok()?;
+            dir.join(text.strip_prefix("gitdir:")?.trim())
+        } else {
+            continue;
+        };
+        let lock = git_dir.join("index.lock");
+        return lock.exists().then_some(lock);
+    }
+    None
+}
+
 /// Load every manifest under `root`. Returns all errors found, not just the first,
 /// sorted by file, line and column.
 pub fn load_dir_with(root: &Path, options: &LoadOptions) -> Result<DesiredState, LoadErrors> {
+    if let Some(lock) = git_operation_in_progress(root) {
+        // Mid-`git checkout` some files are new, some old and one may be cut short: a
+        // set that can parse cleanly yet miss objects (which a prune would delete).
+        let message = "a git operation (checkout, pull, rebase) is in progress in this checkout; \
+                       not reading a half-written working tree (retried when it is finished)";
+        return Err(LoadErrors(vec![walk::file_error(&lock, message)]));
+    }
     let (files, mut errors) = walk::find_manifests(root);
     let values = match template::collect_values(root, &options.values_files, &options.env) {
         Ok(v) => v,

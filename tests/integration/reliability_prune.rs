@@ -1,0 +1,138 @@
+//! Prune safety through the real binary: an empty manifest set never prunes without
+//! `--allow-empty`, the mass-delete guard refuses big prunes unless forced, and objects
+//! mesosync does not own are never changed or deleted.
+
+use std::fs;
+use std::time::Duration;
+
+use mesosync::emulator::Sandbox;
+use serde_json::json;
+
+use crate::reliability_support::{
+    app_yaml, count, eventually, job_yaml, live_app_ids, live_job_names, mesosync, sandbox, start_controller,
+    writes,
+};
+
+/// A sandbox holding `apps` owned apps `/own/app-<i>` and one owned job.
+async fn owned(apps: usize) -> Sandbox {
+    let sb = sandbox(Duration::from_millis(10)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text: String = (0..apps).map(|i| app_yaml(&format!("/own/app-{i}"), 1)).collect();
+    text.push_str(&job_yaml("own-job"));
+    fs::write(dir.path().join("all.yaml"), text).unwrap();
+    assert_eq!(mesosync(&sb, "apply", dir.path(), &["--concurrency", "16"]).await.code, 0);
+    sb.reset_requests();
+    sb
+}
+
+fn deletes(sb: &Sandbox) -> Vec<String> {
+    writes(sb).into_iter().filter(|w| w.starts_with("DELETE")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_manifest_set_never_prunes_without_allow_empty() {
+    let sb = owned(3).await;
+    let empty = tempfile::tempdir().unwrap();
+    // Not even with the guard forced, and not when only non-manifest files are left.
+    for extra in [&["--prune"][..], &["--prune", "--force-prune"][..]] {
+        let out = mesosync(&sb, "apply", empty.path(), extra).await;
+        assert!(out.all().contains("--allow-empty"), "the refusal says how to override:\n{}", out.all());
+        assert!(deletes(&sb).is_empty(), "{extra:?}: {:?}", deletes(&sb));
+    }
+    fs::write(empty.path().join("README.md"), "moved to another repo\n").unwrap();
+    fs::create_dir(empty.path().join(".git")).unwrap();
+    fs::write(empty.path().join(".git/ignored.yaml"), app_yaml("/own/app-0", 1)).unwrap();
+    mesosync(&sb, "apply", empty.path(), &["--prune", "--force-prune"]).await;
+    assert!(writes(&sb).is_empty(), "{:?}", writes(&sb));
+    // The controller neither, over several reconciles.
+    let run = start_controller(&sb, empty.path(), &["--prune", "--resync", "200ms"], &[]).await;
+    eventually(Duration::from_secs(20), "three reconciles", || async {
+        run.status().await["reconciles"].as_u64().is_some_and(|n| n >= 3)
+    })
+    .await;
+    assert_eq!(run.stop().await.code, 0);
+    assert!(writes(&sb).is_empty(), "{:?}", writes(&sb));
+    assert_eq!(live_app_ids(&sb).await.len(), 3);
+    // The override exists and works (so the checks above could have failed).
+    let out = mesosync(&sb, "apply", empty.path(), &["--prune", "--allow-empty", "--force-prune"]).await;
+    assert_eq!(out.code, 0);
+    assert_eq!(deletes(&sb).len(), 4, "{:?}", deletes(&sb));
+    assert!(live_app_ids(&sb).await.is_empty() && live_job_names(&sb).await.is_empty());
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mass_delete_guard_refuses_big_prunes_unless_forced() {
+    let sb = owned(20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let keep: String = (0..5).map(|i| app_yaml(&format!("/own/app-{i}"), 1)).collect();
+    fs::write(dir.path().join("all.yaml"), format!("{keep}{}", job_yaml("own-job"))).unwrap();
+    // 15 of 21 owned objects: over both the count (10) and the share (30%).
+    let out = mesosync(&sb, "apply", dir.path(), &["--prune"]).await;
+    assert!(out.all().contains("--force-prune"), "the refusal says how to override:\n{}", out.all());
+    assert!(deletes(&sb).is_empty(), "{:?}", deletes(&sb));
+    // Over the share only: 15 deletes allowed by count, 71% of the owned set is not.
+    let out = mesosync(&sb, "apply", dir.path(), &["--prune", "--max-delete", "100"]).await;
+    assert!(out.all().contains("--force-prune"), "{}", out.all());
+    assert!(deletes(&sb).is_empty(), "{:?}", deletes(&sb));
+    // diff shows the same refusal.
+    let out = mesosync(&sb, "diff", dir.path(), &["--prune"]).await;
+    assert!(out.all().contains("--force-prune"), "{}", out.all());
+    // Forced: exactly the 15 orphans go, nothing else.
+    let out = mesosync(&sb, "apply", dir.path(), &["--prune", "--force-prune"]).await;
+    assert_eq!(out.code, 0);
+    assert_eq!(deletes(&sb).len(), 15, "{:?}", deletes(&sb));
+    let expected: Vec<String> = {
+        let mut v: Vec<String> = (0..5).map(|i| format!("/own/app-{i}")).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(live_app_ids(&sb).await, expected);
+    assert_eq!(live_job_names(&sb).await, vec!["own-job".to_string()]);
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_mesosync_does_not_own_are_never_touched() {
+    let sb = sandbox(Duration::from_millis(10)).await;
+    let http = reqwest::Client::new();
+    // Someone else's apps (no MESOSYNC_OWNER label, or another instance's) and jobs
+    // (no ownership marker).
+    for (id, labels) in [
+        ("/theirs/lonely", json!({})),
+        ("/theirs/same-id", json!({})),
+        ("/theirs/other-instance", json!({"MESOSYNC_OWNER": "someone-else"})),
+    ] {
+        let body = json!({"id": id, "cmd": "sleep 5", "cpus": 0.1, "mem": 16, "labels": labels});
+        let r = http.post(format!("{}/v2/apps", sb.marathon_url())).json(&body).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+    }
+    let job = json!({"name": "their-job", "command": "true", "owner": "x@y.z", "schedule": "R/2030-01-01T00:00:00Z/PT1H"});
+    let r = http.post(format!("{}/scheduler/iso8601", sb.chronos_url())).json(&job).send().await.unwrap();
+    assert!(r.status().is_success());
+    sb.reset_requests();
+    let dir = tempfile::tempdir().unwrap();
+    // The manifests want /theirs/same-id changed, and add one app of their own.
+    let text = format!("{}{}", app_yaml("/theirs/same-id", 2), app_yaml("/mine/new", 1));
+    fs::write(dir.path().join("all.yaml"), text).unwrap();
+    let out = mesosync(&sb, "apply", dir.path(), &["--prune", "--allow-empty", "--force-prune"]).await;
+    assert!(out.all().contains("/theirs/same-id"), "the unowned app is reported:\n{}", out.all());
+    assert_eq!(writes(&sb), vec!["POST /v2/apps 201".to_string()], "only the new app is written");
+    assert_eq!(count(&sb, "DELETE", None), 0);
+    let mut all = vec!["/mine/new", "/theirs/lonely", "/theirs/other-instance", "/theirs/same-id"];
+    all.sort();
+    assert_eq!(live_app_ids(&sb).await, all);
+    assert_eq!(live_job_names(&sb).await, vec!["their-job".to_string()]);
+    // Even with an empty manifest set and every prune flag.
+    let empty = tempfile::tempdir().unwrap();
+    sb.reset_requests();
+    mesosync(&sb, "apply", empty.path(), &["--prune", "--allow-empty", "--force-prune"]).await;
+    assert_eq!(writes(&sb), vec!["DELETE /v2/apps/mine/new 200".to_string()], "only our own app goes");
+    assert_eq!(live_job_names(&sb).await, vec!["their-job".to_string()]);
+    // Taking one over is explicit (--adopt), so the check above could have failed.
+    sb.reset_requests();
+    let out = mesosync(&sb, "apply", dir.path(), &["--adopt"]).await;
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(writes(&sb).iter().any(|w| w.starts_with("PUT /v2/apps/theirs/same-id")), "{:?}", writes(&sb));
+    sb.shutdown().await;
+}
