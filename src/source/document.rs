@@ -420,6 +420,23 @@ fn remove_pointer(value: &mut Value, tokens: &[String]) -> bool {
 /// ` (did you mean `x`?)` when a candidate is close to `word`, else "".
 pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
     let lower = word.to_ascii_lowercase();
+    // Names from other tools (Kubernetes, Chronos, docker) that are far from Marathon's
+    // spelling; offered only when the suggestion is a valid field here.
+    const ALIASES: &[(&str, &str)] = &[
+        ("command", "cmd"),
+        ("comand", "cmd"),
+        ("memory", "mem"),
+        ("replicas", "instances"),
+        ("arguments", "args"),
+        ("environment", "env"),
+        ("environmentvariables", "env"),
+        ("image", "container"),
+    ];
+    if let Some((_, target)) =
+        ALIASES.iter().find(|(alias, target)| *alias == lower && candidates.contains(target))
+    {
+        return format!(" (did you mean `{target}`?)");
+    }
     let best = candidates
         .iter()
         .map(|c| (strsim::jaro_winkler(&lower, &c.to_ascii_lowercase()), *c))
@@ -428,5 +445,23 @@ pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
     match best {
         Some((_, c)) => format!(" (did you mean `{c}`?)"),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn hints_cover_typos_and_other_tools_names() {
+        let marathon = ["id", "cmd", "args", "cpus", "mem", "instances", "env", "container"];
+        assert_eq!(did_you_mean("cpu", &marathon), " (did you mean `cpus`?)");
+        assert_eq!(did_you_mean("comand", &marathon), " (did you mean `cmd`?)");
+        assert_eq!(did_you_mean("replicas", &marathon), " (did you mean `instances`?)");
+        assert_eq!(did_you_mean("zzz", &marathon), "");
+        // An alias is offered only where its target is a field.
+        let chronos = ["name", "command", "arguments"];
+        assert_eq!(did_you_mean("comand", &chronos), " (did you mean `command`?)");
+        assert_eq!(did_you_mean("memory", &chronos), "");
     }
 }
