@@ -2,6 +2,7 @@
 //! library against real files and, where HTTP is involved, the emulator on 127.0.0.1.
 
 mod apply;
+mod certs;
 mod client;
 mod e2e;
 mod emulator_chronos;
