@@ -107,7 +107,7 @@ fn normalized(
 fn stages(c: &mut Criterion) {
     let cases = [case("1k-apps", 1_000, 0), case("10k-apps", 10_000, 0), case("5k-jobs", 0, 5_000)];
     let mut group = c.benchmark_group("pipeline");
-    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
     for case in &cases {
         group.throughput(Throughput::Elements(case.objects));
         let nopts = case.opts.normalize_options();

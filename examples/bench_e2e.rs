@@ -82,10 +82,10 @@ struct Args {
     #[arg(long, default_value = "scripts/bench_python.py")]
     python_script: PathBuf,
     /// Apps deployed by the real `marathon-deploy` CLI (it takes seconds per app).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 8)]
     marathon_deploy_sample: usize,
     /// Time box of the `marathon-deploy` sample, in seconds.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 45)]
     marathon_deploy_timeout: u64,
     /// Where to write the JSON results.
     #[arg(long, default_value = "target/bench/e2e.json")]
