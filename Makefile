@@ -6,7 +6,7 @@ CARGO ?= cargo
 MANIFESTS ?= manifests
 RUN_ARGS ?=
 
-.PHONY: run test test-deps fmt-check clippy unit build bench sandbox clean zookeeper-up zookeeper-down
+.PHONY: run test test-deps fmt-check clippy unit build bench bench-build bench-pipeline bench-e2e bench-venv sandbox clean zookeeper-up zookeeper-down
 
 ## run: the controller on ./manifests against the embedded sandbox
 run: build
@@ -38,6 +38,31 @@ unit:
 	else \
 		$(CARGO) test --no-fail-fast; \
 	fi
+
+## bench: the benchmarks of issue #8 (release build; see BENCHMARKS.md). Not part of
+## `make test`. The criterion benches of the pure pipeline, then the end-to-end bench
+## against the in-process emulator, with the Python tools from PyPI side by side.
+BENCH_VENV ?= .venv-bench
+BENCH_ARGS ?=
+PYTHON ?= python3
+
+bench: bench-pipeline bench-e2e
+
+bench-build:
+	$(CARGO) build --release --bin mesosync --example bench_e2e
+
+bench-pipeline:
+	$(CARGO) bench --bench pipeline
+
+bench-e2e: bench-build bench-venv
+	./target/release/examples/bench_e2e --python $(BENCH_VENV)/bin/python $(BENCH_ARGS)
+
+## bench-venv: marathon-deploy (and the marathon client library it pulls in) from PyPI
+bench-venv: $(BENCH_VENV)/bin/marathon-deploy
+
+$(BENCH_VENV)/bin/marathon-deploy:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet marathon-deploy==3.0.2
 
 ## sandbox: the Marathon + Chronos emulator on its default ports
 sandbox: build

@@ -8,8 +8,13 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+use crate::emulator::Seed;
+use crate::model::{DesiredState, LiveState, ObjectKind};
+use crate::plan::PlanOptions;
 
 /// What to generate.
 #[derive(Clone, Copy, Debug)]
@@ -38,6 +43,12 @@ pub fn app_id(i: usize) -> String {
 /// The name of generated job `i`.
 pub fn job_name(i: usize) -> String {
     format!("job-{i}")
+}
+
+/// The file (relative to the set's root) that holds generated app `i`.
+pub fn app_file(spec: &GenSpec, i: usize) -> String {
+    let chunk = i / spec.per_file.max(1);
+    format!("apps/region-{}/apps-{chunk:05}.yaml", chunk % 7)
 }
 
 /// One app document.
@@ -99,7 +110,7 @@ pub fn manifest_files(spec: &GenSpec) -> Vec<(String, String)> {
         for i in chunk * per_file..((chunk + 1) * per_file).min(spec.apps) {
             app_document(i, &mut rng, &mut text);
         }
-        files.push((format!("apps/region-{}/apps-{chunk:05}.yaml", chunk % 7), text));
+        files.push((app_file(spec, chunk * per_file), text));
     }
     for chunk in 0..spec.jobs.div_ceil(per_file) {
         let mut text = String::new();
@@ -123,6 +134,23 @@ pub fn write_manifests(dir: &Path, spec: &GenSpec) -> io::Result<()> {
     Ok(())
 }
 
+/// The live state mesosync itself would have written for `desired`: the body of every
+/// create in a plan against an empty cluster, in plan order (parents before children),
+/// as an emulator seed. A sandbox started with it holds the set already in sync, so the
+/// next reconcile is a no-op — what the benchmarks measure.
+pub fn synced_seed(desired: &DesiredState, opts: &PlanOptions, now: DateTime<Utc>) -> Seed {
+    let plan = crate::plan::compute(desired, &LiveState::default(), opts, now);
+    let mut seed = Seed::default();
+    for action in plan.actions {
+        let Some(body) = action.body else { continue };
+        match action.object.kind {
+            ObjectKind::MarathonApp => seed.apps.push(body),
+            ObjectKind::ChronosJob => seed.jobs.push(body),
+        }
+    }
+    seed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +165,30 @@ mod tests {
         assert_eq!(manifest_files(&spec), manifest_files(&spec));
         let chained = state.jobs.iter().filter(|j| j.spec.get("parents").is_some()).count();
         assert_eq!(chained, 96);
+    }
+
+    #[tokio::test]
+    async fn a_synced_seed_plans_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        write_manifests(dir.path(), &GenSpec { apps: 120, jobs: 40, seed: 3, per_file: 25 }).unwrap();
+        let desired = crate::source::load_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let opts = PlanOptions {
+            chronos_version: Some(crate::normalize::ChronosVersion::V2_4),
+            ..PlanOptions::default()
+        };
+        let now = Utc::now();
+        let seed = synced_seed(&desired, &opts, now);
+        assert_eq!((seed.apps.len(), seed.jobs.len()), (120, 40));
+        let sandbox =
+            crate::emulator::start(crate::emulator::SandboxConfig { seed: Some(seed), ..Default::default() })
+                .await
+                .unwrap();
+        let snapshot = sandbox.snapshot();
+        let list = |key: &str| snapshot[key].as_array().cloned().unwrap_or_default();
+        let live = LiveState { apps: list("apps"), jobs: list("jobs") };
+        let plan = crate::plan::compute(&desired, &live, &opts, now);
+        let writes: Vec<_> = plan.actions.iter().filter(|a| a.is_write()).map(|a| &a.object).collect();
+        assert!(writes.is_empty(), "a synced seed must plan no write, got {writes:?}");
+        sandbox.shutdown().await;
     }
 }

@@ -114,12 +114,18 @@ pub fn diff_object(
     desired: &Value,
     live: &Value,
 ) -> Vec<FieldChange> {
+    let raw_changes = diff_values(desired, live);
+    // Most objects of a steady-state reconcile are unchanged: do not build masked
+    // copies of both documents only to throw them away.
+    if raw_changes.is_empty() {
+        return Vec::new();
+    }
     let extra: &[String] = object.map(|o| o.sync.secret.as_slice()).unwrap_or(&[]);
     let desired_secrets = mask::secret_pointers(kind, desired, extra);
     let live_secrets = mask::secret_pointers(kind, live, extra);
     let masked_desired = mask::mask(desired, &desired_secrets);
     let masked_live = mask::mask(live, &live_secrets);
-    diff_values(desired, live)
+    raw_changes
         .into_iter()
         .map(|raw| {
             let under_secret =

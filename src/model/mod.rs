@@ -15,7 +15,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use live::LiveState;
+pub use live::{LiveIndex, LiveState};
 pub use location::{Location, Provenance};
 
 /// The two kinds of object mesosync manages.

@@ -85,7 +85,7 @@ const HEALTH_CHECK_DEFAULTS: &[(&str, i64)] = &[
 pub fn desired_app(spec: &Value, opts: &NormalizeOptions) -> Value {
     let mut app = spec.clone();
     with_owner_label(&mut app, &opts.instance);
-    canonical_app(&app, opts.marathon_version)
+    canonical_app_owned(app, opts.marathon_version)
 }
 
 /// The live app (as `GET /v2/apps` reports it) in canonical form, server fields removed.
@@ -96,7 +96,7 @@ pub fn live_app(live: &Value, opts: &NormalizeOptions) -> Value {
             map.shift_remove(*field);
         }
     }
-    canonical_app(&app, opts.marathon_version)
+    canonical_app_owned(app, opts.marathon_version)
 }
 
 /// Add `MESOSYNC_OWNER: <instance>` to the app's labels.
@@ -135,9 +135,13 @@ pub fn align_app(desired: &mut Value, live: &Value) {
 
 /// The canonical form of one app definition (either side).
 pub fn canonical_app(app: &Value, version: Option<MarathonVersion>) -> Value {
-    let Value::Object(source) = app else { return app.clone() };
-    let mut map: Map<String, Value> =
-        source.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
+    canonical_app_owned(app.clone(), version)
+}
+
+/// [`canonical_app`] of a copy the caller already made (saves cloning it again).
+fn canonical_app_owned(app: Value, version: Option<MarathonVersion>) -> Value {
+    let Value::Object(mut map) = app else { return app };
+    map.retain(|_, v| !v.is_null());
     translate_deprecated(&mut map);
     if let Some(Value::String(id)) = map.get("id") {
         let id = canonical_app_id(id);

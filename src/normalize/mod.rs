@@ -141,12 +141,9 @@ fn is_empty(value: &Value) -> bool {
 pub(crate) fn sort_keys(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            for (k, mut v) in entries {
-                sort_keys(&mut v);
-                map.insert(k, v);
-            }
+            // In place: rebuilding the map re-allocated and re-hashed every key.
+            map.sort_keys();
+            map.values_mut().for_each(sort_keys);
         }
         Value::Array(items) => items.iter_mut().for_each(sort_keys),
         _ => {}

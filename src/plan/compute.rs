@@ -91,12 +91,13 @@ pub(super) struct Planned {
 /// which Chronos schedule starts are in the future and the next run times).
 pub fn compute(desired: &DesiredState, live: &LiveState, opts: &PlanOptions, now: DateTime<Utc>) -> Plan {
     let nopts = opts.normalize_options();
+    let index = live.index();
     let mut planned: Vec<Planned> = desired
         .objects()
         .map(|d| {
             let live_object = match d.object.kind {
-                ObjectKind::MarathonApp => live.app(&d.object.id),
-                ObjectKind::ChronosJob => live.job(&d.object.id),
+                ObjectKind::MarathonApp => index.app(&d.object.id),
+                ObjectKind::ChronosJob => index.job(&d.object.id),
             };
             Planned {
                 action: plan_object(d, live_object, opts, &nopts, now),
@@ -135,10 +136,12 @@ fn plan_object(
 ) -> Action {
     let kind = d.object.kind;
     let (want, have, changes) = compare(d, live, nopts, now);
-    let preview = Preview {
+    // An unchanged object's preview would be two equal documents (an empty unified
+    // diff) — two masked copies per object, most of a steady-state plan's memory.
+    let preview = (live.is_none() || !changes.is_empty()).then(|| Preview {
         live: have.as_ref().map(|h| mask::masked(kind, h, &d.sync.secret)),
         desired: Some(mask::masked(kind, &want, &d.sync.secret)),
-    };
+    });
     let mut action = Action {
         object: d.object.clone(),
         kind: ActionKind::NoOp,
@@ -152,7 +155,7 @@ fn plan_object(
         note: None,
         recreate: false,
         secrets: d.sync.secret.clone(),
-        preview: Some(preview),
+        preview,
     };
     let write_impact = match kind {
         ObjectKind::MarathonApp => Impact::Restart,

@@ -43,10 +43,11 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// absent). The error lists every object that changed.
 pub fn check_still_valid(plan: &Plan, live: &LiveState) -> Result<(), String> {
     let mut stale = Vec::new();
+    let index = live.index();
     for action in &plan.actions {
         let current = match action.object.kind {
-            ObjectKind::MarathonApp => live.app(&action.object.id),
-            ObjectKind::ChronosJob => live.job(&action.object.id),
+            ObjectKind::MarathonApp => index.app(&action.object.id),
+            ObjectKind::ChronosJob => index.job(&action.object.id),
         };
         let now = current.and_then(|l| live_version(action.object.kind, l));
         let exists = current.is_some();
