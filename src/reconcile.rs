@@ -86,12 +86,15 @@ pub struct Pipeline {
     pub apply: ApplyOptions,
     /// Called with the revision of every reconcile (the HA leader publishes it).
     pub on_revision: Option<RevisionHook>,
+    /// Files parsed by earlier loads (a controller reloads the same directory).
+    pub load_cache: std::sync::Arc<std::sync::Mutex<source::LoadCache>>,
 }
 
 impl Pipeline {
     /// Load the manifests.
     pub fn load(&self) -> Result<DesiredState, LoadErrors> {
-        source::load_dir_with(&self.dir, &self.load)
+        let mut cache = self.load_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        source::load_dir_cached(&self.dir, &self.load, &mut cache)
     }
 
     /// List live state: one GET per system.

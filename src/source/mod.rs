@@ -78,6 +78,48 @@ pub fn git_operation_in_progress(root: &Path) -> Option<PathBuf> {
 /// Load every manifest under `root`. Returns all errors found, not just the first,
 /// sorted by file, line and column.
 pub fn load_dir_with(root: &Path, options: &LoadOptions) -> Result<DesiredState, LoadErrors> {
+    load(root, options, None)
+}
+
+/// Parsed files kept between loads of the same directory by a long-running
+/// controller: a file whose bytes (and the template values) did not change is not
+/// parsed again. Keyed by content, not by modification time, so an edit within one
+/// timestamp tick is never missed. Cross-file checks always run on the whole set.
+#[derive(Debug, Default)]
+pub struct LoadCache {
+    values: u64,
+    files: std::collections::HashMap<PathBuf, CachedFile>,
+}
+
+#[derive(Debug)]
+struct CachedFile {
+    content: u64,
+    objects: Vec<crate::model::DesiredObject>,
+    errors: Vec<LoadError>,
+}
+
+fn fingerprint(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// [`load_dir_with`], reusing the files of `cache` that did not change since the
+/// last load (and updating it).
+pub fn load_dir_cached(
+    root: &Path,
+    options: &LoadOptions,
+    cache: &mut LoadCache,
+) -> Result<DesiredState, LoadErrors> {
+    load(root, options, Some(cache))
+}
+
+fn load(
+    root: &Path,
+    options: &LoadOptions,
+    mut cache: Option<&mut LoadCache>,
+) -> Result<DesiredState, LoadErrors> {
     if let Some(lock) = git_operation_in_progress(root) {
         // Mid-`git checkout` some files are new, some old and one may be cut short: a
         // set that can parse cleanly yet miss objects (which a prune would delete).
@@ -93,6 +135,16 @@ pub fn load_dir_with(root: &Path, options: &LoadOptions) -> Result<DesiredState,
             serde_json::Value::Null
         }
     };
+    let values_print = fingerprint(values.to_string().as_bytes());
+    if let Some(cache) = cache.as_deref_mut() {
+        if cache.values != values_print {
+            cache.files.clear();
+            cache.values = values_print;
+        }
+        // Forget files that are gone, so the cache never outgrows the directory.
+        let present: std::collections::HashSet<&Path> = files.iter().map(|f| &*f.path).collect();
+        cache.files.retain(|p, _| present.contains(p.as_path()));
+    }
     let mut objects = Vec::new();
     for file in &files {
         let bytes = match fs::read(&file.path) {
@@ -102,6 +154,14 @@ pub fn load_dir_with(root: &Path, options: &LoadOptions) -> Result<DesiredState,
                 continue;
             }
         };
+        let content = fingerprint(&bytes);
+        if let Some(hit) =
+            cache.as_deref().and_then(|c| c.files.get(&*file.path)).filter(|c| c.content == content)
+        {
+            objects.extend(hit.objects.iter().cloned());
+            errors.extend(hit.errors.iter().cloned());
+            continue;
+        }
         let Ok(text) = String::from_utf8(bytes) else {
             errors.push(walk::file_error(
                 &file.path,
@@ -110,6 +170,10 @@ pub fn load_dir_with(root: &Path, options: &LoadOptions) -> Result<DesiredState,
             continue;
         };
         let (mut found, mut problems) = document::load_file(file, &text, &values);
+        if let Some(cache) = cache.as_deref_mut() {
+            let entry = CachedFile { content, objects: found.clone(), errors: problems.clone() };
+            cache.files.insert(file.path.to_path_buf(), entry);
+        }
         objects.append(&mut found);
         errors.append(&mut problems);
     }

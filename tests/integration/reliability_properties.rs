@@ -106,6 +106,7 @@ fn pipeline(sb: &Sandbox, dir: &std::path::Path) -> Pipeline {
             ..ApplyOptions::default()
         },
         on_revision: None,
+        load_cache: Default::default(),
     }
 }
 

@@ -184,3 +184,35 @@ fn the_shipped_kolla_manifests_are_valid() {
     assert!(state.get(&mesosync::model::ObjectRef::app("/openstack/infra/mariadb")).is_some());
     assert!(state.apps.iter().all(|a| a.object.id.starts_with("/openstack/")));
 }
+
+#[test]
+fn the_load_cache_sees_every_edit_and_every_error() {
+    use mesosync::source::{LoadCache, LoadOptions, load_dir_cached, load_dir_with};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    fs::write(root.join("values.yaml"), "mem: 64\n").unwrap();
+    fs::write(root.join("a.yaml.j2"), "kind: MarathonApp\nspec: {id: /a, cmd: sleep, mem: {{ mem }}}\n")
+        .unwrap();
+    fs::write(root.join("b.yaml"), "kind: MarathonApp\nspec: {id: /b, cmd: sleep}\n").unwrap();
+    let options = LoadOptions::default();
+    let mut cache = LoadCache::default();
+    let first = load_dir_cached(root, &options, &mut cache).unwrap();
+    assert_eq!(first, load_dir_with(root, &options).unwrap());
+    // Same bytes: same result from the cache.
+    assert_eq!(load_dir_cached(root, &options, &mut cache).unwrap(), first);
+    // An edit of the same length (same size, maybe the same mtime tick) is seen.
+    fs::write(root.join("b.yaml"), "kind: MarathonApp\nspec: {id: /b, cmd: slept}\n").unwrap();
+    let edited = load_dir_cached(root, &options, &mut cache).unwrap();
+    assert_eq!(edited.apps[1].spec["cmd"], "slept");
+    // A values change re-renders the templates.
+    fs::write(root.join("values.yaml"), "mem: 96\n").unwrap();
+    assert_eq!(load_dir_cached(root, &options, &mut cache).unwrap().apps[0].spec["mem"], 96);
+    // A broken file fails the load every time, cached or not; fixing it recovers.
+    fs::write(root.join("b.yaml"), "kind: MarathonApp\nspec: {id: /b, cmd: sleep, cpu: 1}\n").unwrap();
+    for _ in 0..2 {
+        let errors = load_dir_cached(root, &options, &mut cache).unwrap_err();
+        assert!(errors.to_string().contains("unknown field `cpu`"), "{errors}");
+    }
+    fs::remove_file(root.join("b.yaml")).unwrap();
+    assert_eq!(load_dir_cached(root, &options, &mut cache).unwrap().apps.len(), 1);
+}
