@@ -521,16 +521,7 @@ mod tests {
 
     #[test]
     fn design_example_get_gives_back_the_posted_app() {
-        let got = json!({"id":"/x","backoffFactor":1.15,"backoffSeconds":1,"cmd":"sleep 1","cpus":0.1,
-            "disk":0.0,"executor":"","healthChecks":[{"gracePeriodSeconds":300,"ignoreHttp1xx":false,
-            "intervalSeconds":60,"maxConsecutiveFailures":3,"protocol":"HTTP","ipProtocol":"IPv4",
-            "timeoutSeconds":20,"delaySeconds":15}],"instances":1,"labels":{},"maxLaunchDelaySeconds":300,
-            "mem":32.0,"gpus":0,"networks":[{"mode":"host"}],"portDefinitions":[{"port":10000,
-            "name":"default","protocol":"tcp"}],"requirePorts":false,"upgradeStrategy":{
-            "minimumHealthCapacity":1.0,"maximumOverCapacity":1.0},"version":"2026-01-01T00:00:00.000Z",
-            "killSelection":"YOUNGEST_FIRST","unreachableStrategy":{"inactiveAfterSeconds":0,
-            "expungeAfterSeconds":0},"role":"*","tasksStaged":0,"tasksRunning":0,"tasksHealthy":0,
-            "tasksUnhealthy":0,"deployments":[],"tasks":[]});
+        let got = crate::normalize::marathon::design_get_example();
         let spec = app_spec(&got, None);
         // The assigned port stays: a manifest with `port: 10000` keeps it on a new cluster.
         assert_eq!(

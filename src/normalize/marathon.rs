@@ -400,6 +400,23 @@ fn health_check_defaults(check: &mut Map<String, Value>) {
     }
 }
 
+/// DESIGN §4's example: `{"id":"/x","cmd":"sleep 1","cpus":0.1,"mem":32,"healthChecks":
+/// [{"protocol":"HTTP"}]}` as a Marathon 1.10 GET reports it (tests of this module and
+/// of `import`).
+#[cfg(test)]
+pub(crate) fn design_get_example() -> Value {
+    json!({"id":"/x","backoffFactor":1.15,"backoffSeconds":1,"cmd":"sleep 1","cpus":0.1,
+        "disk":0.0,"executor":"","healthChecks":[{"gracePeriodSeconds":300,"ignoreHttp1xx":false,
+        "intervalSeconds":60,"maxConsecutiveFailures":3,"protocol":"HTTP","ipProtocol":"IPv4",
+        "timeoutSeconds":20,"delaySeconds":15}],"instances":1,"labels":{},"maxLaunchDelaySeconds":300,
+        "mem":32.0,"gpus":0,"networks":[{"mode":"host"}],"portDefinitions":[{"port":10000,
+        "name":"default","protocol":"tcp"}],"requirePorts":false,"upgradeStrategy":{
+        "minimumHealthCapacity":1.0,"maximumOverCapacity":1.0},"version":"2026-01-01T00:00:00.000Z",
+        "versionInfo":{"lastScalingAt":"x","lastConfigChangeAt":"x"},"killSelection":"YOUNGEST_FIRST",
+        "unreachableStrategy":{"inactiveAfterSeconds":0,"expungeAfterSeconds":0},"role":"*",
+        "tasksStaged":0,"tasksRunning":0,"tasksHealthy":0,"tasksUnhealthy":0,"deployments":[],"tasks":[]})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,16 +429,7 @@ mod tests {
     fn design_example_get_equals_the_posted_app() {
         let posted =
             json!({"id":"/x","cmd":"sleep 1","cpus":0.1,"mem":32,"healthChecks":[{"protocol":"HTTP"}]});
-        let got = json!({"id":"/x","backoffFactor":1.15,"backoffSeconds":1,"cmd":"sleep 1","cpus":0.1,
-            "disk":0.0,"executor":"","healthChecks":[{"gracePeriodSeconds":300,"ignoreHttp1xx":false,
-            "intervalSeconds":60,"maxConsecutiveFailures":3,"protocol":"HTTP","ipProtocol":"IPv4",
-            "timeoutSeconds":20,"delaySeconds":15}],"instances":1,"labels":{},"maxLaunchDelaySeconds":300,
-            "mem":32.0,"gpus":0,"networks":[{"mode":"host"}],"portDefinitions":[{"port":10000,
-            "name":"default","protocol":"tcp"}],"requirePorts":false,"upgradeStrategy":{
-            "minimumHealthCapacity":1.0,"maximumOverCapacity":1.0},"version":"2026-01-01T00:00:00.000Z",
-            "versionInfo":{"lastScalingAt":"x","lastConfigChangeAt":"x"},"killSelection":"YOUNGEST_FIRST",
-            "unreachableStrategy":{"inactiveAfterSeconds":0,"expungeAfterSeconds":0},"role":"*",
-            "tasksStaged":0,"tasksRunning":0,"tasksHealthy":0,"tasksUnhealthy":0,"deployments":[],"tasks":[]});
+        let got = design_get_example();
         let mut desired = canonical_app(&posted, None);
         let live = live_app(&got, &opts());
         align_app(&mut desired, &live);
