@@ -476,21 +476,7 @@ mod tests {
     use serde_json::json;
 
     fn action(kind: ActionKind, changes: Vec<FieldChange>) -> Action {
-        Action {
-            object: ObjectRef::job("j"),
-            kind,
-            impact: Impact::Replace,
-            changes,
-            body: None,
-            live_version: None,
-            depends_on: vec![],
-            wave: 0,
-            next_runs: vec![],
-            note: None,
-            recreate: false,
-            secrets: vec![],
-            preview: None,
-        }
+        Action { changes, ..Action::new(ObjectRef::job("j"), kind, Impact::Replace) }
     }
 
     #[test]

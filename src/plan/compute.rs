@@ -143,19 +143,11 @@ fn plan_object(
         desired: Some(mask::masked(kind, &want, &d.sync.secret)),
     });
     let mut action = Action {
-        object: d.object.clone(),
-        kind: ActionKind::NoOp,
-        impact: Impact::None,
         changes,
-        body: None,
         live_version: live.and_then(|l| live_version(kind, l)),
-        depends_on: Vec::new(),
-        wave: 0,
-        next_runs: Vec::new(),
-        note: None,
-        recreate: false,
         secrets: d.sync.secret.clone(),
         preview,
+        ..Action::new(d.object.clone(), ActionKind::NoOp, Impact::None)
     };
     let write_impact = match kind {
         ObjectKind::MarathonApp => Impact::Restart,
@@ -325,19 +317,10 @@ fn plan_prunes(
             let children = live_children(kind, id, live);
             orphans.push(Planned {
                 action: Action {
-                    object,
-                    kind: ActionKind::Delete,
-                    impact: Impact::Destroy,
                     changes: diff_object(kind, None, &json!({}), &have),
-                    body: None,
                     live_version: live_version(kind, l),
-                    depends_on: Vec::new(),
-                    wave: 0,
-                    next_runs: Vec::new(),
-                    note: None,
-                    recreate: false,
-                    secrets: Vec::new(),
                     preview: Some(Preview { live: Some(mask::masked(kind, &have, &[])), desired: None }),
+                    ..Action::new(object, ActionKind::Delete, Impact::Destroy)
                 },
                 edges: children,
                 sync_wave: 0,

@@ -130,6 +130,26 @@ pub struct Preview {
 }
 
 impl Action {
+    /// An action on `object` with no changes, no body, no ordering and no notes yet;
+    /// the planner (and tests) fill in the rest with struct update syntax.
+    pub fn new(object: ObjectRef, kind: ActionKind, impact: Impact) -> Self {
+        Action {
+            object,
+            kind,
+            impact,
+            changes: Vec::new(),
+            body: None,
+            live_version: None,
+            depends_on: Vec::new(),
+            wave: 0,
+            next_runs: Vec::new(),
+            note: None,
+            recreate: false,
+            secrets: Vec::new(),
+            preview: None,
+        }
+    }
+
     /// Whether apply writes anything for this action.
     pub fn is_write(&self) -> bool {
         self.kind != ActionKind::NoOp

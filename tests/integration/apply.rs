@@ -71,21 +71,7 @@ fn action(object: ObjectRef, kind: ActionKind, body: Option<Value>) -> Action {
         _ if object.kind == mesosync::model::ObjectKind::ChronosJob => Impact::Replace,
         _ => Impact::Restart,
     };
-    Action {
-        object,
-        kind,
-        impact,
-        changes: vec![],
-        body,
-        live_version: None,
-        depends_on: vec![],
-        wave: 0,
-        next_runs: vec![],
-        note: None,
-        recreate: false,
-        secrets: vec![],
-        preview: None,
-    }
+    Action { body, ..Action::new(object, kind, impact) }
 }
 
 fn after(mut a: Action, wave: usize, deps: &[ObjectRef]) -> Action {
