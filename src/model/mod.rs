@@ -10,6 +10,7 @@ pub mod chronos;
 pub mod live;
 pub mod location;
 pub mod marathon;
+pub mod pointer;
 
 use std::fmt;
 

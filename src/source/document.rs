@@ -8,7 +8,8 @@ use serde_path_to_error::Segment;
 use super::LoadError;
 use super::template;
 use super::walk::{FileFormat, ManifestFile, file_error};
-use super::yaml::{self, escape_token};
+use super::yaml;
+use crate::model::pointer::{escape_token, remove_pointer};
 use crate::model::{DesiredObject, ObjectKind, ObjectRef, Provenance, SyncOptions, chronos, marathon};
 
 const TOP_LEVEL_KEYS: [&str; 3] = ["kind", "sync", "spec"];
@@ -332,10 +333,7 @@ impl DocumentChecker {
                     let (tokens, text) = describe(tokens, &message, what);
                     let pointer: String = tokens.iter().map(|t| format!("/{}", escape_token(t))).collect();
                     self.error(&format!("{base}{pointer}"), text);
-                    if pointer.is_empty()
-                        || work.pointer(&pointer).is_none()
-                        || !remove_pointer(&mut work, &tokens)
-                    {
+                    if pointer.is_empty() || remove_pointer(&mut work, &pointer).is_none() {
                         return None;
                     }
                 }
@@ -385,36 +383,6 @@ fn describe(mut tokens: Vec<String>, message: &str, what: &str) -> (Vec<String>,
     let text =
         message.replace("f64", "a number").replace("u32", "a whole number").replace("u64", "a whole number");
     (tokens.clone(), format!("{}: {text}", field_path(&tokens)))
-}
-
-/// Remove the value at `tokens` from `value`; false when nothing could be removed.
-fn remove_pointer(value: &mut Value, tokens: &[String]) -> bool {
-    let Some((last, parents)) = tokens.split_last() else { return false };
-    let mut cur = value;
-    for t in parents {
-        cur = match cur {
-            Value::Object(m) => match m.get_mut(t) {
-                Some(v) => v,
-                None => return false,
-            },
-            Value::Array(a) => match t.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
-                Some(v) => v,
-                None => return false,
-            },
-            _ => return false,
-        };
-    }
-    match cur {
-        Value::Object(m) => m.remove(last).is_some(),
-        Value::Array(a) => match last.parse::<usize>() {
-            Ok(i) if i < a.len() => {
-                a.remove(i);
-                true
-            }
-            _ => false,
-        },
-        _ => false,
-    }
 }
 
 /// ` (did you mean `x`?)` when a candidate is close to `word`, else "".

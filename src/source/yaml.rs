@@ -13,6 +13,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use serde_saphyr::Spanned;
 
+use crate::model::pointer::escape_token;
+
 /// A YAML value with the position of every node below it.
 #[derive(Debug)]
 pub struct Node(Spanned<NodeValue>);
@@ -109,11 +111,6 @@ impl<'de> Visitor<'de> for NodeVisitor {
         }
         Ok(NodeValue::Map(entries))
     }
-}
-
-/// Escape one reference token of a JSON pointer (RFC 6901).
-pub fn escape_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
 }
 
 impl Node {
