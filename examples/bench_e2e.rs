@@ -131,7 +131,7 @@ async fn world(apps: usize, jobs: usize, deployment: Duration) -> anyhow::Result
         plan: plan_options(),
         apply: ApplyOptions::default(),
         on_revision: None,
-        load_cache: Default::default(),
+        caches: Default::default(),
     };
     Ok(World { spec, dir, sandbox, pipeline })
 }

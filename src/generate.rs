@@ -163,7 +163,7 @@ mod tests {
         let state = crate::source::load_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((state.apps.len(), state.jobs.len()), (300, 120));
         assert_eq!(manifest_files(&spec), manifest_files(&spec));
-        let chained = state.jobs.iter().filter(|j| j.spec.get("parents").is_some()).count();
+        let chained = state.jobs.iter().filter(|j| j.spec.value().get("parents").is_some()).count();
         assert_eq!(chained, 96);
     }
 
@@ -185,7 +185,7 @@ mod tests {
                 .unwrap();
         let snapshot = sandbox.snapshot();
         let list = |key: &str| snapshot[key].as_array().cloned().unwrap_or_default();
-        let live = LiveState { apps: list("apps"), jobs: list("jobs") };
+        let live = LiveState::from_values(&list("apps"), &list("jobs"));
         let plan = crate::plan::compute(&desired, &live, &opts, now);
         let writes: Vec<_> = plan.actions.iter().filter(|a| a.is_write()).map(|a| &a.object).collect();
         assert!(writes.is_empty(), "a synced seed must plan no write, got {writes:?}");

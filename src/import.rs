@@ -415,13 +415,13 @@ fn check_loads_back(object: &ImportedObject) -> Result<(), String> {
         return Err(format!("the manifest would not load: {}", e.message));
     }
     match loaded.as_slice() {
-        [one] if one.spec == object.spec => Ok(()),
+        [one] if one.spec.value() == object.spec => Ok(()),
         [one] => {
             let masked = |spec: &Value| mask::masked(object.object.kind, spec, &[]);
             Err(format!(
                 "the manifest would load differently (a bug; please report it): wrote {}, read {}",
                 masked(&object.spec),
-                masked(&one.spec)
+                masked(&one.spec.value())
             ))
         }
         _ => Err("the manifest would not hold exactly one object".into()),
@@ -830,7 +830,7 @@ mod round_trip {
                 ObjectKind::ChronosJob => desired.jobs.extend(loaded),
             }
         }
-        let live = LiveState { apps, jobs };
+        let live = LiveState::from_values(&apps, &jobs);
         let plan_opts = PlanOptions { chronos_version: opts.chronos_version, ..PlanOptions::default() };
         let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
         let plan = compute(&desired, &live, &plan_opts, now);

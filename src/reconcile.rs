@@ -13,13 +13,14 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::apply::{self, ApplyOptions, ApplyReport, Outcome, ProgressSink, WriteFence};
 use crate::client::{ClientError, Clients};
-use crate::model::{DesiredState, LiveState, ObjectRef};
+use crate::model::{DesiredState, LiveObject, LiveState, ObjectRef};
 use crate::plan::{self, ActionKind, Plan, PlanOptions};
 use crate::runtime::{
     ApiError, AppliedWrite, BoxFuture, FailureStage, ObjectState, Reconcile, ReconcileContext,
@@ -86,15 +87,30 @@ pub struct Pipeline {
     pub apply: ApplyOptions,
     /// Called with the revision of every reconcile (the HA leader publishes it).
     pub on_revision: Option<RevisionHook>,
-    /// Files parsed by earlier loads (a controller reloads the same directory).
-    pub load_cache: std::sync::Arc<std::sync::Mutex<source::LoadCache>>,
+    /// What earlier reconciles of this pipeline learnt (a controller reloads the same
+    /// directory and lists the same objects again and again).
+    pub caches: Caches,
+}
+
+/// Kept between the reconciles of one [`Pipeline`] (clones share them): parsed
+/// manifest files by content, and which (desired, live) pairs compared equal.
+/// Neither changes a result — only how much work it takes.
+#[derive(Clone, Debug, Default)]
+pub struct Caches {
+    /// Files parsed by earlier loads.
+    pub load: Arc<Mutex<source::LoadCache>>,
+    /// Verdicts of the latest plan.
+    pub verdicts: Arc<Mutex<plan::Memo>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Pipeline {
     /// Load the manifests.
     pub fn load(&self) -> Result<DesiredState, LoadErrors> {
-        let mut cache = self.load_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        source::load_dir_cached(&self.dir, &self.load, &mut cache)
+        source::load_dir_cached(&self.dir, &self.load, &mut lock(&self.caches.load))
     }
 
     /// List live state: one GET per system.
@@ -106,7 +122,7 @@ impl Pipeline {
     /// client caches it) and the live jobs.
     async fn list_chronos(
         &self,
-    ) -> Result<(Option<crate::client::ChronosVersion>, Vec<serde_json::Value>), ClientError> {
+    ) -> Result<(Option<crate::client::ChronosVersion>, Vec<LiveObject>), ClientError> {
         let Some(chronos) = &self.clients.chronos else { return Ok((self.plan.chronos_version, Vec::new())) };
         let version = match self.plan.chronos_version {
             Some(v) => v,
@@ -118,21 +134,30 @@ impl Pipeline {
     /// Load, list and plan. Pure after the two reads. Marathon unreachable fails the
     /// whole plan; Chronos unreachable plans Marathon alone (see the module docs).
     pub async fn plan(&self, now: DateTime<Utc>) -> Result<Planned, PipelineError> {
-        let desired = self.load().map_err(PipelineError::Load)?;
+        // Loading is CPU work and listing is waiting: do both at once.
+        let load = {
+            let pipeline = self.clone();
+            tokio::task::spawn_blocking(move || pipeline.load())
+        };
         let apps = async {
             match &self.clients.marathon {
                 Some(m) => m.list_apps(None).await,
                 None => Ok(Vec::new()),
             }
         };
-        let (apps, chronos) = tokio::join!(apps, self.list_chronos());
+        let (desired, apps, chronos) = tokio::join!(load, apps, self.list_chronos());
+        let desired = match desired {
+            Ok(loaded) => loaded.map_err(PipelineError::Load)?,
+            Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+        };
         let apps = apps.map_err(PipelineError::List)?;
         let mut opts = self.plan.clone();
+        let mut memo = lock(&self.caches.verdicts);
         match chronos {
             Ok((version, jobs)) => {
                 opts.chronos_version = version;
                 let live = LiveState { apps, jobs };
-                let plan = plan::compute(&desired, &live, &opts, now);
+                let plan = plan::compute_with(&desired, &live, &opts, now, &mut memo);
                 Ok(Planned { desired, live, plan, chronos_unreachable: None })
             }
             Err(e) => {
@@ -140,7 +165,7 @@ impl Pipeline {
                 // created, updated or pruned.
                 let apps_only = DesiredState { apps: desired.apps.clone(), jobs: Vec::new() };
                 let live = LiveState { apps, jobs: Vec::new() };
-                let mut plan = plan::compute(&apps_only, &live, &opts, now);
+                let mut plan = plan::compute_with(&apps_only, &live, &opts, now, &mut memo);
                 hold_back_waiting_on_jobs(&mut plan, &desired);
                 Ok(Planned { desired, live, plan, chronos_unreachable: Some(e) })
             }

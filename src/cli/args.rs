@@ -195,7 +195,7 @@ pub fn pipeline(
         plan: plan.plan_options(target.chronos_version),
         apply: apply.apply_options(),
         on_revision: None,
-        load_cache: Default::default(),
+        caches: Default::default(),
     })
 }
 

@@ -64,7 +64,10 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
         job_prefix: args.job_prefix.clone(),
         include_secrets: args.include_secrets,
     };
-    let result = import::import(&live.apps, &live.jobs, &opts);
+    let values = |list: &[crate::model::LiveObject]| {
+        list.iter().map(crate::model::LiveObject::value).collect::<Vec<_>>()
+    };
+    let result = import::import(&values(&live.apps), &values(&live.jobs), &opts);
     if !args.force {
         let taken: Vec<String> = result
             .objects

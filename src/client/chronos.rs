@@ -13,6 +13,7 @@ use tokio::sync::OnceCell;
 
 use super::error::ClientError;
 use super::http::{HttpClient, HttpConfig, Request, encode_segment};
+use crate::model::live::{self, LiveObject};
 
 pub use crate::model::chronos::ChronosVersion;
 
@@ -53,18 +54,20 @@ impl ChronosClient {
     /// 2.x, whose jobs tell 2.5 (`taskInfoData`, `fetch`) from 2.4; with no job to look
     /// at, `/scheduler/leader` (2.5 only) decides. Returns the listing it got on the way,
     /// so that the first reconcile costs no extra GET on 3.x.
-    async fn detect(&self) -> Result<(ChronosVersion, Option<Vec<Value>>), ClientError> {
+    async fn detect(&self) -> Result<(ChronosVersion, Option<Vec<LiveObject>>), ClientError> {
         let v3 = Request::new(Method::GET, "/v1/scheduler/jobs");
         match self.http.send(&v3).await {
-            Ok(resp) => return Ok((ChronosVersion::V3, self.http.decode(&v3, &resp.body).ok())),
+            Ok(resp) => return Ok((ChronosVersion::V3, live::split_array(resp.body).ok())),
             // A 2.x Chronos may answer unknown paths with something else than 404 (its
             // UI catch-all); only a transport error is final here.
             Err(e @ (ClientError::Unreachable { .. } | ClientError::Transport { .. })) => return Err(e),
             Err(_) => {}
         }
         let v2 = Request::new(Method::GET, "/scheduler/jobs");
-        let jobs: Vec<Value> = self.http.send_json(&v2).await?;
-        let version = match jobs.first() {
+        let body = self.http.send(&v2).await?.body;
+        let jobs = self.http.decoded(&v2, live::split_array(body))?;
+        let first = jobs.first().map(LiveObject::value);
+        let version = match first {
             Some(job) if job.get("taskInfoData").is_some() || job.get("fetch").is_some() => {
                 ChronosVersion::V2_5
             }
@@ -86,7 +89,7 @@ impl ChronosClient {
     /// Every job, with one `GET …/scheduler/jobs` once the version is known. The first
     /// call of a client with no configured version detects it and reuses the listing
     /// it got doing so: keep one client for the life of a controller.
-    pub async fn list_jobs(&self) -> Result<Vec<Value>, ClientError> {
+    pub async fn list_jobs(&self) -> Result<Vec<LiveObject>, ClientError> {
         if self.version.get().is_none() {
             let (version, jobs) = self.detect().await?;
             let _ = self.version.set(version); // a concurrent detection may have won
@@ -94,8 +97,9 @@ impl ChronosClient {
                 return Ok(jobs);
             }
         }
-        let path = self.path("/jobs").await?;
-        self.http.send_json(&Request::new(Method::GET, path)).await
+        let req = Request::new(Method::GET, self.path("/jobs").await?);
+        let body = self.http.send(&req).await?.body;
+        self.http.decoded(&req, live::split_array(body))
     }
 
     /// Create or fully replace a job: `POST …/dependency` if it has `parents`, else
@@ -131,7 +135,7 @@ impl ChronosClient {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let jobs = self.list_jobs().await?;
-            if jobs.iter().any(|j| j.get("name").and_then(Value::as_str) == Some(name)) {
+            if jobs.iter().any(|j| j.head().name.as_deref() == Some(name)) {
                 return Ok(true);
             }
             if tokio::time::Instant::now() + interval > deadline {

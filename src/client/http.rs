@@ -253,8 +253,8 @@ pub struct HttpResponse {
     pub status: StatusCode,
     /// Response headers.
     pub headers: HeaderMap,
-    /// The body bytes.
-    pub body: Vec<u8>,
+    /// The body bytes (shared, not copied: a listing's objects are slices of it).
+    pub body: bytes::Bytes,
 }
 
 /// One request, described independently of the base URL it will be sent to.
@@ -461,7 +461,17 @@ impl HttpClient {
 
     /// Decode a JSON body, naming the request on failure.
     pub fn decode<T: DeserializeOwned>(&self, req: &Request<'_>, body: &[u8]) -> Result<T, ClientError> {
-        serde_json::from_slice(body).map_err(|e| ClientError::Decode {
+        self.decoded(req, serde_json::from_slice(body))
+    }
+
+    /// Name the request in a decoding error (for bodies decoded some other way than
+    /// [`HttpClient::decode`], e.g. split into raw objects).
+    pub fn decoded<T>(
+        &self,
+        req: &Request<'_>,
+        result: Result<T, serde_json::Error>,
+    ) -> Result<T, ClientError> {
+        result.map_err(|e| ClientError::Decode {
             system: self.inner.system,
             method: req.method.to_string(),
             path: req.display_path(),
@@ -553,7 +563,7 @@ impl HttpClient {
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = match resp.bytes().await {
-            Ok(b) => b.to_vec(),
+            Ok(b) => b,
             Err(e) => return Err(self.transport(req, e, Some(self.inner.request_timeout))),
         };
         if status.is_success() {

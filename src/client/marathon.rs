@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::error::ClientError;
 use super::http::{HttpClient, HttpConfig, Request, encode_segment};
+use crate::model::live::{self, LiveObject};
 
 /// What a Marathon write answered: the deployment it started and the new version.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -184,16 +185,13 @@ impl MarathonClient {
 
     /// All apps, with ONE `GET /v2/apps`, optionally narrowed server-side with a
     /// label selector (`MESOSYNC_OWNER==prod`).
-    pub async fn list_apps(&self, label_selector: Option<&str>) -> Result<Vec<Value>, ClientError> {
-        #[derive(Deserialize)]
-        struct Apps {
-            apps: Vec<Value>,
-        }
+    pub async fn list_apps(&self, label_selector: Option<&str>) -> Result<Vec<LiveObject>, ClientError> {
         let mut req = Request::new(Method::GET, "/v2/apps");
         if let Some(sel) = label_selector {
             req = req.query("label", sel);
         }
-        Ok(self.http.send_json::<Apps>(&req).await?.apps)
+        let body = self.http.send(&req).await?.body;
+        self.http.decoded(&req, live::split_apps(body))
     }
 
     /// One app, or `None` if Marathon says it does not exist.

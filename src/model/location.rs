@@ -56,30 +56,30 @@ impl Serialize for Location {
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Provenance {
     file: Option<Arc<Path>>,
-    positions: Vec<(u64, u32, u32)>,
+    /// Shared between copies (a reconcile copies every desired object out of the load
+    /// cache); written only while a document is being read.
+    positions: Arc<Vec<(u64, u32, u32)>>,
 }
 
 /// A stable (process-independent) hash of a JSON pointer.
 fn pointer_key(pointer: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    pointer.hash(&mut hasher);
-    hasher.finish()
+    super::fingerprint(pointer.as_bytes())
 }
 
 impl Provenance {
     /// An empty provenance for `file`.
     pub fn new(file: Arc<Path>) -> Self {
-        Self { file: Some(file), positions: Vec::new() }
+        Self { file: Some(file), positions: Arc::default() }
     }
 
     /// Record that the value at `pointer` starts at `line`:`column` (a later record of
     /// the same pointer replaces the earlier one).
     pub fn insert(&mut self, pointer: String, line: u32, column: u32) {
         let key = pointer_key(&pointer);
-        match self.positions.binary_search_by_key(&key, |e| e.0) {
-            Ok(i) => self.positions[i] = (key, line, column),
-            Err(i) => self.positions.insert(i, (key, line, column)),
+        let positions = Arc::make_mut(&mut self.positions);
+        match positions.binary_search_by_key(&key, |e| e.0) {
+            Ok(i) => positions[i] = (key, line, column),
+            Err(i) => positions.insert(i, (key, line, column)),
         }
     }
 

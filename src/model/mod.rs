@@ -11,13 +11,21 @@ pub mod live;
 pub mod location;
 pub mod marathon;
 pub mod pointer;
+pub mod spec;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use live::{LiveIndex, LiveState};
+pub use live::{LiveHead, LiveIndex, LiveObject, LiveState};
 pub use location::{Location, Provenance};
+pub use spec::Spec;
+
+/// A 64-bit hash of `bytes` (XXH3): fast, and stable across processes and builds, so
+/// it can be kept in a saved plan. Used for content fingerprints and cache keys.
+pub fn fingerprint(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
 
 /// The two kinds of object mesosync manages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -120,12 +128,35 @@ pub struct DesiredObject {
     pub sync: SyncOptions,
     /// The spec as the API accepts it (Marathon app JSON / Chronos job JSON), with
     /// relative Marathon ids made absolute. Validated against the typed models.
-    pub spec: serde_json::Value,
+    /// Kept as compact text: [`Spec::value`] parses it.
+    pub spec: Spec,
     /// Where each value of `spec` (and `sync`) was written.
     pub provenance: Provenance,
+    /// Marathon `dependencies` / Chronos `parents` and `sync.dependsOn`, sorted.
+    dependencies: Vec<ObjectRef>,
 }
 
 impl DesiredObject {
+    /// A desired object; its dependencies are read from `spec` and `sync` once.
+    pub fn new(
+        object: ObjectRef,
+        sync: SyncOptions,
+        spec: &serde_json::Value,
+        provenance: Provenance,
+    ) -> Self {
+        let mut dependencies = sync.depends_on_refs();
+        let (field, make): (&str, fn(String) -> ObjectRef) = match object.kind {
+            ObjectKind::MarathonApp => ("dependencies", ObjectRef::app),
+            ObjectKind::ChronosJob => ("parents", ObjectRef::job),
+        };
+        if let Some(list) = spec.get(field).and_then(|v| v.as_array()) {
+            dependencies.extend(list.iter().filter_map(|v| v.as_str()).map(|s| make(s.to_string())));
+        }
+        dependencies.sort();
+        dependencies.dedup();
+        Self { object, sync, spec: Spec::new(spec), provenance, dependencies }
+    }
+
     /// Where the value at JSON `pointer` inside `spec` was written (or its nearest
     /// enclosing value, e.g. the document itself for a default filled in later).
     pub fn locate(&self, pointer: &str) -> Location {
@@ -133,19 +164,9 @@ impl DesiredObject {
     }
 
     /// The objects this one must wait for: Marathon `dependencies`, Chronos `parents`
-    /// and `sync.dependsOn`.
-    pub fn dependencies(&self) -> Vec<ObjectRef> {
-        let mut deps = self.sync.depends_on_refs();
-        let (field, make): (&str, fn(String) -> ObjectRef) = match self.object.kind {
-            ObjectKind::MarathonApp => ("dependencies", ObjectRef::app),
-            ObjectKind::ChronosJob => ("parents", ObjectRef::job),
-        };
-        if let Some(list) = self.spec.get(field).and_then(|v| v.as_array()) {
-            deps.extend(list.iter().filter_map(|v| v.as_str()).map(|s| make(s.to_string())));
-        }
-        deps.sort();
-        deps.dedup();
-        deps
+    /// and `sync.dependsOn`, sorted.
+    pub fn dependencies(&self) -> &[ObjectRef] {
+        &self.dependencies
     }
 }
 

@@ -91,15 +91,20 @@ pub fn with_owner_marker(job: &mut Value, instance: &str) {
     }
 }
 
-/// Whether the live job carries the marker of `instance` (and the name prefix, if any).
-pub fn is_owned(live: &Value, instance: &str, prefix: Option<&str>) -> bool {
-    let marked =
-        live.get("description").and_then(Value::as_str).is_some_and(|d| d.contains(&owner_marker(instance)));
+/// Whether a live job (its `description` and `name`) carries the marker of
+/// `instance` (and the name prefix, if any).
+pub fn is_owned(description: Option<&str>, name: Option<&str>, instance: &str, prefix: Option<&str>) -> bool {
+    let marked = description.is_some_and(|d| d.contains(&owner_marker(instance)));
     let named = match prefix {
-        Some(p) => live.get("name").and_then(Value::as_str).is_some_and(|n| n.starts_with(p)),
+        Some(p) => name.is_some_and(|n| n.starts_with(p)),
         None => true,
     };
     marked && named
+}
+
+/// The instance named by the first ownership marker in a job's description.
+pub fn marked_owner(description: &str) -> Option<&str> {
+    description.split("[mesosync:").nth(1).and_then(|rest| rest.split(']').next())
 }
 
 /// The desired job in canonical form, with the ownership marker of `opts.instance`.
@@ -325,8 +330,13 @@ mod tests {
         with_owner_marker(&mut j, "prod");
         with_owner_marker(&mut j, "prod");
         assert_eq!(j["description"], "nightly [mesosync:prod]");
-        assert!(is_owned(&j, "prod", None));
-        assert!(!is_owned(&j, "prod", Some("ms-")));
-        assert!(!is_owned(&j, "other", None));
+        let description = j["description"].as_str();
+        assert!(is_owned(description, Some("j"), "prod", None));
+        assert!(!is_owned(description, Some("j"), "prod", Some("ms-")));
+        assert!(is_owned(description, Some("ms-j"), "prod", Some("ms-")));
+        assert!(!is_owned(description, Some("j"), "other", None));
+        assert!(!is_owned(None, Some("j"), "prod", None));
+        assert_eq!(marked_owner("x [mesosync:a] [mesosync:b]"), Some("a"));
+        assert_eq!(marked_owner("nothing"), None);
     }
 }

@@ -2,6 +2,8 @@
 //! diff both, decide the action (ownership, suspension, scale-only, prune and its
 //! guard), build the exact body apply will send, then order everything.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -11,7 +13,9 @@ use super::{Action, ActionKind, Impact, Plan, Preview};
 use crate::diff::{FieldChange, diff_object, mask};
 use crate::model::chronos::Schedule;
 use crate::model::marathon::canonical_app_id;
-use crate::model::{DesiredObject, DesiredState, LiveState, ObjectKind, ObjectRef};
+use crate::model::{
+    DesiredObject, DesiredState, LiveHead, LiveObject, LiveState, ObjectKind, ObjectRef, fingerprint,
+};
 use crate::normalize::chronos as chronos_norm;
 use crate::normalize::marathon as marathon_norm;
 use crate::normalize::{self, ChronosVersion, DEFAULT_INSTANCE, MarathonVersion, NormalizeOptions};
@@ -68,12 +72,15 @@ impl PlanOptions {
         }
     }
 
-    fn owns(&self, kind: ObjectKind, live: &Value) -> bool {
+    fn owns(&self, kind: ObjectKind, live: &LiveHead) -> bool {
         match kind {
-            ObjectKind::MarathonApp => marathon_norm::owner(live) == Some(self.instance.as_str()),
-            ObjectKind::ChronosJob => {
-                chronos_norm::is_owned(live, &self.instance, self.chronos_prefix.as_deref())
-            }
+            ObjectKind::MarathonApp => live.owner_label.as_deref() == Some(self.instance.as_str()),
+            ObjectKind::ChronosJob => chronos_norm::is_owned(
+                live.description.as_deref(),
+                live.name.as_deref(),
+                &self.instance,
+                self.chronos_prefix.as_deref(),
+            ),
         }
     }
 }
@@ -87,11 +94,57 @@ pub(super) struct Planned {
     pub sync_wave: i64,
 }
 
+/// Verdicts kept between the plans of a long-running controller: which pairs of
+/// (desired spec, live object as listed) compared equal under which options.
+///
+/// Comparing means parsing both sides, normalizing and diffing them — the bulk of a
+/// plan's time, and all of it wasted on objects that did not change. A pair is keyed
+/// by the fingerprints of the desired spec (and its `sync.ignore`), of the live
+/// object's bytes *as listed* (any live change, even a task count, is a new key) and
+/// of the plan options; so a hit stands for exactly the inputs that were compared.
+/// Only "no difference" is remembered: everything else is compared again every time.
+///
+/// Time is the one input not in the key: the comparison of a Chronos schedule whose
+/// start is in the future is strict (start and count), and once the start has passed
+/// it only gets looser (period and repetition). A pair found equal stays equal.
+///
+/// The memo only holds the verdicts of the latest plan, so it never outgrows the set.
+#[derive(Debug, Default)]
+pub struct Memo {
+    equal: HashMap<u64, Option<String>>,
+}
+
+impl Memo {
+    /// How many pairs are remembered as equal.
+    pub fn len(&self) -> usize {
+        self.equal.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.equal.is_empty()
+    }
+}
+
 /// Compute the plan that makes `live` equal to `desired` (pure; `now` only decides
 /// which Chronos schedule starts are in the future and the next run times).
 pub fn compute(desired: &DesiredState, live: &LiveState, opts: &PlanOptions, now: DateTime<Utc>) -> Plan {
+    compute_with(desired, live, opts, now, &mut Memo::default())
+}
+
+/// [`compute`], skipping the comparison of pairs `memo` has seen equal (and keeping
+/// this plan's verdicts in it for the next one). The plan is the same as without it.
+pub fn compute_with(
+    desired: &DesiredState,
+    live: &LiveState,
+    opts: &PlanOptions,
+    now: DateTime<Utc>,
+    memo: &mut Memo,
+) -> Plan {
     let nopts = opts.normalize_options();
+    let options = fingerprint(format!("{opts:?}").as_bytes());
     let index = live.index();
+    let mut verdicts = HashMap::with_capacity(memo.equal.len());
     let mut planned: Vec<Planned> = desired
         .objects()
         .map(|d| {
@@ -99,26 +152,78 @@ pub fn compute(desired: &DesiredState, live: &LiveState, opts: &PlanOptions, now
                 ObjectKind::MarathonApp => index.app(&d.object.id),
                 ObjectKind::ChronosJob => index.job(&d.object.id),
             };
-            Planned {
-                action: plan_object(d, live_object, opts, &nopts, now),
-                edges: d.dependencies(),
-                sync_wave: d.sync.wave.unwrap_or(0),
-            }
+            let key = live_object.map(|l| pair_key(options, d, l));
+            let remembered = key.and_then(|k| memo.equal.get(&k).map(|version| (k, version.clone())));
+            let action = match (remembered, live_object) {
+                (Some((key, version)), Some(l)) => {
+                    let action = unchanged(d, version.clone(), l.head().schedule.as_deref(), now);
+                    verdicts.insert(key, version);
+                    action
+                }
+                _ => {
+                    let action = plan_object(d, live_object, opts, &nopts, now);
+                    if let (Some(key), true) = (key, action.changes.is_empty()) {
+                        verdicts.insert(key, action.live_version.clone());
+                    }
+                    action
+                }
+            };
+            Planned { action, edges: d.dependencies().to_vec(), sync_wave: d.sync.wave.unwrap_or(0) }
         })
         .collect();
+    memo.equal = verdicts;
     let prune_refused = plan_prunes(desired, live, opts, &nopts, &mut planned);
     Plan { actions: order(planned), prune_refused }
 }
 
+/// The memo key of one desired object against one live object.
+fn pair_key(options: u64, d: &DesiredObject, live: &LiveObject) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&options.to_le_bytes());
+    h.update(&[d.object.kind as u8]);
+    h.update(&d.spec.fingerprint().to_le_bytes());
+    for pointer in &d.sync.ignore {
+        h.update(pointer.as_bytes());
+        h.update(&[0]);
+    }
+    h.update(&live.fingerprint().to_le_bytes());
+    h.digest()
+}
+
+/// The action for an object whose comparison found no difference: exactly what
+/// [`plan_object`] returns for one.
+fn unchanged(
+    d: &DesiredObject,
+    live_version: Option<String>,
+    live_schedule: Option<&str>,
+    now: DateTime<Utc>,
+) -> Action {
+    let mut action = Action {
+        live_version,
+        secrets: d.sync.secret.clone(),
+        ..Action::new(d.object.clone(), ActionKind::NoOp, Impact::None)
+    };
+    if d.object.kind == ObjectKind::ChronosJob {
+        action.next_runs = next_runs(live_schedule, now);
+    }
+    action
+}
+
+/// The next three runs of a Chronos schedule.
+fn next_runs(schedule: Option<&str>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    schedule.and_then(|s| Schedule::parse(s).ok()).map(|s| s.next_runs(now, 3)).unwrap_or_default()
+}
+
 /// Normalize, align, ignore and diff one desired object against its live form.
 fn compare(
+    kind: ObjectKind,
     d: &DesiredObject,
+    spec: &Value,
     live: Option<&Value>,
     nopts: &NormalizeOptions,
     now: DateTime<Utc>,
 ) -> (Value, Option<Value>, Vec<FieldChange>) {
-    let kind = d.object.kind;
-    let mut want = normalize::desired(kind, &d.spec, nopts);
+    let mut want = normalize::desired(kind, spec, nopts);
     let have = live.map(|l| normalize::live(kind, l, nopts));
     if let Some(have) = &have {
         normalize::align(kind, &mut want, have, &d.sync.ignore, now, nopts);
@@ -129,46 +234,46 @@ fn compare(
 
 fn plan_object(
     d: &DesiredObject,
-    live: Option<&Value>,
+    live_object: Option<&LiveObject>,
     opts: &PlanOptions,
     nopts: &NormalizeOptions,
     now: DateTime<Utc>,
 ) -> Action {
     let kind = d.object.kind;
-    let (want, have, changes) = compare(d, live, nopts, now);
+    let spec = d.spec.value();
+    let live_value = live_object.map(LiveObject::value);
+    let live = live_value.as_ref();
+    let (want, have, changes) = compare(kind, d, &spec, live, nopts, now);
     // An unchanged object's preview would be two equal documents (an empty unified
     // diff) — two masked copies per object, most of a steady-state plan's memory.
     let preview = (live.is_none() || !changes.is_empty()).then(|| Preview {
         live: have.as_ref().map(|h| mask::masked(kind, h, &d.sync.secret)),
         desired: Some(mask::masked(kind, &want, &d.sync.secret)),
     });
-    let mut action = Action {
-        changes,
-        live_version: live.and_then(|l| live_version(kind, l)),
-        secrets: d.sync.secret.clone(),
-        preview,
-        ..Action::new(d.object.clone(), ActionKind::NoOp, Impact::None)
-    };
+    let mut action =
+        Action { changes, preview, ..unchanged(d, live.and_then(|l| live_version(kind, l)), None, now) };
     let write_impact = match kind {
         ObjectKind::MarathonApp => Impact::Restart,
         ObjectKind::ChronosJob => Impact::Replace,
     };
+    let owns = live_object.is_some_and(|l| opts.owns(kind, l.head()));
     match live {
         None => {
             action.kind = ActionKind::Create;
-            action.body = Some(body(d, None, &opts.instance, now));
+            action.body = Some(body(d, &spec, None, &opts.instance, now));
         }
         Some(_) if action.changes.is_empty() => {}
-        Some(l) if !opts.owns(kind, l) => {
+        Some(l) if !owns => {
+            let owner = live_object.and_then(|o| live_owner(kind, o.head()));
             // Only an unmarked object can be adopted: one marked by another instance
             // belongs to another controller, and taking it would start a tug of war.
-            if opts.adopt && live_owner(kind, l).is_none() {
+            if opts.adopt && owner.is_none() {
                 action.kind = ActionKind::Adopt;
                 action.impact = write_impact;
-                action.body = Some(body(d, Some(l), &opts.instance, now));
+                action.body = Some(body(d, &spec, Some(l), &opts.instance, now));
                 action.note = Some(format!("not owned yet: adopting it for instance '{}'", opts.instance));
             } else {
-                action.note = Some(unowned_note(kind, l, opts));
+                action.note = Some(unowned_note(owner, opts));
             }
         }
         Some(l) => {
@@ -181,7 +286,7 @@ fn plan_object(
             } else {
                 action.kind = ActionKind::Update;
                 action.impact = write_impact;
-                action.body = Some(body(d, Some(l), &opts.instance, now));
+                action.body = Some(body(d, &spec, Some(l), &opts.instance, now));
                 if kind == ObjectKind::ChronosJob {
                     let was = chronos_norm::is_scheduled(l);
                     if was != chronos_norm::is_scheduled(&want) {
@@ -223,30 +328,24 @@ fn plan_object(
             .body
             .as_ref()
             .or(if action.kind == ActionKind::NoOp { live } else { None })
-            .or(Some(&d.spec))
+            .or(Some(&spec))
             .and_then(|j| j.get("schedule"))
-            .and_then(Value::as_str)
-            .and_then(|s| Schedule::parse(s).ok());
-        action.next_runs = schedule.map(|s| s.next_runs(now, 3)).unwrap_or_default();
+            .and_then(Value::as_str);
+        action.next_runs = next_runs(schedule, now);
     }
     action
 }
 
 /// The instance whose mark a live object carries, if any.
-fn live_owner(kind: ObjectKind, live: &Value) -> Option<String> {
+fn live_owner(kind: ObjectKind, live: &LiveHead) -> Option<&str> {
     match kind {
-        ObjectKind::MarathonApp => marathon_norm::owner(live).map(str::to_string),
-        ObjectKind::ChronosJob => live
-            .get("description")
-            .and_then(Value::as_str)
-            .and_then(|d| d.split("[mesosync:").nth(1))
-            .and_then(|rest| rest.split(']').next())
-            .map(str::to_string),
+        ObjectKind::MarathonApp => live.owner_label.as_deref(),
+        ObjectKind::ChronosJob => chronos_norm::marked_owner(live.description.as_deref()?),
     }
 }
 
-fn unowned_note(kind: ObjectKind, live: &Value, opts: &PlanOptions) -> String {
-    match live_owner(kind, live) {
+fn unowned_note(owner: Option<&str>, opts: &PlanOptions) -> String {
+    match owner {
         Some(o) if o == opts.instance => {
             format!("carries the mark of instance '{o}' but not the job name prefix: left alone")
         }
@@ -263,8 +362,8 @@ fn unowned_note(kind: ObjectKind, live: &Value, opts: &PlanOptions) -> String {
 /// Exactly what apply sends for a create / update / adopt: the manifest as written,
 /// plus the ownership mark, with ignored pointers taken from live and, for Chronos, the
 /// live schedule start when the desired start is not in the future.
-fn body(d: &DesiredObject, live: Option<&Value>, instance: &str, now: DateTime<Utc>) -> Value {
-    let mut body = d.spec.clone();
+fn body(d: &DesiredObject, spec: &Value, live: Option<&Value>, instance: &str, now: DateTime<Utc>) -> Value {
+    let mut body = spec.clone();
     match d.object.kind {
         ObjectKind::MarathonApp => {
             marathon_norm::with_owner_label(&mut body, instance);
@@ -304,21 +403,27 @@ fn plan_prunes(
 ) -> Option<String> {
     let mut owned_total = 0usize;
     let mut orphans: Vec<Planned> = Vec::new();
-    let lists = [(ObjectKind::MarathonApp, &live.apps, "id"), (ObjectKind::ChronosJob, &live.jobs, "name")];
-    for (kind, list, key) in lists {
-        for l in list.iter().filter(|l| opts.owns(kind, l)) {
+    let lists = [(ObjectKind::MarathonApp, &live.apps), (ObjectKind::ChronosJob, &live.jobs)];
+    for (kind, list) in lists {
+        for l in list.iter().filter(|l| opts.owns(kind, l.head())) {
             owned_total += 1;
-            let Some(id) = l.get(key).and_then(Value::as_str) else { continue };
+            let head = l.head();
+            let key = match kind {
+                ObjectKind::MarathonApp => &head.id,
+                ObjectKind::ChronosJob => &head.name,
+            };
+            let Some(id) = key.as_deref() else { continue };
             let object = ObjectRef { kind, id: id.to_string() };
             if desired.get(&object).is_some() {
                 continue;
             }
-            let have = normalize::live(kind, l, nopts);
+            let value = l.value();
+            let have = normalize::live(kind, &value, nopts);
             let children = live_children(kind, id, live);
             orphans.push(Planned {
                 action: Action {
                     changes: diff_object(kind, None, &json!({}), &have),
-                    live_version: live_version(kind, l),
+                    live_version: live_version(kind, &value),
                     preview: Some(Preview { live: Some(mask::masked(kind, &have, &[])), desired: None }),
                     ..Action::new(object, ActionKind::Delete, Impact::Destroy)
                 },
@@ -370,20 +475,22 @@ fn plan_prunes(
 /// Live objects that depend on the live object `id` (Marathon `dependencies`, Chronos
 /// `parents`): a delete of `id` waits for theirs.
 fn live_children(kind: ObjectKind, id: &str, live: &LiveState) -> Vec<ObjectRef> {
-    let (list, key, field): (&Vec<Value>, &str, &str) = match kind {
-        ObjectKind::MarathonApp => (&live.apps, "id", "dependencies"),
-        ObjectKind::ChronosJob => (&live.jobs, "name", "parents"),
+    let list = match kind {
+        ObjectKind::MarathonApp => &live.apps,
+        ObjectKind::ChronosJob => &live.jobs,
     };
     list.iter()
-        .filter(|l| {
-            l.get(field).and_then(Value::as_array).is_some_and(|deps| {
-                deps.iter().filter_map(Value::as_str).any(|d| match kind {
-                    ObjectKind::MarathonApp => canonical_app_id(d) == id,
-                    ObjectKind::ChronosJob => d == id,
-                })
+        .map(LiveObject::head)
+        .filter(|h| {
+            h.dependencies.iter().any(|d| match kind {
+                ObjectKind::MarathonApp => canonical_app_id(d) == id,
+                ObjectKind::ChronosJob => &**d == id,
             })
         })
-        .filter_map(|l| l.get(key).and_then(Value::as_str))
+        .filter_map(|h| match kind {
+            ObjectKind::MarathonApp => h.id.as_deref(),
+            ObjectKind::ChronosJob => h.name.as_deref(),
+        })
         .map(|c| ObjectRef { kind, id: c.to_string() })
         .collect()
 }

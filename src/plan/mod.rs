@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use compute::{PlanOptions, compute};
+pub use compute::{Memo, PlanOptions, compute, compute_with};
 pub use saved::{check_still_valid, has_masked_secrets, live_version, masked_for_saving, matches_saved};
 
 use crate::diff::FieldChange;
@@ -255,12 +255,12 @@ mod tests {
     }
 
     fn desired_app(id: &str, deps: &[&str]) -> DesiredObject {
-        DesiredObject {
-            object: ObjectRef::app(id),
-            sync: SyncOptions::default(),
-            spec: json!({"id": id, "cmd": "run", "dependencies": deps}),
-            provenance: Provenance::default(),
-        }
+        DesiredObject::new(
+            ObjectRef::app(id),
+            SyncOptions::default(),
+            &json!({"id": id, "cmd": "run", "dependencies": deps}),
+            Provenance::default(),
+        )
     }
 
     fn live_app(id: &str, owner: Option<&str>) -> Value {
@@ -274,8 +274,8 @@ mod tests {
         let ids: Vec<String> = (0..owned).map(|i| format!("/p/a{i:03}")).collect();
         let desired =
             DesiredState { apps: ids[..kept].iter().map(|id| desired_app(id, &[])).collect(), jobs: vec![] };
-        let live =
-            LiveState { apps: ids.iter().map(|id| live_app(id, Some("mesosync"))).collect(), jobs: vec![] };
+        let apps: Vec<Value> = ids.iter().map(|id| live_app(id, Some("mesosync"))).collect();
+        let live = LiveState::from_values(&apps, &[]);
         compute(&desired, &live, opts, now())
     }
 
@@ -344,13 +344,48 @@ mod tests {
     fn unchanged_dependencies_do_not_delay() {
         let desired =
             DesiredState { apps: vec![desired_app("/a", &[]), desired_app("/b", &["/a"])], jobs: vec![] };
-        let mut a = crate::normalize::marathon::desired_app(&desired.apps[0].spec, &Default::default());
+        let mut a =
+            crate::normalize::marathon::desired_app(&desired.apps[0].spec.value(), &Default::default());
         a["version"] = json!("v1");
-        let live = LiveState { apps: vec![a], jobs: vec![] };
+        let live = LiveState::from_values(&[a], &[]);
         let plan = compute(&desired, &live, &PlanOptions::default(), now());
         let b = plan.action(&ObjectRef::app("/b")).unwrap();
         assert_eq!((b.kind, b.wave, b.depends_on.len()), (ActionKind::Create, 0, 0));
         assert_eq!(plan.action(&ObjectRef::app("/a")).unwrap().kind, ActionKind::NoOp);
+    }
+
+    #[test]
+    fn a_remembered_verdict_is_reused_only_for_the_same_inputs() {
+        let desired = DesiredState { apps: vec![desired_app("/a", &[])], jobs: vec![] };
+        let mut same =
+            crate::normalize::marathon::desired_app(&desired.apps[0].spec.value(), &Default::default());
+        same["version"] = json!("v1");
+        let live = LiveState::from_values(&[same.clone()], &[]);
+        let opts = PlanOptions::default();
+        let mut memo = Memo::default();
+        let kind = |plan: &Plan| plan.actions[0].kind;
+        assert_eq!(kind(&compute_with(&desired, &live, &opts, now(), &mut memo)), ActionKind::NoOp);
+        assert_eq!(memo.len(), 1);
+        // Live changed (one byte is enough): compared again, and found different.
+        let mut edited = same.clone();
+        edited["cmd"] = json!("run2");
+        let changed = LiveState::from_values(&[edited], &[]);
+        assert_eq!(kind(&compute_with(&desired, &changed, &opts, now(), &mut memo)), ActionKind::Update);
+        assert!(memo.is_empty(), "a difference is never remembered");
+        assert_eq!(kind(&compute_with(&desired, &live, &opts, now(), &mut memo)), ActionKind::NoOp);
+        // The manifest changed: compared again.
+        let edited = DesiredState { apps: vec![desired_app("/a", &["/b"])], jobs: vec![] };
+        let plan = compute_with(&edited, &live, &opts, now(), &mut memo);
+        assert_eq!(
+            plan.actions.iter().find(|a| a.object.id == "/a").map(|a| a.kind),
+            Some(ActionKind::Update)
+        );
+        // Other options (another instance owns nothing here): compared again.
+        assert_eq!(kind(&compute_with(&desired, &live, &opts, now(), &mut memo)), ActionKind::NoOp);
+        let other = PlanOptions { instance: "other".into(), ..PlanOptions::default() };
+        let plan = compute_with(&desired, &live, &other, now(), &mut memo);
+        assert_eq!(plan, compute(&desired, &live, &other, now()));
+        assert!(plan.actions[0].note.as_deref().unwrap_or_default().contains("owned by instance 'mesosync'"));
     }
 
     #[test]
@@ -367,18 +402,18 @@ mod tests {
             DesiredState { apps: vec![desired_app("/a", &[]), desired_app("/new", &[])], jobs: vec![] };
         let mut changed = live_app("/a", Some("mesosync"));
         changed["cmd"] = json!("old");
-        let live = LiveState { apps: vec![changed], jobs: vec![] };
+        let live = LiveState::from_values(&[changed.clone()], &[]);
         let plan = compute(&desired, &live, &PlanOptions::default(), now());
         assert!(check_still_valid(&plan, &live).is_ok());
         // Survives a save / load round trip.
         let saved: Plan = serde_json::from_str(&serde_json::to_string(&plan).unwrap()).unwrap();
         assert!(check_still_valid(&saved, &live).is_ok());
-        let mut moved = live.clone();
-        moved.apps[0]["version"] = json!("v-other");
+        let mut other_version = changed.clone();
+        other_version["version"] = json!("v-other");
+        let moved = LiveState::from_values(&[other_version], &[]);
         let err = check_still_valid(&saved, &moved).unwrap_err();
         assert!(err.contains("app /a changed live"), "{err}");
-        let mut created = live.clone();
-        created.apps.push(live_app("/new", None));
+        let created = LiveState::from_values(&[changed, live_app("/new", None)], &[]);
         assert!(check_still_valid(&saved, &created).unwrap_err().contains("app /new was created"));
         assert!(check_still_valid(&saved, &LiveState::default()).unwrap_err().contains("app /a was deleted"));
     }
@@ -402,17 +437,17 @@ mod tests {
         provenance.insert("/spec".into(), 3, 3);
         provenance.insert("/spec/cpus".into(), 5, 9);
         provenance.insert("/spec/constraints".into(), 6, 16);
-        let desired = DesiredObject {
-            object: ObjectRef::app("/a"),
-            sync: SyncOptions::default(),
-            spec: json!({"id": "/a", "cmd": "run", "cpus": 0.5, "constraints": [["b", "UNIQUE"], ["a", "UNIQUE"]]}),
+        let desired = DesiredObject::new(
+            ObjectRef::app("/a"),
+            SyncOptions::default(),
+            &json!({"id": "/a", "cmd": "run", "cpus": 0.5, "constraints": [["b", "UNIQUE"], ["a", "UNIQUE"]]}),
             provenance,
-        };
+        );
         let mut live = live_app("/a", Some("mesosync"));
         live["constraints"] = json!([["a", "UNIQUE"]]);
         let plan = compute(
             &DesiredState { apps: vec![desired], jobs: vec![] },
-            &LiveState { apps: vec![live], jobs: vec![] },
+            &LiveState::from_values(&[live], &[]),
             &PlanOptions::default(),
             now(),
         );
@@ -429,10 +464,12 @@ mod tests {
 
     #[test]
     fn creates_show_their_fields_but_never_their_secrets() {
-        let mut app = desired_app("/s", &[]);
-        app.spec["env"] = json!({"DB_PASSWORD": "pw-xyz", "LOG": "verbose"});
-        app.spec["container"] =
+        let mut spec = desired_app("/s", &[]).spec.value();
+        spec["env"] = json!({"DB_PASSWORD": "pw-xyz", "LOG": "verbose"});
+        spec["container"] =
             json!({"docker": {"image": "i", "credential": {"principal": "me", "secret": "cred-xyz"}}});
+        let app =
+            DesiredObject::new(ObjectRef::app("/s"), SyncOptions::default(), &spec, Provenance::default());
         let plan = compute(
             &DesiredState { apps: vec![app], jobs: vec![] },
             &LiveState::default(),
@@ -455,11 +492,13 @@ mod tests {
 
     #[test]
     fn chronos_ownership_needs_the_marker_and_the_prefix() {
-        let job = |name: &str| DesiredObject {
-            object: ObjectRef::job(name),
-            sync: SyncOptions::default(),
-            spec: json!({"name": name, "command": "new", "owner": "o", "schedule": "R//PT1H"}),
-            provenance: Provenance::default(),
+        let job = |name: &str| {
+            DesiredObject::new(
+                ObjectRef::job(name),
+                SyncOptions::default(),
+                &json!({"name": name, "command": "new", "owner": "o", "schedule": "R//PT1H"}),
+                Provenance::default(),
+            )
         };
         let live_job = |name: &str| {
             json!({"name": name, "command": "old", "owner": "o", "schedule": "R//PT1H",
@@ -467,7 +506,7 @@ mod tests {
         };
         let opts = PlanOptions { chronos_prefix: Some("ms-".into()), ..PlanOptions::default() };
         let desired = DesiredState { apps: vec![], jobs: vec![job("ms-a"), job("other"), job("zz-new")] };
-        let live = LiveState { apps: vec![], jobs: vec![live_job("ms-a"), live_job("other")] };
+        let live = LiveState::from_values(&[], &[live_job("ms-a"), live_job("other")]);
         let plan = compute(&desired, &live, &opts, now());
         assert_eq!(plan.action(&ObjectRef::job("ms-a")).unwrap().kind, ActionKind::Update);
         let other = plan.action(&ObjectRef::job("other")).unwrap();

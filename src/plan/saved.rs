@@ -28,14 +28,9 @@ pub fn live_version(kind: ObjectKind, live: &Value) -> Option<String> {
                     map.shift_remove(*field);
                 }
             }
-            Some(format!("chronos:{:016x}", fnv1a(canonical_text(&job).as_bytes())))
+            Some(format!("chronos:{:016x}", crate::model::fingerprint(canonical_text(&job).as_bytes())))
         }
     }
-}
-
-/// FNV-1a, 64 bit: stable across processes and Rust versions (unlike `DefaultHasher`).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Check that `live` is still the state `plan` was computed against: every object the
@@ -49,7 +44,7 @@ pub fn check_still_valid(plan: &Plan, live: &LiveState) -> Result<(), String> {
             ObjectKind::MarathonApp => index.app(&action.object.id),
             ObjectKind::ChronosJob => index.job(&action.object.id),
         };
-        let now = current.and_then(|l| live_version(action.object.kind, l));
+        let now = current.and_then(|l| live_version(action.object.kind, &l.value()));
         let exists = current.is_some();
         let problem = match (&action.live_version, exists) {
             (None, true) => Some("was created live since the plan was made".to_string()),

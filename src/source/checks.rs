@@ -38,9 +38,11 @@ fn id_field(kind: ObjectKind) -> &'static str {
 
 /// Where a dependency of `object` on `target` is written.
 fn reference_pointer(object: &DesiredObject, target: &ObjectRef) -> String {
+    // Only on the error path: parsing the spec here is fine.
+    let spec = object.spec.value();
     let (field, list) = match object.object.kind {
-        ObjectKind::MarathonApp => ("/spec/dependencies", object.spec.get("dependencies")),
-        ObjectKind::ChronosJob => ("/spec/parents", object.spec.get("parents")),
+        ObjectKind::MarathonApp => ("/spec/dependencies", spec.get("dependencies")),
+        ObjectKind::ChronosJob => ("/spec/parents", spec.get("parents")),
     };
     let same_system = target.kind == object.object.kind;
     if same_system {
@@ -62,8 +64,8 @@ pub fn check_references(objects: &[DesiredObject], errors: &mut Vec<LoadError>) 
     let declared: std::collections::HashSet<&ObjectRef> = objects.iter().map(|o| &o.object).collect();
     for object in objects {
         for dep in object.dependencies() {
-            if !declared.contains(&dep) {
-                let pointer = reference_pointer(object, &dep);
+            if !declared.contains(dep) {
+                let pointer = reference_pointer(object, dep);
                 let (what, why) = if pointer.starts_with("/spec/parents") {
                     ("parent", "Chronos 2.x refuses a job whose parents do not exist; 3.x hides it")
                 } else {

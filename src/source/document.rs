@@ -156,7 +156,7 @@ impl DocumentChecker {
             ObjectKind::MarathonApp => self.check_app(&mut spec)?,
             ObjectKind::ChronosJob => self.check_job(&spec)?,
         };
-        Some(DesiredObject { object, sync: sync?, spec, provenance: self.provenance.clone() })
+        Some(DesiredObject::new(object, sync?, &spec, self.provenance.clone()))
     }
 
     fn check_app(&mut self, spec: &mut Value) -> Option<ObjectRef> {

@@ -98,13 +98,6 @@ struct CachedFile {
     errors: Vec<LoadError>,
 }
 
-fn fingerprint(bytes: &[u8]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut hasher);
-    hasher.finish()
-}
-
 /// [`load_dir_with`], reusing the files of `cache` that did not change since the
 /// last load (and updating it).
 pub fn load_dir_cached(
@@ -135,7 +128,7 @@ fn load(
             serde_json::Value::Null
         }
     };
-    let values_print = fingerprint(values.to_string().as_bytes());
+    let values_print = crate::model::fingerprint(values.to_string().as_bytes());
     if let Some(cache) = cache.as_deref_mut() {
         if cache.values != values_print {
             cache.files.clear();
@@ -154,7 +147,7 @@ fn load(
                 continue;
             }
         };
-        let content = fingerprint(&bytes);
+        let content = crate::model::fingerprint(&bytes);
         if let Some(hit) =
             cache.as_deref().and_then(|c| c.files.get(&*file.path)).filter(|c| c.content == content)
         {

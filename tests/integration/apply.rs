@@ -423,7 +423,7 @@ async fn chronos_prefix_is_detected_per_version() {
             .await
             .unwrap()
             .iter()
-            .filter_map(|j| j["name"].as_str().map(String::from))
+            .filter_map(|j| j.head().name.as_deref().map(String::from))
             .collect();
         assert!(names.contains(&"it-parent".into()) && names.contains(&"it-child".into()), "{names:?}");
         let prefix = expected.prefix();
@@ -653,7 +653,7 @@ async fn chronos_3_hidden_child_is_reported_and_recreate_switches_job_type() {
     assert!(report.is_success(), "{report}");
     assert_eq!(writes(&sb), vec!["DELETE /v1/scheduler/job/it-k 204", "POST /v1/scheduler/dependency 204"]);
     let jobs = chronos.list_jobs().await.unwrap();
-    let k = jobs.iter().find(|j| j["name"] == "it-k").unwrap();
+    let k = jobs.iter().find(|j| j.head().name.as_deref() == Some("it-k")).unwrap().value();
     assert_eq!(k["parents"], json!(["it-p"]));
 }
 
@@ -690,12 +690,12 @@ fn desired(spec: Value) -> mesosync::model::DesiredObject {
         Some(id) => ObjectRef::app(id),
         None => ObjectRef::job(spec["name"].as_str().unwrap()),
     };
-    mesosync::model::DesiredObject {
+    mesosync::model::DesiredObject::new(
         object,
-        sync: mesosync::model::SyncOptions::default(),
-        spec,
-        provenance: mesosync::model::Provenance::default(),
-    }
+        mesosync::model::SyncOptions::default(),
+        &spec,
+        mesosync::model::Provenance::default(),
+    )
 }
 
 fn desired_state(mut objects: Vec<Value>) -> mesosync::model::DesiredState {

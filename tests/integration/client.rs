@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use mesosync::client::{
     ChronosClient, ClientError, Credentials, HttpConfig, MarathonClient, RetryPolicy, Secret,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// One request as the recorder saw it.
 #[derive(Clone, Debug)]
@@ -167,7 +167,7 @@ async fn user_agent_carries_replica_id() {
 async fn server_errors_are_retried_client_errors_are_not() {
     let (rec, url) = Recorder::start(vec![(503, "{}"), (500, "oops"), (200, r#"{"apps":[]}"#)]).await;
     let m = MarathonClient::new(&config(vec![url])).unwrap();
-    assert_eq!(m.list_apps(None).await.unwrap(), Vec::<Value>::new());
+    assert!(m.list_apps(None).await.unwrap().is_empty());
     assert_eq!(rec.seen().len(), 3);
 
     // Bounded: four attempts, then the last error.

@@ -33,5 +33,5 @@ fn the_run_on_marathon_example_is_a_valid_manifest() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let state = mesosync::source::load_dir(&dir).unwrap();
     let app = state.get(&mesosync::model::ObjectRef::app("/ops/mesosync")).unwrap();
-    assert_eq!(app.spec["healthChecks"][0]["path"], "/healthz");
+    assert_eq!(app.spec.value()["healthChecks"][0]["path"], "/healthz");
 }

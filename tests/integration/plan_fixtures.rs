@@ -42,7 +42,7 @@ pub fn desired_from_yaml(text: &str) -> DesiredState {
             other => panic!("unknown kind {other:?}"),
         };
         let list = if object.kind == ObjectKind::MarathonApp { &mut state.apps } else { &mut state.jobs };
-        list.push(DesiredObject { object, sync, spec, provenance: Provenance::default() });
+        list.push(DesiredObject::new(object, sync, &spec, Provenance::default()));
     }
     state.apps.sort_by(|a, b| a.object.id.cmp(&b.object.id));
     state.jobs.sort_by(|a, b| a.object.id.cmp(&b.object.id));

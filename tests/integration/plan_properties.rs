@@ -4,7 +4,9 @@
 //! - normalizing is idempotent, on the desired and on the live side;
 //! - a normalized object has no diff with itself;
 //! - an object live exactly as desired plans to nothing, and stays so when live
-//!   differs only under `sync.ignore` pointers.
+//!   differs only under `sync.ignore` pointers;
+//! - a plan that reuses remembered verdicts (`plan::Memo`) is the plan a fresh
+//!   comparison makes, whether or not the pair differs.
 
 use chrono::{DateTime, Utc};
 use mesosync::diff::{diff_object, diff_values};
@@ -14,7 +16,7 @@ use mesosync::model::{
 use mesosync::normalize::chronos::{canonical_job, desired_job, live_job};
 use mesosync::normalize::marathon::{canonical_app, desired_app, live_app};
 use mesosync::normalize::{NormalizeOptions, canonical_text};
-use mesosync::plan::{ActionKind, PlanOptions, compute};
+use mesosync::plan::{ActionKind, Memo, PlanOptions, compute, compute_with};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -160,12 +162,7 @@ fn object(kind: ObjectKind, spec: &Value, ignore: Vec<String>) -> DesiredObject 
         ObjectKind::MarathonApp => ObjectRef::app(spec["id"].as_str().unwrap()),
         ObjectKind::ChronosJob => ObjectRef::job(spec["name"].as_str().unwrap()),
     };
-    DesiredObject {
-        object,
-        sync: SyncOptions { ignore, ..SyncOptions::default() },
-        spec: spec.clone(),
-        provenance: Provenance::default(),
-    }
+    DesiredObject::new(object, SyncOptions { ignore, ..SyncOptions::default() }, spec, Provenance::default())
 }
 
 /// What a server would report after accepting `spec`: the normalized desired form
@@ -196,15 +193,19 @@ fn as_live(kind: ObjectKind, spec: &Value) -> Value {
 }
 
 fn plan_for(kind: ObjectKind, d: DesiredObject, live: Value) -> mesosync::plan::Plan {
-    let (desired, live) = match kind {
+    let (desired, live) = states(kind, d, live);
+    compute(&desired, &live, &PlanOptions::default(), now())
+}
+
+fn states(kind: ObjectKind, d: DesiredObject, live: Value) -> (DesiredState, LiveState) {
+    match kind {
         ObjectKind::MarathonApp => {
-            (DesiredState { apps: vec![d], jobs: vec![] }, LiveState { apps: vec![live], jobs: vec![] })
+            (DesiredState { apps: vec![d], jobs: vec![] }, LiveState::from_values(&[live], &[]))
         }
         ObjectKind::ChronosJob => {
-            (DesiredState { apps: vec![], jobs: vec![d] }, LiveState { apps: vec![], jobs: vec![live] })
+            (DesiredState { apps: vec![], jobs: vec![d] }, LiveState::from_values(&[], &[live]))
         }
-    };
-    compute(&desired, &live, &PlanOptions::default(), now())
+    }
 }
 
 proptest! {
@@ -294,5 +295,35 @@ proptest! {
         let plan = plan_for(ObjectKind::ChronosJob, object(ObjectKind::ChronosJob, &job, ignore), live);
         prop_assert_eq!(plan.actions[0].kind, ActionKind::NoOp);
         prop_assert!(plan.actions[0].changes.is_empty(), "{:#?}", plan.actions[0].changes);
+    }
+
+    #[test]
+    fn remembered_verdicts_plan_what_a_fresh_comparison_plans(
+        app in app_spec(),
+        other in app_spec(),
+        job in job_spec(),
+        instances in 0u32..5,
+    ) {
+        let mut scaled = as_live(ObjectKind::MarathonApp, &app);
+        scaled["instances"] = json!(instances);
+        let cases = [
+            (ObjectKind::MarathonApp, &app, as_live(ObjectKind::MarathonApp, &app)),
+            (ObjectKind::MarathonApp, &app, scaled),
+            (ObjectKind::MarathonApp, &app, as_live(ObjectKind::MarathonApp, &other)),
+            (ObjectKind::ChronosJob, &job, as_live(ObjectKind::ChronosJob, &job)),
+        ];
+        let opts = PlanOptions::default();
+        for (kind, spec, live) in cases {
+            let (desired, live) = states(kind, object(kind, spec, vec![]), live);
+            let fresh = compute(&desired, &live, &opts, now());
+            let mut memo = Memo::default();
+            let first = compute_with(&desired, &live, &opts, now(), &mut memo);
+            // Only a pair found equal is remembered…
+            prop_assert_eq!(memo.len(), usize::from(fresh.actions[0].changes.is_empty()));
+            // …and the plan made from the memory is the same plan.
+            let again = compute_with(&desired, &live, &opts, now(), &mut memo);
+            prop_assert_eq!(&first, &fresh);
+            prop_assert_eq!(&again, &fresh);
+        }
     }
 }

@@ -106,7 +106,7 @@ fn pipeline(sb: &Sandbox, dir: &std::path::Path) -> Pipeline {
             ..ApplyOptions::default()
         },
         on_revision: None,
-        load_cache: Default::default(),
+        caches: Default::default(),
     }
 }
 
@@ -265,7 +265,7 @@ proptest! {
                 // Whatever loaded is whole: every reference resolves inside the set.
                 for object in state.objects() {
                     for dep in object.dependencies() {
-                        prop_assert!(state.get(&dep).is_some(), "{dep} of {} dangles", object.object);
+                        prop_assert!(state.get(dep).is_some(), "{dep} of {} dangles", object.object);
                     }
                 }
             }

@@ -17,10 +17,10 @@ fn templates_render_with_the_root_values_file() {
     assert_eq!(ids, ["/openstack/keystone-api", "/openstack/memcached"]);
     let keystone = &state.apps[0];
     assert_eq!(
-        keystone.spec["container"]["docker"]["image"],
+        keystone.spec.value()["container"]["docker"]["image"],
         "operator.local:5000/kollaglue/centos-binary-keystone-api:2.0.0"
     );
-    assert_eq!(keystone.spec["cpus"], 0.3);
+    assert_eq!(keystone.spec.value()["cpus"], 0.3);
     // Provenance points into the template, at the line that writes the value.
     let image = keystone.locate("/container/docker/image");
     assert!(image.file.ends_with("apps.yaml.j2"), "{image}");
@@ -37,10 +37,10 @@ fn overlays_and_environment_win_over_defaults() {
     };
     let state = load_dir_with(&fixtures().join("root"), &options).unwrap();
     let keystone = &state.apps[0];
-    assert_eq!(keystone.spec["instances"], 3, "overlay value");
-    assert_eq!(keystone.spec["cpus"], 0.3, "maps merge: the default cpus stays");
+    assert_eq!(keystone.spec.value()["instances"], 3, "overlay value");
+    assert_eq!(keystone.spec.value()["cpus"], 0.3, "maps merge: the default cpus stays");
     assert_eq!(
-        keystone.spec["container"]["docker"]["image"],
+        keystone.spec.value()["container"]["docker"]["image"],
         "registry.dev:5000/kollaglue/centos-binary-keystone-api:3.0.0-dev"
     );
 }
@@ -83,12 +83,13 @@ fn the_kolla_manifests_render_for_a_second_environment() {
     assert_eq!(default.jobs.len(), dev.jobs.len());
     let keystone = mesosync::model::ObjectRef::app("/openstack/keystone/keystone-api");
     let image = |s: &mesosync::model::DesiredState| {
-        s.get(&keystone).unwrap().spec["container"]["docker"]["image"].clone()
+        s.get(&keystone).unwrap().spec.value()["container"]["docker"]["image"].clone()
     };
     assert!(image(&default).as_str().unwrap().ends_with(":2.0.0"));
     assert!(image(&dev).as_str().unwrap().ends_with(":3.0.0-dev"), "{}", image(&dev));
     // A value with quotes survives templating intact (`| tojson`).
     let job = dev.get(&mesosync::model::ObjectRef::job("openstack-keystone-db-create")).unwrap();
-    let vars = job.spec["environmentVariables"].as_array().unwrap();
+    let spec = job.spec.value();
+    let vars = spec["environmentVariables"].as_array().unwrap();
     assert!(vars.iter().any(|v| v["value"] == "it's \"quoted\""), "{vars:?}");
 }

@@ -98,8 +98,8 @@ fn loaded_objects_keep_provenance_and_canonical_ids() {
     assert_eq!(ids, ["/openstack/infra/mariadb", "/openstack/keystone/keystone-api"]);
     let keystone = &state.apps[1];
     // Relative id made absolute; relative dependency resolved against the parent group.
-    assert_eq!(keystone.spec["id"], "/openstack/keystone/keystone-api");
-    assert_eq!(keystone.spec["dependencies"][0], "/openstack/infra/mariadb");
+    assert_eq!(keystone.spec.value()["id"], "/openstack/keystone/keystone-api");
+    assert_eq!(keystone.spec.value()["dependencies"][0], "/openstack/infra/mariadb");
     let mariadb = &state.apps[0];
     assert_eq!(mariadb.sync.ignore, ["/instances"]);
     assert_eq!(mariadb.sync.wave, Some(1));
@@ -203,10 +203,10 @@ fn the_load_cache_sees_every_edit_and_every_error() {
     // An edit of the same length (same size, maybe the same mtime tick) is seen.
     fs::write(root.join("b.yaml"), "kind: MarathonApp\nspec: {id: /b, cmd: slept}\n").unwrap();
     let edited = load_dir_cached(root, &options, &mut cache).unwrap();
-    assert_eq!(edited.apps[1].spec["cmd"], "slept");
+    assert_eq!(edited.apps[1].spec.value()["cmd"], "slept");
     // A values change re-renders the templates.
     fs::write(root.join("values.yaml"), "mem: 96\n").unwrap();
-    assert_eq!(load_dir_cached(root, &options, &mut cache).unwrap().apps[0].spec["mem"], 96);
+    assert_eq!(load_dir_cached(root, &options, &mut cache).unwrap().apps[0].spec.value()["mem"], 96);
     // A broken file fails the load every time, cached or not; fixing it recovers.
     fs::write(root.join("b.yaml"), "kind: MarathonApp\nspec: {id: /b, cmd: sleep, cpu: 1}\n").unwrap();
     for _ in 0..2 {
