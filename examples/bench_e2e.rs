@@ -155,18 +155,28 @@ fn percentile(mut xs: Vec<f64>, p: f64) -> f64 {
     xs[rank.min(xs.len()) - 1]
 }
 
+/// One no-op reconcile measured two ways: **cold** (a fresh pipeline: every file
+/// parsed, every pair compared — a controller's first reconcile, or `mesosync diff`)
+/// and **warm** (the same pipeline again: its load cache and plan memo kept — every
+/// later reconcile of a running controller).
 #[derive(Debug, Default, Serialize, Clone)]
 struct Noop {
     apps: usize,
     jobs: usize,
+    /// Cold: median wall of `Pipeline::plan` on a fresh pipeline.
     wall_s: f64,
     load_s: f64,
     list_s: f64,
     plan_s: f64,
+    /// Warm: median wall of `Pipeline::plan` on a pipeline that has reconciled before.
+    warm_wall_s: f64,
+    warm_load_s: f64,
+    warm_plan_s: f64,
     floor_s: f64,
     floor_read_parse_files_s: f64,
     floor_get_parse_listings_s: f64,
     ratio_to_floor: f64,
+    warm_ratio_to_floor: f64,
     gets_per_reconcile: f64,
     writes_per_reconcile: f64,
     requests: Vec<String>,
@@ -221,32 +231,50 @@ async fn noop(w: &World, repeat: usize) -> anyhow::Result<Noop> {
     floor(w, &http).await?;
 
     w.sandbox.reset_requests();
-    let mut walls = Vec::new();
+    let fresh = || Pipeline { caches: Default::default(), ..w.pipeline.clone() };
+    let (mut cold, mut warm) = (Vec::new(), Vec::new());
     for _ in 0..repeat {
-        let t0 = Instant::now();
-        let planned = w.pipeline.plan(Utc::now()).await?;
-        // A reconcile executes only when the plan has writes (reconcile.rs).
-        if planned.plan.actions.iter().any(|a| a.is_write()) {
-            w.pipeline.execute(&planned.plan, None, None, &NoProgress).await;
+        for (pipeline, walls) in [(fresh(), &mut cold), (w.pipeline.clone(), &mut warm)] {
+            let t0 = Instant::now();
+            let planned = pipeline.plan(Utc::now()).await?;
+            // A reconcile executes only when the plan has writes (reconcile.rs).
+            if planned.plan.actions.iter().any(|a| a.is_write()) {
+                pipeline.execute(&planned.plan, None, None, &NoProgress).await;
+            }
+            walls.push(secs(t0.elapsed()));
+            drop(planned);
         }
-        walls.push(secs(t0.elapsed()));
-        drop(planned);
     }
     let log = w.sandbox.requests();
     let gets = log.iter().filter(|r| r.method == "GET").count();
-    let (mut loads, mut lists, mut plans) = (Vec::new(), Vec::new(), Vec::new());
+    // The stages one after the other (`Pipeline::plan` runs load and list at once).
+    let (mut loads, mut lists, mut plans, mut warm_loads, mut warm_plans) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut memo = mesosync::plan::Memo::default();
+    {
+        // Fill the memo as the controller's previous reconcile did.
+        let (desired, live) =
+            (w.pipeline.load().map_err(|e| anyhow::anyhow!("{e}"))?, w.pipeline.list().await?);
+        mesosync::plan::compute_with(&desired, &live, &w.pipeline.plan, Utc::now(), &mut memo);
+    }
     for _ in 0..repeat {
         let t0 = Instant::now();
-        let desired = w.pipeline.load().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let desired = fresh().load().map_err(|e| anyhow::anyhow!("{e}"))?;
         let t1 = Instant::now();
         let live = w.pipeline.list().await?;
         let t2 = Instant::now();
-        let plan = mesosync::plan::compute(&desired, &live, &w.pipeline.plan, Utc::now());
+        std::hint::black_box(mesosync::plan::compute(&desired, &live, &w.pipeline.plan, Utc::now()));
         let t3 = Instant::now();
+        let desired = w.pipeline.load().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let t4 = Instant::now();
+        let plan = mesosync::plan::compute_with(&desired, &live, &w.pipeline.plan, Utc::now(), &mut memo);
+        let t5 = Instant::now();
         std::hint::black_box(plan);
         loads.push(secs(t1 - t0));
         lists.push(secs(t2 - t1));
         plans.push(secs(t3 - t2));
+        warm_loads.push(secs(t4 - t3));
+        warm_plans.push(secs(t5 - t4));
     }
     let (mut floors, mut floor_files, mut floor_lists) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..repeat {
@@ -255,7 +283,7 @@ async fn noop(w: &World, repeat: usize) -> anyhow::Result<Noop> {
         floor_files.push(secs(files));
         floor_lists.push(secs(lists));
     }
-    let wall = median(walls);
+    let (wall, warm_wall) = (median(cold), median(warm));
     let floor = median(floors);
     Ok(Noop {
         apps: w.spec.apps,
@@ -264,12 +292,16 @@ async fn noop(w: &World, repeat: usize) -> anyhow::Result<Noop> {
         load_s: median(loads),
         list_s: median(lists),
         plan_s: median(plans),
+        warm_wall_s: warm_wall,
+        warm_load_s: median(warm_loads),
+        warm_plan_s: median(warm_plans),
         floor_s: floor,
         floor_read_parse_files_s: median(floor_files),
         floor_get_parse_listings_s: median(floor_lists),
         ratio_to_floor: wall / floor,
-        gets_per_reconcile: gets as f64 / repeat as f64,
-        writes_per_reconcile: (log.len() - gets) as f64 / repeat as f64,
+        warm_ratio_to_floor: warm_wall / floor,
+        gets_per_reconcile: gets as f64 / (2 * repeat) as f64,
+        writes_per_reconcile: (log.len() - gets) as f64 / (2 * repeat) as f64,
         requests: log.iter().take(4).map(request_line).collect(),
     })
 }
@@ -547,7 +579,16 @@ struct Controller {
 }
 
 impl Drop for Controller {
+    /// SIGTERM (a graceful stop, as systemd does), SIGKILL after 10 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -761,13 +802,21 @@ fn print_markdown(r: &Results) {
     if let Some(n) = &r.main {
         println!("### No-op reconcile ({} apps + {} jobs)\n", n.apps, n.jobs);
         println!("| measure | value |\n|---|---|");
-        println!("| wall (median) | {:.3} s |", n.wall_s);
-        println!("| load / list / plan | {:.3} / {:.3} / {:.3} s |", n.load_s, n.list_s, n.plan_s);
+        println!("| cold: wall (median; fresh pipeline) | {:.3} s |", n.wall_s);
+        println!(
+            "| cold: load / list / plan, one after the other | {:.3} / {:.3} / {:.3} s |",
+            n.load_s, n.list_s, n.plan_s
+        );
+        println!("| warm: wall (median; caches kept, as in `mesosync run`) | {:.3} s |", n.warm_wall_s);
+        println!("| warm: load / plan | {:.3} / {:.3} s |", n.warm_load_s, n.warm_plan_s);
         println!(
             "| floor (read+parse files / GET+parse listings) | {:.3} s ({:.3} / {:.3}) |",
             n.floor_s, n.floor_read_parse_files_s, n.floor_get_parse_listings_s
         );
-        println!("| ratio wall / floor | {:.2}× |", n.ratio_to_floor);
+        println!(
+            "| ratio wall / floor: cold / warm | {:.2}× / {:.2}× |",
+            n.ratio_to_floor, n.warm_ratio_to_floor
+        );
         println!(
             "| requests per reconcile | {} GET, {} writes |",
             n.gets_per_reconcile, n.writes_per_reconcile
@@ -835,18 +884,20 @@ fn print_markdown(r: &Results) {
     if !r.scaling.is_empty() {
         println!("### Scaling\n");
         println!(
-            "| apps + jobs | no-op wall | per 1k objects | floor | ratio | load / list / plan | run: first reconcile | run: RSS after / peak | change → write p50 / p95 (edits) |\n|---|---|---|---|---|---|---|---|---|"
+            "| apps + jobs | no-op cold / warm | cold per 1k objects | floor | ratio cold / warm | cold load / list / plan | run: first reconcile | run: RSS after / peak | change → write p50 / p95 (edits) |\n|---|---|---|---|---|---|---|---|---|"
         );
         for (n, run) in &r.scaling {
             let objects = (n.apps + n.jobs) as f64 / 1000.0;
             println!(
-                "| {} + {} | {:.3} s | {:.1} ms | {:.3} s | {:.2}× | {:.3} / {:.3} / {:.3} s | {:.2} s | {:.1} / {:.1} MB | {:.0} / {:.0} ms ({}) |",
+                "| {} + {} | {:.3} / {:.3} s | {:.1} ms | {:.3} s | {:.2}× / {:.2}× | {:.3} / {:.3} / {:.3} s | {:.2} s | {:.1} / {:.1} MB | {:.0} / {:.0} ms ({}) |",
                 n.apps,
                 n.jobs,
                 n.wall_s,
+                n.warm_wall_s,
                 n.wall_s * 1000.0 / objects,
                 n.floor_s,
                 n.ratio_to_floor,
+                n.warm_ratio_to_floor,
                 n.load_s,
                 n.list_s,
                 n.plan_s,

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant as StdInstant};
 use futures::{Stream, StreamExt};
 use notify::event::{EventKind, ModifyKind};
 use notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -42,37 +41,36 @@ impl TriggerSender {
 
 /// Watches the manifest directory while it is alive.
 pub struct FileWatcher {
-    _debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
+    _watcher: RecommendedWatcher,
 }
-
-/// How long the OS-level debouncer gathers raw events before handing them over. It
-/// mainly stitches an editor's rename-and-replace into one event; the scheduler's
-/// debounce then collapses bursts.
-const FS_GATHER: Duration = Duration::from_millis(100);
 
 /// Watch `dir` recursively; every change to a file that may be a manifest sends
 /// [`Trigger::FileChange`]. Reads (our own loader's) and changes under hidden
 /// directories (`.git`) are ignored, or every reconcile would trigger the next.
+///
+/// Raw events go straight to the scheduler, whose `--debounce` is the only wait: an
+/// editor's rename-and-replace or a `git pull` writing many files is one burst of
+/// triggers there, and a reconcile reloads the whole directory anyway. (A second,
+/// file-level debouncer in front of it added its own delay to every edit.)
 pub fn watch_files(dir: &Path, triggers: TriggerSender) -> notify::Result<FileWatcher> {
     let root = dir.canonicalize().map_err(|e| notify::Error::io(e).add_path(dir.to_path_buf()))?;
     let handler_root = root.clone();
-    let mut debouncer = new_debouncer(FS_GATHER, None, move |result: DebounceEventResult| match result {
-        Ok(events) => {
-            if let Some(event) = events.iter().find(|e| event_matters(&handler_root, e)) {
-                debug!(paths = ?event.paths, kind = ?event.kind, "manifest directory changed");
+    let mut watcher =
+        notify::recommended_watcher(move |result: notify::Result<notify::Event>| match result {
+            Ok(event) => {
+                if event_matters(&handler_root, &event) {
+                    debug!(paths = ?event.paths, kind = ?event.kind, "manifest directory changed");
+                    triggers.send(Trigger::FileChange);
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "file watch error");
+                // Events may have been lost: look again.
                 triggers.send(Trigger::FileChange);
             }
-        }
-        Err(errors) => {
-            for e in errors {
-                warn!(error = %e, "file watch error");
-            }
-            // Events may have been lost: look again.
-            triggers.send(Trigger::FileChange);
-        }
-    })?;
-    debouncer.watch(&root, RecursiveMode::Recursive)?;
-    Ok(FileWatcher { _debouncer: debouncer })
+        })?;
+    notify::Watcher::watch(&mut watcher, &root, RecursiveMode::Recursive)?;
+    Ok(FileWatcher { _watcher: watcher })
 }
 
 /// Could this event change what the loader reads? Creations, removals, content and

@@ -98,6 +98,69 @@ struct CachedFile {
     errors: Vec<LoadError>,
 }
 
+/// What reading one manifest file gave.
+enum FileOutcome {
+    /// Could not be read (or is not text).
+    Unreadable(LoadError),
+    /// Same bytes as the cached copy.
+    Unchanged,
+    /// Parsed now.
+    Parsed { content: u64, objects: Vec<crate::model::DesiredObject>, errors: Vec<LoadError> },
+}
+
+fn read_file(
+    file: &walk::ManifestFile,
+    values: &serde_json::Value,
+    cache: Option<&LoadCache>,
+) -> FileOutcome {
+    let bytes = match fs::read(&file.path) {
+        Ok(b) => b,
+        Err(e) => return FileOutcome::Unreadable(walk::file_error(&file.path, &format!("cannot read: {e}"))),
+    };
+    let content = crate::model::fingerprint(&bytes);
+    if cache.and_then(|c| c.files.get(&*file.path)).is_some_and(|c| c.content == content) {
+        return FileOutcome::Unchanged;
+    }
+    let Ok(text) = String::from_utf8(bytes) else {
+        let message = "is not UTF-8 text (a binary file named like a manifest?)";
+        return FileOutcome::Unreadable(walk::file_error(&file.path, message));
+    };
+    let (objects, errors) = document::load_file(file, &text, values);
+    FileOutcome::Parsed { content, objects, errors }
+}
+
+/// Read and parse `files` on every core (parsing YAML is most of a cold load), each
+/// result in the place of its file, so the outcome does not depend on scheduling.
+fn read_files(
+    files: &[walk::ManifestFile],
+    values: &serde_json::Value,
+    cache: Option<&LoadCache>,
+) -> Vec<FileOutcome> {
+    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(files.len() / 8).max(1);
+    if workers == 1 {
+        return files.iter().map(|f| read_file(f, values, cache)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, FileOutcome)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break };
+                        mine.push((i, read_file(file, values, cache)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
 /// [`load_dir_with`], reusing the files of `cache` that did not change since the
 /// last load (and updating it).
 pub fn load_dir_cached(
@@ -139,36 +202,25 @@ fn load(
         cache.files.retain(|p, _| present.contains(p.as_path()));
     }
     let mut objects = Vec::new();
-    for file in &files {
-        let bytes = match fs::read(&file.path) {
-            Ok(b) => b,
-            Err(e) => {
-                errors.push(walk::file_error(&file.path, &format!("cannot read: {e}")));
-                continue;
+    let read = read_files(&files, &values, cache.as_deref());
+    for (file, outcome) in files.iter().zip(read) {
+        match outcome {
+            FileOutcome::Unreadable(e) => errors.push(e),
+            FileOutcome::Unchanged => {
+                if let Some(hit) = cache.as_deref().and_then(|c| c.files.get(&*file.path)) {
+                    objects.extend(hit.objects.iter().cloned());
+                    errors.extend(hit.errors.iter().cloned());
+                }
             }
-        };
-        let content = crate::model::fingerprint(&bytes);
-        if let Some(hit) =
-            cache.as_deref().and_then(|c| c.files.get(&*file.path)).filter(|c| c.content == content)
-        {
-            objects.extend(hit.objects.iter().cloned());
-            errors.extend(hit.errors.iter().cloned());
-            continue;
+            FileOutcome::Parsed { content, objects: mut found, errors: mut problems } => {
+                if let Some(cache) = cache.as_deref_mut() {
+                    let entry = CachedFile { content, objects: found.clone(), errors: problems.clone() };
+                    cache.files.insert(file.path.to_path_buf(), entry);
+                }
+                objects.append(&mut found);
+                errors.append(&mut problems);
+            }
         }
-        let Ok(text) = String::from_utf8(bytes) else {
-            errors.push(walk::file_error(
-                &file.path,
-                "is not UTF-8 text (a binary file named like a manifest?)",
-            ));
-            continue;
-        };
-        let (mut found, mut problems) = document::load_file(file, &text, &values);
-        if let Some(cache) = cache.as_deref_mut() {
-            let entry = CachedFile { content, objects: found.clone(), errors: problems.clone() };
-            cache.files.insert(file.path.to_path_buf(), entry);
-        }
-        objects.append(&mut found);
-        errors.append(&mut problems);
     }
     let objects = checks::dedupe(objects, &mut errors);
     checks::check_references(&objects, &mut errors);
