@@ -83,6 +83,14 @@ impl Provenance {
         }
     }
 
+    /// Drop the spare capacity left by [`Provenance::insert`] (a controller keeps one
+    /// per object for its whole life).
+    pub fn compact(&mut self) {
+        if self.positions.capacity() > self.positions.len() {
+            self.positions = Arc::new(self.positions.to_vec());
+        }
+    }
+
     fn position(&self, pointer: &str) -> Option<(u32, u32)> {
         let key = pointer_key(pointer);
         self.positions

@@ -132,8 +132,9 @@ pub struct DesiredObject {
     pub spec: Spec,
     /// Where each value of `spec` (and `sync`) was written.
     pub provenance: Provenance,
-    /// Marathon `dependencies` / Chronos `parents` and `sync.dependsOn`, sorted.
-    dependencies: Vec<ObjectRef>,
+    /// Marathon `dependencies` / Chronos `parents` and `sync.dependsOn`, sorted
+    /// (shared between the copies a reconcile makes).
+    dependencies: std::sync::Arc<[ObjectRef]>,
 }
 
 impl DesiredObject {
@@ -142,7 +143,7 @@ impl DesiredObject {
         object: ObjectRef,
         sync: SyncOptions,
         spec: &serde_json::Value,
-        provenance: Provenance,
+        mut provenance: Provenance,
     ) -> Self {
         let mut dependencies = sync.depends_on_refs();
         let (field, make): (&str, fn(String) -> ObjectRef) = match object.kind {
@@ -154,7 +155,8 @@ impl DesiredObject {
         }
         dependencies.sort();
         dependencies.dedup();
-        Self { object, sync, spec: Spec::new(spec), provenance, dependencies }
+        provenance.compact();
+        Self { object, sync, spec: Spec::new(spec), provenance, dependencies: dependencies.into() }
     }
 
     /// Where the value at JSON `pointer` inside `spec` was written (or its nearest

@@ -108,57 +108,79 @@ enum FileOutcome {
     Parsed { content: u64, objects: Vec<crate::model::DesiredObject>, errors: Vec<LoadError> },
 }
 
+/// Read `file`; `None` when its bytes are those of the cached copy, else the bytes and
+/// their fingerprint.
 fn read_file(
     file: &walk::ManifestFile,
-    values: &serde_json::Value,
     cache: Option<&LoadCache>,
-) -> FileOutcome {
-    let bytes = match fs::read(&file.path) {
-        Ok(b) => b,
-        Err(e) => return FileOutcome::Unreadable(walk::file_error(&file.path, &format!("cannot read: {e}"))),
-    };
+) -> Result<Option<(u64, String)>, LoadError> {
+    let bytes =
+        fs::read(&file.path).map_err(|e| walk::file_error(&file.path, &format!("cannot read: {e}")))?;
     let content = crate::model::fingerprint(&bytes);
     if cache.and_then(|c| c.files.get(&*file.path)).is_some_and(|c| c.content == content) {
-        return FileOutcome::Unchanged;
+        return Ok(None);
     }
-    let Ok(text) = String::from_utf8(bytes) else {
-        let message = "is not UTF-8 text (a binary file named like a manifest?)";
-        return FileOutcome::Unreadable(walk::file_error(&file.path, message));
-    };
-    let (objects, errors) = document::load_file(file, &text, values);
-    FileOutcome::Parsed { content, objects, errors }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        walk::file_error(&file.path, "is not UTF-8 text (a binary file named like a manifest?)")
+    })?;
+    Ok(Some((content, text)))
 }
 
-/// Read and parse `files` on every core (parsing YAML is most of a cold load), each
-/// result in the place of its file, so the outcome does not depend on scheduling.
+/// Read every file (in order, one thread: reading and hashing is cheap), then parse
+/// the new and changed ones — on every core when there are many, as on a cold start,
+/// where parsing YAML is most of the time. Each outcome is in the place of its file,
+/// so nothing depends on scheduling.
 fn read_files(
     files: &[walk::ManifestFile],
     values: &serde_json::Value,
     cache: Option<&LoadCache>,
 ) -> Vec<FileOutcome> {
-    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(files.len() / 8).max(1);
-    if workers == 1 {
-        return files.iter().map(|f| read_file(f, values, cache)).collect();
+    let mut outcomes = Vec::with_capacity(files.len());
+    let mut to_parse = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        outcomes.push(match read_file(file, cache) {
+            Err(e) => FileOutcome::Unreadable(e),
+            Ok(None) => FileOutcome::Unchanged,
+            Ok(Some(read)) => {
+                to_parse.push((i, read));
+                FileOutcome::Unchanged // replaced below
+            }
+        });
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, FileOutcome)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(file) = files.get(i) else { break };
-                        mine.push((i, read_file(file, values, cache)));
-                    }
-                    mine
+    let parse = |(i, (content, text)): (usize, (u64, String))| {
+        let (objects, errors) = document::load_file(&files[i], &text, values);
+        (i, FileOutcome::Parsed { content, objects, errors })
+    };
+    // A few files (an edit) are parsed at once; threads only pay off for many.
+    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(to_parse.len() / 8).max(1);
+    let parsed: Vec<(usize, FileOutcome)> = if workers == 1 {
+        to_parse.into_iter().map(parse).collect()
+    } else {
+        let queue = std::sync::Mutex::new(to_parse.into_iter());
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
+                            let Some(job) = next else { break };
+                            mine.push(parse(job));
+                        }
+                        mine
+                    })
                 })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-    });
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, outcome)| outcome).collect()
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    for (i, outcome) in parsed {
+        outcomes[i] = outcome;
+    }
+    outcomes
 }
 
 /// [`load_dir_with`], reusing the files of `cache` that did not change since the
