@@ -53,10 +53,9 @@ struct Args {
     #[arg(long, default_value_t = 1_000)]
     changed: usize,
     /// Single-file edits for the change → write latency on the main set.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 50)]
     edits: usize,
-    /// The same on each scaling set smaller than the main set (a full reconcile of the
-    /// main set takes seconds, so the 50-edit series runs on the smaller one).
+    /// The same on each scaling set smaller than the main set.
     #[arg(long, default_value_t = 50)]
     small_edits: usize,
     /// Measured repetitions of the no-op reconcile and of the floor (median reported).
