@@ -208,7 +208,8 @@ fn import_app(live: &Value, opts: &ImportOptions) -> Result<ImportedObject, Refu
 fn import_job(live: &Value, opts: &ImportOptions) -> Result<ImportedObject, Refusal> {
     let name = live.get("name").and_then(Value::as_str).ok_or(("the job has no name".to_string(), true))?;
     chronos_model::check_job_name(name).map_err(|e| (e, true))?;
-    if let Some(owner) = job_owner(live).filter(|o| *o != opts.instance) {
+    let owner = live.get("description").and_then(Value::as_str).and_then(chronos_norm::marked_owner);
+    if let Some(owner) = owner.filter(|o| *o != opts.instance) {
         return Err((format!("owned by mesosync instance '{owner}', not '{}'", opts.instance), false));
     }
     let spec = job_spec(live, &opts.instance, opts.chronos_version);
@@ -261,13 +262,6 @@ pub fn job_spec(live: &Value, instance: &str, version: Option<ChronosVersion>) -
         map.insert("schedule".into(), raw.clone());
     }
     spec
-}
-
-/// The instance named by a job's description marker, if any.
-fn job_owner(live: &Value) -> Option<&str> {
-    let description = live.get("description")?.as_str()?;
-    let rest = description.split("[mesosync:").nth(1)?;
-    rest.split(']').next()
 }
 
 /// Members of list items that are always written, to say what the item is (a health

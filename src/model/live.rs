@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::normalize::marathon::OWNER_LABEL;
+use crate::normalize::marathon;
 
 /// The fields of a live object that every reconcile reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -43,7 +43,7 @@ struct HeadWire {
     id: Option<Box<str>>,
     name: Option<Box<str>>,
     version: Option<Box<str>>,
-    labels: Option<HashMap<String, Value>>,
+    labels: Option<Value>,
     description: Option<Box<str>>,
     dependencies: Option<Vec<Box<str>>>,
     parents: Option<Vec<Box<str>>>,
@@ -66,11 +66,7 @@ impl LiveHead {
             id: text("id"),
             name: text("name"),
             version: text("version"),
-            owner_label: v
-                .get("labels")
-                .and_then(|l| l.get(OWNER_LABEL))
-                .and_then(Value::as_str)
-                .map(Box::from),
+            owner_label: marathon::owner(v).map(Box::from),
             description: text("description"),
             dependencies: dependencies.into(),
             schedule: text("schedule"),
@@ -84,12 +80,7 @@ impl LiveHead {
             id: w.id,
             name: w.name,
             version: w.version,
-            owner_label: w
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(OWNER_LABEL))
-                .and_then(Value::as_str)
-                .map(Box::from),
+            owner_label: w.labels.as_ref().and_then(marathon::owner_in_labels).map(Box::from),
             description: w.description,
             dependencies: dependencies.into(),
             schedule: w.schedule,

@@ -114,7 +114,12 @@ pub fn with_owner_label(app: &mut Value, instance: &str) {
 
 /// The instance that owns a live app, from its label.
 pub fn owner(live: &Value) -> Option<&str> {
-    live.get("labels")?.get(OWNER_LABEL)?.as_str()
+    owner_in_labels(live.get("labels")?)
+}
+
+/// The instance named by the ownership label of an app's `labels` object.
+pub fn owner_in_labels(labels: &Value) -> Option<&str> {
+    labels.get(OWNER_LABEL)?.as_str()
 }
 
 /// Both-sides fix-ups done after normalizing: a desired `port: 0` (or a `servicePort`
