@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use compute::{Memo, PlanOptions, compute, compute_with};
+pub use compute::{Memo, PlanOptions, compute, compute_with, created_form};
 pub use saved::{check_still_valid, has_masked_secrets, live_version, masked_for_saving, matches_saved};
 
 use crate::diff::FieldChange;
