@@ -173,7 +173,7 @@ async fn run_preview(args: DiffArgs, base: String) -> anyhow::Result<u8> {
                 for error in errors.iter() {
                     eprintln!("{error}");
                 }
-                eprintln!("{}: {} error(s) in the manifests at {}; no preview", e.side, errors.len(), e.side);
+                eprintln!("{}: {} error(s) in the manifests; no preview", e.side, errors.len());
                 return Ok(super::EXIT_ERROR);
             }
             anyhow::bail!("{e}");

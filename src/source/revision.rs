@@ -301,6 +301,8 @@ fn lexical(path: &Path) -> Option<String> {
 
 const SYMLINK: &str = "120000";
 const SUBMODULE: &str = "160000";
+/// The longest symlink target read.
+const MAX_LINK_BYTES: u64 = 4096;
 
 /// Load the manifest set under the repository's directory as it is at `revision`,
 /// reading blobs through `blobs` and parsing through `cache` (both may be shared with
@@ -317,9 +319,12 @@ pub fn load_revision(
         return Err(RevisionError::NoDirectory(repo.dir.clone(), revision.name.clone()));
     };
     let by_path: HashMap<&str, &TreeEntry> = entries.iter().map(|(p, e)| (p.as_str(), e)).collect();
-    // Symlink targets are blobs too: read them first.
-    let links: Vec<&str> =
-        entries.iter().filter(|(_, e)| e.mode == SYMLINK).map(|(_, e)| e.oid.as_str()).collect();
+    // Symlink targets are blobs too: read them first (a path, so a few KiB at most).
+    let links: Vec<&str> = entries
+        .iter()
+        .filter(|(_, e)| e.mode == SYMLINK && e.size.is_some_and(|s| s <= MAX_LINK_BYTES))
+        .map(|(_, e)| e.oid.as_str())
+        .collect();
     repo.fetch(&links, blobs)?;
 
     let mut errors: Vec<LoadError> = Vec::new();
@@ -336,7 +341,11 @@ pub fn load_revision(
         let mut resolved: &TreeEntry = entry;
         let mut hops = 0;
         while resolved.mode == SYMLINK {
-            let link = String::from_utf8_lossy(&blobs.0[&resolved.oid]).to_string();
+            let Some(link) = blobs.0.get(&resolved.oid).map(|b| String::from_utf8_lossy(b).to_string())
+            else {
+                errors.push(file_error(&shown, "symlink target is too long to be a path"));
+                break;
+            };
             let base = Path::new(&target).parent().unwrap_or(Path::new(""));
             let Some(next) = lexical(&base.join(&link)) else {
                 errors.push(file_error(

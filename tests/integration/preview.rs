@@ -522,3 +522,37 @@ async fn live_mode_tells_the_change_from_drift() {
         requests[writes_before..].iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_revision_follows_the_directory_rules_for_links_and_hidden_files() {
+    let repo = Repo::new();
+    repo.branch("links", "main");
+    // A symlink to a manifest inside the directory: the file is read once (no
+    // duplicate), as in the work tree.
+    std::os::unix::fs::symlink("db.yaml", repo.path().join("deploy/db-link.yaml")).unwrap();
+    // Hidden entries are skipped, and so is what is not a manifest.
+    repo.write("deploy/.scratch/bad.yaml", "not: [valid");
+    repo.write("deploy/notes.txt", "not a manifest\n");
+    let links = repo.commit("links");
+    let run = repo.diff(&["--base", "main", "--head", &links]);
+    assert_eq!(run.code, 0, "{run:?}");
+
+    // A symlink leaving the manifest directory is refused at a revision too.
+    std::os::unix::fs::symlink("../README.md", repo.path().join("deploy/outside.yaml")).unwrap();
+    repo.commit("escape");
+    let run = repo.diff(&["--base", "main", "--head", "HEAD"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("deploy/outside.yaml: symlink points outside the manifest root"),
+        "{}",
+        run.stderr
+    );
+    // The directory walk says the same about the work tree.
+    let run = mesosync(repo.path(), &["validate", "deploy"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("deploy/outside.yaml: symlink points outside the manifest root"),
+        "{}",
+        run.stderr
+    );
+}
