@@ -17,12 +17,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::config::RuntimeConfig;
-use super::git::{self, GitRevision};
-use super::metrics::Metrics;
-use super::reconcile::{
+use super::contract::{
     FailureStage, OutcomeKind, Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome, Requeue,
     Trigger,
 };
+use super::git::{self, GitRevision};
+use super::metrics::Metrics;
 use super::scheduler::{Batch, RetryState, Scheduler, SchedulerConfig};
 use super::status::{Finished, Retry, StatusStore};
 use super::triggers::{self, LiveEvents, TRIGGER_QUEUE, TriggerSender};

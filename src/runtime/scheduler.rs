@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
-use super::reconcile::{ObjectState, ReconcileOutcome, Requeue, Trigger};
+use super::contract::{ObjectState, ReconcileOutcome, Requeue, Trigger};
 use crate::model::ObjectRef;
 
 /// The scheduler's timing rules.
@@ -67,7 +67,7 @@ pub struct Scheduler {
     config: SchedulerConfig,
     /// Reasons requested since the last batch.
     reasons: BTreeSet<Trigger>,
-    /// Due time of the earliest immediate request (startup, signal, git pull).
+    /// Due time of the earliest immediate request (startup, signal, leadership).
     immediate: Option<Instant>,
     /// Pending burst of debounced requests (file changes, live events).
     burst: Option<Burst>,
@@ -271,7 +271,7 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::reconcile::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
+    use crate::runtime::contract::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::contract::{AppliedWrite, ObjectState, OutcomeKind, ReconcileOutcome, Trigger};
 use super::git::GitRevision;
-use super::reconcile::{AppliedWrite, ObjectState, OutcomeKind, ReconcileOutcome, Trigger};
 use crate::model::ObjectRef;
 use crate::plan::Summary;
 
@@ -251,7 +251,7 @@ fn push_error(s: &mut Status, at: DateTime<Utc>, object: Option<ObjectRef>, mess
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::reconcile::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
+    use crate::runtime::contract::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
 
     fn finish(store: &StatusStore, number: u64, outcome: &ReconcileOutcome) {
         store.finished(Finished {
