@@ -9,6 +9,7 @@ use mesosync::emulator::{ChronosVersion, DeploymentOutcome, FaultRule};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::emulator_marathon::frames;
 use crate::harness::{self, Harness};
 
 async fn create(h: &Harness, app: Value) -> Value {
@@ -54,17 +55,6 @@ impl Events {
         self.returned = self.text.len();
         fresh
     }
-}
-
-fn frames(text: &str) -> Vec<(String, Value)> {
-    text.split("\n\n")
-        .filter(|frame| !frame.is_empty())
-        .map(|frame| {
-            let (event, data) = frame.split_once('\n').expect("two lines");
-            let name = event.strip_prefix("event: ").expect("event line").to_owned();
-            (name, serde_json::from_str(data.strip_prefix("data: ").expect("data line")).expect("JSON"))
-        })
-        .collect()
 }
 
 fn named<'a>(all: &'a [(String, Value)], name: &str) -> Vec<&'a Value> {

@@ -595,7 +595,8 @@ async fn read_events(response: &mut reqwest::Response, done: impl Fn(&str) -> bo
     text
 }
 
-fn frames(text: &str) -> Vec<(String, Value)> {
+/// The `(event type, data)` of each SSE frame in `text`.
+pub fn frames(text: &str) -> Vec<(String, Value)> {
     text.split("\n\n")
         .filter(|frame| !frame.is_empty())
         .map(|frame| {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
@@ -18,7 +18,7 @@ use super::app::{self, AppRejection, ErrorDetail};
 use super::state::{Change, MarathonState, Store};
 use super::{
     Shared, api_post, clean_body, created_location, deploy_error, deployment_result, json_body, message,
-    parse_json, rejected, updated_definition,
+    parse_json, rejected, updated_definition, upsert_result,
 };
 use crate::emulator::controls::DeploymentFaults;
 use crate::emulator::query;
@@ -168,18 +168,9 @@ fn write_group(write: GroupWrite, id: &str, body: &Bytes, create_only: bool) -> 
         Ok(found) => found,
         Err(response) => return *response,
     };
-    let location = (!exists).then(|| created_location(&headers, state.addr, id)).flatten();
-    match state.deploy(&mut store, changes, force, |ids| faults.outcome_for(ids), posts) {
-        Ok((deployment_id, version)) => {
-            let status = if exists { StatusCode::OK } else { StatusCode::CREATED };
-            let mut response = deployment_result(status, &deployment_id, &version);
-            if let Some(location) = location {
-                response.headers_mut().insert(header::LOCATION, location);
-            }
-            response
-        }
-        Err(error) => deploy_error(error),
-    }
+    let location = created_location(&headers, state.addr, id);
+    let result = state.deploy(&mut store, changes, force, |ids| faults.outcome_for(ids), posts);
+    upsert_result(result, !exists, location)
 }
 
 /// The changes of a group update: the group's dependencies (relative ids resolved

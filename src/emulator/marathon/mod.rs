@@ -465,18 +465,29 @@ async fn write_app(context: WriteContext, path: String, body: Bytes, patch: bool
         },
     };
     let posts = vec![api_post(client, &format!("/v2/apps{id}"), &id)];
-    let location = (!existed).then(|| created_location(&headers, state.addr, &id)).flatten();
-    match state.deploy(
+    let location = created_location(&headers, state.addr, &id);
+    let result = state.deploy(
         &mut store,
         vec![Change::Upsert { id, definition }],
         force,
         |ids| faults.outcome_for(ids),
         posts,
-    ) {
+    );
+    upsert_result(result, !existed, location)
+}
+
+/// The answer to a write that may create: `{version, deploymentId}`, 201 with the
+/// `Location` of what it created, else 200; or the refusal.
+fn upsert_result(
+    result: Result<(String, String), DeployError>,
+    created: bool,
+    location: Option<HeaderValue>,
+) -> Response {
+    match result {
         Ok((deployment_id, version)) => {
-            let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+            let status = if created { StatusCode::CREATED } else { StatusCode::OK };
             let mut response = deployment_result(status, &deployment_id, &version);
-            if let Some(location) = location {
+            if let Some(location) = location.filter(|_| created) {
                 response.headers_mut().insert(header::LOCATION, location);
             }
             response
