@@ -104,7 +104,7 @@ pub use logging::init_logging;
 pub use metrics::Metrics;
 pub use reconcile::{
     ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, ObjectState, OutcomeKind, Reconcile,
-    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Trigger,
+    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue, Trigger,
 };
 pub use status::{Status, StatusStore};
 pub use tokio_util::sync::CancellationToken;
