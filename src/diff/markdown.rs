@@ -158,7 +158,7 @@ fn opening(preview: &Preview, room: usize) -> String {
         out.push_str(&format!("**Apps that restart ({}):** {list}\n\n", restarts.len()));
     }
     if let Some(reason) = &preview.plan.prune_refused {
-        out.push_str(&format!("**Prune refused:** {}\n\n", escape(reason)));
+        out.push_str(&format!("**Prune refused:** {}\n\n", escape(&reason.to_string())));
     }
     out.push_str(&format!("_{RUN_ONCE_NOT_SHOWN}_\n\n"));
     out

@@ -25,7 +25,9 @@ use serde_json::{Value, json};
 use super::render::unified_between;
 use crate::model::{DesiredState, LiveObject, LiveState, ObjectKind, ObjectRef};
 use crate::plan::render::{change_line, header};
-use crate::plan::{Action, ActionKind, Impact, Memo, Plan, PlanOptions, compute_with, created_form};
+use crate::plan::{
+    Action, ActionKind, Decision, Impact, Memo, Plan, PlanOptions, Write, compute_with, created_form,
+};
 
 /// The stable hidden line a CI step looks for to update its previous comment.
 pub const MARKER: &str = "<!-- mesosync-preview -->";
@@ -140,15 +142,16 @@ impl Category {
 
     /// The category of `action`; `None` when nothing about it changes.
     pub fn of(action: &Action) -> Option<Category> {
-        Some(match action.kind {
-            ActionKind::Create => Category::Create,
-            ActionKind::Update if action.impact == Impact::Replace => Category::JobReplace,
-            ActionKind::Update => Category::Restart,
-            ActionKind::Scale => Category::ScaleOnly,
-            ActionKind::Adopt => Category::Adopt,
-            ActionKind::Delete => Category::Delete,
-            ActionKind::NoOp if !action.changes.is_empty() || action.note.is_some() => Category::LeftAlone,
-            ActionKind::NoOp => return None,
+        Some(match &action.decision {
+            Decision::Equal => return None,
+            Decision::Hold(_) => Category::LeftAlone,
+            Decision::Write(Write::Create) => Category::Create,
+            Decision::Write(Write::Replace { .. }) => Category::JobReplace,
+            Decision::Write(Write::Update) if action.impact == Impact::Replace => Category::JobReplace,
+            Decision::Write(Write::Update) => Category::Restart,
+            Decision::Write(Write::Scale) => Category::ScaleOnly,
+            Decision::Write(Write::Adopt { .. }) => Category::Adopt,
+            Decision::Write(Write::Delete) => Category::Delete,
         })
     }
 }
@@ -264,7 +267,7 @@ impl Preview {
     /// The deletes this change is responsible for — what `--fail-on-delete` counts.
     pub fn deletes_by_change(&self) -> Vec<&ObjectRef> {
         self.changed()
-            .filter(|(a, _)| a.kind == ActionKind::Delete)
+            .filter(|(a, _)| a.kind() == ActionKind::Delete)
             .map(|(a, _)| &a.object)
             .filter(|o| self.causes.get(*o).is_none_or(|c| c.by_change()))
             .collect()
@@ -331,7 +334,7 @@ impl Preview {
         if let Some(cause) = self.causes.get(&action.object) {
             lines.push(format!("cause: {}", cause.text()));
         }
-        if let Some(note) = &action.note {
+        if let Some(note) = action.note() {
             lines.push(format!("note: {note}"));
         }
         lines
@@ -393,12 +396,12 @@ pub fn render_json(preview: &Preview) -> Value {
             json!({
                 "object": {"kind": a.object.kind, "id": a.object.id},
                 "category": category,
-                "action": a.kind,
+                "action": a.kind(),
                 "impact": a.impact,
                 "wave": a.wave,
                 "dependsOn": a.depends_on,
                 "cause": preview.causes.get(&a.object),
-                "note": a.note,
+                "note": a.note(),
                 "changes": a.changes,
                 "diff": preview.object_diff(a),
             })
