@@ -17,6 +17,8 @@ mod loader_fuzz;
 mod packaging;
 mod plan_fixtures;
 mod plan_properties;
+mod preview;
+mod preview_cli;
 mod reliability_faults;
 mod reliability_input;
 mod reliability_properties;
