@@ -103,6 +103,21 @@ impl Memo {
     pub fn is_empty(&self) -> bool {
         self.equal.is_empty()
     }
+
+    /// Remember `d` against `live` as equal without comparing them: for a caller that
+    /// knows it by construction — the offline preview, where `live` is the form `d`'s
+    /// unchanged manifest was created with ([`created_form`]).
+    pub fn assume_equal(&mut self, opts: &PlanOptions, d: &DesiredObject, live: &LiveObject) {
+        let options = fingerprint(format!("{opts:?}").as_bytes());
+        let version = system::of(d.object.kind).listed_version(live);
+        self.equal.insert(pair_key(options, d, live), version);
+    }
+}
+
+/// What a live system holds once `d` was created by apply (the create body): the
+/// offline preview takes the base revision as applied this way.
+pub fn created_form(d: &DesiredObject, instance: &str, now: DateTime<Utc>) -> Value {
+    system::of(d.object.kind).request_body(&d.spec.value(), None, instance, now)
 }
 
 /// Compute the plan that makes `live` equal to `desired` (pure; `now` only decides

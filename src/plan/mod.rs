@@ -47,7 +47,7 @@ use serde_json::Value;
 
 #[cfg(test)]
 pub(crate) use compute::plan_object;
-pub use compute::{Memo, PlanOptions, compute, compute_with};
+pub use compute::{Memo, PlanOptions, compute, compute_with, created_form};
 pub use decision::{Decision, HoldReason, PruneRefusal, Write};
 pub use saved::{
     LiveChange, LiveMoved, WritesDiffer, check_still_valid, has_masked_secrets, live_version,

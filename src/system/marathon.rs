@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{System, looks_secret};
 use crate::model::marathon::canonical_app_id;
-use crate::model::{Impact, LiveHead, ObjectKind, ObjectRef};
+use crate::model::{Impact, LiveHead, LiveObject, ObjectKind, ObjectRef};
 use crate::normalize::marathon as norm;
 use crate::normalize::{NormalizeOptions, escape_token};
 
@@ -103,6 +103,10 @@ impl System for Marathon {
 
     fn live_version(&self, live: &Value) -> Option<String> {
         live.get("version").and_then(Value::as_str).map(str::to_string)
+    }
+
+    fn listed_version(&self, live: &LiveObject) -> Option<String> {
+        live.head().version.as_deref().map(str::to_string)
     }
 
     /// Env vars and labels named like secrets, and the Docker credential secret.

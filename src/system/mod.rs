@@ -25,7 +25,7 @@ pub mod marathon;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::model::{Impact, LiveHead, ObjectKind, ObjectRef};
+use crate::model::{Impact, LiveHead, LiveObject, ObjectKind, ObjectRef};
 use crate::normalize::NormalizeOptions;
 
 /// What the pipeline needs to know about one system (see the module docs).
@@ -107,6 +107,12 @@ pub trait System: Sync {
     /// The version of a live object a saved plan records.
     fn live_version(&self, live: &Value) -> Option<String>;
 
+    /// The same, of a listed object (a system whose version is in [`LiveHead`] reads
+    /// it there without parsing the object).
+    fn listed_version(&self, live: &LiveObject) -> Option<String> {
+        self.live_version(&live.value())
+    }
+
     /// Append the pointers of the secret values of `doc` (by name) to `out`.
     fn secret_pointers(&self, doc: &Value, out: &mut Vec<String>);
 
@@ -156,7 +162,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::model::{DesiredObject, LiveObject, Provenance, SyncOptions};
+    use crate::model::{DesiredObject, Provenance, SyncOptions};
     use crate::plan::{Decision, PlanOptions, Write};
 
     /// A third system, as small as one can be: "widgets" keyed by `name`, marked by a
