@@ -37,7 +37,7 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
-    /// Every kind, in order (the registered systems: see [`crate::system`]).
+    /// Every kind, in order (one per registered system).
     pub const ALL: &'static [ObjectKind] = &[ObjectKind::MarathonApp, ObjectKind::ChronosJob];
 
     /// The kind named `name` in a manifest (`MarathonApp`, `ChronosJob`).

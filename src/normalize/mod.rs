@@ -9,7 +9,7 @@
 //! against the live assigned port, a Chronos schedule the server has rewritten, fields a
 //! server version does not report — is done by the `align_*` functions after each side
 //! is normalized, then `sync.ignore` ([`apply_ignore`]). Normalizing twice changes
-//! nothing. The pipeline reaches these through each system's [`crate::system::System`].
+//! nothing. The pipeline reaches these through each system (`system::System`).
 //!
 //! This module decides what is *equal*; it never decides what to *send*: the body of a
 //! write is built by [`crate::plan`] from the manifest as written.

@@ -16,7 +16,7 @@
 //! one arm in [`of`], and a list in `DesiredState` / `LiveState`. The test-only
 //! system in `tests` below shows the trait is enough to plan with.
 //!
-//! Writes are executed by [`crate::apply`] (one executor per system, chosen by kind):
+//! Writes are executed by `apply` (one executor per system, chosen by kind):
 //! execution needs the clients and the apply engine, which sit above this module.
 
 pub mod chronos;
