@@ -17,14 +17,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::config::RuntimeConfig;
-use super::git::{self, GitRevision};
-use super::metrics::Metrics;
-use super::reconcile::{
-    FailureStage, OutcomeKind, Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome, Trigger,
-};
+use super::git;
 use super::scheduler::{Batch, RetryState, Scheduler, SchedulerConfig};
-use super::status::{Finished, Retry, StatusStore};
 use super::triggers::{self, LiveEvents, TRIGGER_QUEUE, TriggerSender};
+use crate::status::{
+    FailureStage, Finished, GitRevision, Metrics, OutcomeKind, Reconcile, ReconcileContext, ReconcileFailure,
+    ReconcileOutcome, Retry, StatusStore, Trigger,
+};
 
 /// Why the controller could not run.
 #[derive(Debug, thiserror::Error)]

@@ -16,8 +16,8 @@ use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
-use super::reconcile::{ObjectState, ReconcileOutcome, Trigger};
 use crate::model::ObjectRef;
+use crate::status::outcome::{ObjectState, ReconcileOutcome, Trigger};
 
 /// The scheduler's timing rules.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -235,7 +235,7 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::reconcile::{FailureStage, ReconcileFailure, ReconcileReport};
+    use crate::status::outcome::{FailureStage, ReconcileFailure, ReconcileReport};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

@@ -1,7 +1,7 @@
 //! The sources of reconcile requests, each turned into [`Trigger`]s on one channel:
 //! file-system events on the manifest directory, the live systems' event stream, and
 //! `--git-pull`. (The resync timer and retries live in the scheduler; signals in
-//! `runtime::run`.) Triggers only say "something may have changed": they carry no
+//! `daemon::run`.) Triggers only say "something may have changed": they carry no
 //! state, so losing one while a reconcile is already pending loses nothing.
 
 use std::path::{Component, Path, PathBuf};
@@ -18,8 +18,7 @@ use tracing::{debug, info, warn};
 use super::backoff::Backoff;
 use super::config::GitPullConfig;
 use super::git;
-use super::reconcile::Trigger;
-use super::status::StatusStore;
+use crate::status::{StatusStore, Trigger};
 
 /// Room for this many triggers between two looks by the controller; more are dropped,
 /// which is harmless since a reconcile is already pending then.
