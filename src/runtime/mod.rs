@@ -101,4 +101,4 @@ pub use crate::status::{
     StatusStore, Trigger,
 };
 pub use tokio_util::sync::CancellationToken;
-pub use triggers::TriggerSender;
+pub use triggers::{LastFileEvent, TriggerSender};
