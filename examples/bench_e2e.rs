@@ -363,7 +363,7 @@ async fn apply_changed(
         .plan
         .actions
         .iter()
-        .filter(|a| a.kind == ActionKind::Update && a.object.kind == ObjectKind::MarathonApp)
+        .filter(|a| a.kind() == ActionKind::Update && a.object.kind == ObjectKind::MarathonApp)
         .filter_map(|a| a.body.clone())
         .collect();
     ensure!(

@@ -17,11 +17,11 @@ pub(super) fn order(planned: Vec<Planned>) -> Vec<Action> {
     let index: HashMap<(bool, ObjectRef), usize> = planned
         .iter()
         .enumerate()
-        .map(|(i, p)| ((p.action.kind == ActionKind::Delete, p.action.object.clone()), i))
+        .map(|(i, p)| ((p.action.kind() == ActionKind::Delete, p.action.object.clone()), i))
         .collect();
     let n = planned.len();
     let is_write = |i: usize| planned[i].action.is_write();
-    let is_delete = |i: usize| planned[i].action.kind == ActionKind::Delete;
+    let is_delete = |i: usize| planned[i].action.kind() == ActionKind::Delete;
     // Edges between writes only: for a create/update its dependencies that are
     // creates/updates too; for a delete the deletes of its children.
     let edges: Vec<Vec<usize>> = (0..n)
@@ -68,7 +68,7 @@ pub(super) fn order(planned: Vec<Planned>) -> Vec<Action> {
         .map(|(i, p)| {
             let mut action = p.action;
             action.wave = wave[i];
-            (i, action.kind == ActionKind::Delete, action)
+            (i, action.kind() == ActionKind::Delete, action)
         })
         .collect();
     let refs: Vec<ObjectRef> = actions.iter().map(|(_, _, a)| a.object.clone()).collect();

@@ -183,7 +183,7 @@ mod tests {
         let report = ReconcileReport {
             objects: [
                 (ObjectRef::app("/a"), ObjectState::Drifted { changes: 2 }),
-                (ObjectRef::app("/b"), ObjectState::Failed { error: "409".into() }),
+                (ObjectRef::app("/b"), ObjectState::failed("409")),
                 (ObjectRef::job("j"), ObjectState::Synced),
             ]
             .into(),

@@ -29,7 +29,7 @@ use crate::plan::Summary;
 pub use metrics::Metrics;
 pub use outcome::{
     ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, ObjectState, OutcomeKind, Reconcile,
-    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Trigger,
+    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue, Trigger,
 };
 pub use revision::GitRevision;
 
@@ -266,7 +266,7 @@ fn push_error(s: &mut Status, at: DateTime<Utc>, object: Option<ObjectRef>, mess
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::outcome::{FailureStage, ReconcileFailure, ReconcileReport};
+    use crate::status::outcome::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
 
     fn finish(store: &StatusStore, number: u64, outcome: &ReconcileOutcome) {
         store.finished(Finished {
@@ -284,8 +284,7 @@ mod tests {
     #[test]
     fn ready_after_the_first_reconcile_that_listed_live_state() {
         let store = StatusStore::new(Path::new("m"), false);
-        let failure =
-            ReconcileFailure { stage: FailureStage::Load, message: "bad yaml".into(), api_errors: vec![] };
+        let failure = ReconcileFailure::new(FailureStage::Load, "bad yaml", Requeue::AwaitChange);
         finish(&store, 1, &Err(failure));
         assert!(!store.is_ready());
         let status = store.snapshot();

@@ -437,3 +437,40 @@ async fn apply_refuses_to_write_the_import_placeholder_over_secrets() {
     assert_eq!(code, 2);
     assert!(!stdout.contains("CHANGE-ME"), "{stdout}");
 }
+
+/// Regression: the controller decided "suspended" by looking for the word in the plan's
+/// note, so an app owned by an instance named `suspended-ops` (the note names the
+/// owner) was reported suspended instead of drifted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_owned_by_an_instance_named_suspended_is_drifted_not_suspended() {
+    let h = harness::start().await;
+    let created = h
+        .post(
+            &h.marathon("/v2/apps"),
+            &serde_json::json!({"id": "/theirs/web", "cmd": "sleep 100", "cpus": 0.1, "mem": 32,
+                "labels": {"MESOSYNC_OWNER": "suspended-ops"}}),
+        )
+        .await;
+    assert!(created.status.is_success(), "{}", created.text);
+    h.settle().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("web.yaml"),
+        "kind: MarathonApp\nspec:\n  id: /theirs/web\n  cmd: sleep 200\n  cpus: 0.1\n  mem: 32\n",
+    )
+    .unwrap();
+    h.sandbox.reset_requests();
+    let controller = Controller::start(&h, dir.path(), &[]);
+    let status = controller.wait_status("the first reconcile", |s| s["ready"] == true).await;
+    let web = status["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == "/theirs/web")
+        .unwrap_or_else(|| panic!("{status:#}"))
+        .clone();
+    assert_eq!(web["state"], "drifted", "{status:#}");
+    assert!(writes(&h.sandbox.requests()).is_empty(), "another instance's app was written");
+    let (code, _) = controller.terminate();
+    assert_eq!(code, Some(0));
+}

@@ -21,9 +21,11 @@ pub(super) fn api_error(
         parsed.message.clone().unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
     match status.as_u16() {
         409 if !parsed.deployments.is_empty() => {
-            ClientError::Locked { method, path, deployments: parsed.deployments }
+            ClientError::Locked { system, method, path, deployments: parsed.deployments }
         }
-        409 if message.contains("already exists") => ClientError::AlreadyExists { method, path, message },
+        409 if message.contains("already exists") => {
+            ClientError::AlreadyExists { system, method, path, message }
+        }
         404 => ClientError::NotFound { system, method, path, message },
         code => ClientError::Api { system, method, path, status: code, message, details: parsed.details },
     }
