@@ -11,7 +11,7 @@
 //! still reconciled, while the jobs (and any app waiting on a job) are left alone,
 //! never pruned, and reported as failed ([`Planned::chronos_unreachable`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -73,12 +73,15 @@ pub enum SavedPlanError {
 
 /// The error policy (kube-runtime's `error_policy`): a reconcile that stopped on a
 /// typed error is retried with backoff when the error is transient (Marathon
-/// unreachable, a 5xx), and waits for the next change of the manifests or the resync
-/// when retrying cannot help (manifests that do not load, a 4xx, the placeholder).
+/// unreachable, a 5xx, a git operation rewriting the checkout), and waits for the next
+/// change of the manifests or the resync when retrying cannot help (manifests that do
+/// not load, a 4xx, the placeholder).
 impl From<PipelineError> for ReconcileFailure {
     fn from(e: PipelineError) -> Self {
         let (stage, api_errors, requeue) = match &e {
-            PipelineError::Load(_) => (FailureStage::Load, vec![], Requeue::AwaitChange),
+            PipelineError::Load(errors) => {
+                (FailureStage::Load, vec![], Requeue::transient_if(errors.is_transient()))
+            }
             PipelineError::List(client) => (
                 FailureStage::List,
                 vec![ApiError { system: client.system().into(), message: client.to_string() }],
@@ -285,17 +288,21 @@ fn hold_back(plan: &mut Plan, backing_off: &BTreeSet<ObjectRef>) {
 /// Hold the writes of apps that wait (directly or through other apps) on a Chronos job:
 /// with Chronos unreachable, the job's state is unknown.
 fn hold_back_waiting_on_jobs(plan: &mut Plan, desired: &DesiredState) {
-    let mut waiting: BTreeSet<ObjectRef> = desired.jobs.iter().map(|j| j.object.clone()).collect();
-    // Each pass adds at least one app or stops: bounded by the number of apps.
-    for _ in 0..=desired.apps.len() {
-        let before = waiting.len();
-        for app in &desired.apps {
-            if app.dependencies().iter().any(|d| waiting.contains(d)) {
-                waiting.insert(app.object.clone());
-            }
+    // Who waits on whom, reversed: a walk from the jobs finds every app waiting on
+    // one, each edge followed once.
+    let mut dependants: HashMap<&ObjectRef, Vec<&ObjectRef>> = HashMap::new();
+    for app in &desired.apps {
+        for d in app.dependencies() {
+            dependants.entry(d).or_default().push(&app.object);
         }
-        if waiting.len() == before {
-            break;
+    }
+    let mut waiting: HashSet<&ObjectRef> = desired.jobs.iter().map(|j| &j.object).collect();
+    let mut queue: Vec<&ObjectRef> = waiting.iter().copied().collect();
+    while let Some(object) = queue.pop() {
+        for &app in dependants.get(object).into_iter().flatten() {
+            if waiting.insert(app) {
+                queue.push(app);
+            }
         }
     }
     for action in plan.actions.iter_mut().filter(|a| waiting.contains(&a.object) && a.is_write()) {

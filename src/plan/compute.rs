@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::order::order;
+use super::order::{Node, order};
 use super::saved::live_version;
 use super::{Action, Decision, HoldReason, Impact, Plan, Preview, PruneRefusal, Write};
 use crate::diff::{FieldChange, diff_object, mask};
@@ -85,15 +85,6 @@ impl PlanOptions {
     }
 }
 
-/// One action plus what ordering needs to know about it.
-pub(super) struct Planned {
-    pub action: Action,
-    /// Objects it waits for (desired dependencies; for a delete: its live children).
-    pub edges: Vec<ObjectRef>,
-    /// `sync.wave` (0 when unset).
-    pub sync_wave: i64,
-}
-
 /// Verdicts kept between the plans of a long-running controller: which pairs of
 /// (desired spec, live object as listed) compared equal under which options.
 ///
@@ -124,6 +115,24 @@ impl Memo {
     pub fn is_empty(&self) -> bool {
         self.equal.is_empty()
     }
+
+    /// Remember `d` against `live` as equal without comparing them: for a caller that
+    /// knows it by construction — the offline preview, where `live` is the form `d`'s
+    /// unchanged manifest was created with ([`created_form`]).
+    pub fn assume_equal(&mut self, opts: &PlanOptions, d: &DesiredObject, live: &LiveObject) {
+        let options = fingerprint(format!("{opts:?}").as_bytes());
+        let version = match d.object.kind {
+            ObjectKind::MarathonApp => live.head().version.as_deref().map(str::to_string),
+            ObjectKind::ChronosJob => live_version(d.object.kind, &live.value()),
+        };
+        self.equal.insert(pair_key(options, d, live), version);
+    }
+}
+
+/// What a live system holds once `d` was created by apply (the create body): the
+/// offline preview takes the base revision as applied this way.
+pub fn created_form(d: &DesiredObject, instance: &str, now: DateTime<Utc>) -> Value {
+    body(d, &d.spec.value(), None, instance, now)
 }
 
 /// Compute the plan that makes `live` equal to `desired` (pure; `now` only decides
@@ -145,7 +154,7 @@ pub fn compute_with(
     let options = fingerprint(format!("{opts:?}").as_bytes());
     let index = live.index();
     let mut verdicts = HashMap::with_capacity(memo.equal.len());
-    let mut planned: Vec<Planned> = desired
+    let mut planned: Vec<Node> = desired
         .objects()
         .map(|d| {
             let live_object = match d.object.kind {
@@ -168,7 +177,7 @@ pub fn compute_with(
                     action
                 }
             };
-            Planned { action, edges: d.dependencies().to_vec(), sync_wave: d.sync.wave.unwrap_or(0) }
+            Node { action, edges: d.dependencies().to_vec(), sync_wave: d.sync.wave.unwrap_or(0) }
         })
         .collect();
     memo.equal = verdicts;
@@ -385,10 +394,10 @@ fn plan_prunes(
     live: &LiveState,
     opts: &PlanOptions,
     nopts: &NormalizeOptions,
-    planned: &mut Vec<Planned>,
+    planned: &mut Vec<Node>,
 ) -> Option<PruneRefusal> {
     let mut owned_total = 0usize;
-    let mut orphans: Vec<Planned> = Vec::new();
+    let mut orphans: Vec<Node> = Vec::new();
     let lists = [(ObjectKind::MarathonApp, &live.apps), (ObjectKind::ChronosJob, &live.jobs)];
     for (kind, list) in lists {
         for l in list.iter().filter(|l| opts.owns(kind, l.head())) {
@@ -399,23 +408,28 @@ fn plan_prunes(
                 ObjectKind::ChronosJob => &head.name,
             };
             let Some(id) = key.as_deref() else { continue };
-            let object = ObjectRef { kind, id: id.to_string() };
-            if desired.get(&object).is_some() {
+            if desired.find(kind, id).is_some() {
                 continue;
             }
             let value = l.value();
             let have = normalize::live(kind, &value, nopts);
-            let children = live_children(kind, id, live);
-            orphans.push(Planned {
+            let object = ObjectRef { kind, id: id.to_string() };
+            orphans.push(Node {
                 action: Action {
                     changes: diff_object(kind, None, &json!({}), &have),
                     live_version: live_version(kind, &value),
                     preview: Some(Preview { live: Some(mask::masked(kind, &have, &[])), desired: None }),
                     ..Action::new(object, Write::Delete, Impact::Destroy)
                 },
-                edges: children,
+                edges: Vec::new(),
                 sync_wave: 0,
             });
+        }
+    }
+    if !orphans.is_empty() {
+        let children = live_children(live);
+        for o in &mut orphans {
+            o.edges = children.get(&o.action.object).cloned().unwrap_or_default();
         }
     }
     let count = orphans.len();
@@ -446,25 +460,30 @@ fn plan_prunes(
     refusal
 }
 
-/// Live objects that depend on the live object `id` (Marathon `dependencies`, Chronos
-/// `parents`): a delete of `id` waits for theirs.
-fn live_children(kind: ObjectKind, id: &str, live: &LiveState) -> Vec<ObjectRef> {
-    let list = match kind {
-        ObjectKind::MarathonApp => &live.apps,
-        ObjectKind::ChronosJob => &live.jobs,
-    };
-    list.iter()
-        .map(LiveObject::head)
-        .filter(|h| {
-            h.dependencies.iter().any(|d| match kind {
-                ObjectKind::MarathonApp => canonical_app_id(d) == id,
-                ObjectKind::ChronosJob => &**d == id,
-            })
-        })
-        .filter_map(|h| match kind {
-            ObjectKind::MarathonApp => h.id.as_deref(),
-            ObjectKind::ChronosJob => h.name.as_deref(),
-        })
-        .map(|c| ObjectRef { kind, id: c.to_string() })
-        .collect()
+/// For every live object, the live objects that depend on it (Marathon
+/// `dependencies`, Chronos `parents`): a delete waits for the deletes of its children.
+/// One pass over the listing, so pruning stays linear.
+fn live_children(live: &LiveState) -> HashMap<ObjectRef, Vec<ObjectRef>> {
+    let mut children: HashMap<ObjectRef, Vec<ObjectRef>> = HashMap::new();
+    let lists = [(ObjectKind::MarathonApp, &live.apps), (ObjectKind::ChronosJob, &live.jobs)];
+    for (kind, list) in lists {
+        for head in list.iter().map(LiveObject::head) {
+            let key = match kind {
+                ObjectKind::MarathonApp => head.id.as_deref(),
+                ObjectKind::ChronosJob => head.name.as_deref(),
+            };
+            let Some(child) = key else { continue };
+            for d in &head.dependencies {
+                let parent = match kind {
+                    ObjectKind::MarathonApp => canonical_app_id(d),
+                    ObjectKind::ChronosJob => d.to_string(),
+                };
+                children
+                    .entry(ObjectRef { kind, id: parent })
+                    .or_default()
+                    .push(ObjectRef { kind, id: child.to_string() });
+            }
+        }
+    }
+    children
 }

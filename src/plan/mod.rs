@@ -45,7 +45,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use compute::{Memo, PlanOptions, compute, compute_with};
+pub use compute::{Memo, PlanOptions, compute, compute_with, created_form};
 pub use decision::{Decision, HoldReason, PruneRefusal, Write};
 pub use saved::{
     LiveChange, LiveMoved, WritesDiffer, check_still_valid, has_masked_secrets, live_version,

@@ -1,12 +1,12 @@
-//! Saved plans (`diff --out plan.json`, `apply plan.json`): every action records the
-//! live version it was computed against, and a saved plan is refused when live has
+//! Saved plans (`diff --out FILE`, then `apply --plan FILE DIR`): every action records
+//! the live version it was computed against, and a saved plan is refused when live has
 //! changed since — a plan is only valid for the state it was made from.
 //!
 //! A plan file never holds a secret: [`masked_for_saving`] masks every secret value
 //! of the bodies (as the renderers do). `apply --plan FILE DIR` therefore plans again
 //! from the manifests, checks that the fresh plan makes exactly the saved writes
 //! ([`matches_saved`]) against unchanged live state, and applies the fresh one, which
-//! carries the real values.
+//! carries the real values (`reconcile::Pipeline::apply_saved`, the only path).
 
 use std::fmt;
 

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::backoff::Backoff;
 use crate::model::ObjectRef;
-use crate::status::outcome::{ObjectState, ReconcileOutcome, Requeue, Trigger};
+use crate::status::contract::{ObjectState, ReconcileOutcome, Requeue, Trigger};
 
 /// The scheduler's timing rules.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -67,7 +67,7 @@ pub struct Scheduler {
     config: SchedulerConfig,
     /// Reasons requested since the last batch.
     reasons: BTreeSet<Trigger>,
-    /// Due time of the earliest immediate request (startup, signal, git pull).
+    /// Due time of the earliest immediate request (startup, signal, leadership).
     immediate: Option<Instant>,
     /// Pending burst of debounced requests (file changes, live events).
     burst: Option<Burst>,
@@ -271,7 +271,7 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::outcome::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
+    use crate::status::contract::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

@@ -26,7 +26,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::GitRevision;
-use super::outcome::{OutcomeKind, ReconcileOutcome};
+use super::contract::{OutcomeKind, ReconcileOutcome};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -175,7 +175,7 @@ mod tests {
     use super::*;
     use crate::model::ObjectRef;
     use crate::plan::ActionKind;
-    use crate::status::outcome::{ApiError, AppliedWrite, ObjectState, ReconcileReport};
+    use crate::status::contract::{ApiError, AppliedWrite, ObjectState, ReconcileReport};
 
     #[test]
     fn a_reconcile_is_counted_by_outcome_writes_and_drift() {

@@ -3,7 +3,7 @@
 //! controller (`runtime`) writes it between reconciles; `/status`, `/readyz` (`server`)
 //! read snapshots. A leaf under both: it imports neither.
 //!
-//! - [`outcome`]: the contract of one reconcile — the [`Reconcile`] trait, what it is
+//! - [`contract`]: the contract of one reconcile — the [`Reconcile`] trait, what it is
 //!   told and what it answers — which is what the status and metrics are made of.
 //! - [`metrics`]: the Prometheus [`Metrics`], updated after every reconcile.
 //! - [`revision`]: the [`GitRevision`] a reconcile applied.
@@ -12,8 +12,8 @@
 //! The lock is a plain `std::sync::RwLock` held only to copy or replace values, never
 //! across an `.await`.
 
+pub mod contract;
 pub mod metrics;
-pub mod outcome;
 pub mod revision;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -26,11 +26,11 @@ use serde::Serialize;
 
 use crate::model::ObjectRef;
 use crate::plan::Summary;
-pub use metrics::Metrics;
-pub use outcome::{
+pub use contract::{
     ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, ObjectState, OutcomeKind, Reconcile,
     ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue, Trigger,
 };
+pub use metrics::Metrics;
 pub use revision::GitRevision;
 
 /// How many recent errors `/status` keeps.
@@ -266,7 +266,7 @@ fn push_error(s: &mut Status, at: DateTime<Utc>, object: Option<ObjectRef>, mess
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::outcome::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
+    use crate::status::contract::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
 
     fn finish(store: &StatusStore, number: u64, outcome: &ReconcileOutcome) {
         store.finished(Finished {
