@@ -190,10 +190,7 @@ pub fn offline_plan(
     let mut memo = Memo::default();
     for d in head.objects() {
         let Some(b) = base.get(&d.object) else { continue };
-        let created = match d.object.kind {
-            ObjectKind::MarathonApp => index.app(&d.object.id),
-            ObjectKind::ChronosJob => index.job(&d.object.id),
-        };
+        let created = index.get(d.object.kind, &d.object.id);
         if let Some(created) =
             created.filter(|_| b.spec.fingerprint() == d.spec.fingerprint() && b.sync == d.sync)
         {
