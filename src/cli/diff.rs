@@ -5,7 +5,7 @@
 //! With `--base REV` it previews a change between two git revisions (head: `--head
 //! REV`, else the work tree), read from git objects without a checkout: offline
 //! (desired(base) → desired(head)) without `--marathon`/`--chronos`, against the live
-//! cluster with them (see [`crate::diff::preview`]). The same exit codes, plus 1 when
+//! cluster with them (see [`crate::preview`]). The same exit codes, plus 1 when
 //! `--fail-on-restarts` / `--fail-on-delete` is exceeded (after printing the preview).
 
 use std::io::IsTerminal;
@@ -87,8 +87,8 @@ pub struct DiffArgs {
     pub head: Option<String>,
     /// Markdown output: the size cap of the comment (each object is cut to fit and says
     /// what was left out).
-    #[arg(long, value_name = "BYTES", default_value_t = crate::diff::markdown::DEFAULT_MAX_BYTES as u64,
-          value_parser = clap::value_parser!(u64).range(crate::diff::markdown::MIN_MAX_BYTES as u64..))]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::preview::markdown::DEFAULT_MAX_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(crate::preview::markdown::MIN_MAX_BYTES as u64..))]
     pub max_bytes: u64,
     /// With --base: exit 1 when the change restarts more than N Marathon apps.
     #[arg(long, value_name = "N", requires = "base")]
@@ -158,7 +158,7 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<u8> {
 
 /// Run `mesosync diff DIR --base REV [--head REV]`.
 async fn run_preview(args: DiffArgs, base: String) -> anyhow::Result<u8> {
-    use crate::diff::preview::{self, Mode, Preview, Side};
+    use crate::preview::{self, Mode, Preview, Side};
     use crate::source::revision::{self, RevisionError};
 
     let options = args.plan.load_options();
@@ -214,7 +214,7 @@ async fn run_preview(args: DiffArgs, base: String) -> anyhow::Result<u8> {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&preview::render_json(&preview))?),
         OutputFormat::Markdown => {
             let max_bytes = usize::try_from(args.max_bytes).unwrap_or(usize::MAX);
-            print!("{}", crate::diff::markdown::render(&preview, max_bytes));
+            print!("{}", crate::preview::markdown::render(&preview, max_bytes));
         }
     }
     let mut failed = false;
