@@ -114,8 +114,8 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 10, env = "MESOSYNC_MAX_DELETE")]
     pub max_delete: usize,
 
-    /// …or more than this share of the owned objects.
-    #[arg(long, default_value_t = 0.3, env = "MESOSYNC_MAX_DELETE_RATIO")]
+    /// …or more than this share of the owned objects (a number from 0 to 1).
+    #[arg(long, default_value_t = 0.3, value_parser = parse_ratio, env = "MESOSYNC_MAX_DELETE_RATIO")]
     pub max_delete_ratio: f64,
 
     /// Override the mass-delete guard.
@@ -127,10 +127,20 @@ pub struct PlanArgs {
     pub chronos_prefix: Option<String>,
 }
 
+/// A share from 0 to 1. `nan` (every comparison with it is false, which would switch
+/// the guard off) and values outside the range are refused.
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        Ok(_) => Err(format!("`{text}` is not a share from 0 to 1 (0.3 means 30 %)")),
+        Err(_) => Err(format!("`{text}` is not a number from 0 to 1")),
+    }
+}
+
 impl PlanArgs {
     /// Loading options (values files + `MESOSYNC_VAR_*`).
     pub fn load_options(&self) -> LoadOptions {
-        LoadOptions::from_env(self.values.clone())
+        LoadOptions::from_env(self.values.clone()).isolated()
     }
 
     /// Plan options.

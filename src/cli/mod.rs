@@ -52,6 +52,9 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff) to stdout.
     Man,
+    /// Internal: render one template read from stdin in a memory-limited process.
+    #[command(name = "render-template", hide = true)]
+    RenderTemplate,
 }
 
 /// Parse the process arguments, run the command, and return its exit code.
@@ -77,6 +80,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Completions(args) => completions::completions(&args),
         Command::Man => completions::man(),
+        Command::RenderTemplate => {
+            crate::source::template::serve_render_request(std::io::stdin().lock(), std::io::stdout().lock())?;
+            Ok(EXIT_OK)
+        }
     }
 }
 
@@ -88,9 +95,17 @@ fn print_load_errors(dir: &std::path::Path, errors: &crate::source::LoadErrors) 
     eprintln!("{}: {} error(s); nothing was written", dir.display(), errors.len());
 }
 
-/// Run an async command on a fresh multi-threaded runtime.
+/// How long, once a command is done, its leftover background work (a blocking read
+/// abandoned with its reconcile) may delay the exit.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Run an async command on a fresh multi-threaded runtime. The exit does not wait for
+/// abandoned work beyond [`EXIT_GRACE`] (dropping a runtime would wait for it forever).
 fn block_on<F: std::future::Future<Output = anyhow::Result<u8>>>(future: F) -> anyhow::Result<u8> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(future)
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(future);
+    runtime.shutdown_timeout(EXIT_GRACE);
+    result
 }
 
 #[cfg(test)]

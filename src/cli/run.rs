@@ -57,6 +57,21 @@ pub struct RunArgs {
     #[arg(long, default_value = "300ms", value_parser = parse_duration, env = "MESOSYNC_DEBOUNCE")]
     pub debounce: Duration,
 
+    /// A reconcile still running after this long is abandoned, reported as failed and
+    /// retried with backoff; /readyz fails until one finishes again.
+    #[arg(long, default_value = "30m", value_parser = parse_positive_duration, env = "MESOSYNC_RECONCILE_TIMEOUT")]
+    pub reconcile_timeout: Duration,
+    /// After SIGTERM: how long the write in flight may take before the reconcile is
+    /// abandoned (and, again, open /status requests before they are cut).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, env = "MESOSYNC_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Duration,
+    /// Most connections the status server keeps open; beyond, the oldest idle one is closed.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), env = "MESOSYNC_MAX_CONNECTIONS")]
+    pub max_connections: u32,
+    /// How long a status-server client may take to send its request headers.
+    #[arg(long, default_value = "5s", value_parser = parse_positive_duration, env = "MESOSYNC_HEADER_TIMEOUT")]
+    pub header_timeout: Duration,
+
     /// Run against an embedded Marathon + Chronos emulator instead of real servers.
     #[arg(long)]
     pub sandbox: bool,
@@ -83,6 +98,10 @@ impl RunArgs {
                 .git_pull
                 .as_ref()
                 .map(|branch| GitPullConfig { branch: branch.clone(), interval: self.git_interval }),
+            reconcile_timeout: self.reconcile_timeout,
+            shutdown_grace: self.shutdown_grace,
+            max_connections: self.max_connections as usize,
+            header_timeout: self.header_timeout,
             ..RuntimeConfig::new(self.dir.clone())
         }
     }

@@ -17,12 +17,16 @@ const KINDS: [&str; 2] = ["MarathonApp", "ChronosJob"];
 const MARATHON_OPERATORS: &[&str] = &["UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"];
 const CHRONOS_OPERATORS: &[&str] = &["EQUALS", "LIKE", "UNLIKE"];
 
-/// Parse and check every document of one file; templates are rendered with `values`.
-pub fn load_file(file: &ManifestFile, text: &str, values: &Value) -> (Vec<DesiredObject>, Vec<LoadError>) {
+/// Parse and check every document of one file; templates are rendered by `renderer`.
+pub fn load_file(
+    file: &ManifestFile,
+    text: &str,
+    renderer: &template::Renderer,
+) -> (Vec<DesiredObject>, Vec<LoadError>) {
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     let (text, lines) = if file.format == FileFormat::YamlTemplate {
-        match template::render(&file.path, text, values) {
+        match renderer.render(&file.path, text) {
             Ok((rendered, map)) => (std::borrow::Cow::Owned(rendered), Some(map)),
             Err(e) => {
                 errors.push(e);

@@ -26,8 +26,10 @@ pub use walk::MAX_FILE_BYTES;
 /// references, cycles) are the job of [`load_dir`].
 pub fn load_text(path: &Path, text: &str) -> (Vec<crate::model::DesiredObject>, Vec<LoadError>) {
     let format = walk::format_of(path).unwrap_or(walk::FileFormat::Yaml);
-    let values = serde_json::Value::Object(serde_json::Map::new());
-    document::load_file(&walk::ManifestFile { path: std::sync::Arc::from(path), format }, text, &values)
+    let renderer =
+        template::Renderer::new(serde_json::Value::Object(serde_json::Map::new()), Default::default());
+    let file = walk::ManifestFile { path: std::sync::Arc::from(path), format };
+    document::load_file(&file, text, &renderer)
 }
 
 /// How to load a manifest directory beyond its files.
@@ -38,13 +40,24 @@ pub struct LoadOptions {
     pub values_files: Vec<PathBuf>,
     /// Environment variables; those named `MESOSYNC_VAR_*` become template values.
     pub env: Vec<(String, String)>,
+    /// Where templates are rendered.
+    pub isolation: template::Isolation,
 }
 
 impl LoadOptions {
     /// `values_files` plus this process's `MESOSYNC_VAR_*` environment.
     pub fn from_env(values_files: Vec<PathBuf>) -> Self {
         let env = std::env::vars().filter(|(k, _)| k.starts_with(template::ENV_PREFIX)).collect();
-        Self { values_files, env }
+        Self { values_files, env, isolation: template::Isolation::InProcess }
+    }
+
+    /// Render templates in child processes of this executable (which must be the
+    /// `mesosync` binary), bounded in memory; see [`template::Isolation`].
+    pub fn isolated(mut self) -> Self {
+        if let Ok(exe) = std::env::current_exe() {
+            self.isolation = template::Isolation::Process(exe);
+        }
+        self
     }
 }
 
@@ -114,8 +127,8 @@ fn read_file(
     file: &walk::ManifestFile,
     cache: Option<&LoadCache>,
 ) -> Result<Option<(u64, String)>, LoadError> {
-    let bytes =
-        fs::read(&file.path).map_err(|e| walk::file_error(&file.path, &format!("cannot read: {e}")))?;
+    let bytes = walk::read_regular_file(&file.path, walk::MAX_FILE_BYTES)
+        .map_err(|e| walk::file_error(&file.path, &e))?;
     let content = crate::model::fingerprint(&bytes);
     if cache.and_then(|c| c.files.get(&*file.path)).is_some_and(|c| c.content == content) {
         return Ok(None);
@@ -132,7 +145,7 @@ fn read_file(
 /// so nothing depends on scheduling.
 fn read_files(
     files: &[walk::ManifestFile],
-    values: &serde_json::Value,
+    renderer: &template::Renderer,
     cache: Option<&LoadCache>,
 ) -> Vec<FileOutcome> {
     let mut outcomes = Vec::with_capacity(files.len());
@@ -148,7 +161,7 @@ fn read_files(
         });
     }
     let parse = |(i, (content, text)): (usize, (u64, String))| {
-        let (objects, errors) = document::load_file(&files[i], &text, values);
+        let (objects, errors) = document::load_file(&files[i], &text, renderer);
         (i, FileOutcome::Parsed { content, objects, errors })
     };
     // A few files (an edit) are parsed at once; threads only pay off for many.
@@ -224,7 +237,8 @@ fn load(
         cache.files.retain(|p, _| present.contains(p.as_path()));
     }
     let mut objects = Vec::new();
-    let read = read_files(&files, &values, cache.as_deref());
+    let renderer = template::Renderer::new(values, options.isolation.clone());
+    let read = read_files(&files, &renderer, cache.as_deref());
     for (file, outcome) in files.iter().zip(read) {
         match outcome {
             FileOutcome::Unreadable(e) => errors.push(e),

@@ -18,6 +18,7 @@ mod plan_fixtures;
 mod plan_properties;
 mod reliability_faults;
 mod reliability_input;
+mod reliability_liveness;
 mod reliability_properties;
 mod reliability_prune;
 mod reliability_security;
