@@ -328,7 +328,8 @@ impl DocumentChecker {
         let mut work = value.clone();
         let mut clean = true;
         for _ in 0..64 {
-            match serde_path_to_error::deserialize::<_, T>(&work) {
+            // Strict: a struct only from a mapping, as the servers read them.
+            match serde_path_to_error::deserialize::<_, T>(crate::model::strict::Strict(&work)) {
                 Ok(t) => return clean.then_some(t),
                 Err(err) => {
                     clean = false;
@@ -384,8 +385,11 @@ fn describe(mut tokens: Vec<String>, message: &str, what: &str) -> (Vec<String>,
             format!("{}: an env value must be a string or {{secret: <name>}}", field_path(&tokens)),
         );
     }
-    let text =
-        message.replace("f64", "a number").replace("u32", "a whole number").replace("u64", "a whole number");
+    let text = message
+        .replace("f64", "a number")
+        .replace("u32", "a whole number")
+        .replace("u64", "a whole number")
+        .replace("i64", "a whole number");
     (tokens.clone(), format!("{}: {text}", field_path(&tokens)))
 }
 

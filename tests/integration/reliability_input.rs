@@ -21,6 +21,7 @@ const CASES: &[&str] = &[
     "invalid_ids",
     "cycles",
     "missing_parents",
+    "server_refusals",
 ];
 
 /// The most dangerous flags: a refused load must still write and delete nothing.
