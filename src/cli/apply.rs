@@ -45,7 +45,7 @@ impl ApplyArgs {
 }
 
 fn finish(report: &ApplyReport) -> u8 {
-    println!("{report}");
+    outln!("{report}");
     if report.is_success() { super::EXIT_OK } else { super::EXIT_ERROR }
 }
 
@@ -70,8 +70,8 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
             .map(|why| format!("live state changed since it was made: {why}"))
             .or_else(|| matches_saved(&saved, &fresh.plan).err());
         if let Some(why) = refusal {
-            eprintln!("refusing the saved plan {}: {why}", path.display());
-            eprintln!("run `mesosync diff --out` again to make a fresh plan");
+            errln!("refusing the saved plan {}: {why}", path.display());
+            errln!("run `mesosync diff --out` again to make a fresh plan");
             return Ok(super::EXIT_ERROR);
         }
         if !fresh.plan.actions.iter().any(|a| a.is_write()) {

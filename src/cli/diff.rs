@@ -78,10 +78,10 @@ pub fn print_plan(
     show_unchanged: bool,
 ) -> anyhow::Result<()> {
     match output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&render_json(plan))?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&render_json(plan))?),
         OutputFormat::Text => {
             // The rendering ends with the prune refusal (if any) and the summary line.
-            println!(
+            outln!(
                 "{}",
                 render_text(plan, &RenderOptions { color, show_unchanged, unified: true }).trim_end()
             );
@@ -93,7 +93,7 @@ pub fn print_plan(
 /// Say on stderr that Chronos was unreachable (its jobs were not compared); true if so.
 pub fn report_unreachable(planned: &crate::reconcile::Planned) -> bool {
     let Some(e) = &planned.chronos_unreachable else { return false };
-    eprintln!(
+    errln!(
         "error: Chronos is unreachable; its {} job(s) were not compared or written (the Marathon apps were): {e}",
         planned.jobs_not_reconciled().count()
     );
@@ -116,7 +116,7 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<u8> {
         // Secrets masked: `apply --plan FILE DIR` takes them from the manifests again.
         let text = serde_json::to_string_pretty(&crate::plan::masked_for_saving(&planned.plan))?;
         std::fs::write(path, text).with_context(|| format!("writing the plan to {}", path.display()))?;
-        eprintln!("plan saved to {}", path.display());
+        errln!("plan saved to {}", path.display());
     }
     Ok(if planned.plan.has_changes() { super::EXIT_CHANGES } else { super::EXIT_OK })
 }

@@ -4,6 +4,18 @@
 //! Exit codes: 0 success (for `diff`: no changes), 1 error, 2 (`diff` only) changes
 //! present — as `terraform plan -detailed-exitcode`.
 
+/// `println!` for commands: a reader that went away (`mesosync diff | head`) is not
+/// an error. The rest of the output is dropped and the command finishes with its own
+/// exit code, where `println!` would panic ("failed printing to stdout").
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::cli::write_line(false, format_args!($($arg)*)) };
+}
+
+/// `eprintln!` with the same tolerance (`mesosync diff 2>&1 | head`).
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::cli::write_line(true, format_args!($($arg)*)) };
+}
+
 mod apply;
 mod args;
 mod completions;
@@ -63,7 +75,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            errln!("error: {err:#}");
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -87,12 +99,32 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Write one line to stdout or stderr. A closed pipe is ignored; any other failure
+/// to write the output is as fatal as it is for `println!`.
+pub(crate) fn write_line(stderr: bool, line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let written = if stderr {
+        writeln!(std::io::stderr().lock(), "{line}")
+    } else {
+        writeln!(std::io::stdout().lock(), "{line}")
+    };
+    ignore_closed_pipe(written).unwrap_or_else(|e| panic!("failed writing the output: {e}"));
+}
+
+/// `Ok` for a write refused because the reader went away (`EPIPE`).
+pub(crate) fn ignore_closed_pipe(written: std::io::Result<()>) -> std::io::Result<()> {
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Print every load error, then the closing line: nothing was (or would be) written.
 fn print_load_errors(dir: &std::path::Path, errors: &crate::source::LoadErrors) {
     for e in errors.iter() {
-        eprintln!("{e}");
+        errln!("{e}");
     }
-    eprintln!("{}: {} error(s); nothing was written", dir.display(), errors.len());
+    errln!("{}: {} error(s); nothing was written", dir.display(), errors.len());
 }
 
 /// How long, once a command is done, its leftover background work (a blocking read

@@ -141,12 +141,12 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         let sandbox = emulator::start(config).await.context("starting the embedded sandbox")?;
         args.target.marathon = vec![sandbox.marathon_url()];
         args.target.chronos = vec![sandbox.chronos_url()];
-        println!(
+        outln!(
             "sandbox Marathon: {}  (try: curl {}/v2/apps)",
             sandbox.marathon_url(),
             sandbox.marathon_url()
         );
-        println!(
+        outln!(
             "sandbox Chronos:  {}  (try: curl {}/scheduler/jobs)",
             sandbox.chronos_url(),
             sandbox.chronos_url()
@@ -204,7 +204,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         .await
         .with_context(|| format!("binding the status server to {}", args.listen))?;
     let addr = listener.local_addr()?;
-    println!(
+    outln!(
         "mesosync: reconciling {} — status at http://{addr}/status, metrics at http://{addr}/metrics",
         args.dir.display()
     );

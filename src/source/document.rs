@@ -94,7 +94,13 @@ fn parse_error(file: &ManifestFile, e: &serde_saphyr::Error) -> LoadError {
     if first.starts_with("line ") {
         first = first.split_once(": ").map_or(first, |(_, rest)| rest);
     }
-    error.message = format!("invalid {what}: {first}");
+    error.message = if first.contains("merge keys are not allowed") {
+        "a `<<` merge key is YAML 1.1, and manifests are read as YAML 1.2 (where it would be \
+         a plain key): write the fields out, or use a template (`*.yaml.j2`)"
+            .to_string()
+    } else {
+        format!("invalid {what}: {first}")
+    };
     error
 }
 

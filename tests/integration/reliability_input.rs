@@ -22,6 +22,7 @@ const CASES: &[&str] = &[
     "cycles",
     "missing_parents",
     "server_refusals",
+    "yaml_1_1",
 ];
 
 /// The most dangerous flags: a refused load must still write and delete nothing.

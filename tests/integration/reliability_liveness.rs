@@ -241,3 +241,25 @@ async fn guard_values_that_would_switch_the_guard_off_are_refused_by_the_cli() {
         assert_eq!(out.code, 2, "valid ({ratio}): the diff shows the create");
     }
 }
+
+#[tokio::test]
+async fn a_reader_that_goes_away_does_not_crash_diff() {
+    // `mesosync diff | head -1`: more output than a pipe holds (64 KiB), and the reader
+    // closes its end at once, so a write fails with EPIPE whatever the timing.
+    let sb = sandbox(Duration::from_millis(20)).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_apps(dir.path(), 400);
+    for extra in [&[][..], &["--output", "json"][..]] {
+        let mut cmd = command(&sb, "diff", dir.path());
+        cmd.args(extra);
+        let mut child = cmd.spawn().expect("mesosync diff starts");
+        drop(child.stdout.take());
+        let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+            .await
+            .expect("diff ends")
+            .expect("diff output");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{extra:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: still the diff's own exit code (changes)");
+    }
+}
