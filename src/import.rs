@@ -360,14 +360,22 @@ pub struct Origin {
     pub at: DateTime<Utc>,
 }
 
+/// Why an imported object could not be written as a manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The YAML serializer refused the document.
+    #[error("writing YAML: {0}")]
+    Yaml(#[from] serde_saphyr::SerializeError),
+}
+
 /// The manifest file text: a header comment, then one document.
-pub fn render(object: &ImportedObject, origin: &Origin) -> Result<String, String> {
+pub fn render(object: &ImportedObject, origin: &Origin) -> Result<String, RenderError> {
     let (kind, system) = match object.object.kind {
         ObjectKind::MarathonApp => ("MarathonApp", "Marathon"),
         ObjectKind::ChronosJob => ("ChronosJob", "Chronos"),
     };
     let document = json!({"kind": kind, "spec": object.spec});
-    let body = serde_saphyr::to_string(&document).map_err(|e| format!("writing YAML: {e}"))?;
+    let body = serde_saphyr::to_string(&document)?;
     let mut header = format!(
         "# Imported by mesosync {} from {system} at {} on {}.\n\
          # Values equal to {system}'s defaults are left out; mesosync adds its ownership mark itself.\n",
@@ -403,7 +411,7 @@ pub fn redact_url(url: &str) -> String {
 /// and give exactly `spec` (a guard against a YAML quoting or typing surprise).
 fn check_loads_back(object: &ImportedObject) -> Result<(), String> {
     let origin = Origin { url: String::new(), at: DateTime::<Utc>::UNIX_EPOCH };
-    let text = render(object, &origin)?;
+    let text = render(object, &origin).map_err(|e| e.to_string())?;
     let (loaded, errors) = crate::source::load_text(&object.path, &text);
     if let Some(e) = errors.first() {
         return Err(format!("the manifest would not load: {}", e.message));
@@ -651,7 +659,7 @@ mod round_trip {
 
     use super::*;
     use crate::model::{DesiredState, LiveState};
-    use crate::plan::{ActionKind, PlanOptions, compute};
+    use crate::plan::{PlanOptions, compute};
 
     /// A member that is absent or takes one of `choices` (often the default).
     fn member(
@@ -828,7 +836,7 @@ mod round_trip {
         let plan_opts = PlanOptions { chronos_version: opts.chronos_version, ..PlanOptions::default() };
         let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
         let plan = compute(&desired, &live, &plan_opts, now);
-        let writes = plan.actions.iter().filter(|a| a.kind != ActionKind::NoOp).count();
+        let writes = plan.actions.iter().filter(|a| a.is_write()).count();
         assert!(writes == 0 || !opts.include_secrets, "{plan:?}");
         let subject = if kind == ObjectKind::MarathonApp { "/g/app" } else { "j" };
         let action = plan.actions.iter().find(|a| a.object.id == subject).expect("planned");

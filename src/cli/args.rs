@@ -140,7 +140,7 @@ fn parse_ratio(text: &str) -> Result<f64, String> {
 impl PlanArgs {
     /// Loading options (values files + `MESOSYNC_VAR_*`).
     pub fn load_options(&self) -> LoadOptions {
-        LoadOptions::from_env(self.values.clone()).isolated()
+        load_options(self.values.clone())
     }
 
     /// Plan options.
@@ -186,6 +186,16 @@ impl ApplyArgs {
             ..ApplyOptions::default()
         }
     }
+}
+
+/// `values_files` plus this process's `MESOSYNC_VAR_*` environment: the CLI is where
+/// the process environment is read, never the loader.
+pub fn load_options(values_files: Vec<PathBuf>) -> LoadOptions {
+    let env = std::env::vars().filter(|(k, _)| k.starts_with(crate::source::ENV_PREFIX)).collect();
+    // Templates render in a child process of this binary, bounded in memory.
+    let isolation = std::env::current_exe()
+        .map_or(crate::source::template::Isolation::InProcess, crate::source::template::Isolation::Process);
+    LoadOptions { values_files, env, isolation }
 }
 
 /// Build the pipeline for `dir`, refusing a configuration that cannot be right: a

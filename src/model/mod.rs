@@ -191,10 +191,15 @@ impl DesiredState {
 
     /// Find an object by reference.
     pub fn get(&self, r: &ObjectRef) -> Option<&DesiredObject> {
-        let list = match r.kind {
+        self.find(r.kind, &r.id)
+    }
+
+    /// Find an object by kind and id (a binary search: the lists are sorted).
+    pub fn find(&self, kind: ObjectKind, id: &str) -> Option<&DesiredObject> {
+        let list = match kind {
             ObjectKind::MarathonApp => &self.apps,
             ObjectKind::ChronosJob => &self.jobs,
         };
-        list.binary_search_by(|o| o.object.id.as_str().cmp(r.id.as_str())).ok().map(|i| &list[i])
+        list.binary_search_by(|o| o.object.id.as_str().cmp(id)).ok().map(|i| &list[i])
     }
 }

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::order::order;
+use super::order::{Node, order};
 use super::saved::live_version;
-use super::{Action, ActionKind, Impact, Plan, Preview};
+use super::{Action, Decision, HoldReason, Impact, Plan, Preview, PruneRefusal, Write};
 use crate::diff::{FieldChange, diff_object, mask};
 use crate::model::chronos::Schedule;
 use crate::model::marathon::canonical_app_id;
@@ -85,15 +85,6 @@ impl PlanOptions {
     }
 }
 
-/// One action plus what ordering needs to know about it.
-pub(super) struct Planned {
-    pub action: Action,
-    /// Objects it waits for (desired dependencies; for a delete: its live children).
-    pub edges: Vec<ObjectRef>,
-    /// `sync.wave` (0 when unset).
-    pub sync_wave: i64,
-}
-
 /// Verdicts kept between the plans of a long-running controller: which pairs of
 /// (desired spec, live object as listed) compared equal under which options.
 ///
@@ -145,7 +136,7 @@ pub fn compute_with(
     let options = fingerprint(format!("{opts:?}").as_bytes());
     let index = live.index();
     let mut verdicts = HashMap::with_capacity(memo.equal.len());
-    let mut planned: Vec<Planned> = desired
+    let mut planned: Vec<Node> = desired
         .objects()
         .map(|d| {
             let live_object = match d.object.kind {
@@ -168,7 +159,7 @@ pub fn compute_with(
                     action
                 }
             };
-            Planned { action, edges: d.dependencies().to_vec(), sync_wave: d.sync.wave.unwrap_or(0) }
+            Node { action, edges: d.dependencies().to_vec(), sync_wave: d.sync.wave.unwrap_or(0) }
         })
         .collect();
     memo.equal = verdicts;
@@ -201,7 +192,7 @@ fn unchanged(
     let mut action = Action {
         live_version,
         secrets: d.sync.secret.clone(),
-        ..Action::new(d.object.clone(), ActionKind::NoOp, Impact::None)
+        ..Action::new(d.object.clone(), Decision::Equal, Impact::None)
     };
     if d.object.kind == ObjectKind::ChronosJob {
         action.next_runs = next_runs(live_schedule, now);
@@ -259,7 +250,7 @@ fn plan_object(
     let owns = live_object.is_some_and(|l| opts.owns(kind, l.head()));
     match live {
         None => {
-            action.kind = ActionKind::Create;
+            action.decision = Write::Create.into();
             action.body = Some(body(d, &spec, None, &opts.instance, now));
         }
         Some(_) if action.changes.is_empty() => {}
@@ -268,66 +259,50 @@ fn plan_object(
             // Only an unmarked object can be adopted: one marked by another instance
             // belongs to another controller, and taking it would start a tug of war.
             if opts.adopt && owner.is_none() {
-                action.kind = ActionKind::Adopt;
+                action.decision = Write::Adopt { instance: opts.instance.as_str().into() }.into();
                 action.impact = write_impact;
                 action.body = Some(body(d, &spec, Some(l), &opts.instance, now));
-                action.note = Some(format!("not owned yet: adopting it for instance '{}'", opts.instance));
             } else {
-                action.note = Some(unowned_note(owner, opts));
+                action.decision = Decision::Hold(unowned(owner, opts));
             }
         }
         Some(l) => {
             let scale_only =
                 kind == ObjectKind::MarathonApp && action.changes.iter().all(|c| c.pointer == "/instances");
             if scale_only {
-                action.kind = ActionKind::Scale;
+                action.decision = Write::Scale.into();
                 action.impact = Impact::ScaleOnly;
                 action.body = Some(json!({"instances": want.get("instances").cloned().unwrap_or(json!(1))}));
             } else {
-                action.kind = ActionKind::Update;
+                action.decision = Write::Update.into();
                 action.impact = write_impact;
                 action.body = Some(body(d, &spec, Some(l), &opts.instance, now));
                 if kind == ObjectKind::ChronosJob {
-                    let was = chronos_norm::is_scheduled(l);
-                    if was != chronos_norm::is_scheduled(&want) {
-                        action.recreate = true;
-                        action.note = Some(format!(
-                            "changes from {} to {}: Chronos cannot do that in place, so the job is deleted \
-                             and created again",
-                            if was { "scheduled" } else { "dependent" },
-                            if was { "dependent" } else { "scheduled" },
-                        ));
+                    let to_scheduled = chronos_norm::is_scheduled(&want);
+                    if chronos_norm::is_scheduled(l) != to_scheduled {
+                        action.decision = Write::Replace { to_scheduled }.into();
                     }
                 }
             }
         }
     }
-    let outside_prefix = match (&opts.chronos_prefix, kind) {
-        (Some(prefix), ObjectKind::ChronosJob) if !d.object.id.starts_with(prefix.as_str()) => Some(prefix),
-        _ => None,
-    };
-    if action.kind != ActionKind::NoOp {
-        let would = format!("{:?}", action.kind).to_lowercase();
-        let reason = if d.sync.suspend {
-            Some("suspended (sync.suspend)".to_string())
-        } else {
+    if action.is_write() {
+        let would = action.kind();
+        if d.sync.suspend {
+            action.hold(HoldReason::Suspended { would });
+        } else if let (Some(prefix), ObjectKind::ChronosJob) = (&opts.chronos_prefix, kind) {
             // A job written outside the prefix would never be recognised as owned
             // afterwards (and so never updated or pruned): refuse to write it at all.
-            outside_prefix.map(|p| format!("the job name is outside this instance's prefix '{p}'"))
-        };
-        if let Some(reason) = reason {
-            action.kind = ActionKind::NoOp;
-            action.impact = Impact::None;
-            action.body = None;
-            action.recreate = false;
-            action.note = Some(format!("{reason}: would {would}, left alone"));
+            if !d.object.id.starts_with(prefix.as_str()) {
+                action.hold(HoldReason::OutsidePrefix { prefix: prefix.as_str().into(), would });
+            }
         }
     }
     if kind == ObjectKind::ChronosJob {
         let schedule = action
             .body
             .as_ref()
-            .or(if action.kind == ActionKind::NoOp { live } else { None })
+            .or(if action.is_write() { None } else { live })
             .or(Some(&spec))
             .and_then(|j| j.get("schedule"))
             .and_then(Value::as_str);
@@ -344,18 +319,20 @@ fn live_owner(kind: ObjectKind, live: &LiveHead) -> Option<&str> {
     }
 }
 
-fn unowned_note(owner: Option<&str>, opts: &PlanOptions) -> String {
+/// Why a live object this instance does not own is left alone.
+fn unowned(owner: Option<&str>, opts: &PlanOptions) -> HoldReason {
     match owner {
-        Some(o) if o == opts.instance => {
-            format!("carries the mark of instance '{o}' but not the job name prefix: left alone")
-        }
-        Some(o) => format!(
-            "exists live but is owned by instance '{o}', not '{}': left alone (never adopted from another instance)",
-            opts.instance
-        ),
-        None => {
-            "exists live but is not owned by mesosync: left alone (enable adoption to take it over)".into()
-        }
+        Some(o) if o == opts.instance => HoldReason::MarkedOutsidePrefix { owner: o.into() },
+        Some(o) => HoldReason::OwnedByOther { owner: o.into(), instance: opts.instance.as_str().into() },
+        None => HoldReason::Unowned,
+    }
+}
+
+/// The instance whose ownership mark a request body carries (a saved adopt).
+pub(super) fn body_owner(kind: ObjectKind, body: &Value) -> Option<&str> {
+    match kind {
+        ObjectKind::MarathonApp => marathon_norm::owner(body),
+        ObjectKind::ChronosJob => chronos_norm::marked_owner(body.get("description")?.as_str()?),
     }
 }
 
@@ -399,10 +376,10 @@ fn plan_prunes(
     live: &LiveState,
     opts: &PlanOptions,
     nopts: &NormalizeOptions,
-    planned: &mut Vec<Planned>,
-) -> Option<String> {
+    planned: &mut Vec<Node>,
+) -> Option<PruneRefusal> {
     let mut owned_total = 0usize;
-    let mut orphans: Vec<Planned> = Vec::new();
+    let mut orphans: Vec<Node> = Vec::new();
     let lists = [(ObjectKind::MarathonApp, &live.apps), (ObjectKind::ChronosJob, &live.jobs)];
     for (kind, list) in lists {
         for l in list.iter().filter(|l| opts.owns(kind, l.head())) {
@@ -413,84 +390,82 @@ fn plan_prunes(
                 ObjectKind::ChronosJob => &head.name,
             };
             let Some(id) = key.as_deref() else { continue };
-            let object = ObjectRef { kind, id: id.to_string() };
-            if desired.get(&object).is_some() {
+            if desired.find(kind, id).is_some() {
                 continue;
             }
             let value = l.value();
             let have = normalize::live(kind, &value, nopts);
-            let children = live_children(kind, id, live);
-            orphans.push(Planned {
+            let object = ObjectRef { kind, id: id.to_string() };
+            orphans.push(Node {
                 action: Action {
                     changes: diff_object(kind, None, &json!({}), &have),
                     live_version: live_version(kind, &value),
                     preview: Some(Preview { live: Some(mask::masked(kind, &have, &[])), desired: None }),
-                    ..Action::new(object, ActionKind::Delete, Impact::Destroy)
+                    ..Action::new(object, Write::Delete, Impact::Destroy)
                 },
-                edges: children,
+                edges: Vec::new(),
                 sync_wave: 0,
             });
         }
     }
-    let count = orphans.len();
-    let refusal = if count == 0 {
-        None
-    } else if !opts.prune {
+    if !orphans.is_empty() {
+        let children = live_children(live);
         for o in &mut orphans {
-            o.action.note = Some(format!(
-                "owned by instance '{}' but has no manifest: prune is off, left alone",
-                opts.instance
-            ));
+            o.edges = children.get(&o.action.object).cloned().unwrap_or_default();
         }
+    }
+    let count = orphans.len();
+    let refusal = if count == 0 || !opts.prune {
         None
     } else if desired.apps.is_empty() && desired.jobs.is_empty() && !opts.allow_empty {
-        Some(format!(
-            "the manifest set is empty: refusing to delete {count} owned object(s) without --allow-empty"
-        ))
+        Some(PruneRefusal::EmptyManifests { count })
     } else if !opts.force_prune
         && (count > opts.max_delete_count || count as f64 > opts.max_delete_ratio * owned_total as f64)
     {
-        Some(format!(
-            "refusing to delete {count} of {owned_total} owned object(s): more than {} or more than {:.0}% \
-             of the owned set (use --force-prune to override)",
-            opts.max_delete_count,
-            opts.max_delete_ratio * 100.0
-        ))
+        Some(PruneRefusal::Guard {
+            count,
+            owned: owned_total,
+            max_count: opts.max_delete_count,
+            max_ratio: opts.max_delete_ratio,
+        })
     } else {
         None
     };
     for o in &mut orphans {
-        if !opts.prune || refusal.is_some() {
-            o.action.kind = ActionKind::NoOp;
-            o.action.impact = Impact::None;
-            if let Some(reason) = &refusal {
-                o.action.note = Some(format!("would be deleted, but prune was refused: {reason}"));
-            }
+        if !opts.prune {
+            o.action.hold(HoldReason::PruneOff { instance: opts.instance.as_str().into() });
+        } else if let Some(reason) = &refusal {
+            o.action.hold(HoldReason::PruneRefused(reason.clone()));
         }
     }
     planned.extend(orphans);
     refusal
 }
 
-/// Live objects that depend on the live object `id` (Marathon `dependencies`, Chronos
-/// `parents`): a delete of `id` waits for theirs.
-fn live_children(kind: ObjectKind, id: &str, live: &LiveState) -> Vec<ObjectRef> {
-    let list = match kind {
-        ObjectKind::MarathonApp => &live.apps,
-        ObjectKind::ChronosJob => &live.jobs,
-    };
-    list.iter()
-        .map(LiveObject::head)
-        .filter(|h| {
-            h.dependencies.iter().any(|d| match kind {
-                ObjectKind::MarathonApp => canonical_app_id(d) == id,
-                ObjectKind::ChronosJob => &**d == id,
-            })
-        })
-        .filter_map(|h| match kind {
-            ObjectKind::MarathonApp => h.id.as_deref(),
-            ObjectKind::ChronosJob => h.name.as_deref(),
-        })
-        .map(|c| ObjectRef { kind, id: c.to_string() })
-        .collect()
+/// For every live object, the live objects that depend on it (Marathon
+/// `dependencies`, Chronos `parents`): a delete waits for the deletes of its children.
+/// One pass over the listing, so pruning stays linear.
+fn live_children(live: &LiveState) -> HashMap<ObjectRef, Vec<ObjectRef>> {
+    let mut children: HashMap<ObjectRef, Vec<ObjectRef>> = HashMap::new();
+    let lists = [(ObjectKind::MarathonApp, &live.apps), (ObjectKind::ChronosJob, &live.jobs)];
+    for (kind, list) in lists {
+        for head in list.iter().map(LiveObject::head) {
+            let key = match kind {
+                ObjectKind::MarathonApp => head.id.as_deref(),
+                ObjectKind::ChronosJob => head.name.as_deref(),
+            };
+            let Some(child) = key else { continue };
+            for d in &head.dependencies {
+                let parent = match kind {
+                    ObjectKind::MarathonApp => canonical_app_id(d),
+                    ObjectKind::ChronosJob => d.to_string(),
+                };
+                children
+                    .entry(ObjectRef { kind, id: parent })
+                    .or_default()
+                    .push(ObjectRef { kind, id: child.to_string() });
+            }
+        }
+    }
+    children
 }

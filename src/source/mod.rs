@@ -39,32 +39,20 @@ pub struct LoadOptions {
     /// `values.yaml`; later wins.
     pub values_files: Vec<PathBuf>,
     /// Environment variables; those named `MESOSYNC_VAR_*` become template values.
+    /// Given by the caller (the CLI passes its process environment): loading never
+    /// reads process globals itself.
     pub env: Vec<(String, String)>,
     /// Where templates are rendered.
     pub isolation: template::Isolation,
 }
 
-impl LoadOptions {
-    /// `values_files` plus this process's `MESOSYNC_VAR_*` environment.
-    pub fn from_env(values_files: Vec<PathBuf>) -> Self {
-        let env = std::env::vars().filter(|(k, _)| k.starts_with(template::ENV_PREFIX)).collect();
-        Self { values_files, env, isolation: template::Isolation::InProcess }
-    }
+/// The prefix of environment variables that become template values.
+pub use template::ENV_PREFIX;
 
-    /// Render templates in child processes of this executable (which must be the
-    /// `mesosync` binary), bounded in memory; see [`template::Isolation`].
-    pub fn isolated(mut self) -> Self {
-        if let Ok(exe) = std::env::current_exe() {
-            self.isolation = template::Isolation::Process(exe);
-        }
-        self
-    }
-}
-
-/// Load every manifest under `root` with the process environment and no extra values
-/// files. See [`load_dir_with`].
+/// Load every manifest under `root` with no extra values files and no environment.
+/// See [`load_dir_with`].
 pub fn load_dir(root: &Path) -> Result<DesiredState, LoadErrors> {
-    load_dir_with(root, &LoadOptions::from_env(Vec::new()))
+    load_dir_with(root, &LoadOptions::default())
 }
 
 /// The `index.lock` of the git checkout holding `root`, if it exists: git holds it
@@ -216,7 +204,7 @@ fn load(
         // set that can parse cleanly yet miss objects (which a prune would delete).
         let message = "a git operation (checkout, pull, rebase) is in progress in this checkout; \
                        not reading a half-written working tree (retried when it is finished)";
-        return Err(LoadErrors(vec![walk::file_error(&lock, message)]));
+        return Err(LoadErrors::checkout_busy(walk::file_error(&lock, message)));
     }
     let (files, mut errors) = walk::find_manifests(root);
     let values = match template::collect_values(root, &options.values_files, &options.env) {
@@ -264,7 +252,7 @@ fn load(
     if !errors.is_empty() {
         errors.sort_by(|a, b| a.location.cmp(&b.location).then_with(|| a.message.cmp(&b.message)));
         errors.dedup();
-        return Err(LoadErrors(errors));
+        return Err(LoadErrors::new(errors));
     }
     let (mut apps, mut jobs): (Vec<_>, Vec<_>) =
         objects.into_iter().partition(|o| o.object.kind == crate::model::ObjectKind::MarathonApp);

@@ -6,6 +6,7 @@ mod certs;
 mod client;
 mod e2e;
 mod emulator_chronos;
+mod emulator_fidelity;
 mod emulator_marathon;
 mod fake_reconcile;
 mod ha;
