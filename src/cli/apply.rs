@@ -92,8 +92,12 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
             super::EXIT_OK
         });
     }
+    // A refused prune leaves live state unlike the manifests: the rest is applied, and
+    // the command fails so that no pipeline takes it for a success.
+    let prune_refused = planned.plan.prune_refused.as_ref();
     if !planned.plan.actions.iter().any(|a| a.is_write()) {
-        return Ok(if chronos_down { super::EXIT_ERROR } else { super::EXIT_OK });
+        report_refused_prune(prune_refused);
+        return Ok(if chronos_down || prune_refused.is_some() { super::EXIT_ERROR } else { super::EXIT_OK });
     }
     crate::reconcile::Pipeline::check_writable(&planned.plan)?;
     let report = pipeline.execute(&planned.plan, None, None, &progress).await;
@@ -102,5 +106,12 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
         super::diff::report_unreachable(&planned);
         return Ok(super::EXIT_ERROR);
     }
-    Ok(code)
+    report_refused_prune(prune_refused);
+    Ok(if prune_refused.is_some() { super::EXIT_ERROR } else { code })
+}
+
+fn report_refused_prune(refusal: Option<&crate::plan::PruneRefusal>) {
+    if let Some(why) = refusal {
+        errln!("error: prune refused, nothing was deleted: {why}");
+    }
 }

@@ -71,13 +71,20 @@ async fn the_mass_delete_guard_refuses_big_prunes_unless_forced() {
     let out = mesosync(&sb, "apply", dir.path(), &["--prune"]).await;
     assert!(out.all().contains("--force-prune"), "the refusal says how to override:\n{}", out.all());
     assert!(deletes(&sb).is_empty(), "{:?}", deletes(&sb));
+    assert_eq!(out.code, 1, "a refused prune is a failed apply, not a success");
+    assert!(out.stdout.contains("(15 refused by the prune guard)"), "in the summary line:\n{}", out.stdout);
     // Over the share only: 15 deletes allowed by count, 71% of the owned set is not.
     let out = mesosync(&sb, "apply", dir.path(), &["--prune", "--max-delete", "100"]).await;
     assert!(out.all().contains("--force-prune"), "{}", out.all());
     assert!(deletes(&sb).is_empty(), "{:?}", deletes(&sb));
-    // diff shows the same refusal.
+    // diff shows the same refusal, in text and in JSON.
     let out = mesosync(&sb, "diff", dir.path(), &["--prune"]).await;
     assert!(out.all().contains("--force-prune"), "{}", out.all());
+    let out = mesosync(&sb, "diff", dir.path(), &["--prune", "--output", "json"]).await;
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).expect("diff JSON");
+    assert!(plan["pruneRefused"].as_str().is_some_and(|r| r.contains("--force-prune")), "{plan}");
+    assert_eq!(plan["summary"]["refused_deletes"], 15, "{}", plan["summary"]);
+    assert!(plan["summaryLine"].as_str().unwrap_or_default().contains("15 refused"), "{plan}");
     // Forced: exactly the 15 orphans go, nothing else.
     let out = mesosync(&sb, "apply", dir.path(), &["--prune", "--force-prune"]).await;
     assert_eq!(out.code, 0);
