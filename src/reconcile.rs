@@ -318,6 +318,10 @@ fn planned_state(action: &plan::Action, dry_run: bool, backing_off: &BTreeSet<Ob
     }
     match &action.decision {
         Decision::Hold(HoldReason::Suspended { .. }) => ObjectState::Suspended { changes },
+        Decision::Hold(reason @ HoldReason::AmbiguousOwner) => {
+            // Retrying does not help: someone has to remove a mark.
+            ObjectState::Failed { error: reason.to_string(), requeue: Requeue::AwaitChange }
+        }
         Decision::Equal | Decision::Hold(_) if changes > 0 => ObjectState::Drifted { changes },
         Decision::Equal | Decision::Hold(_) => ObjectState::Synced,
         Decision::Write(_) if dry_run => ObjectState::Drifted { changes: changes.max(1) },

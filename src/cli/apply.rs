@@ -95,9 +95,23 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
     // A refused prune leaves live state unlike the manifests: the rest is applied, and
     // the command fails so that no pipeline takes it for a success.
     let prune_refused = planned.plan.prune_refused.as_ref();
+    let ambiguous = planned
+        .plan
+        .actions
+        .iter()
+        .filter(|a| {
+            matches!(a.decision, crate::plan::Decision::Hold(crate::plan::HoldReason::AmbiguousOwner))
+        })
+        .count();
+    if ambiguous > 0 {
+        errln!(
+            "error: {ambiguous} live object(s) carry more than one ownership mark; left alone (see above)"
+        );
+    }
+    let failed_holds = prune_refused.is_some() || ambiguous > 0;
     if !planned.plan.actions.iter().any(|a| a.is_write()) {
         report_refused_prune(prune_refused);
-        return Ok(if chronos_down || prune_refused.is_some() { super::EXIT_ERROR } else { super::EXIT_OK });
+        return Ok(if chronos_down || failed_holds { super::EXIT_ERROR } else { super::EXIT_OK });
     }
     crate::reconcile::Pipeline::check_writable(&planned.plan)?;
     let report = pipeline.execute(&planned.plan, None, None, &progress).await;
@@ -107,7 +121,7 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
         return Ok(super::EXIT_ERROR);
     }
     report_refused_prune(prune_refused);
-    Ok(if prune_refused.is_some() { super::EXIT_ERROR } else { code })
+    Ok(if failed_holds { super::EXIT_ERROR } else { code })
 }
 
 fn report_refused_prune(refusal: Option<&crate::plan::PruneRefusal>) {

@@ -117,9 +117,19 @@ pub fn owner(live: &Value) -> Option<&str> {
     owner_in_labels(live.get("labels")?)
 }
 
-/// The instance named by the ownership label of an app's `labels` object.
+/// The instance named by the ownership label of an app's `labels` object: the key
+/// spelled exactly `MESOSYNC_OWNER`, and no other key that differs only in case
+/// (`mesosync_owner` beside it makes ownership ambiguous: nobody's, and reported).
 pub fn owner_in_labels(labels: &Value) -> Option<&str> {
+    if owner_marks(labels) > 1 {
+        return None;
+    }
     labels.get(OWNER_LABEL)?.as_str()
+}
+
+/// How many labels look like the ownership label (its name in any case).
+pub fn owner_marks(labels: &Value) -> usize {
+    labels.as_object().map_or(0, |m| m.keys().filter(|k| k.eq_ignore_ascii_case(OWNER_LABEL)).count())
 }
 
 /// Both-sides fix-ups done after normalizing: a desired `port: 0` (or a `servicePort`

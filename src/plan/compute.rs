@@ -254,6 +254,9 @@ fn plan_object(
             action.body = Some(body(d, &spec, None, &opts.instance, now));
         }
         Some(_) if action.changes.is_empty() => {}
+        Some(_) if live_object.is_some_and(|o| o.head().ambiguous_mark) => {
+            action.decision = Decision::Hold(HoldReason::AmbiguousOwner);
+        }
         Some(l) if !owns => {
             let owner = live_object.and_then(|o| live_owner(kind, o.head()));
             // Only an unmarked object can be adopted: one marked by another instance
@@ -382,6 +385,22 @@ fn plan_prunes(
     let mut orphans: Vec<Node> = Vec::new();
     let lists = [(ObjectKind::MarathonApp, &live.apps), (ObjectKind::ChronosJob, &live.jobs)];
     for (kind, list) in lists {
+        for l in list.iter().filter(|l| l.head().ambiguous_mark) {
+            let head = l.head();
+            let Some(id) = (match kind {
+                ObjectKind::MarathonApp => head.id.as_deref(),
+                ObjectKind::ChronosJob => head.name.as_deref(),
+            }) else {
+                continue;
+            };
+            if desired.find(kind, id).is_none() {
+                // Never pruned (nobody owns it), but never silently either.
+                let object = ObjectRef { kind, id: id.to_string() };
+                let mut action = Action::new(object, Write::Delete, Impact::Destroy);
+                action.hold(HoldReason::AmbiguousOwner);
+                planned.push(Node { action, edges: Vec::new(), sync_wave: 0 });
+            }
+        }
         for l in list.iter().filter(|l| opts.owns(kind, l.head())) {
             owned_total += 1;
             let head = l.head();

@@ -88,6 +88,10 @@ pub enum HoldReason {
     /// An app that waits (directly or through other apps) on a Chronos job while
     /// Chronos is unreachable.
     WaitsOnUnreachableChronos,
+    /// The live object carries more than one ownership mark (several description
+    /// markers, or owner labels differing only in case): nobody owns it. An error for
+    /// that object: never written, adopted or pruned until one mark remains.
+    AmbiguousOwner,
     /// A reason read back from a saved plan file: its words as written. Only shown,
     /// never inspected (a saved plan is applied for its writes alone).
     Recorded(Box<str>),
@@ -223,6 +227,10 @@ impl fmt::Display for HoldReason {
             HoldReason::WaitsOnUnreachableChronos => {
                 f.write_str("waits on a Chronos job, and Chronos is unreachable")
             }
+            HoldReason::AmbiguousOwner => f.write_str(
+                "error: carries more than one ownership mark (`[mesosync:…]` markers in the description, \
+                 or MESOSYNC_OWNER labels differing in case): owned by nobody, left alone until only one remains",
+            ),
             HoldReason::Recorded(words) => f.write_str(words),
         }
     }

@@ -155,11 +155,15 @@ pub async fn serve_with(
     Ok(())
 }
 
+/// How long a new connection is spared from eviction while older ones remain.
+const FRESH: Duration = Duration::from_millis(500);
+
 /// One open connection: how many of its requests are being handled, and how to close it.
 struct Slot {
     id: u64,
     busy: Arc<AtomicUsize>,
     evict: CancellationToken,
+    opened: std::time::Instant,
     /// Held by the connection's task: one of `max_connections`.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -191,7 +195,12 @@ impl OpenConnections {
     async fn admit(&self) -> Slot {
         if self.permits.available_permits() == 0 {
             let mut slots = self.slots();
-            if let Some(idle) = slots.iter().position(|s| s.busy.load(Ordering::Acquire) == 0) {
+            // A connection accepted a moment ago has had no chance to send its request
+            // yet: spare it if any older one can go (a health probe must not be evicted
+            // by the burst that arrived right after it).
+            let idle = |s: &&Slot| s.busy.load(Ordering::Acquire) == 0;
+            let settled = slots.iter().position(|s| idle(&s) && s.opened.elapsed() >= FRESH);
+            if let Some(idle) = settled.or_else(|| slots.iter().position(|s| idle(&s))) {
                 if let Some(evicted) = slots.remove(idle) {
                     evicted.evict.cancel();
                 }
@@ -202,9 +211,16 @@ impl OpenConnections {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             busy: Arc::new(AtomicUsize::new(0)),
             evict: CancellationToken::new(),
+            opened: std::time::Instant::now(),
             _permit: permit,
         };
-        let listed = Slot { id: slot.id, busy: slot.busy.clone(), evict: slot.evict.clone(), _permit: None };
+        let listed = Slot {
+            id: slot.id,
+            busy: slot.busy.clone(),
+            evict: slot.evict.clone(),
+            opened: slot.opened,
+            _permit: None,
+        };
         self.slots().push_back(listed);
         slot
     }

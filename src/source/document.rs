@@ -202,6 +202,14 @@ impl DocumentChecker {
             return None;
         }
         ok &= self.check_constraints(spec, MARATHON_OPERATORS, "Marathon");
+        let owner_labels = spec.get("labels").and_then(Value::as_object).into_iter().flatten();
+        for (key, _) in owner_labels.filter(|(k, _)| k.eq_ignore_ascii_case("MESOSYNC_OWNER")) {
+            self.error(
+                &format!("/spec/labels/{key}"),
+                "MESOSYNC_OWNER is the ownership label mesosync sets itself; a manifest must not set it",
+            );
+            ok = false;
+        }
         if let Some(deps) = spec.get("dependencies").and_then(Value::as_array) {
             let bad: Vec<(usize, String)> = deps
                 .iter()
@@ -277,6 +285,13 @@ impl DocumentChecker {
             _ => {}
         }
         ok &= self.check_constraints(spec, CHRONOS_OPERATORS, "Chronos");
+        if spec.get("description").and_then(Value::as_str).is_some_and(|d| d.contains("[mesosync:")) {
+            self.error(
+                "/spec/description",
+                "`[mesosync:…]` is the ownership marker mesosync adds itself; a description must not carry one",
+            );
+            ok = false;
+        }
         if let Some(Value::String(e)) = spec.get("epsilon") {
             if let Err(err) = chronos::Period::parse(e) {
                 self.error("/spec/epsilon", format!("malformed ISO 8601 duration: {err}"));

@@ -143,3 +143,58 @@ async fn objects_mesosync_does_not_own_are_never_touched() {
     assert!(writes(&sb).iter().any(|w| w.starts_with("PUT /v2/apps/theirs/same-id")), "{:?}", writes(&sb));
     sb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ownership_marks_cannot_be_spoofed_into_a_prune() {
+    let sb = sandbox(Duration::from_millis(10)).await;
+    let http = reqwest::Client::new();
+    // A job of `victim` whose description someone extended with another instance's
+    // marker (before: owned by both), one whose marker is copied into the middle of the
+    // text (not a mark), and an app with two owner labels differing in case.
+    for (name, description) in [
+        ("spoofed-job", "nightly backup [mesosync:victim] [mesosync:mesosync]"),
+        ("quoted-job", "copied from [mesosync:victim] docs"),
+    ] {
+        let job = json!({"name": name, "command": "true", "owner": "x@y.z", "description": description,
+                         "schedule": "R/2030-01-01T00:00:00Z/PT1H"});
+        let r = http.post(format!("{}/scheduler/iso8601", sb.chronos_url())).json(&job).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+    let app = json!({"id": "/spoof/app", "cmd": "sleep 5", "cpus": 0.1, "mem": 16,
+                     "labels": {"MESOSYNC_OWNER": "victim", "mesosync_owner": "mesosync"}});
+    let r = http.post(format!("{}/v2/apps", sb.marathon_url())).json(&app).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    sb.reset_requests();
+    let empty = tempfile::tempdir().unwrap();
+    for instance in ["victim", "mesosync"] {
+        let flags = ["--instance", instance, "--prune", "--allow-empty", "--force-prune"];
+        let out = mesosync(&sb, "apply", empty.path(), &flags).await;
+        assert_eq!(writes(&sb), Vec::<String>::new(), "{instance}: nothing deleted or written");
+        assert_eq!(out.code, 1, "{instance}: the ambiguous objects are errors");
+        assert!(out.all().contains("more than one ownership mark"), "{}", out.all());
+        for object in ["spoofed-job", "/spoof/app"] {
+            assert!(out.all().contains(object), "{instance}: {object} is named\n{}", out.all());
+        }
+        assert!(
+            !out.all().contains("quoted-job"),
+            "a marker inside the text is not a mark: not ours, silent"
+        );
+    }
+    assert_eq!(live_app_ids(&sb).await, vec!["/spoof/app".to_string()]);
+    assert_eq!(live_job_names(&sb).await, vec!["quoted-job".to_string(), "spoofed-job".to_string()]);
+
+    // A manifest cannot plant a mark either.
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}  description: \"x [mesosync:other]\"\n{}  labels: {{mesosync_owner: other}}\n",
+        job_yaml("planted"),
+        app_yaml("/planted", 1)
+    );
+    fs::write(dir.path().join("all.yaml"), text).unwrap();
+    let out = mesosync(&sb, "apply", dir.path(), &[]).await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("ownership marker mesosync adds itself"), "{}", out.stderr);
+    assert!(out.stderr.contains("ownership label mesosync sets itself"), "{}", out.stderr);
+    assert_eq!(writes(&sb), Vec::<String>::new());
+    sb.shutdown().await;
+}
