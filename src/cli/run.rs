@@ -57,6 +57,10 @@ pub struct RunArgs {
     #[arg(long, default_value = "300ms", value_parser = parse_duration, env = "MESOSYNC_DEBOUNCE")]
     pub debounce: Duration,
 
+    /// With --prune: delete an object only once it has been missing from two successful
+    /// loads at least this far apart (a file rewritten in two steps deletes nothing).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, env = "MESOSYNC_PRUNE_DELAY")]
+    pub prune_delay: Duration,
     /// A reconcile still running after this long is abandoned, reported as failed and
     /// retried with backoff; /readyz fails until one finishes again.
     #[arg(long, default_value = "30m", value_parser = parse_positive_duration, env = "MESOSYNC_RECONCILE_TIMEOUT")]
@@ -175,6 +179,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         None => None,
     };
     let mut pipeline = args::pipeline(args.dir.clone(), &args.target, &args.plan, &args.apply)?;
+    pipeline.plan.prune_delay = Some(args.prune_delay);
     if let Some(election) = &election {
         pipeline.apply.write_fence = Some(election.fence().as_fn());
         let publisher = election.handle();

@@ -43,6 +43,11 @@ pub struct PlanOptions {
     pub chronos_version: Option<ChronosVersion>,
     /// The Marathon version, if known (otherwise 1.10).
     pub marathon_version: Option<MarathonVersion>,
+    /// `run --prune-delay`: a controller deletes an object only once it has been
+    /// missing from two successful loads at least this far apart (enforced by
+    /// `reconcile`, which remembers when each was first missed; `None` for one-shot
+    /// commands).
+    pub prune_delay: Option<std::time::Duration>,
 }
 
 impl Default for PlanOptions {
@@ -58,6 +63,7 @@ impl Default for PlanOptions {
             chronos_prefix: None,
             chronos_version: None,
             marathon_version: None,
+            prune_delay: None,
         }
     }
 }

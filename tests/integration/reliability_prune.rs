@@ -198,3 +198,59 @@ async fn ownership_marks_cannot_be_spoofed_into_a_prune() {
     assert_eq!(writes(&sb), Vec::<String>::new());
     sb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_rewritten_in_two_steps_deletes_nothing_and_a_real_removal_waits_for_prune_delay() {
+    let sb = sandbox(Duration::from_millis(10)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let all: String = (0..3).map(|i| app_yaml(&format!("/own/app-{i}"), 1)).collect();
+    fs::write(dir.path().join("apps.yaml"), &all).unwrap();
+    let extra = ["--prune", "--max-delete-ratio", "1", "--prune-delay", "3s", "--resync", "1h"];
+    let mut run = start_controller(&sb, dir.path(), &extra, &[]).await;
+    eventually(Duration::from_secs(20), "three apps created", || async {
+        live_app_ids(&sb).await.len() == 3
+    })
+    .await;
+    let reconciles = |status: serde_json::Value| status["last_reconcile"]["number"].as_u64().unwrap_or(0);
+    eventually(Duration::from_secs(20), "the first reconcile finished", || async {
+        reconciles(run.status().await) >= 1
+    })
+    .await;
+    // Half the file written, a pause longer than the debounce, then the rest.
+    let before = reconciles(run.status().await);
+    fs::write(dir.path().join("apps.yaml"), app_yaml("/own/app-0", 1)).unwrap();
+    eventually(Duration::from_secs(20), "a reconcile of the half-written file", || async {
+        reconciles(run.status().await) > before
+    })
+    .await;
+    let status = run.status().await;
+    fs::write(dir.path().join("apps.yaml"), &all).unwrap();
+    assert_eq!(count(&sb, "DELETE", None), 0, "nothing deleted from a transient state: {status}");
+    let state = |id: &str| {
+        status["objects"]
+            .as_array()
+            .and_then(|o| o.iter().find(|o| o["id"] == id))
+            .map(|o| o["state"].clone())
+    };
+    assert_eq!(state("/own/app-1"), Some(json!("drifted")), "held, reported as drift: {status}");
+
+    // A real removal: deleted once missing from loads at least 3 s apart (SIGHUP asks
+    // for reconciles until then).
+    fs::write(dir.path().join("apps.yaml"), app_yaml("/own/app-0", 1)).unwrap();
+    let pid = run.child.id().expect("pid").to_string();
+    eventually(Duration::from_secs(20), "the removed apps pruned after the delay", || async {
+        let _ = std::process::Command::new("kill").args(["-HUP", &pid]).status();
+        live_app_ids(&sb).await == vec!["/own/app-0".to_string()]
+    })
+    .await;
+    assert_eq!(count(&sb, "DELETE", None), 2);
+    assert!(run.running());
+    assert_eq!(run.stop().await.code, 0);
+    // One-shot apply is unaffected: it prunes at once.
+    fs::write(dir.path().join("apps.yaml"), "").unwrap();
+    let out =
+        mesosync(&sb, "apply", dir.path(), &["--prune", "--allow-empty", "--max-delete-ratio", "1"]).await;
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(live_app_ids(&sb).await.is_empty());
+    sb.shutdown().await;
+}
