@@ -145,12 +145,9 @@ pub fn import(apps: &[Value], jobs: &[Value], opts: &ImportOptions) -> Import {
 
 /// The references of an imported spec: Marathon `dependencies`, Chronos `parents`.
 fn references(object: &ImportedObject) -> Vec<ObjectRef> {
-    let (field, make): (&str, fn(&str) -> ObjectRef) = match object.object.kind {
-        ObjectKind::MarathonApp => ("dependencies", |d| ObjectRef::app(marathon_model::canonical_app_id(d))),
-        ObjectKind::ChronosJob => ("parents", |p| ObjectRef::job(p)),
-    };
-    let list = object.spec.get(field).and_then(Value::as_array);
-    list.into_iter().flatten().filter_map(Value::as_str).map(make).collect()
+    let system = crate::system::of(object.object.kind);
+    let list = object.spec.get(system.dependency_field()).and_then(Value::as_array);
+    list.into_iter().flatten().filter_map(Value::as_str).map(|d| system.dependency(d)).collect()
 }
 
 /// The loader refuses a manifest set in which an object depends on one no manifest
@@ -193,7 +190,7 @@ type Refusal = (String, bool);
 fn import_app(live: &Value, opts: &ImportOptions) -> Result<ImportedObject, Refusal> {
     let id = live.get("id").and_then(Value::as_str).ok_or(("the app has no id".to_string(), true))?;
     marathon_model::check_app_id(id).map_err(|e| (e, true))?;
-    match marathon_norm::owner(live) {
+    match crate::system::of(ObjectKind::MarathonApp).owner_of(live) {
         Some(owner) if owner != opts.instance => {
             return Err((format!("owned by mesosync instance '{owner}', not '{}'", opts.instance), false));
         }
@@ -208,7 +205,7 @@ fn import_app(live: &Value, opts: &ImportOptions) -> Result<ImportedObject, Refu
 fn import_job(live: &Value, opts: &ImportOptions) -> Result<ImportedObject, Refusal> {
     let name = live.get("name").and_then(Value::as_str).ok_or(("the job has no name".to_string(), true))?;
     chronos_model::check_job_name(name).map_err(|e| (e, true))?;
-    let owner = live.get("description").and_then(Value::as_str).and_then(chronos_norm::marked_owner);
+    let owner = crate::system::of(ObjectKind::ChronosJob).owner_of(live);
     if let Some(owner) = owner.filter(|o| *o != opts.instance) {
         return Err((format!("owned by mesosync instance '{owner}', not '{}'", opts.instance), false));
     }
@@ -370,10 +367,8 @@ pub enum RenderError {
 
 /// The manifest file text: a header comment, then one document.
 pub fn render(object: &ImportedObject, origin: &Origin) -> Result<String, RenderError> {
-    let (kind, system) = match object.object.kind {
-        ObjectKind::MarathonApp => ("MarathonApp", "Marathon"),
-        ObjectKind::ChronosJob => ("ChronosJob", "Chronos"),
-    };
+    let kind = object.object.kind;
+    let system = crate::system::of(kind).title();
     let document = json!({"kind": kind, "spec": object.spec});
     let body = serde_saphyr::to_string(&document)?;
     let mut header = format!(

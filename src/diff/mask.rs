@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::model::ObjectKind;
-use crate::normalize::{escape_token, set_pointer_if_present};
+use crate::normalize::set_pointer_if_present;
 
 /// What `mesosync import` writes in place of a secret value; a plan that would send
 /// it to a live system is refused (see `plan::placeholder_writes`).
@@ -16,48 +16,13 @@ pub const PLACEHOLDER: &str = "CHANGE-ME";
 /// What a masked value reads as.
 pub const MASK: &str = "(sensitive value)";
 
-/// Name fragments that make a variable or label secret (compared case-insensitively).
-/// (`PRIVATE` alone is not one: `KOLLA_PRIVATE_INTERFACE` names a NIC; a private key
-/// is caught by `KEY`.)
-const SECRET_WORDS: &[&str] =
-    &["PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL", "COOKIE"];
-
-/// Whether a variable or label name looks like it holds a secret. `KEY` counts only
-/// as the end of a word (`API_KEY`, `SSHKEY`), not inside one: OpenStack is full of
-/// `KEYSTONE_*` names that are not secret.
-pub fn looks_secret(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    SECRET_WORDS.iter().any(|w| upper.contains(w))
-        || upper.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| word.ends_with("KEY"))
-}
+pub use crate::system::looks_secret;
 
 /// The pointers of every secret value in `doc` (a normalized or raw app / job), plus
 /// the `extra` pointers from `sync.secret`.
 pub fn secret_pointers(kind: ObjectKind, doc: &Value, extra: &[String]) -> Vec<String> {
     let mut out: Vec<String> = extra.to_vec();
-    match kind {
-        ObjectKind::MarathonApp => {
-            for member in ["env", "labels"] {
-                if let Some(map) = doc.get(member).and_then(Value::as_object) {
-                    out.extend(
-                        map.keys()
-                            .filter(|k| looks_secret(k))
-                            .map(|k| format!("/{member}/{}", escape_token(k))),
-                    );
-                }
-            }
-            out.push("/container/docker/credential/secret".into());
-        }
-        ObjectKind::ChronosJob => {
-            if let Some(vars) = doc.get("environmentVariables").and_then(Value::as_array) {
-                for (i, var) in vars.iter().enumerate() {
-                    if var.get("name").and_then(Value::as_str).is_some_and(looks_secret) {
-                        out.push(format!("/environmentVariables/{i}/value"));
-                    }
-                }
-            }
-        }
-    }
+    crate::system::of(kind).secret_pointers(doc, &mut out);
     out
 }
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::normalize::marathon;
+use super::marathon;
 
 /// The fields of a live object that every reconcile reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -54,7 +54,7 @@ struct HeadWire {
 }
 
 fn ambiguous_description(description: &str) -> bool {
-    crate::normalize::chronos::owner_mark(description).is_err()
+    super::chronos::owner_mark(description).is_err()
 }
 
 impl LiveHead {
@@ -222,6 +222,14 @@ impl LiveState {
         }
     }
 
+    /// The listed objects of `kind`.
+    pub fn list(&self, kind: super::ObjectKind) -> &[LiveObject] {
+        match kind {
+            super::ObjectKind::MarathonApp => &self.apps,
+            super::ObjectKind::ChronosJob => &self.jobs,
+        }
+    }
+
     /// The live app with this id.
     pub fn app(&self, id: &str) -> Option<&LiveObject> {
         self.apps.iter().find(|a| a.head.id.as_deref() == Some(id))
@@ -257,6 +265,14 @@ pub struct LiveIndex<'a> {
 }
 
 impl<'a> LiveIndex<'a> {
+    /// The live object of `kind` with this key.
+    pub fn get(&self, kind: super::ObjectKind, key: &str) -> Option<&'a LiveObject> {
+        match kind {
+            super::ObjectKind::MarathonApp => self.app(key),
+            super::ObjectKind::ChronosJob => self.job(key),
+        }
+    }
+
     /// The live app with this id.
     pub fn app(&self, id: &str) -> Option<&'a LiveObject> {
         self.apps.get(id).copied()

@@ -412,6 +412,29 @@ pub struct UnreachableStrategy {
     pub expunge_after_seconds: Option<Int64>,
 }
 
+/// The label that marks an app as managed by a mesosync instance (DESIGN §3).
+pub const OWNER_LABEL: &str = "MESOSYNC_OWNER";
+
+/// The instance that owns a live app, from its label.
+pub fn owner(live: &Value) -> Option<&str> {
+    owner_in_labels(live.get("labels")?)
+}
+
+/// The instance named by the ownership label of an app's `labels` object: the key
+/// spelled exactly `MESOSYNC_OWNER`, and no other key that differs only in case
+/// (`mesosync_owner` beside it makes ownership ambiguous: nobody's, and reported).
+pub fn owner_in_labels(labels: &Value) -> Option<&str> {
+    if owner_marks(labels) > 1 {
+        return None;
+    }
+    labels.get(OWNER_LABEL)?.as_str()
+}
+
+/// How many labels look like the ownership label (its name in any case).
+pub fn owner_marks(labels: &Value) -> usize {
+    labels.as_object().map_or(0, |m| m.keys().filter(|k| k.eq_ignore_ascii_case(OWNER_LABEL)).count())
+}
+
 /// Check one Marathon path id (DESIGN §4): absolute or relative segments, each
 /// `[a-z0-9]` or `[a-z0-9][a-z0-9-]*[a-z0-9]`, `.` and `..` allowed as path
 /// navigation, and an app's last segment may not be `restart`, `tasks` or `versions`.

@@ -79,30 +79,7 @@ pub fn owner_marker(instance: &str) -> String {
     format!("[mesosync:{instance}]")
 }
 
-/// What opens an ownership marker.
-pub const MARKER_OPEN: &str = "[mesosync:";
-
-/// A description carrying more than one ownership marker: ownership is ambiguous
-/// (someone copied a marker in, or tries to make two instances own the job), so no
-/// instance owns it and it is reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AmbiguousMark {
-    /// How many markers it carries.
-    pub marks: usize,
-}
-
-/// The ownership mark of a description: exactly one marker, at the very end (where
-/// [`with_owner_marker`] puts it), counts; a marker anywhere else is text; two or more
-/// are an error.
-pub fn owner_mark(description: &str) -> Result<Option<&str>, AmbiguousMark> {
-    let marks = description.matches(MARKER_OPEN).count();
-    if marks > 1 {
-        return Err(AmbiguousMark { marks });
-    }
-    let Some(start) = description.rfind(MARKER_OPEN) else { return Ok(None) };
-    let rest = &description[start + MARKER_OPEN.len()..];
-    Ok(rest.strip_suffix(']').filter(|instance| !instance.contains(']')))
-}
+pub use crate::model::chronos::{AmbiguousMark, MARKER_OPEN, owner_mark};
 
 /// Append the ownership marker of `instance` to the job's description (once).
 pub fn with_owner_marker(job: &mut Value, instance: &str) {

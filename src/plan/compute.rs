@@ -8,17 +8,13 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::order::{Node, order};
-use super::saved::live_version;
 use super::{Action, Decision, HoldReason, Impact, Plan, Preview, PruneRefusal, Write};
 use crate::diff::{FieldChange, diff_object, mask};
-use crate::model::chronos::Schedule;
-use crate::model::marathon::canonical_app_id;
 use crate::model::{
     DesiredObject, DesiredState, LiveHead, LiveObject, LiveState, ObjectKind, ObjectRef, fingerprint,
 };
-use crate::normalize::chronos as chronos_norm;
-use crate::normalize::marathon as marathon_norm;
 use crate::normalize::{self, ChronosVersion, DEFAULT_INSTANCE, MarathonVersion, NormalizeOptions};
+use crate::system::{self, System};
 
 /// Everything that shapes a plan besides desired and live state.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,16 +74,8 @@ impl PlanOptions {
         }
     }
 
-    fn owns(&self, kind: ObjectKind, live: &LiveHead) -> bool {
-        match kind {
-            ObjectKind::MarathonApp => live.owner_label.as_deref() == Some(self.instance.as_str()),
-            ObjectKind::ChronosJob => chronos_norm::is_owned(
-                live.description.as_deref(),
-                live.name.as_deref(),
-                &self.instance,
-                self.chronos_prefix.as_deref(),
-            ),
-        }
+    fn owns(&self, system: &dyn System, live: &LiveHead) -> bool {
+        system.owns(live, &self.instance, self.chronos_prefix.as_deref())
     }
 }
 
@@ -121,6 +109,21 @@ impl Memo {
     pub fn is_empty(&self) -> bool {
         self.equal.is_empty()
     }
+
+    /// Remember `d` against `live` as equal without comparing them: for a caller that
+    /// knows it by construction — the offline preview, where `live` is the form `d`'s
+    /// unchanged manifest was created with ([`created_form`]).
+    pub fn assume_equal(&mut self, opts: &PlanOptions, d: &DesiredObject, live: &LiveObject) {
+        let options = fingerprint(format!("{opts:?}").as_bytes());
+        let version = system::of(d.object.kind).listed_version(live);
+        self.equal.insert(pair_key(options, d, live), version);
+    }
+}
+
+/// What a live system holds once `d` was created by apply (the create body): the
+/// offline preview takes the base revision as applied this way.
+pub fn created_form(d: &DesiredObject, instance: &str, now: DateTime<Utc>) -> Value {
+    system::of(d.object.kind).request_body(&d.spec.value(), None, instance, now)
 }
 
 /// Compute the plan that makes `live` equal to `desired` (pure; `now` only decides
@@ -145,20 +148,17 @@ pub fn compute_with(
     let mut planned: Vec<Node> = desired
         .objects()
         .map(|d| {
-            let live_object = match d.object.kind {
-                ObjectKind::MarathonApp => index.app(&d.object.id),
-                ObjectKind::ChronosJob => index.job(&d.object.id),
-            };
+            let live_object = index.get(d.object.kind, &d.object.id);
             let key = live_object.map(|l| pair_key(options, d, l));
             let remembered = key.and_then(|k| memo.equal.get(&k).map(|version| (k, version.clone())));
             let action = match (remembered, live_object) {
                 (Some((key, version)), Some(l)) => {
-                    let action = unchanged(d, version.clone(), l.head().schedule.as_deref(), now);
+                    let action = unchanged(d, version.clone(), Some(l.head()), now);
                     verdicts.insert(key, version);
                     action
                 }
                 _ => {
-                    let action = plan_object(d, live_object, opts, &nopts, now);
+                    let action = plan_object(system::of(d.object.kind), d, live_object, opts, &nopts, now);
                     if let (Some(key), true) = (key, action.changes.is_empty()) {
                         verdicts.insert(key, action.live_version.clone());
                     }
@@ -192,55 +192,50 @@ fn pair_key(options: u64, d: &DesiredObject, live: &LiveObject) -> u64 {
 fn unchanged(
     d: &DesiredObject,
     live_version: Option<String>,
-    live_schedule: Option<&str>,
+    live_head: Option<&LiveHead>,
     now: DateTime<Utc>,
 ) -> Action {
-    let mut action = Action {
+    Action {
         live_version,
         secrets: d.sync.secret.clone(),
+        next_runs: live_head.map(|h| system::of(d.object.kind).next_runs_listed(h, now)).unwrap_or_default(),
         ..Action::new(d.object.clone(), Decision::Equal, Impact::None)
-    };
-    if d.object.kind == ObjectKind::ChronosJob {
-        action.next_runs = next_runs(live_schedule, now);
     }
-    action
-}
-
-/// The next three runs of a Chronos schedule.
-fn next_runs(schedule: Option<&str>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-    schedule.and_then(|s| Schedule::parse(s).ok()).map(|s| s.next_runs(now, 3)).unwrap_or_default()
 }
 
 /// Normalize, align, ignore and diff one desired object against its live form.
 fn compare(
-    kind: ObjectKind,
+    system: &dyn System,
     d: &DesiredObject,
     spec: &Value,
     live: Option<&Value>,
     nopts: &NormalizeOptions,
     now: DateTime<Utc>,
 ) -> (Value, Option<Value>, Vec<FieldChange>) {
-    let mut want = normalize::desired(kind, spec, nopts);
-    let have = live.map(|l| normalize::live(kind, l, nopts));
+    let mut want = system.normalize_desired(spec, nopts);
+    let have = live.map(|l| system.normalize_live(l, nopts));
     if let Some(have) = &have {
-        normalize::align(kind, &mut want, have, &d.sync.ignore, now, nopts);
+        system.align(&mut want, have, now, nopts);
+        normalize::apply_ignore(&mut want, have, &d.sync.ignore);
     }
-    let changes = diff_object(kind, Some(d), &want, have.as_ref().unwrap_or(&json!({})));
+    let changes = diff_object(system.kind(), Some(d), &want, have.as_ref().unwrap_or(&json!({})));
     (want, have, changes)
 }
 
-fn plan_object(
+/// Decide the action for one desired object, through its system alone.
+pub(crate) fn plan_object(
+    system: &dyn System,
     d: &DesiredObject,
     live_object: Option<&LiveObject>,
     opts: &PlanOptions,
     nopts: &NormalizeOptions,
     now: DateTime<Utc>,
 ) -> Action {
-    let kind = d.object.kind;
+    let kind = system.kind();
     let spec = d.spec.value();
     let live_value = live_object.map(LiveObject::value);
     let live = live_value.as_ref();
-    let (want, have, changes) = compare(kind, d, &spec, live, nopts, now);
+    let (want, have, changes) = compare(system, d, &spec, live, nopts, now);
     // An unchanged object's preview would be two equal documents (an empty unified
     // diff) — two masked copies per object, most of a steady-state plan's memory.
     let preview = (live.is_none() || !changes.is_empty()).then(|| Preview {
@@ -248,50 +243,49 @@ fn plan_object(
         desired: Some(mask::masked(kind, &want, &d.sync.secret)),
     });
     let mut action =
-        Action { changes, preview, ..unchanged(d, live.and_then(|l| live_version(kind, l)), None, now) };
-    let write_impact = match kind {
-        ObjectKind::MarathonApp => Impact::Restart,
-        ObjectKind::ChronosJob => Impact::Replace,
+        Action { changes, preview, ..unchanged(d, live.and_then(|l| system.live_version(l)), None, now) };
+    let body = |live: Option<&Value>| {
+        let mut body = system.request_body(&spec, live, &opts.instance, now);
+        if let Some(live) = live {
+            normalize::apply_ignore(&mut body, live, &d.sync.ignore);
+        }
+        body
     };
-    let owns = live_object.is_some_and(|l| opts.owns(kind, l.head()));
+    let owns = live_object.is_some_and(|l| opts.owns(system, l.head()));
     match live {
         None => {
             action.decision = Write::Create.into();
-            action.body = Some(body(d, &spec, None, &opts.instance, now));
+            action.body = Some(body(None));
         }
         Some(_) if action.changes.is_empty() => {}
         Some(_) if live_object.is_some_and(|o| o.head().ambiguous_mark) => {
             action.decision = Decision::Hold(HoldReason::AmbiguousOwner);
         }
         Some(l) if !owns => {
-            let owner = live_object.and_then(|o| live_owner(kind, o.head()));
+            let owner = live_object.and_then(|o| system.live_owner(o.head()));
             // Only an unmarked object can be adopted: one marked by another instance
             // belongs to another controller, and taking it would start a tug of war.
             if opts.adopt && owner.is_none() {
                 action.decision = Write::Adopt { instance: opts.instance.as_str().into() }.into();
-                action.impact = write_impact;
-                action.body = Some(body(d, &spec, Some(l), &opts.instance, now));
+                action.impact = system.update_impact();
+                action.body = Some(body(Some(l)));
             } else {
                 action.decision = Decision::Hold(unowned(owner, opts));
             }
         }
         Some(l) => {
-            let scale_only =
-                kind == ObjectKind::MarathonApp && action.changes.iter().all(|c| c.pointer == "/instances");
-            if scale_only {
+            let mut changed = action.changes.iter().map(|c| c.pointer.as_str());
+            if let Some(scale) = system.scale_body(&mut changed, &want) {
                 action.decision = Write::Scale.into();
                 action.impact = Impact::ScaleOnly;
-                action.body = Some(json!({"instances": want.get("instances").cloned().unwrap_or(json!(1))}));
+                action.body = Some(scale);
             } else {
-                action.decision = Write::Update.into();
-                action.impact = write_impact;
-                action.body = Some(body(d, &spec, Some(l), &opts.instance, now));
-                if kind == ObjectKind::ChronosJob {
-                    let to_scheduled = chronos_norm::is_scheduled(&want);
-                    if chronos_norm::is_scheduled(l) != to_scheduled {
-                        action.decision = Write::Replace { to_scheduled }.into();
-                    }
-                }
+                action.decision = match system.replaced(&want, l) {
+                    Some(to_scheduled) => Write::Replace { to_scheduled }.into(),
+                    None => Write::Update.into(),
+                };
+                action.impact = system.update_impact();
+                action.body = Some(body(Some(l)));
             }
         }
     }
@@ -299,33 +293,16 @@ fn plan_object(
         let would = action.kind();
         if d.sync.suspend {
             action.hold(HoldReason::Suspended { would });
-        } else if let (Some(prefix), ObjectKind::ChronosJob) = (&opts.chronos_prefix, kind) {
+        } else if let Some(prefix) = system.outside_prefix(&d.object.id, opts.chronos_prefix.as_deref()) {
             // A job written outside the prefix would never be recognised as owned
             // afterwards (and so never updated or pruned): refuse to write it at all.
-            if !d.object.id.starts_with(prefix.as_str()) {
-                action.hold(HoldReason::OutsidePrefix { prefix: prefix.as_str().into(), would });
-            }
+            action.hold(HoldReason::OutsidePrefix { prefix: prefix.into(), would });
         }
     }
-    if kind == ObjectKind::ChronosJob {
-        let schedule = action
-            .body
-            .as_ref()
-            .or(if action.is_write() { None } else { live })
-            .or(Some(&spec))
-            .and_then(|j| j.get("schedule"))
-            .and_then(Value::as_str);
-        action.next_runs = next_runs(schedule, now);
-    }
+    // The schedule that will be in force: the one written, else the live one.
+    let in_force = action.body.as_ref().or(if action.is_write() { None } else { live }).unwrap_or(&spec);
+    action.next_runs = system.next_runs(in_force, now);
     action
-}
-
-/// The instance whose mark a live object carries, if any.
-fn live_owner(kind: ObjectKind, live: &LiveHead) -> Option<&str> {
-    match kind {
-        ObjectKind::MarathonApp => live.owner_label.as_deref(),
-        ObjectKind::ChronosJob => chronos_norm::marked_owner(live.description.as_deref()?),
-    }
 }
 
 /// Why a live object this instance does not own is left alone.
@@ -339,43 +316,7 @@ fn unowned(owner: Option<&str>, opts: &PlanOptions) -> HoldReason {
 
 /// The instance whose ownership mark a request body carries (a saved adopt).
 pub(super) fn body_owner(kind: ObjectKind, body: &Value) -> Option<&str> {
-    match kind {
-        ObjectKind::MarathonApp => marathon_norm::owner(body),
-        ObjectKind::ChronosJob => chronos_norm::marked_owner(body.get("description")?.as_str()?),
-    }
-}
-
-/// Exactly what apply sends for a create / update / adopt: the manifest as written,
-/// plus the ownership mark, with ignored pointers taken from live and, for Chronos, the
-/// live schedule start when the desired start is not in the future.
-fn body(d: &DesiredObject, spec: &Value, live: Option<&Value>, instance: &str, now: DateTime<Utc>) -> Value {
-    let mut body = spec.clone();
-    match d.object.kind {
-        ObjectKind::MarathonApp => {
-            marathon_norm::with_owner_label(&mut body, instance);
-            if let Value::Object(map) = &mut body {
-                map.shift_remove("version");
-                if let Some(Value::String(id)) = map.get("id") {
-                    let id = canonical_app_id(id);
-                    map.insert("id".into(), Value::String(id));
-                }
-            }
-        }
-        ObjectKind::ChronosJob => {
-            chronos_norm::with_owner_marker(&mut body, instance);
-            let live_schedule = live.and_then(|l| l.get("schedule")).and_then(Value::as_str);
-            let desired_schedule = body.get("schedule").and_then(Value::as_str);
-            if let (Some(want), Some(have)) = (desired_schedule, live_schedule) {
-                if let Some(s) = chronos_norm::schedule_to_send(want, have, now) {
-                    body["schedule"] = Value::String(s);
-                }
-            }
-        }
-    }
-    if let Some(live) = live {
-        normalize::apply_ignore(&mut body, live, &d.sync.ignore);
-    }
-    body
+    system::of(kind).owner_of(body)
 }
 
 /// Deletes of owned objects without a manifest, behind the prune switch and the
@@ -389,9 +330,9 @@ fn plan_prunes(
 ) -> Option<PruneRefusal> {
     let mut owned_total = 0usize;
     let mut orphans: Vec<Node> = Vec::new();
-    let lists = [(ObjectKind::MarathonApp, &live.apps), (ObjectKind::ChronosJob, &live.jobs)];
-    for (kind, list) in lists {
-        for l in list.iter().filter(|l| l.head().ambiguous_mark) {
+    for system in system::all() {
+        let kind = system.kind();
+        for l in live.list(kind).iter().filter(|l| l.head().ambiguous_mark) {
             let head = l.head();
             let Some(id) = (match kind {
                 ObjectKind::MarathonApp => head.id.as_deref(),
@@ -407,24 +348,19 @@ fn plan_prunes(
                 planned.push(Node { action, edges: Vec::new(), sync_wave: 0 });
             }
         }
-        for l in list.iter().filter(|l| opts.owns(kind, l.head())) {
+        for l in live.list(kind).iter().filter(|l| opts.owns(system, l.head())) {
             owned_total += 1;
-            let head = l.head();
-            let key = match kind {
-                ObjectKind::MarathonApp => &head.id,
-                ObjectKind::ChronosJob => &head.name,
-            };
-            let Some(id) = key.as_deref() else { continue };
+            let Some(id) = system.live_key(l.head()) else { continue };
             if desired.find(kind, id).is_some() {
                 continue;
             }
             let value = l.value();
-            let have = normalize::live(kind, &value, nopts);
+            let have = system.normalize_live(&value, nopts);
             let object = ObjectRef { kind, id: id.to_string() };
             orphans.push(Node {
                 action: Action {
                     changes: diff_object(kind, None, &json!({}), &have),
-                    live_version: live_version(kind, &value),
+                    live_version: system.live_version(&value),
                     preview: Some(Preview { live: Some(mask::masked(kind, &have, &[])), desired: None }),
                     ..Action::new(object, Write::Delete, Impact::Destroy)
                 },
@@ -472,23 +408,14 @@ fn plan_prunes(
 /// One pass over the listing, so pruning stays linear.
 fn live_children(live: &LiveState) -> HashMap<ObjectRef, Vec<ObjectRef>> {
     let mut children: HashMap<ObjectRef, Vec<ObjectRef>> = HashMap::new();
-    let lists = [(ObjectKind::MarathonApp, &live.apps), (ObjectKind::ChronosJob, &live.jobs)];
-    for (kind, list) in lists {
-        for head in list.iter().map(LiveObject::head) {
-            let key = match kind {
-                ObjectKind::MarathonApp => head.id.as_deref(),
-                ObjectKind::ChronosJob => head.name.as_deref(),
-            };
-            let Some(child) = key else { continue };
+    for system in system::all() {
+        for head in live.list(system.kind()).iter().map(LiveObject::head) {
+            let Some(child) = system.live_key(head) else { continue };
             for d in &head.dependencies {
-                let parent = match kind {
-                    ObjectKind::MarathonApp => canonical_app_id(d),
-                    ObjectKind::ChronosJob => d.to_string(),
-                };
                 children
-                    .entry(ObjectRef { kind, id: parent })
+                    .entry(system.dependency(d))
                     .or_default()
-                    .push(ObjectRef { kind, id: child.to_string() });
+                    .push(ObjectRef { kind: system.kind(), id: child.to_string() });
             }
         }
     }

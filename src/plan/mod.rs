@@ -45,7 +45,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use compute::{Memo, PlanOptions, compute, compute_with};
+#[cfg(test)]
+pub(crate) use compute::plan_object;
+pub use compute::{Memo, PlanOptions, compute, compute_with, created_form};
 pub use decision::{Decision, HoldReason, PruneRefusal, Write};
 pub use saved::{
     LiveChange, LiveMoved, WritesDiffer, check_still_valid, has_masked_secrets, live_version,
@@ -53,6 +55,7 @@ pub use saved::{
 };
 
 use crate::diff::FieldChange;
+pub use crate::model::Impact;
 use crate::model::ObjectRef;
 
 /// What happens to one object.
@@ -72,22 +75,6 @@ pub enum ActionKind {
     Adopt,
     /// Nothing to do (equal, suspended with no change, or only ignored fields differ).
     NoOp,
-}
-
-/// What a write costs the running workload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Impact {
-    /// No effect on running tasks (no write, or a create).
-    None,
-    /// Marathon: every task is restarted (any change but `instances`).
-    Restart,
-    /// Marathon: only the number of tasks changes.
-    ScaleOnly,
-    /// Chronos: the job is replaced whole; its run statistics are reset.
-    Replace,
-    /// The object (and its tasks) goes away.
-    Destroy,
 }
 
 /// One planned action.

@@ -71,7 +71,8 @@ fn is_unknown(loc: &Location) -> bool {
     loc.file.as_os_str() == "<unknown>"
 }
 
-fn change_line(change: &FieldChange) -> String {
+/// One changed field: `~ /cpus: 1 → 0.5  (apps/a.yaml:5:9)`, secrets masked.
+pub fn change_line(change: &FieldChange) -> String {
     let what = match change.sign() {
         '+' => format!("+ {} = {}", change.pointer, value_text(&change.new, change.secret)),
         '-' => format!("- {} (was {})", change.pointer, value_text(&change.old, change.secret)),

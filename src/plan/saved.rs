@@ -16,23 +16,12 @@ use super::Plan;
 use crate::diff::mask::{MASK, masked, secret_pointers};
 use crate::model::{LiveState, ObjectKind, ObjectRef};
 use crate::normalize::canonical_text;
-use crate::normalize::chronos::STAT_FIELDS;
 
-/// The version of a live object: Marathon's `version`; for a Chronos job (which has
-/// none) a stable hash of its JSON without run statistics, `chronos:<16 hex digits>`.
+/// The version of a live object a saved plan records: Marathon's `version`; for a
+/// Chronos job (which has none) a stable hash of its JSON without run statistics,
+/// `chronos:<16 hex digits>` (see [`crate::system::System::live_version`]).
 pub fn live_version(kind: ObjectKind, live: &Value) -> Option<String> {
-    match kind {
-        ObjectKind::MarathonApp => live.get("version").and_then(Value::as_str).map(str::to_string),
-        ObjectKind::ChronosJob => {
-            let mut job = live.clone();
-            if let Value::Object(map) = &mut job {
-                for field in STAT_FIELDS {
-                    map.shift_remove(*field);
-                }
-            }
-            Some(format!("chronos:{:016x}", crate::model::fingerprint(canonical_text(&job).as_bytes())))
-        }
-    }
+    crate::system::of(kind).live_version(live)
 }
 
 /// How one object moved live since a saved plan was made.
@@ -89,10 +78,7 @@ pub fn check_still_valid(plan: &Plan, live: &LiveState) -> Result<(), LiveMoved>
     let mut stale = Vec::new();
     let index = live.index();
     for action in &plan.actions {
-        let current = match action.object.kind {
-            ObjectKind::MarathonApp => index.app(&action.object.id),
-            ObjectKind::ChronosJob => index.job(&action.object.id),
-        };
+        let current = index.get(action.object.kind, &action.object.id);
         let now = current.and_then(|l| live_version(action.object.kind, &l.value()));
         let problem = match (&action.live_version, current.is_some()) {
             (None, true) => Some(LiveChange::Created),

@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::{Metrics, Status, StatusStore};
+use crate::status::{Metrics, Status, StatusStore};
 
 /// What the handlers read.
 #[derive(Clone, Debug)]

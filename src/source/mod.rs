@@ -8,6 +8,7 @@
 mod checks;
 mod document;
 mod error;
+pub mod revision;
 pub mod template;
 pub mod walk;
 pub mod yaml;
@@ -42,7 +43,7 @@ pub struct LoadOptions {
     /// Given by the caller (the CLI passes its process environment): loading never
     /// reads process globals itself.
     pub env: Vec<(String, String)>,
-    /// Where templates are rendered.
+    /// Where templates are rendered (the CLI: in a child process, bounded in memory).
     pub isolation: template::Isolation,
 }
 
@@ -82,19 +83,22 @@ pub fn load_dir_with(root: &Path, options: &LoadOptions) -> Result<DesiredState,
     load(root, options, None)
 }
 
-/// Parsed files kept between loads of the same directory by a long-running
-/// controller: a file whose bytes (and the template values) did not change is not
-/// parsed again. Keyed by content, not by modification time, so an edit within one
-/// timestamp tick is never missed. Cross-file checks always run on the whole set.
+/// Parsed files kept between loads (of the same directory by a long-running
+/// controller, or of two revisions by a preview): a file whose path and bytes (and,
+/// for a template, the template values) did not change is not parsed again. Keyed by
+/// content, not by modification time, so an edit within one timestamp tick is never
+/// missed. Cross-file checks always run on the whole set.
 #[derive(Debug, Default)]
 pub struct LoadCache {
-    values: u64,
     files: std::collections::HashMap<PathBuf, CachedFile>,
 }
 
 #[derive(Debug)]
 struct CachedFile {
     content: u64,
+    /// The values a template was rendered with (`None` for other files, which do not
+    /// depend on them).
+    values: Option<u64>,
     objects: Vec<crate::model::DesiredObject>,
     errors: Vec<LoadError>,
 }
@@ -109,16 +113,34 @@ enum FileOutcome {
     Parsed { content: u64, objects: Vec<crate::model::DesiredObject>, errors: Vec<LoadError> },
 }
 
+/// Where a load reads the bytes of a manifest file: the file system, or the blobs of
+/// a git revision ([`revision`]). The error says why it could not be read.
+pub(crate) type ReadFile<'a> = dyn Fn(&walk::ManifestFile) -> Result<Vec<u8>, String> + Sync + 'a;
+
+/// A manifest set found but not parsed yet: its files (sorted by path), the problems
+/// met finding them, and the template values (or why they could not be read).
+pub(crate) struct FoundSet {
+    pub files: Vec<walk::ManifestFile>,
+    pub errors: Vec<LoadError>,
+    pub values: Result<serde_json::Value, Vec<LoadError>>,
+    /// Where its templates are rendered.
+    pub isolation: template::Isolation,
+}
+
 /// Read `file`; `None` when its bytes are those of the cached copy, else the bytes and
 /// their fingerprint.
 fn read_file(
     file: &walk::ManifestFile,
+    read: &ReadFile<'_>,
+    values: u64,
     cache: Option<&LoadCache>,
 ) -> Result<Option<(u64, String)>, LoadError> {
-    let bytes = walk::read_regular_file(&file.path, walk::MAX_FILE_BYTES)
-        .map_err(|e| walk::file_error(&file.path, &e))?;
+    let bytes = read(file).map_err(|e| walk::file_error(&file.path, &format!("cannot read: {e}")))?;
     let content = crate::model::fingerprint(&bytes);
-    if cache.and_then(|c| c.files.get(&*file.path)).is_some_and(|c| c.content == content) {
+    if cache
+        .and_then(|c| c.files.get(&*file.path))
+        .is_some_and(|c| c.content == content && c.values.is_none_or(|v| v == values))
+    {
         return Ok(None);
     }
     let text = String::from_utf8(bytes).map_err(|_| {
@@ -133,13 +155,15 @@ fn read_file(
 /// so nothing depends on scheduling.
 fn read_files(
     files: &[walk::ManifestFile],
+    read: &ReadFile<'_>,
     renderer: &template::Renderer,
+    values_print: u64,
     cache: Option<&LoadCache>,
 ) -> Vec<FileOutcome> {
     let mut outcomes = Vec::with_capacity(files.len());
     let mut to_parse = Vec::new();
     for (i, file) in files.iter().enumerate() {
-        outcomes.push(match read_file(file, cache) {
+        outcomes.push(match read_file(file, read, values_print, cache) {
             Err(e) => FileOutcome::Unreadable(e),
             Ok(None) => FileOutcome::Unchanged,
             Ok(Some(read)) => {
@@ -197,7 +221,7 @@ pub fn load_dir_cached(
 fn load(
     root: &Path,
     options: &LoadOptions,
-    mut cache: Option<&mut LoadCache>,
+    cache: Option<&mut LoadCache>,
 ) -> Result<DesiredState, LoadErrors> {
     if let Some(lock) = git_operation_in_progress(root) {
         // Mid-`git checkout` some files are new, some old and one may be cut short: a
@@ -206,27 +230,36 @@ fn load(
                        not reading a half-written working tree (retried when it is finished)";
         return Err(LoadErrors::checkout_busy(walk::file_error(&lock, message)));
     }
-    let (files, mut errors) = walk::find_manifests(root);
-    let values = match template::collect_values(root, &options.values_files, &options.env) {
-        Ok(v) => v,
-        Err(mut e) => {
-            errors.append(&mut e);
-            serde_json::Value::Null
-        }
-    };
+    let (files, errors) = walk::find_manifests(root);
+    let values = template::collect_values(root, &options.values_files, &options.env);
+    let isolation = options.isolation.clone();
+    // Only regular files, bounded: a FIFO named `x.yaml` must not block the reader.
+    let read = |f: &walk::ManifestFile| walk::read_regular_file(&f.path, walk::MAX_FILE_BYTES);
+    load_found(FoundSet { files, errors, values, isolation }, &read, cache)
+}
+
+/// Parse and check a found manifest set, reading each file with `read`: the one
+/// loader behind both the work tree and git revisions, so both report the same errors
+/// at the same places.
+pub(crate) fn load_found(
+    found: FoundSet,
+    read: &ReadFile<'_>,
+    mut cache: Option<&mut LoadCache>,
+) -> Result<DesiredState, LoadErrors> {
+    let FoundSet { files, mut errors, values, isolation } = found;
+    let values = values.unwrap_or_else(|mut e| {
+        errors.append(&mut e);
+        serde_json::Value::Null
+    });
     let values_print = crate::model::fingerprint(values.to_string().as_bytes());
     if let Some(cache) = cache.as_deref_mut() {
-        if cache.values != values_print {
-            cache.files.clear();
-            cache.values = values_print;
-        }
         // Forget files that are gone, so the cache never outgrows the directory.
         let present: std::collections::HashSet<&Path> = files.iter().map(|f| &*f.path).collect();
         cache.files.retain(|p, _| present.contains(p.as_path()));
     }
     let mut objects = Vec::new();
-    let renderer = template::Renderer::new(values, options.isolation.clone());
-    let read = read_files(&files, &renderer, cache.as_deref());
+    let renderer = template::Renderer::new(values, isolation);
+    let read = read_files(&files, read, &renderer, values_print, cache.as_deref());
     for (file, outcome) in files.iter().zip(read) {
         match outcome {
             FileOutcome::Unreadable(e) => errors.push(e),
@@ -238,7 +271,9 @@ fn load(
             }
             FileOutcome::Parsed { content, objects: mut found, errors: mut problems } => {
                 if let Some(cache) = cache.as_deref_mut() {
-                    let entry = CachedFile { content, objects: found.clone(), errors: problems.clone() };
+                    let values = (file.format == walk::FileFormat::YamlTemplate).then_some(values_print);
+                    let entry =
+                        CachedFile { content, values, objects: found.clone(), errors: problems.clone() };
                     cache.files.insert(file.path.to_path_buf(), entry);
                 }
                 objects.append(&mut found);

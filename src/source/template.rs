@@ -457,12 +457,17 @@ pub fn read_values(path: &Path) -> Result<Value, LoadError> {
     let bytes = read_regular_file(path, MAX_FILE_BYTES)
         .map_err(|e| file_error(path, &format!("cannot read values: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|_| file_error(path, "values file is not UTF-8 text"))?;
+    parse_values(path, &text)
+}
+
+/// Parse the text of the values file `path` (a YAML mapping; empty is `{}`).
+pub fn parse_values(path: &Path, text: &str) -> Result<Value, LoadError> {
     if text.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
     }
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
-    let value: Value = serde_saphyr::from_str_with_options(&text, options).map_err(|e| {
+    let value: Value = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let mut err = file_error(path, "");
         if let Some(loc) = e.location() {
             err.location.line = loc.line() as u32;
@@ -484,11 +489,21 @@ pub fn collect_values(
     files: &[std::path::PathBuf],
     env: &[(String, String)],
 ) -> Result<Value, Vec<LoadError>> {
+    // `exists`, not `is_file`: a FIFO named values.yaml is refused, not skipped.
+    let defaults = ["values.yaml", "values.yml"].iter().map(|n| root.join(n)).find(|p| p.exists());
+    merge_values(defaults.iter().chain(files).map(|p| read_values(p)), env)
+}
+
+/// Merge values files already read (in order, later wins), then `MESOSYNC_VAR_*` from
+/// `env`. Every file that could not be read is an error.
+pub fn merge_values(
+    files: impl IntoIterator<Item = Result<Value, LoadError>>,
+    env: &[(String, String)],
+) -> Result<Value, Vec<LoadError>> {
     let mut values = Value::Object(Map::new());
     let mut errors = Vec::new();
-    let defaults = ["values.yaml", "values.yml"].iter().map(|n| root.join(n)).find(|p| p.exists());
-    for path in defaults.iter().chain(files) {
-        match read_values(path) {
+    for file in files {
+        match file {
             Ok(v) => merge(&mut values, v),
             Err(e) => errors.push(e),
         }

@@ -156,8 +156,8 @@ pub fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
     if !meta.is_file() {
         return Err(NOT_REGULAR.to_string());
     }
@@ -165,7 +165,7 @@ pub fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
         return Err(too_large(meta.len(), limit));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
     if bytes.len() as u64 > limit {
         return Err(too_large(bytes.len() as u64, limit));
     }

@@ -440,6 +440,16 @@ async fn out_of_range_values_are_refused_and_huge_apps_stay_bounded() {
         assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {}", answer.text);
         assert_eq!(answer.json()["details"][0]["errors"], json!(["error.min"]), "{field}");
     }
+    for (field, value, path, error) in [
+        ("env", json!({"A": ["x"]}), "/env/A", "error.expected.jsstring"),
+        ("upgradeStrategy", json!([1, 0]), "/upgradeStrategy", "error.expected.jsobject"),
+        ("unreachableStrategy", json!([]), "/unreachableStrategy", "error.expected.jsobject"),
+    ] {
+        let answer =
+            h.post(&h.marathon("/v2/apps"), &json!({"id": "/shape", "cmd": "x", field: value})).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {}", answer.text);
+        assert_eq!(answer.json()["details"], json!([{"path": path, "errors": [error]}]), "{field}");
+    }
     let batch = h.put(&h.marathon("/v2/apps"), &json!([{"id": "/b", "cmd": "x", "instances": 1e12}])).await;
     assert_eq!(batch.status, StatusCode::UNPROCESSABLE_ENTITY);
 

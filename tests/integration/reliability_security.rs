@@ -183,12 +183,15 @@ fn process_spawns() -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_manifest_value_reaches_a_shell() {
     // Statically: the only program the library starts is `git`, with literal
-    // arguments, in the runtime's git module (which reads no manifest).
-    // The other: the template renderer, which starts this binary itself with one
-    // literal argument (`render-template`) and passes the template on stdin as JSON.
+    // arguments, in the runtime's git module (which reads no manifest) and in the
+    // git-revision reader of `diff --base` (revision names, paths and object ids as
+    // separate arguments, never through a shell). The other: the template renderer,
+    // which starts this binary itself with one literal argument (`render-template`)
+    // and passes the template on stdin as JSON.
     for (place, line) in process_spawns() {
-        let git = place.contains("src/runtime/git.rs")
-            && (line.contains("Command::new(\"git\")") || line.contains("use tokio::process::Command"));
+        let git = (place.contains("src/runtime/git.rs")
+            && (line.contains("Command::new(\"git\")") || line.contains("use tokio::process::Command")))
+            || (place.contains("src/source/revision.rs") && line.contains("Command::new(\"git\")"));
         let renderer = place.contains("src/source/template.rs")
             && (line.contains("let mut child = Command::new(exe)")
                 || line.contains("use std::process::{Command, Stdio};"));
@@ -231,7 +234,8 @@ async fn tls_verification_is_on_by_default() {
     let d = dir.path();
     let made = super::certs::make(d, false);
     if !made {
-        eprintln!("!!! SKIPPED tls_verification_is_on_by_default: `openssl` is missing or failed");
+        let test = "reliability_security::tls_verification_is_on_by_default";
+        super::requires::missing(test, "`openssl` is missing or failed", "`make test-deps`");
         return;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
