@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::runtime::{Controller, Reconcile, RuntimeConfig, RuntimeError, Trigger};
-use crate::server::{ServerState, serve};
+use crate::server::{ServerState, serve_with};
 
 /// `mesosync run`: bind `config.listen`, then [`run_with`].
 pub async fn run<R: Reconcile>(config: RuntimeConfig, reconciler: Arc<R>) -> Result<(), RuntimeError> {
@@ -62,7 +62,8 @@ pub async fn run_with(controller: Controller, listener: TcpListener) -> Result<(
 
     let state = ServerState { status: controller.status(), metrics: controller.metrics() };
     info!(%addr, "serving /healthz /readyz /status /metrics");
-    let server = tokio::spawn(serve(listener, state, shutdown.clone().cancelled_owned()));
+    let limits = controller.serve_limits();
+    let server = tokio::spawn(serve_with(listener, state, limits, shutdown.clone().cancelled_owned()));
     let result = tokio::select! {
         result = controller.run() => result,
         _ = forced.cancelled() => Err(RuntimeError::Forced),

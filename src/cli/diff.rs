@@ -107,10 +107,10 @@ pub fn print_plan(
 ) -> anyhow::Result<()> {
     match output {
         OutputFormat::Markdown => anyhow::bail!(MARKDOWN_NEEDS_BASE),
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&render_json(plan))?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&render_json(plan))?),
         OutputFormat::Text => {
             // The rendering ends with the prune refusal (if any) and the summary line.
-            println!(
+            outln!(
                 "{}",
                 render_text(plan, &RenderOptions { color, show_unchanged, unified: true }).trim_end()
             );
@@ -122,7 +122,7 @@ pub fn print_plan(
 /// Say on stderr that Chronos was unreachable (its jobs were not compared); true if so.
 pub fn report_unreachable(planned: &crate::reconcile::Planned) -> bool {
     let Some(e) = &planned.chronos_unreachable else { return false };
-    eprintln!(
+    errln!(
         "error: Chronos is unreachable; its {} job(s) were not compared or written (the Marathon apps were): {e}",
         planned.jobs_not_reconciled().count()
     );
@@ -151,7 +151,7 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<u8> {
         // Secrets masked: `apply --plan FILE DIR` takes them from the manifests again.
         let text = serde_json::to_string_pretty(&crate::plan::masked_for_saving(&planned.plan))?;
         std::fs::write(path, text).with_context(|| format!("writing the plan to {}", path.display()))?;
-        eprintln!("plan saved to {}", path.display());
+        errln!("plan saved to {}", path.display());
     }
     Ok(if planned.plan.has_changes() { super::EXIT_CHANGES } else { super::EXIT_OK })
 }
@@ -171,9 +171,9 @@ async fn run_preview(args: DiffArgs, base: String) -> anyhow::Result<u8> {
         Err(e) => {
             if let RevisionError::Load(errors) = &e.error {
                 for error in errors.iter() {
-                    eprintln!("{error}");
+                    errln!("{error}");
                 }
-                eprintln!("{}: {} error(s) in the manifests; no preview", e.side, errors.len());
+                errln!("{}: {} error(s) in the manifests; no preview", e.side, errors.len());
                 return Ok(super::EXIT_ERROR);
             }
             anyhow::bail!("{e}");
@@ -211,7 +211,7 @@ async fn run_preview(args: DiffArgs, base: String) -> anyhow::Result<u8> {
     };
     match args.output {
         OutputFormat::Text => print!("{}", preview::render_text(&preview)),
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&preview::render_json(&preview))?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&preview::render_json(&preview))?),
         OutputFormat::Markdown => {
             let max_bytes = usize::try_from(args.max_bytes).unwrap_or(usize::MAX);
             print!("{}", crate::preview::markdown::render(&preview, max_bytes));
@@ -221,7 +221,7 @@ async fn run_preview(args: DiffArgs, base: String) -> anyhow::Result<u8> {
     if let Some(limit) = args.fail_on_restarts {
         let restarts = preview.restarts_by_change();
         if restarts.len() > limit {
-            eprintln!(
+            errln!(
                 "error: the change restarts {} app(s), more than --fail-on-restarts {limit}",
                 restarts.len()
             );
@@ -231,7 +231,7 @@ async fn run_preview(args: DiffArgs, base: String) -> anyhow::Result<u8> {
     let deletes = preview.deletes_by_change();
     if args.fail_on_delete && !deletes.is_empty() {
         let ids: Vec<String> = deletes.iter().map(ToString::to_string).collect();
-        eprintln!("error: the change deletes {} object(s) (--fail-on-delete): {}", ids.len(), ids.join(", "));
+        errln!("error: the change deletes {} object(s) (--fail-on-delete): {}", ids.len(), ids.join(", "));
         failed = true;
     }
     Ok(if failed {
