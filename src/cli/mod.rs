@@ -60,7 +60,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", crate::diff::mask::redact_userinfo(&format!("{err:#}")));
             ExitCode::from(EXIT_ERROR)
         }
     }

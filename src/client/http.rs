@@ -345,9 +345,10 @@ impl HttpClient {
             let mut url = Url::parse(raw.trim())
                 .map_err(|e| ClientError::Config(format!("{system} URL `{}`: {e}", redact_url_text(raw))))?;
             if !matches!(url.scheme(), "http" | "https") {
+                // `admin:pw@host` parses with the scheme `admin`: redact the text given.
                 return Err(ClientError::Config(format!(
                     "{system} URL must be http or https: {}",
-                    redact(&url)
+                    redact_url_text(raw)
                 )));
             }
             // Credentials in a URL are lifted into the Authorization header and removed
@@ -444,7 +445,7 @@ impl HttpClient {
             match result {
                 Err(e) if e.is_transient() && retry + 1 < policy.max_attempts => {
                     let delay = policy.delay(retry);
-                    tracing::debug!(system = self.inner.system, error = %e, ?delay, "retrying");
+                    tracing::debug!(system = self.inner.system, error = %e.without_server_text(), ?delay, "retrying");
                     tokio::time::sleep(delay).await;
                     retry += 1;
                 }
@@ -710,10 +711,12 @@ fn redact(url: &Url) -> String {
     u.to_string().trim_end_matches('/').to_string()
 }
 
-/// For URLs that do not even parse: drop anything up to an `@`.
+/// For URLs that do not even parse: the userinfo redacted, with or without a scheme
+/// (`admin:pw@host` is a user's typo for `http://admin:pw@host`).
 fn redact_url_text(raw: &str) -> String {
     match (raw.find("://"), raw.rfind('@')) {
         (Some(s), Some(a)) if a > s => format!("{}://***@{}", &raw[..s], &raw[a + 1..]),
+        (_, Some(a)) => format!("***@{}", &raw[a + 1..]),
         _ => raw.to_string(),
     }
 }

@@ -200,7 +200,7 @@ fn unchanged(
 ) -> Action {
     let mut action = Action {
         live_version,
-        secrets: d.sync.secret.clone(),
+        secrets: d.secrets.clone(),
         ..Action::new(d.object.clone(), ActionKind::NoOp, Impact::None)
     };
     if d.object.kind == ObjectKind::ChronosJob {
@@ -228,7 +228,7 @@ fn compare(
     if let Some(have) = &have {
         normalize::align(kind, &mut want, have, &d.sync.ignore, now, nopts);
     }
-    let changes = diff_object(kind, Some(d), &want, have.as_ref().unwrap_or(&json!({})));
+    let changes = diff_object(kind, Some(d), &d.secrets, &want, have.as_ref().unwrap_or(&json!({})));
     (want, have, changes)
 }
 
@@ -246,9 +246,9 @@ fn plan_object(
     let (want, have, changes) = compare(kind, d, &spec, live, nopts, now);
     // An unchanged object's preview would be two equal documents (an empty unified
     // diff) — two masked copies per object, most of a steady-state plan's memory.
-    let preview = (live.is_none() || !changes.is_empty()).then(|| Preview {
-        live: have.as_ref().map(|h| mask::masked(kind, h, &d.sync.secret)),
-        desired: Some(mask::masked(kind, &want, &d.sync.secret)),
+    let preview = (live.is_none() || !changes.is_empty()).then(|| {
+        let (desired, live) = mask::mask_pair(kind, &want, have.as_ref().unwrap_or(&json!({})), &d.secrets);
+        Preview { live: have.as_ref().map(|_| live), desired: Some(desired) }
     });
     let mut action =
         Action { changes, preview, ..unchanged(d, live.and_then(|l| live_version(kind, l)), None, now) };
@@ -366,6 +366,7 @@ fn body(d: &DesiredObject, spec: &Value, live: Option<&Value>, instance: &str, n
     let mut body = spec.clone();
     match d.object.kind {
         ObjectKind::MarathonApp => {
+            marathon_norm::with_secret_pointers(&mut body, &d.sync.secret);
             marathon_norm::with_owner_label(&mut body, instance);
             if let Value::Object(map) = &mut body {
                 map.shift_remove("version");
@@ -376,6 +377,7 @@ fn body(d: &DesiredObject, spec: &Value, live: Option<&Value>, instance: &str, n
             }
         }
         ObjectKind::ChronosJob => {
+            chronos_norm::with_secret_marker(&mut body, &d.sync.secret);
             chronos_norm::with_owner_marker(&mut body, instance);
             let live_schedule = live.and_then(|l| l.get("schedule")).and_then(Value::as_str);
             let desired_schedule = body.get("schedule").and_then(Value::as_str);
@@ -420,11 +422,14 @@ fn plan_prunes(
             let value = l.value();
             let have = normalize::live(kind, &value, nopts);
             let children = live_children(kind, id, live);
+            // No manifest says what is secret any more: the pointers recorded on the
+            // live object when it was written, its secret names and the shared values.
+            let secrets = mask::recorded_secrets(kind, &value).with(&desired.secrets);
             orphans.push(Planned {
                 action: Action {
-                    changes: diff_object(kind, None, &json!({}), &have),
+                    changes: diff_object(kind, None, &secrets, &json!({}), &have),
                     live_version: live_version(kind, &value),
-                    preview: Some(Preview { live: Some(mask::masked(kind, &have, &[])), desired: None }),
+                    preview: Some(Preview { live: Some(mask::masked(kind, &have, &secrets)), desired: None }),
                     ..Action::new(object, ActionKind::Delete, Impact::Destroy)
                 },
                 edges: children,

@@ -8,6 +8,7 @@
 mod checks;
 mod document;
 mod error;
+pub mod sops;
 pub mod template;
 pub mod walk;
 pub mod yaml;
@@ -30,20 +31,36 @@ pub fn load_text(path: &Path, text: &str) -> (Vec<crate::model::DesiredObject>, 
     document::load_file(&walk::ManifestFile { path: std::sync::Arc::from(path), format }, text, &values)
 }
 
-/// How to load a manifest directory beyond its files.
-#[derive(Clone, Debug, Default)]
+/// How to load a manifest directory beyond its files. `Debug` names the environment
+/// variables but never prints their values (an age key, a password).
+#[derive(Clone, Default)]
 pub struct LoadOptions {
     /// Extra template values files (`--values`), applied in order over the root's
-    /// `values.yaml`; later wins.
+    /// `values.yaml` and SOPS files; later wins.
     pub values_files: Vec<PathBuf>,
-    /// Environment variables; those named `MESOSYNC_VAR_*` become template values.
+    /// Environment variables; those named `MESOSYNC_VAR_*` become template values, and
+    /// the age identity variables ([`sops::KEY_FILE_VARS`], [`sops::KEY_VARS`]) decrypt
+    /// SOPS values files.
     pub env: Vec<(String, String)>,
 }
 
+impl std::fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("LoadOptions").field("values_files", &self.values_files).field("env", &names).finish()
+    }
+}
+
 impl LoadOptions {
-    /// `values_files` plus this process's `MESOSYNC_VAR_*` environment.
+    /// `values_files` plus this process's `MESOSYNC_VAR_*` and age identity environment.
     pub fn from_env(values_files: Vec<PathBuf>) -> Self {
-        let env = std::env::vars().filter(|(k, _)| k.starts_with(template::ENV_PREFIX)).collect();
+        let env = std::env::vars()
+            .filter(|(k, _)| {
+                k.starts_with(template::ENV_PREFIX)
+                    || sops::KEY_FILE_VARS.contains(&k.as_str())
+                    || sops::KEY_VARS.contains(&k.as_str())
+            })
+            .collect();
         Self { values_files, env }
     }
 }
@@ -89,13 +106,43 @@ pub fn load_dir_with(root: &Path, options: &LoadOptions) -> Result<DesiredState,
 pub struct LoadCache {
     values: u64,
     files: std::collections::HashMap<PathBuf, CachedFile>,
+    /// The own secret values of every object of the last successful load, and the
+    /// values of objects that have disappeared since: a prune of an object whose
+    /// manifest is gone still masks what it had marked secret.
+    known_secrets: std::collections::HashMap<crate::model::ObjectRef, crate::model::SecretValues>,
+    retired_secrets: std::collections::BTreeSet<String>,
 }
+
+/// At most this many values of vanished objects are remembered (oldest are not
+/// told apart: the set is simply not grown further).
+const MAX_RETIRED_SECRETS: usize = 100_000;
 
 #[derive(Debug)]
 struct CachedFile {
     content: u64,
     objects: Vec<crate::model::DesiredObject>,
     errors: Vec<LoadError>,
+}
+
+impl LoadCache {
+    /// Record the own secrets of the objects of a successful load; the values of
+    /// objects that were in the last load and are gone now are kept as retired.
+    /// Returns every retired value.
+    fn remember_secrets(&mut self, objects: &[crate::model::DesiredObject]) -> Vec<String> {
+        let now: std::collections::HashMap<crate::model::ObjectRef, crate::model::SecretValues> =
+            objects.iter().map(|o| (o.object.clone(), o.secrets.clone())).collect();
+        for (object, secrets) in &self.known_secrets {
+            if !now.contains_key(object) {
+                for value in secrets.iter() {
+                    if self.retired_secrets.len() < MAX_RETIRED_SECRETS {
+                        self.retired_secrets.insert(value.to_string());
+                    }
+                }
+            }
+        }
+        self.known_secrets = now;
+        self.retired_secrets.iter().cloned().collect()
+    }
 }
 
 /// What reading one manifest file gave.
@@ -206,11 +253,14 @@ fn load(
         return Err(LoadErrors(vec![walk::file_error(&lock, message)]));
     }
     let (files, mut errors) = walk::find_manifests(root);
-    let values = match template::collect_values(root, &options.values_files, &options.env) {
-        Ok(v) => v,
+    let (values, decrypted) = match template::collect_values(root, &options.values_files, &options.env) {
+        Ok(v) => (v.values, v.secrets),
         Err(mut e) => {
+            // Without its values every template would fail too ("undefined variable"):
+            // report the cause alone.
             errors.append(&mut e);
-            serde_json::Value::Null
+            errors.sort_by(|a, b| a.location.cmp(&b.location).then_with(|| a.message.cmp(&b.message)));
+            return Err(LoadErrors(errors));
         }
     };
     let values_print = crate::model::fingerprint(values.to_string().as_bytes());
@@ -248,13 +298,32 @@ fn load(
     checks::check_references(&objects, &mut errors);
     checks::check_cycles(&objects, &mut errors);
     if !errors.is_empty() {
+        // A value decrypted from a SOPS file may end up quoted in an error (a
+        // template that renders it where a number belongs): never print it.
+        if !decrypted.is_empty() {
+            let masker = crate::diff::mask::Masker::new(&crate::model::SecretValues::new(decrypted.clone()));
+            for e in &mut errors {
+                e.message = masker.text(&e.message);
+            }
+        }
         errors.sort_by(|a, b| a.location.cmp(&b.location).then_with(|| a.message.cmp(&b.message)));
         errors.dedup();
         return Err(LoadErrors(errors));
+    }
+    let mut shared = decrypted;
+    if let Some(cache) = cache.as_deref_mut() {
+        shared.extend(cache.remember_secrets(&objects));
+    }
+    let secrets = crate::model::SecretValues::new(shared);
+    let mut objects = objects;
+    if !secrets.is_empty() {
+        for o in &mut objects {
+            o.secrets = o.secrets.with(&secrets);
+        }
     }
     let (mut apps, mut jobs): (Vec<_>, Vec<_>) =
         objects.into_iter().partition(|o| o.object.kind == crate::model::ObjectKind::MarathonApp);
     apps.sort_by(|a, b| a.object.id.cmp(&b.object.id));
     jobs.sort_by(|a, b| a.object.id.cmp(&b.object.id));
-    Ok(DesiredState { apps, jobs })
+    Ok(DesiredState { apps, jobs, secrets })
 }

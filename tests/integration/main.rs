@@ -23,6 +23,7 @@ mod reliability_prune;
 mod reliability_security;
 mod reliability_support;
 mod runtime;
+mod secrets;
 mod server;
 mod templates;
 mod validate;
