@@ -87,7 +87,7 @@ pub fn masked_for_saving(plan: &Plan) -> Plan {
 /// a plan must not be applied as it is, or the mask would be written. Masking is by
 /// value, so the mask may stand anywhere (inside a command line too).
 pub fn has_masked_secrets(plan: &Plan) -> bool {
-    plan.actions.iter().any(|a| a.body.as_ref().is_some_and(|body| holds_mask(body)))
+    plan.actions.iter().any(|a| a.body.as_ref().is_some_and(holds_mask))
 }
 
 fn holds_mask(doc: &Value) -> bool {

@@ -311,7 +311,7 @@ fn load(
         return Err(LoadErrors(errors));
     }
     let mut shared = decrypted;
-    if let Some(cache) = cache.as_deref_mut() {
+    if let Some(cache) = cache {
         shared.extend(cache.remember_secrets(&objects));
     }
     let secrets = crate::model::SecretValues::new(shared);

@@ -512,6 +512,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::approx_constant)] // the vector's cleartext is 3.14
     fn files_made_by_sops_3_8_for_three_recipients_decrypt() {
         for file in ["humphd-sops-age/secret.enc.yaml", "humphd-sops-age/secret.enc.json"] {
             let d = open(file, "humphd-sops-age/key.txt").unwrap();
@@ -587,7 +588,7 @@ mod tests {
     #[test]
     fn mac_bytes_and_times_are_go_formatted() {
         assert_eq!(mac_bytes(&serde_json::json!(true)), b"True");
-        assert_eq!(mac_bytes(&serde_json::json!(3.14)), b"3.14");
+        assert_eq!(mac_bytes(&serde_json::json!(2.75)), b"2.75");
         assert_eq!(mac_bytes(&serde_json::json!(1.0)), b"1");
         assert_eq!(mac_bytes(&serde_json::json!(7)), b"7");
         assert_eq!(go_rfc3339("2024-03-25T22:08:10Z").unwrap(), "2024-03-25T22:08:10Z");

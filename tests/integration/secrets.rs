@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::reliability_support::{
-    Output, command, eventually, finish, mesosync, sandbox, start_controller, writes,
+    Output, command, command_to, eventually, finish, mesosync, sandbox, start_controller,
+    start_controller_cmd, writes,
 };
 
 fn fixtures() -> PathBuf {
@@ -247,5 +248,195 @@ async fn files_the_sops_cli_makes_now_decrypt_partially_encrypted_and_after_key_
     fs::write(&secrets, tampered).unwrap();
     let out = diff(new_key).await;
     assert!(out.code == 1 && out.stderr.contains("MAC mismatch"), "{}", out.all());
+    sb.shutdown().await;
+}
+
+/// Issue 16 #2: a `sync.secret` pointer into an array the normalizer sorts names the
+/// element as written. Before, outputs read it against the sorted order and printed
+/// the real secret (creates and updates).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_secret_pointers_into_sorted_arrays_mask_the_value_written_there() {
+    let sb = sandbox(Duration::from_millis(20)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let manifest = |secret: &str| {
+        format!(
+            "kind: ChronosJob\nsync:\n  secret: [/environmentVariables/1/value]\nspec:\n  name: sorted-job\n  command: \"true\"\n  \
+             owner: ops@example.org\n  schedule: R/2030-01-01T00:00:00Z/PT1H\n  environmentVariables:\n    \
+             - {{name: Z_PLAIN, value: plain-z-value}}\n    - {{name: A_ENDPOINT, value: \"{secret}\"}}\n"
+        )
+    };
+    fs::write(dir.path().join("job.yaml"), manifest("https://u:sorted-secret-1@h")).unwrap();
+    let plan = out_dir.path().join("plan.json");
+    for (round, secret) in [(0, "sorted-secret-1"), (1, "sorted-secret-2")] {
+        if round == 1 {
+            fs::write(dir.path().join("job.yaml"), manifest("https://u:sorted-secret-2@h")).unwrap();
+        }
+        let outs = [
+            mesosync(&sb, "diff", dir.path(), &[]).await,
+            mesosync(&sb, "diff", dir.path(), &["-o", "json"]).await,
+            mesosync(&sb, "diff", dir.path(), &["--out", plan.to_str().unwrap()]).await,
+            mesosync(&sb, "apply", dir.path(), &[]).await,
+        ];
+        assert_eq!(outs[3].code, 0, "{}", outs[3].all());
+        for out in &outs {
+            assert_masked("output", &out.all(), &["sorted-secret-1", "sorted-secret-2"]);
+        }
+        assert_masked(
+            "saved plan",
+            &fs::read_to_string(&plan).unwrap(),
+            &["sorted-secret-1", "sorted-secret-2"],
+        );
+        assert!(
+            outs[0].stdout.contains("plain-z-value") || round == 1,
+            "the plain value is shown: {}",
+            outs[0].stdout
+        );
+        let _ = secret;
+    }
+    sb.shutdown().await;
+}
+
+/// Issue 16 #3: deleting a manifest printed its `sync.secret` values in the prune diff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prune_masks_what_the_deleted_manifest_marked_secret() {
+    let sb = sandbox(Duration::from_millis(20)).await;
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("gone.yaml"),
+        "kind: MarathonApp\nsync:\n  secret: [/cmd, /env/DATABASE_URL]\nspec:\n  id: /gone/app\n  cmd: ./run --key=prune-cmd-secret-1\n  \
+         cpus: 0.1\n  mem: 32\n  env:\n    DATABASE_URL: mysql://u:prune-env-secret-2@db\n---\n\
+         kind: ChronosJob\nsync:\n  secret: [/command]\nspec:\n  name: gone-job\n  command: \"run prune-job-secret-3\"\n  \
+         owner: ops@example.org\n  schedule: R/2030-01-01T00:00:00Z/PT1H\n",
+    )
+    .unwrap();
+    fs::write(dir.path().join("keep.yaml"), crate::reliability_support::app_yaml("/keep/app", 1)).unwrap();
+    let applied = mesosync(&sb, "apply", dir.path(), &[]).await;
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    fs::remove_file(dir.path().join("gone.yaml")).unwrap();
+    let secrets = ["prune-cmd-secret-1", "prune-env-secret-2", "prune-job-secret-3"];
+    let diff = mesosync(&sb, "diff", dir.path(), &["--prune"]).await;
+    assert!(diff.stdout.contains("/gone/app") && diff.stdout.contains("gone-job"), "{}", diff.all());
+    assert_masked("prune diff", &diff.all(), &secrets);
+    assert_masked(
+        "prune diff json",
+        &mesosync(&sb, "diff", dir.path(), &["--prune", "-o", "json"]).await.all(),
+        &secrets,
+    );
+    let apply = mesosync(&sb, "apply", dir.path(), &["--prune"]).await;
+    assert_masked("prune apply", &apply.all(), &secrets);
+    sb.shutdown().await;
+}
+
+/// Issue 16 #4: numeric secret values were quoted in type errors, then in /status
+/// and logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn type_errors_about_secret_fields_never_quote_the_value() {
+    let sb = sandbox(Duration::from_millis(20)).await;
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("bad.yaml"),
+        "kind: MarathonApp\nsync:\n  secret: [/labels/PIN]\nspec:\n  id: /num/app\n  cmd: sleep 1\n  cpus: 0.1\n  mem: 32\n  \
+         env:\n    DB_PASSWORD: 987654321\n  labels:\n    PIN: 24681357\n",
+    )
+    .unwrap();
+    let secrets = ["987654321", "24681357"];
+    let mut validate = tokio::process::Command::new(crate::reliability_support::BIN);
+    validate.arg("validate").arg(dir.path());
+    validate.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let validated = finish(validate, Duration::from_secs(40)).await;
+    for (sub, out) in [("validate", validated), ("diff", mesosync(&sb, "diff", dir.path(), &[]).await)] {
+        assert_eq!(out.code, 1, "{}", out.all());
+        assert!(out.stderr.contains("bad.yaml:10") || out.stderr.contains("invalid type"), "{}", out.stderr);
+        assert_masked(sub, &out.all(), &secrets);
+    }
+    let run = start_controller(&sb, dir.path(), &["--log-format", "json", "--resync", "300ms"], &[]).await;
+    eventually(Duration::from_secs(20), "a failed reconcile", || async {
+        run.status().await.to_string().contains("invalid type")
+    })
+    .await;
+    let status = run.text("/status").await;
+    let out = run.stop().await;
+    assert_masked("/status", &status, &secrets);
+    assert_masked("run logs", &out.all(), &secrets);
+    sb.shutdown().await;
+}
+
+/// Issue 16 #5: `--marathon admin:pw@host` (no scheme) was echoed with the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_with_userinfo_are_redacted_even_without_a_scheme() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.yaml"), crate::reliability_support::app_yaml("/u/app", 1)).unwrap();
+    for url in ["admin:userinfo-pw-1@127.0.0.1:1", "http://admin:userinfo-pw-1@127.0.0.1:1"] {
+        for sub in ["diff", "apply"] {
+            let mut cmd = tokio::process::Command::new(crate::reliability_support::BIN);
+            cmd.arg(sub).arg(dir.path()).args(["--marathon", url, "--request-timeout", "1s"]);
+            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            let out = finish(cmd, Duration::from_secs(40)).await;
+            assert_eq!(out.code, 1, "{}", out.all());
+            assert!(out.all().contains("127.0.0.1:1"), "the host is still named: {}", out.all());
+            assert_masked(url, &out.all(), &["userinfo-pw-1"]);
+        }
+    }
+}
+
+/// Issue 16 #1: a server (or proxy) that echoes the request in its error body leaked
+/// every secret of the object into apply output, run logs and /status. The proxy here
+/// forwards reads to the emulator and answers every write with 422 + the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_bodies_that_echo_the_request_are_masked() {
+    let sb = sandbox(Duration::from_millis(20)).await;
+    let upstream = sb.marathon_url();
+    let app = axum::Router::new().fallback(
+        move |method: axum::http::Method, uri: axum::http::Uri, body: String| {
+            let upstream = upstream.clone();
+            async move {
+                if method == axum::http::Method::GET {
+                    let text = reqwest::get(format!("{upstream}{uri}")).await.unwrap().text().await.unwrap();
+                    return (axum::http::StatusCode::OK, [("content-type", "application/json")], text);
+                }
+                let echo = serde_json::json!({"message": format!("Object is not valid: {body}"),
+                "details": [{"path": "/env", "errors": [body.clone()]}]});
+                (
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    [("content-type", "application/json")],
+                    echo.to_string(),
+                )
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("app.yaml"),
+        "kind: MarathonApp\nsync:\n  secret: [/env/DATABASE_URL]\nspec:\n  id: /echo/app\n  cmd: sleep 1\n  cpus: 0.1\n  mem: 32\n  \
+         env:\n    DATABASE_URL: \"mysql://u:echo\\\"secret-1@db\"\n    API_TOKEN: echo-token-2\n",
+    )
+    .unwrap();
+    // The password holds a quote: the echoed JSON carries it escaped (`\"`).
+    let secrets = ["secret-1@db", "echo-token-2"];
+    let mut cmd = command_to(&proxy, &sb.chronos_url(), "apply", dir.path());
+    cmd.args(["--request-timeout", "2s"]);
+    let out = finish(cmd, Duration::from_secs(40)).await;
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.all().contains("Object is not valid"), "the server's message is kept: {}", out.all());
+    assert_masked("apply", &out.all(), &secrets);
+    let envs = [("RUST_LOG", "debug")];
+    let run = start_controller_cmd(
+        command_to(&proxy, &sb.chronos_url(), "run", dir.path()),
+        &["--log-format", "json", "--resync", "300ms"],
+        &envs,
+    )
+    .await;
+    eventually(Duration::from_secs(20), "the echoing error reported", || async {
+        run.status().await.to_string().contains("Object is not valid")
+    })
+    .await;
+    let status = run.text("/status").await;
+    let out = run.stop().await;
+    assert_masked("/status", &status, &secrets);
+    assert_masked("run logs", &out.all(), &secrets);
     sb.shutdown().await;
 }
