@@ -6,7 +6,7 @@ CARGO ?= cargo
 MANIFESTS ?= manifests
 RUN_ARGS ?=
 
-.PHONY: run test test-deps fmt-check clippy unit build bench bench-build bench-pipeline bench-e2e bench-venv sandbox clean zookeeper-up zookeeper-down
+.PHONY: run test test-deps fmt-check clippy unit build bench bench-build bench-pipeline bench-preview bench-e2e bench-venv sandbox clean zookeeper-up zookeeper-down
 
 ## run: the controller on ./manifests against the embedded sandbox. The example's
 ## secrets (manifests/secrets.sops.yaml) are decrypted with the DEMO age key shipped in
@@ -52,13 +52,17 @@ BENCH_VENV ?= .venv-bench
 BENCH_ARGS ?=
 PYTHON ?= python3
 
-bench: bench-pipeline bench-e2e
+bench: bench-pipeline bench-preview bench-e2e
 
 bench-build:
 	$(CARGO) build --release --bin mesosync --example bench_e2e
 
 bench-pipeline:
 	$(CARGO) bench --bench pipeline
+
+## bench-preview: the offline pull-request preview (issue #19) against loading one revision
+bench-preview:
+	$(CARGO) bench --bench preview
 
 bench-e2e: bench-build bench-venv
 	./target/release/examples/bench_e2e --python $(BENCH_VENV)/bin/python $(BENCH_ARGS)

@@ -90,9 +90,11 @@ fn normalized(
     pairs
         .iter()
         .map(|(kind, spec, live)| {
-            let mut want = normalize::desired(*kind, spec, nopts);
-            let have = normalize::live(*kind, live, nopts);
-            normalize::align(*kind, &mut want, &have, &[], now, nopts);
+            let system = mesosync::system::of(*kind);
+            let mut want = system.normalize_desired(spec, nopts);
+            let have = system.normalize_live(live, nopts);
+            system.align(&mut want, &have, now, nopts);
+            normalize::apply_ignore(&mut want, &have, &[]);
             (want, have)
         })
         .collect()

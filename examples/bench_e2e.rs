@@ -14,7 +14,12 @@
 //!    /proc/<pid>/status) holding the whole set, and change → first write latency
 //!    over `--edits` single-file edits (file written → PUT in the emulator's log);
 //! 5. **scaling** 1k → 10k → 50k apps (jobs = apps / 2): no-op reconcile time, floor,
-//!    and `mesosync run`'s memory after its first reconcile.
+//!    and `mesosync run`'s memory after its first reconcile;
+//! 6. **task-state traffic** (issue #18) on the main set: `mesosync run` idle for
+//!    `--churn-seconds`, then the same time with `--churn-rate` task updates per second
+//!    (tasks killed and replaced across the set), once with the event filter honoured
+//!    (Marathon ≥ 1.3.7) and once ignored (older Marathon): reconciles started and the
+//!    controller's CPU in each window.
 //!
 //! Results are printed as Markdown and written as JSON to `--out`.
 
@@ -86,6 +91,15 @@ struct Args {
     /// Time box of the `marathon-deploy` sample, in seconds.
     #[arg(long, default_value_t = 45)]
     marathon_deploy_timeout: u64,
+    /// Length of each task-state traffic window, in seconds (0: skip that part).
+    #[arg(long, default_value_t = 10)]
+    churn_seconds: u64,
+    /// Task state updates per second during the traffic windows.
+    #[arg(long, default_value_t = 100)]
+    churn_rate: u64,
+    /// Only the `mesosync run` part on the main set (memory, edits, task traffic).
+    #[arg(long)]
+    run_only: bool,
     /// Where to write the JSON results.
     #[arg(long, default_value = "target/bench/e2e.json")]
     out: PathBuf,
@@ -363,7 +377,7 @@ async fn apply_changed(
         .plan
         .actions
         .iter()
-        .filter(|a| a.kind == ActionKind::Update && a.object.kind == ObjectKind::MarathonApp)
+        .filter(|a| a.kind() == ActionKind::Update && a.object.kind == ObjectKind::MarathonApp)
         .filter_map(|a| a.body.clone())
         .collect();
     ensure!(
@@ -703,6 +717,73 @@ impl Controller {
     }
 }
 
+/// CPU time (user + system) of a process so far, from /proc/<pid>/stat.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("malformed /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Ok((ticks(11) + ticks(12)) / 100.0)
+}
+
+/// One window of `mesosync run` under (or without) task-state traffic.
+#[derive(Debug, Default, Serialize, Clone)]
+struct TrafficWindow {
+    what: String,
+    seconds: f64,
+    task_updates: usize,
+    reconciles: u64,
+    cpu_seconds: f64,
+    cpu_percent: f64,
+}
+
+/// Run `seconds` of traffic at `rate` task updates per second (0: none): the tasks of
+/// one app after another are killed and replaced (TASK_KILLED, then the replacement's
+/// TASK_STAGING and TASK_RUNNING — three updates per task, each with its
+/// `instance_changed_event`, plus health events). Counts the reconciles the controller
+/// started (one `GET /v2/apps` each) and its CPU time, until it is idle again.
+async fn traffic_window(
+    w: &World,
+    c: &Controller,
+    what: &str,
+    seconds: u64,
+    rate: u64,
+) -> anyhow::Result<TrafficWindow> {
+    let reconciles = |log: &[mesosync::emulator::RecordedRequest]| {
+        log.iter().filter(|r| r.method == "GET" && r.path == "/v2/apps").count() as u64
+    };
+    let started_before = reconciles(&w.sandbox.requests());
+    let cpu_before = cpu_seconds(c.pid())?;
+    let t0 = Instant::now();
+    let window = Duration::from_secs(seconds);
+    let mut updates = 0usize;
+    let mut next = 0usize;
+    while t0.elapsed() < window {
+        if rate > 0 {
+            updates += 3 * w.sandbox.kill_tasks(&generate::app_id(next % w.spec.apps));
+            next += 1;
+        }
+        // Pace to `rate`; without traffic just wait out the window.
+        let due = if rate > 0 { Duration::from_secs_f64(updates as f64 / rate as f64) } else { window };
+        if let Some(wait) = due.min(window).checked_sub(t0.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+    c.wait_idle(&w.sandbox, Duration::from_millis(1000), Duration::from_secs(120)).await?;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(c.pid())? - cpu_before;
+    Ok(TrafficWindow {
+        what: what.to_owned(),
+        seconds: elapsed,
+        task_updates: updates,
+        reconciles: reconciles(&w.sandbox.requests()) - started_before,
+        cpu_seconds: cpu,
+        cpu_percent: 100.0 * cpu / elapsed,
+    })
+}
+
 #[derive(Debug, Default, Serialize, Clone)]
 struct RunMeasure {
     apps: usize,
@@ -717,9 +798,10 @@ struct RunMeasure {
     latencies_ms: Vec<f64>,
     debounce: String,
     end: Memory,
+    traffic: Vec<TrafficWindow>,
 }
 
-async fn run_controller(args: &Args, w: &World, edits: usize) -> anyhow::Result<RunMeasure> {
+async fn run_controller(args: &Args, w: &World, edits: usize, traffic: bool) -> anyhow::Result<RunMeasure> {
     std::fs::create_dir_all("target/bench")?;
     let log = PathBuf::from(format!("target/bench/mesosync-run-{}.log", w.spec.apps));
     w.sandbox.reset_requests();
@@ -747,6 +829,25 @@ async fn run_controller(args: &Args, w: &World, edits: usize) -> anyhow::Result<
         c.wait_idle(&w.sandbox, Duration::from_millis(500), Duration::from_secs(120)).await?;
     }
     let end = memory(c.pid())?;
+    let mut windows = Vec::new();
+    if traffic && args.churn_seconds > 0 {
+        windows.push(traffic_window(w, &c, "idle", args.churn_seconds, 0).await?);
+        windows.push(
+            traffic_window(w, &c, "task traffic, event_type honoured", args.churn_seconds, args.churn_rate)
+                .await?,
+        );
+        w.sandbox.ignore_event_type_filters(true);
+        let ignored = traffic_window(
+            w,
+            &c,
+            "task traffic, event_type ignored (Marathon < 1.3.7)",
+            args.churn_seconds,
+            args.churn_rate,
+        )
+        .await;
+        w.sandbox.ignore_event_type_filters(false);
+        windows.push(ignored?);
+    }
     drop(c);
     Ok(RunMeasure {
         apps: w.spec.apps,
@@ -761,6 +862,7 @@ async fn run_controller(args: &Args, w: &World, edits: usize) -> anyhow::Result<
         latencies_ms: latencies,
         debounce: args.debounce.clone(),
         end,
+        traffic: windows,
     })
 }
 
@@ -879,6 +981,18 @@ fn print_markdown(r: &Results) {
             "change → first write: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms over {} edits\n",
             run.latency_p50_ms, run.latency_p95_ms, run.latency_max_ms, run.edits
         );
+        if !run.traffic.is_empty() {
+            println!(
+                "| window | seconds | task updates | reconciles started | controller CPU |\n|---|---|---|---|---|"
+            );
+            for t in &run.traffic {
+                println!(
+                    "| {} | {:.1} | {} | {} | {:.2} s ({:.1} %) |",
+                    t.what, t.seconds, t.task_updates, t.reconciles, t.cpu_seconds, t.cpu_percent
+                );
+            }
+            println!();
+        }
     }
     if !r.scaling.is_empty() {
         println!("### Scaling\n");
@@ -921,6 +1035,12 @@ async fn bench(args: Args) -> anyhow::Result<Results> {
 
     step(&format!("generating and seeding {} apps + {} jobs", args.apps, args.jobs));
     let w = world(args.apps, args.jobs, deployment).await?;
+    if args.run_only {
+        step(&format!("mesosync run: memory, {} edits and task traffic", args.edits));
+        results.run = Some(run_controller(&args, &w, args.edits, true).await?);
+        results.total_s = start.elapsed().as_secs_f64();
+        return Ok(results);
+    }
     step("no-op reconciles");
     let main = noop(&w, args.repeat).await?;
     step(&format!("apply of {} changed apps", args.changed));
@@ -938,7 +1058,7 @@ async fn bench(args: Args) -> anyhow::Result<Results> {
     }
     w.sandbox.restore(&after).map_err(|e| anyhow::anyhow!(e))?;
     step(&format!("mesosync run: memory and {} edits", args.edits));
-    let run = run_controller(&args, &w, args.edits).await?;
+    let run = run_controller(&args, &w, args.edits, true).await?;
     let main_scale = (main.apps, main.jobs);
     let mut by_apps: HashMap<usize, (Noop, RunMeasure)> = HashMap::new();
     results.main = Some(main);
@@ -953,7 +1073,7 @@ async fn bench(args: Args) -> anyhow::Result<Results> {
         let n = noop(&w, args.repeat.min(3)).await?;
         let edits = if apps < main_scale.0 { args.small_edits } else { 0 };
         step(&format!("scaling: mesosync run on {apps} apps, {edits} edits"));
-        let run = run_controller(&args, &w, edits).await?;
+        let run = run_controller(&args, &w, edits, false).await?;
         by_apps.insert(apps, (n, run));
     }
     for &apps in &args.scales {

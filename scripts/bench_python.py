@@ -24,10 +24,9 @@ every PUT. Both the client modes and marathon-deploy run with the one alias it n
 (`collections.Iterable = collections.abc.Iterable`) installed first: see
 `with_collections_alias`.
 
-marathon-deploy also refuses to start unless `GET /ping` answers exactly `"pong"`
-(with the JSON quotes, as the DC/OS Marathon it was written against did); the
-emulator answers plain-text `pong`, so the launcher below accepts that too (the
-request is still made). Nothing else of the tool is changed.
+marathon-deploy refuses to start unless `GET /ping` answers exactly `"pong"` (with
+the JSON quotes): real Marathon answers that to a client asking for JSON
+(SystemResource.ping), and so does the emulator. Nothing of the tool is changed.
 """
 
 import argparse
@@ -80,10 +79,6 @@ def marathon_deploy_mode(marathon_url, directory):
     launcher = (
         "import collections, collections.abc, sys;"
         "collections.Iterable = collections.abc.Iterable;"
-        "import marathon;"
-        "ping = marathon.MarathonClient.ping;"
-        "marathon.MarathonClient.ping = lambda self: "
-        "(lambda answer: b'\"pong\"' if answer.strip() == b'pong' else answer)(ping(self));"
         "from marathon_deploy.deploytool import main;"
         "sys.argv[0] = 'marathon-deploy'; sys.exit(main())"
     )

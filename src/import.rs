@@ -145,12 +145,9 @@ pub fn import(apps: &[Value], jobs: &[Value], opts: &ImportOptions) -> Import {
 
 /// The references of an imported spec: Marathon `dependencies`, Chronos `parents`.
 fn references(object: &ImportedObject) -> Vec<ObjectRef> {
-    let (field, make): (&str, fn(&str) -> ObjectRef) = match object.object.kind {
-        ObjectKind::MarathonApp => ("dependencies", |d| ObjectRef::app(marathon_model::canonical_app_id(d))),
-        ObjectKind::ChronosJob => ("parents", |p| ObjectRef::job(p)),
-    };
-    let list = object.spec.get(field).and_then(Value::as_array);
-    list.into_iter().flatten().filter_map(Value::as_str).map(make).collect()
+    let system = crate::system::of(object.object.kind);
+    let list = object.spec.get(system.dependency_field()).and_then(Value::as_array);
+    list.into_iter().flatten().filter_map(Value::as_str).map(|d| system.dependency(d)).collect()
 }
 
 /// The loader refuses a manifest set in which an object depends on one no manifest
@@ -193,7 +190,7 @@ type Refusal = (String, bool);
 fn import_app(live: &Value, opts: &ImportOptions) -> Result<ImportedObject, Refusal> {
     let id = live.get("id").and_then(Value::as_str).ok_or(("the app has no id".to_string(), true))?;
     marathon_model::check_app_id(id).map_err(|e| (e, true))?;
-    match marathon_norm::owner(live) {
+    match crate::system::of(ObjectKind::MarathonApp).owner_of(live) {
         Some(owner) if owner != opts.instance => {
             return Err((format!("owned by mesosync instance '{owner}', not '{}'", opts.instance), false));
         }
@@ -208,7 +205,7 @@ fn import_app(live: &Value, opts: &ImportOptions) -> Result<ImportedObject, Refu
 fn import_job(live: &Value, opts: &ImportOptions) -> Result<ImportedObject, Refusal> {
     let name = live.get("name").and_then(Value::as_str).ok_or(("the job has no name".to_string(), true))?;
     chronos_model::check_job_name(name).map_err(|e| (e, true))?;
-    let owner = live.get("description").and_then(Value::as_str).and_then(chronos_norm::marked_owner);
+    let owner = crate::system::of(ObjectKind::ChronosJob).owner_of(live);
     if let Some(owner) = owner.filter(|o| *o != opts.instance) {
         return Err((format!("owned by mesosync instance '{owner}', not '{}'", opts.instance), false));
     }
@@ -395,14 +392,20 @@ pub struct Origin {
     pub at: DateTime<Utc>,
 }
 
+/// Why an imported object could not be written as a manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The YAML serializer refused the document.
+    #[error("writing YAML: {0}")]
+    Yaml(#[from] serde_saphyr::SerializeError),
+}
+
 /// The manifest file text: a header comment, then one document.
-pub fn render(object: &ImportedObject, origin: &Origin) -> Result<String, String> {
-    let (kind, system) = match object.object.kind {
-        ObjectKind::MarathonApp => ("MarathonApp", "Marathon"),
-        ObjectKind::ChronosJob => ("ChronosJob", "Chronos"),
-    };
+pub fn render(object: &ImportedObject, origin: &Origin) -> Result<String, RenderError> {
+    let kind = object.object.kind;
+    let system = crate::system::of(kind).title();
     let document = json!({"kind": kind, "spec": object.spec});
-    let body = serde_saphyr::to_string(&document).map_err(|e| format!("writing YAML: {e}"))?;
+    let body = serde_saphyr::to_string(&document)?;
     let mut header = format!(
         "# Imported by mesosync {} from {system} at {} on {}.\n\
          # Values equal to {system}'s defaults are left out; mesosync adds its ownership mark itself.\n",
@@ -440,7 +443,7 @@ pub fn redact_url(url: &str) -> String {
 /// and give exactly `spec` (a guard against a YAML quoting or typing surprise).
 fn check_loads_back(object: &ImportedObject) -> Result<(), String> {
     let origin = Origin { url: String::new(), at: DateTime::<Utc>::UNIX_EPOCH };
-    let text = render(object, &origin)?;
+    let text = render(object, &origin).map_err(|e| e.to_string())?;
     let (loaded, errors) = crate::source::load_text(&object.path, &text);
     if let Some(e) = errors.first() {
         return Err(format!("the manifest would not load: {}", e.message));
@@ -689,7 +692,7 @@ mod round_trip {
 
     use super::*;
     use crate::model::{DesiredState, LiveState};
-    use crate::plan::{ActionKind, PlanOptions, compute};
+    use crate::plan::{PlanOptions, compute};
 
     /// A member that is absent or takes one of `choices` (often the default).
     fn member(
@@ -866,7 +869,7 @@ mod round_trip {
         let plan_opts = PlanOptions { chronos_version: opts.chronos_version, ..PlanOptions::default() };
         let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
         let plan = compute(&desired, &live, &plan_opts, now);
-        let writes = plan.actions.iter().filter(|a| a.kind != ActionKind::NoOp).count();
+        let writes = plan.actions.iter().filter(|a| a.is_write()).count();
         assert!(writes == 0 || !opts.include_secrets, "{plan:?}");
         let subject = if kind == ObjectKind::MarathonApp { "/g/app" } else { "j" };
         let action = plan.actions.iter().find(|a| a.object.id == subject).expect("planned");

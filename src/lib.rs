@@ -27,3 +27,4 @@ pub mod reconcile;
 pub mod runtime;
 pub mod server;
 pub mod source;
+pub mod system;

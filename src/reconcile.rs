@@ -11,7 +11,7 @@
 //! still reconciled, while the jobs (and any app waiting on a job) are left alone,
 //! never pruned, and reported as failed ([`Planned::chronos_unreachable`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -21,10 +21,10 @@ use tokio::sync::watch;
 use crate::apply::{self, ApplyOptions, ApplyReport, Outcome, ProgressSink, WriteFence};
 use crate::client::{ClientError, Clients};
 use crate::model::{DesiredState, LiveObject, LiveState, ObjectRef};
-use crate::plan::{self, ActionKind, Plan, PlanOptions};
+use crate::plan::{self, Decision, HoldReason, Plan, PlanOptions};
 use crate::runtime::{
     ApiError, AppliedWrite, BoxFuture, FailureStage, ObjectState, Reconcile, ReconcileContext,
-    ReconcileFailure, ReconcileOutcome, ReconcileReport,
+    ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue,
 };
 use crate::source::{self, LoadErrors, LoadOptions};
 
@@ -44,6 +44,59 @@ pub enum PipelineError {
         .0.join(", ")
     )]
     Placeholder(Vec<String>),
+}
+
+/// Why a saved plan (`diff --out FILE`, then `apply --plan FILE DIR`) was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    /// The manifests did not load, live state could not be listed, or the fresh plan
+    /// would write the import placeholder.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// Chronos could not be listed: a saved plan is applied whole or not at all.
+    #[error(
+        "Chronos is unreachable; its {jobs} job(s) were not compared or written (the Marathon apps were): {error}"
+    )]
+    ChronosUnreachable {
+        /// The desired jobs left alone.
+        jobs: usize,
+        /// Why Chronos could not be listed.
+        error: ClientError,
+    },
+    /// Live state moved on since the plan was made.
+    #[error("live state changed since it was made: {0}")]
+    LiveMoved(#[from] plan::LiveMoved),
+    /// The manifests no longer plan the saved writes.
+    #[error(transparent)]
+    WritesDiffer(#[from] plan::WritesDiffer),
+}
+
+/// The error policy (kube-runtime's `error_policy`): a reconcile that stopped on a
+/// typed error is retried with backoff when the error is transient (Marathon
+/// unreachable, a 5xx, a git operation rewriting the checkout), and waits for the next
+/// change of the manifests or the resync when retrying cannot help (manifests that do
+/// not load, a 4xx, the placeholder).
+impl From<PipelineError> for ReconcileFailure {
+    fn from(e: PipelineError) -> Self {
+        let (stage, api_errors, requeue) = match &e {
+            PipelineError::Load(errors) => {
+                (FailureStage::Load, vec![], Requeue::transient_if(errors.is_transient()))
+            }
+            PipelineError::List(client) => (
+                FailureStage::List,
+                vec![ApiError { system: client.system().into(), message: client.to_string() }],
+                Requeue::transient_if(client.is_transient()),
+            ),
+            PipelineError::Placeholder(_) => (FailureStage::Other, vec![], Requeue::AwaitChange),
+        };
+        // A load or list error reads as before: the stage says what failed.
+        let message = match &e {
+            PipelineError::Load(errors) => errors.to_string(),
+            PipelineError::List(client) => client.to_string(),
+            PipelineError::Placeholder(_) => e.to_string(),
+        };
+        ReconcileFailure { stage, message, api_errors, requeue }
+    }
 }
 
 /// A plan with the inputs it was computed from.
@@ -182,6 +235,32 @@ impl Pipeline {
         if found.is_empty() { Ok(()) } else { Err(PipelineError::Placeholder(found)) }
     }
 
+    /// Apply a plan saved by `diff --out`: the one path of `apply --plan FILE DIR`.
+    ///
+    /// A plan file holds no secret values, so it is never applied as read: the
+    /// manifests are planned again against a fresh listing, the saved plan is refused
+    /// if live moved since it was made ([`plan::check_still_valid`]) or if the fresh plan
+    /// makes other writes ([`plan::matches_saved`]), and the fresh plan — the same
+    /// writes, with the real values — is applied. `Ok(None)`: nothing to write.
+    pub async fn apply_saved(
+        &self,
+        saved: &Plan,
+        progress: &dyn ProgressSink,
+    ) -> Result<Option<ApplyReport>, SavedPlanError> {
+        let fresh = self.plan(Utc::now()).await?;
+        if let Some(error) = &fresh.chronos_unreachable {
+            let jobs = fresh.jobs_not_reconciled().count();
+            return Err(SavedPlanError::ChronosUnreachable { jobs, error: error.clone() });
+        }
+        plan::check_still_valid(saved, &fresh.live)?;
+        plan::matches_saved(saved, &fresh.plan)?;
+        if !fresh.plan.has_changes() {
+            return Ok(None);
+        }
+        Self::check_writable(&fresh.plan)?;
+        Ok(Some(self.execute(&fresh.plan, None, None, progress).await))
+    }
+
     /// Apply a plan. `cancel` stops it between writes; `fence` is checked before
     /// every write (on top of the pipeline's own).
     pub async fn execute(
@@ -202,60 +281,61 @@ impl Pipeline {
     }
 }
 
-/// Turn a planned action the controller must not attempt now (its retry is not due)
-/// into a NoOp, so `apply` leaves it and everything else proceeds.
+/// Hold the writes of objects the controller must not attempt now (their retry is not
+/// due), so `apply` leaves them and everything else proceeds.
 fn hold_back(plan: &mut Plan, backing_off: &BTreeSet<ObjectRef>) {
     for action in plan.actions.iter_mut().filter(|a| backing_off.contains(&a.object) && a.is_write()) {
-        action.kind = ActionKind::NoOp;
-        action.body = None;
-        action.note = Some("backing off after a failure; retried later".into());
+        action.hold(HoldReason::BackingOff);
     }
 }
 
-/// Turn the writes of apps that wait (directly or through other apps) on a Chronos job
-/// into NoOps: with Chronos unreachable, the job's state is unknown.
+/// Hold the writes of apps that wait (directly or through other apps) on a Chronos job:
+/// with Chronos unreachable, the job's state is unknown.
 fn hold_back_waiting_on_jobs(plan: &mut Plan, desired: &DesiredState) {
-    let mut waiting: BTreeSet<ObjectRef> = desired.jobs.iter().map(|j| j.object.clone()).collect();
-    // Each pass adds at least one app or stops: bounded by the number of apps.
-    for _ in 0..=desired.apps.len() {
-        let before = waiting.len();
-        for app in &desired.apps {
-            if app.dependencies().iter().any(|d| waiting.contains(d)) {
-                waiting.insert(app.object.clone());
-            }
+    // Who waits on whom, reversed: a walk from the jobs finds every app waiting on
+    // one, each edge followed once.
+    let mut dependants: HashMap<&ObjectRef, Vec<&ObjectRef>> = HashMap::new();
+    for app in &desired.apps {
+        for d in app.dependencies() {
+            dependants.entry(d).or_default().push(&app.object);
         }
-        if waiting.len() == before {
-            break;
+    }
+    let mut waiting: HashSet<&ObjectRef> = desired.jobs.iter().map(|j| &j.object).collect();
+    let mut queue: Vec<&ObjectRef> = waiting.iter().copied().collect();
+    while let Some(object) = queue.pop() {
+        for &app in dependants.get(object).into_iter().flatten() {
+            if waiting.insert(app) {
+                queue.push(app);
+            }
         }
     }
     for action in plan.actions.iter_mut().filter(|a| waiting.contains(&a.object) && a.is_write()) {
-        action.kind = ActionKind::NoOp;
-        action.body = None;
-        action.note = Some("waits on a Chronos job, and Chronos is unreachable".into());
+        action.hold(HoldReason::WaitsOnUnreachableChronos);
     }
 }
 
 /// What a reconcile reports for one planned object, before or without applying.
 fn planned_state(action: &plan::Action, dry_run: bool, backing_off: &BTreeSet<ObjectRef>) -> ObjectState {
     let changes = action.changes.len();
-    if backing_off.contains(&action.object) && action.kind != ActionKind::NoOp {
+    if backing_off.contains(&action.object) && action.is_write() {
         return ObjectState::Skipped { reason: "backing off after a failure".into() };
     }
-    match action.kind {
-        ActionKind::NoOp if action.note.as_deref().is_some_and(|n| n.contains("suspend")) => {
-            ObjectState::Suspended { changes }
-        }
-        ActionKind::NoOp if changes > 0 => ObjectState::Drifted { changes },
-        ActionKind::NoOp => ObjectState::Synced,
-        _ if dry_run => ObjectState::Drifted { changes: changes.max(1) },
-        _ => ObjectState::Synced,
+    match &action.decision {
+        Decision::Hold(HoldReason::Suspended { .. }) => ObjectState::Suspended { changes },
+        Decision::Equal | Decision::Hold(_) if changes > 0 => ObjectState::Drifted { changes },
+        Decision::Equal | Decision::Hold(_) => ObjectState::Synced,
+        Decision::Write(_) if dry_run => ObjectState::Drifted { changes: changes.max(1) },
+        Decision::Write(_) => ObjectState::Synced,
     }
 }
 
 fn outcome_state(outcome: &Outcome) -> Option<ObjectState> {
     match outcome {
         Outcome::Applied | Outcome::Unchanged => None,
-        Outcome::Failed(e) => Some(ObjectState::Failed { error: e.to_string() }),
+        Outcome::Failed(e) => Some(ObjectState::Failed {
+            error: e.to_string(),
+            requeue: Requeue::transient_if(e.is_transient()),
+        }),
         Outcome::Blocked { by } => Some(ObjectState::Skipped { reason: format!("blocked by {by}") }),
         Outcome::Skipped(reason) => Some(ObjectState::Skipped { reason: reason.to_string() }),
     }
@@ -269,31 +349,7 @@ impl Reconcile for Pipeline {
             }
             let may_write = self.apply.write_fence.as_ref().is_none_or(|fence| fence());
             let dry_run = ctx.dry_run || !may_write;
-            let planned = match self.plan(Utc::now()).await {
-                Ok(p) => p,
-                Err(PipelineError::Load(e)) => {
-                    return Err(ReconcileFailure {
-                        stage: FailureStage::Load,
-                        message: e.to_string(),
-                        api_errors: vec![],
-                    });
-                }
-                Err(PipelineError::List(e)) => {
-                    let api = ApiError { system: e.system().into(), message: e.to_string() };
-                    return Err(ReconcileFailure {
-                        stage: FailureStage::List,
-                        message: e.to_string(),
-                        api_errors: vec![api],
-                    });
-                }
-                Err(e @ PipelineError::Placeholder(_)) => {
-                    return Err(ReconcileFailure {
-                        stage: FailureStage::Other,
-                        message: e.to_string(),
-                        api_errors: vec![],
-                    });
-                }
-            };
+            let planned = self.plan(Utc::now()).await.map_err(ReconcileFailure::from)?;
             let mut report =
                 ReconcileReport { summary: planned.plan.summary(), ..ReconcileReport::default() };
             for action in &planned.plan.actions {
@@ -305,20 +361,15 @@ impl Reconcile for Pipeline {
                 report.api_errors.push(ApiError { system: e.system().into(), message: e.to_string() });
                 for job in planned.jobs_not_reconciled() {
                     let error = format!("not reconciled: Chronos is unreachable: {e}");
-                    report.objects.insert(job.clone(), ObjectState::Failed { error });
+                    let requeue = Requeue::transient_if(e.is_transient());
+                    report.objects.insert(job.clone(), ObjectState::Failed { error, requeue });
                 }
             }
             let mut plan = planned.plan;
             if dry_run || !plan.actions.iter().any(|a| a.is_write()) {
                 return Ok(report);
             }
-            if let Err(e) = Self::check_writable(&plan) {
-                return Err(ReconcileFailure {
-                    stage: FailureStage::Other,
-                    message: e.to_string(),
-                    api_errors: vec![],
-                });
-            }
+            Self::check_writable(&plan)?;
             hold_back(&mut plan, &ctx.backing_off);
             let (cancel_tx, cancel_rx) = watch::channel(false);
             let token = ctx.cancel.clone();

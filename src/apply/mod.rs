@@ -16,12 +16,11 @@
 //!   transient errors (5xx, transport) are retried with backoff; 4xx never.
 //! - Create is a POST, so that an id held by an app mesosync does not own is reported
 //!   (409 "already exists") instead of overwritten.
-//! - A Chronos Update marked `recreate` (the job switches between scheduled and
-//!   dependent) is a DELETE then the create, since Chronos cannot do it in place.
+//! - A Chronos [`Write::Replace`] (the job switches between scheduled and dependent)
+//!   is a DELETE then the create, since Chronos cannot do it in place.
 
 mod deployments;
 pub mod report;
-pub mod saved;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -37,14 +36,13 @@ use tracing::Instrument;
 
 use crate::client::{ChronosClient, ChronosVersion, ClientError, Clients, MarathonClient, RetryPolicy};
 use crate::model::{ObjectKind, ObjectRef};
-use crate::plan::{Action, ActionKind, Plan};
+use crate::plan::{Action, Plan, Write};
 use deployments::DeploymentWaiter;
 
 pub use report::{
     ApplyError, ApplyReport, Counts, LineProgress, NoProgress, ObjectReport, Outcome, ProgressSink,
     SkipReason, TracingProgress,
 };
-pub use saved::{SavedPlanError, apply_saved};
 
 pub use crate::normalize::marathon::OWNER_LABEL;
 
@@ -180,7 +178,7 @@ pub async fn apply(
     for actions in waves.into_values() {
         let mut runnable = Vec::new();
         for (i, a) in actions {
-            if a.kind == ActionKind::NoOp {
+            if !a.is_write() {
                 reports.push((i, report_for(a, Executed::new(Outcome::Unchanged, None, 0), Duration::ZERO)));
                 continue;
             }
@@ -236,7 +234,7 @@ async fn run_indexed<'a>(
     action: &'a Action,
     progress: &dyn ProgressSink,
 ) -> (usize, &'a Action, ObjectReport) {
-    let span = tracing::info_span!("apply", object = %action.object, action = ?action.kind);
+    let span = tracing::info_span!("apply", object = %action.object, action = ?action.kind());
     let report = ctx.run(action, progress).instrument(span).await;
     (index, action, report)
 }
@@ -244,7 +242,7 @@ async fn run_indexed<'a>(
 fn report_for(a: &Action, e: Executed, duration: Duration) -> ObjectReport {
     ObjectReport {
         object: a.object.clone(),
-        kind: a.kind,
+        kind: a.kind(),
         impact: a.impact,
         outcome: e.outcome,
         duration,
@@ -309,14 +307,16 @@ impl Ctx<'_> {
     async fn run_app(&self, a: &Action, m: &MarathonClient) -> Executed {
         let id = a.object.id.as_str();
         let force = self.opts.force;
-        let body = match (a.kind, &a.body) {
-            (ActionKind::Delete, _) => None,
-            (ActionKind::Scale, Some(b)) => match scale_only(b) {
+        let Some(write) = a.decision.write() else { return Executed::new(Outcome::Unchanged, None, 0) };
+        let body = match (write, &a.body) {
+            (Write::Delete, _) => None,
+            (Write::Scale, Some(b)) => match scale_only(b) {
                 Some(_) => Some(b),
                 None => return invalid(format!("a scale body must be {{\"instances\": N}}, got {b}")),
             },
+            (Write::Replace { .. }, _) => return invalid("Marathon apps are never replaced".into()),
             (_, Some(b)) => Some(b),
-            (kind, None) => return invalid(format!("{kind:?} of {id} has no body")),
+            (write, None) => return invalid(format!("{:?} of {id} has no body", write.kind())),
         };
         let mut attempts = 0u32;
         let mut lock_retries = 0u32;
@@ -327,11 +327,11 @@ impl Ctx<'_> {
                 return Executed::new(Outcome::Skipped(reason), None, attempts);
             }
             attempts += 1;
-            let result = match (a.kind, body) {
-                (ActionKind::Create, Some(b)) => m.create_app(b).await,
-                (ActionKind::Update | ActionKind::Adopt, Some(b)) => m.update_app(id, b, force).await,
-                (ActionKind::Scale, Some(b)) => m.put_app_raw(id, b, force).await,
-                (ActionKind::Delete, _) => m.delete_app(id).await,
+            let result = match (write, body) {
+                (Write::Create, Some(b)) => m.create_app(b).await,
+                (Write::Update | Write::Adopt { .. }, Some(b)) => m.update_app(id, b, force).await,
+                (Write::Scale, Some(b)) => m.put_app_raw(id, b, force).await,
+                (Write::Delete, _) => m.delete_app(id).await,
                 _ => return Executed::new(Outcome::Unchanged, None, 0),
             };
             match result {
@@ -367,7 +367,7 @@ impl Ctx<'_> {
                     }
                     return Executed::new(Outcome::Failed(ApplyError::NotOwned(message)), None, attempts);
                 }
-                Err(ClientError::NotFound { .. }) if a.kind == ActionKind::Delete => {
+                Err(ClientError::NotFound { .. }) if *write == Write::Delete => {
                     return Executed::new(Outcome::Applied, None, attempts);
                 }
                 Err(e) if e.is_transient() && error_retries + 1 < self.opts.error_retry.max_attempts => {
@@ -394,13 +394,14 @@ impl Ctx<'_> {
     /// scheduled and dependent), or delete. Transient errors are retried.
     async fn run_job(&self, a: &Action, c: &ChronosClient) -> Executed {
         let name = a.object.id.as_str();
-        let body = match (a.kind, &a.body) {
-            (ActionKind::Delete, _) => None,
-            (ActionKind::Scale, _) => return invalid("Chronos jobs cannot be scaled".into()),
+        let Some(write) = a.decision.write() else { return Executed::new(Outcome::Unchanged, None, 0) };
+        let body = match (write, &a.body) {
+            (Write::Delete, _) => None,
+            (Write::Scale, _) => return invalid("Chronos jobs cannot be scaled".into()),
             (_, Some(b)) => Some(b),
-            (kind, None) => return invalid(format!("{kind:?} of job {name} has no body")),
+            (write, None) => return invalid(format!("{:?} of job {name} has no body", write.kind())),
         };
-        let switches = a.recreate;
+        let switches = matches!(write, Write::Replace { .. });
         let mut attempts = 0u32;
         let mut error_retries = 0u32;
         // Set once the delete half of a delete + create has been done.
@@ -435,7 +436,7 @@ impl Ctx<'_> {
             match result {
                 Ok(()) => {
                     if let (Some(_), Ok(ChronosVersion::V3)) = (body, c.version().await) {
-                        if a.kind == ActionKind::Create || switches {
+                        if *write == Write::Create || switches {
                             return self.wait_job_visible(c, name, attempts).await;
                         }
                     }
@@ -482,11 +483,11 @@ fn scale_only(body: &Value) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::diff::FieldChange;
-    use crate::plan::Impact;
+    use crate::plan::{Decision, Impact};
     use serde_json::json;
 
-    fn action(kind: ActionKind, changes: Vec<FieldChange>) -> Action {
-        Action { changes, ..Action::new(ObjectRef::job("j"), kind, Impact::Replace) }
+    fn action(decision: impl Into<Decision>, changes: Vec<FieldChange>) -> Action {
+        Action { changes, ..Action::new(ObjectRef::job("j"), decision, Impact::Replace) }
     }
 
     #[test]
@@ -506,7 +507,7 @@ mod tests {
 
     #[tokio::test]
     async fn noop_plan_needs_no_client() {
-        let mut a = action(ActionKind::NoOp, vec![]);
+        let mut a = action(Decision::Equal, vec![]);
         a.object = ObjectRef::app("/a");
         let plan = Plan { actions: vec![a], prune_refused: None };
         let report = apply(&plan, &Clients::default(), &ApplyOptions::default(), &NoProgress).await;
@@ -518,10 +519,10 @@ mod tests {
     async fn dependants_of_a_failure_are_blocked() {
         // No Marathon client: the app fails; the job depending on it is blocked; an
         // unrelated NoOp is unaffected.
-        let mut app = action(ActionKind::Create, vec![]);
+        let mut app = action(Write::Create, vec![]);
         app.object = ObjectRef::app("/db");
         app.body = Some(json!({"id": "/db"}));
-        let mut job = action(ActionKind::Create, vec![]);
+        let mut job = action(Write::Create, vec![]);
         job.body = Some(json!({"name": "j"}));
         job.depends_on = vec![ObjectRef::app("/db")];
         job.wave = 1;
@@ -540,7 +541,7 @@ mod tests {
 
     #[tokio::test]
     async fn progress_lines_name_object_action_and_outcome() {
-        let mut app = action(ActionKind::Update, vec![]);
+        let mut app = action(Write::Update, vec![]);
         app.object = ObjectRef::app("/db");
         app.impact = Impact::Restart;
         app.body = Some(json!({"id": "/db"}));
@@ -562,7 +563,7 @@ mod tests {
     async fn cancelled_apply_starts_nothing() {
         let (tx, rx) = watch::channel(false);
         tx.send(true).unwrap();
-        let mut job = action(ActionKind::Create, vec![]);
+        let mut job = action(Write::Create, vec![]);
         job.body = Some(json!({"name": "j"}));
         let plan = Plan { actions: vec![job], prune_refused: None };
         let opts = ApplyOptions { cancel: Some(rx), ..ApplyOptions::default() };

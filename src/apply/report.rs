@@ -53,6 +53,23 @@ pub enum ApplyError {
     NoClient(&'static str),
 }
 
+impl ApplyError {
+    /// Whether trying the same write again later can succeed: an API that was
+    /// unreachable or answered 5xx, a lock or a deployment that did not end. A 4xx
+    /// (422 invalid, 409 owned by someone else), an invalid action or a missing client
+    /// fail the same way until something changes.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApplyError::Client(e) => e.is_transient(),
+            ApplyError::DeploymentFailed { .. }
+            | ApplyError::DeploymentTimeout { .. }
+            | ApplyError::StillLocked { .. }
+            | ApplyError::NotVisible(_) => true,
+            ApplyError::NotOwned(_) | ApplyError::InvalidAction(_) | ApplyError::NoClient(_) => false,
+        }
+    }
+}
+
 /// Why an action was not attempted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SkipReason {
@@ -240,16 +257,16 @@ pub struct TracingProgress;
 
 impl ProgressSink for TracingProgress {
     fn started(&self, action: &Action) {
-        tracing::info!(object = %action.object, action = ?action.kind, impact = ?action.impact, wave = action.wave, "starting");
+        tracing::info!(object = %action.object, action = ?action.kind(), impact = ?action.impact, wave = action.wave, "starting");
     }
 
     fn finished(&self, action: &Action, report: &ObjectReport) {
         let duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX);
         let deployment = report.deployment_id.as_deref().unwrap_or("");
         if report.outcome.is_ok() {
-            tracing::info!(object = %action.object, action = ?action.kind, impact = ?action.impact, duration_ms, deployment, outcome = %report.outcome, "done");
+            tracing::info!(object = %action.object, action = ?action.kind(), impact = ?action.impact, duration_ms, deployment, outcome = %report.outcome, "done");
         } else {
-            tracing::warn!(object = %action.object, action = ?action.kind, impact = ?action.impact, duration_ms, deployment, outcome = %report.outcome, "not applied");
+            tracing::warn!(object = %action.object, action = ?action.kind(), impact = ?action.impact, duration_ms, deployment, outcome = %report.outcome, "not applied");
         }
     }
 }
@@ -293,7 +310,7 @@ impl<W: std::io::Write + Send> ProgressSink for LineProgress<W> {
         self.line(format_args!(
             "starting {} {} ({})",
             action.object,
-            crate::plan::render::kind_word(action.kind),
+            crate::plan::render::kind_word(action.kind()),
             crate::plan::render::impact_text(action.impact)
         ));
     }

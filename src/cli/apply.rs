@@ -10,7 +10,8 @@ use anyhow::Context;
 use super::args::{self, ApplyArgs, PlanArgs, TargetArgs};
 use super::diff::{ColorChoice, OutputFormat, print_plan};
 use crate::apply::{ApplyReport, LineProgress};
-use crate::plan::{Plan, check_still_valid, matches_saved};
+use crate::plan::Plan;
+use crate::reconcile::{PipelineError, SavedPlanError};
 
 /// Arguments of `mesosync apply`.
 #[derive(Debug, clap::Args)]
@@ -57,29 +58,24 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let saved: Plan =
             serde_json::from_str(&text).with_context(|| format!("{} is not a saved plan", path.display()))?;
-        // The file's secrets are masked: plan again from DIR (the real values), and
-        // apply that only if it makes exactly the saved writes against unchanged live.
-        let Some(fresh) = args::plan_or_report(&pipeline).await? else {
-            return Ok(super::EXIT_ERROR);
+        return match pipeline.apply_saved(&saved, &progress).await {
+            Ok(Some(report)) => Ok(finish(&report)),
+            Ok(None) => Ok(super::EXIT_OK),
+            Err(SavedPlanError::Pipeline(PipelineError::Load(errors))) => {
+                super::print_load_errors(&pipeline.dir, &errors);
+                Ok(super::EXIT_ERROR)
+            }
+            Err(e @ SavedPlanError::ChronosUnreachable { .. }) => {
+                eprintln!("error: {e}");
+                Ok(super::EXIT_ERROR)
+            }
+            Err(e @ (SavedPlanError::LiveMoved(_) | SavedPlanError::WritesDiffer(_))) => {
+                eprintln!("refusing the saved plan {}: {e}", path.display());
+                eprintln!("run `mesosync diff --out` again to make a fresh plan");
+                Ok(super::EXIT_ERROR)
+            }
+            Err(SavedPlanError::Pipeline(e)) => Err(e.into()),
         };
-        if super::diff::report_unreachable(&fresh) {
-            return Ok(super::EXIT_ERROR);
-        }
-        let refusal = check_still_valid(&saved, &fresh.live)
-            .err()
-            .map(|why| format!("live state changed since it was made: {why}"))
-            .or_else(|| matches_saved(&saved, &fresh.plan).err());
-        if let Some(why) = refusal {
-            eprintln!("refusing the saved plan {}: {why}", path.display());
-            eprintln!("run `mesosync diff --out` again to make a fresh plan");
-            return Ok(super::EXIT_ERROR);
-        }
-        if !fresh.plan.actions.iter().any(|a| a.is_write()) {
-            return Ok(super::EXIT_OK);
-        }
-        crate::reconcile::Pipeline::check_writable(&fresh.plan)?;
-        let report = pipeline.execute(&fresh.plan, None, None, &progress).await;
-        return Ok(finish(&report));
     }
     let Some(planned) = args::plan_or_report(&pipeline).await? else {
         return Ok(super::EXIT_ERROR);

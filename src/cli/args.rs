@@ -130,7 +130,7 @@ pub struct PlanArgs {
 impl PlanArgs {
     /// Loading options (values files + `MESOSYNC_VAR_*`).
     pub fn load_options(&self) -> LoadOptions {
-        LoadOptions::from_env(self.values.clone())
+        load_options(self.values.clone())
     }
 
     /// Plan options.
@@ -176,6 +176,13 @@ impl ApplyArgs {
             ..ApplyOptions::default()
         }
     }
+}
+
+/// `values_files` plus this process's `MESOSYNC_VAR_*` environment: the CLI is where
+/// the process environment is read, never the loader.
+pub fn load_options(values_files: Vec<PathBuf>) -> LoadOptions {
+    let env = std::env::vars().filter(|(k, _)| crate::source::is_load_env(k)).collect();
+    LoadOptions { values_files, env }
 }
 
 /// Build the pipeline for `dir`, refusing a configuration that cannot be right: a

@@ -1,6 +1,12 @@
 //! `mesosync diff DIR`: what `apply` would change, and nothing else. Exit 0 when
 //! nothing would change, 2 when something would, 1 on any error — like
 //! `terraform plan -detailed-exitcode`.
+//!
+//! With `--base REV` it previews a change between two git revisions (head: `--head
+//! REV`, else the work tree), read from git objects without a checkout: offline
+//! (desired(base) → desired(head)) without `--marathon`/`--chronos`, against the live
+//! cluster with them (see [`crate::diff::preview`]). The same exit codes, plus 1 when
+//! `--fail-on-restarts` / `--fail-on-delete` is exceeded (after printing the preview).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -19,7 +25,11 @@ pub enum OutputFormat {
     Text,
     /// The plan as JSON (secrets masked), for machines.
     Json,
+    /// A Markdown pull-request comment (with `--base` only).
+    Markdown,
 }
+
+const MARKDOWN_NEEDS_BASE: &str = "--output markdown previews a change: it needs --base REV";
 
 /// When to colour text output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -68,6 +78,24 @@ pub struct DiffArgs {
     /// Also list objects with nothing to do.
     #[arg(long)]
     pub show_unchanged: bool,
+    /// Preview a change: the git revision it starts from (e.g. the target branch).
+    /// Read from git objects; the work tree and index are not touched.
+    #[arg(long, value_name = "REV", conflicts_with = "out")]
+    pub base: Option<String>,
+    /// The revision of the change (default: the work tree).
+    #[arg(long, value_name = "REV", requires = "base")]
+    pub head: Option<String>,
+    /// Markdown output: the size cap of the comment (each object is cut to fit and says
+    /// what was left out).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::diff::markdown::DEFAULT_MAX_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(crate::diff::markdown::MIN_MAX_BYTES as u64..))]
+    pub max_bytes: u64,
+    /// With --base: exit 1 when the change restarts more than N Marathon apps.
+    #[arg(long, value_name = "N", requires = "base")]
+    pub fail_on_restarts: Option<usize>,
+    /// With --base: exit 1 when the change deletes anything (deletes need --prune).
+    #[arg(long, requires = "base")]
+    pub fail_on_delete: bool,
 }
 
 /// Print the plan and return 0 (no changes) or 2 (changes).
@@ -78,6 +106,7 @@ pub fn print_plan(
     show_unchanged: bool,
 ) -> anyhow::Result<()> {
     match output {
+        OutputFormat::Markdown => anyhow::bail!(MARKDOWN_NEEDS_BASE),
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&render_json(plan))?),
         OutputFormat::Text => {
             // The rendering ends with the prune refusal (if any) and the summary line.
@@ -102,6 +131,12 @@ pub fn report_unreachable(planned: &crate::reconcile::Planned) -> bool {
 
 /// Run `mesosync diff`.
 pub async fn run(args: DiffArgs) -> anyhow::Result<u8> {
+    if let Some(base) = args.base.clone() {
+        return run_preview(args, base).await;
+    }
+    if args.output == OutputFormat::Markdown {
+        anyhow::bail!(MARKDOWN_NEEDS_BASE);
+    }
     let pipeline = args::pipeline(args.dir.clone(), &args.target, &args.plan, &ApplyArgs::default_flags())?;
     let Some(planned) = args::plan_or_report(&pipeline).await? else {
         return Ok(super::EXIT_ERROR);
@@ -119,4 +154,91 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<u8> {
         eprintln!("plan saved to {}", path.display());
     }
     Ok(if planned.plan.has_changes() { super::EXIT_CHANGES } else { super::EXIT_OK })
+}
+
+/// Run `mesosync diff DIR --base REV [--head REV]`.
+async fn run_preview(args: DiffArgs, base: String) -> anyhow::Result<u8> {
+    use crate::diff::preview::{self, Mode, Preview, Side};
+    use crate::source::revision::{self, RevisionError};
+
+    let options = args.plan.load_options();
+    let (dir, head) = (args.dir.clone(), args.head.clone());
+    let loaded =
+        tokio::task::spawn_blocking(move || revision::load_pair(&dir, &base, head.as_deref(), &options))
+            .await?;
+    let pair = match loaded {
+        Ok(pair) => pair,
+        Err(e) => {
+            if let RevisionError::Load(errors) = &e.error {
+                for error in errors.iter() {
+                    eprintln!("{error}");
+                }
+                eprintln!("{}: {} error(s) in the manifests; no preview", e.side, errors.len());
+                return Ok(super::EXIT_ERROR);
+            }
+            anyhow::bail!("{e}");
+        }
+    };
+    let live_mode = !args.target.marathon.is_empty() || !args.target.chronos.is_empty();
+    let now = chrono::Utc::now();
+    let mut opts = args.plan.plan_options(args.target.chronos_version);
+    let (mode, plan, causes) = if live_mode {
+        args::check_targets(&pair.head_state, &args.target)?;
+        let clients = args.target.clients().context("configuring the API clients")?;
+        if let (None, Some(chronos)) = (opts.chronos_version, &clients.chronos) {
+            opts.chronos_version = Some(chronos.version().await.context("reading the Chronos version")?);
+        }
+        let live = clients.list_live(None).await.context("listing live state")?;
+        let head_vs_live = crate::plan::compute(&pair.head_state, &live, &opts, now);
+        let base_vs_live = crate::plan::compute(&pair.base_state, &live, &opts, now);
+        let base_vs_head = preview::offline_plan(&pair.base_state, &pair.head_state, &opts, now);
+        let causes = preview::causes(&head_vs_live, &base_vs_head, &base_vs_live);
+        (Mode::Live, head_vs_live, causes)
+    } else {
+        (
+            Mode::Offline,
+            preview::offline_plan(&pair.base_state, &pair.head_state, &opts, now),
+            Default::default(),
+        )
+    };
+    let side = |r: &revision::Revision| Side { name: r.name.clone(), commit: Some(r.commit.clone()) };
+    let preview = Preview {
+        base: side(&pair.base),
+        head: pair.head.as_ref().map_or_else(|| Side { name: "work tree".into(), commit: None }, side),
+        mode,
+        plan,
+        causes,
+    };
+    match args.output {
+        OutputFormat::Text => print!("{}", preview::render_text(&preview)),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&preview::render_json(&preview))?),
+        OutputFormat::Markdown => {
+            let max_bytes = usize::try_from(args.max_bytes).unwrap_or(usize::MAX);
+            print!("{}", crate::diff::markdown::render(&preview, max_bytes));
+        }
+    }
+    let mut failed = false;
+    if let Some(limit) = args.fail_on_restarts {
+        let restarts = preview.restarts_by_change();
+        if restarts.len() > limit {
+            eprintln!(
+                "error: the change restarts {} app(s), more than --fail-on-restarts {limit}",
+                restarts.len()
+            );
+            failed = true;
+        }
+    }
+    let deletes = preview.deletes_by_change();
+    if args.fail_on_delete && !deletes.is_empty() {
+        let ids: Vec<String> = deletes.iter().map(ToString::to_string).collect();
+        eprintln!("error: the change deletes {} object(s) (--fail-on-delete): {}", ids.len(), ids.join(", "));
+        failed = true;
+    }
+    Ok(if failed {
+        super::EXIT_ERROR
+    } else if preview.has_changes() {
+        super::EXIT_CHANGES
+    } else {
+        super::EXIT_OK
+    })
 }

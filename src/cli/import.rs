@@ -117,7 +117,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
 
 fn write(out: &Path, object: &ImportedObject, origin: &Origin) -> anyhow::Result<()> {
     let path = out.join(&object.path);
-    let text = import::render(object, origin).map_err(anyhow::Error::msg)?;
+    let text = import::render(object, origin)?;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }

@@ -1,8 +1,9 @@
 //! The command line: one clap command per subcommand, each in its own module. This
 //! is the edge where errors become messages and exit codes; nothing below it prints.
 //!
-//! Exit codes: 0 success (for `diff`: no changes), 1 error, 2 (`diff` only) changes
-//! present — as `terraform plan -detailed-exitcode`.
+//! Exit codes: 0 success (for `diff`: no changes), 1 error — a usage error included,
+//! for every command —, 2 (`diff` only) changes present — as `terraform plan
+//! -detailed-exitcode`.
 
 mod apply;
 mod args;
@@ -56,13 +57,29 @@ pub enum Command {
 
 /// Parse the process arguments, run the command, and return its exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("error: {}", crate::diff::mask::redact_userinfo(&format!("{err:#}")));
             ExitCode::from(EXIT_ERROR)
         }
+    }
+}
+
+/// Print clap's message and pick the exit code: 0 for `--help` / `--version`, 1 for
+/// a usage error. (clap's own is 2, which `diff` uses for "changes": a CI job would
+/// read a typo in its flags as a pending change.)
+fn usage_error(err: &clap::Error) -> ExitCode {
+    let _ = err.print();
+    match err.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+            ExitCode::from(EXIT_OK)
+        }
+        _ => ExitCode::from(EXIT_ERROR),
     }
 }
 

@@ -69,6 +69,10 @@ pub struct RunArgs {
     /// With --sandbox: how long each emulated Marathon deployment takes.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub sandbox_deployment_duration: Duration,
+    /// With --sandbox: serve the emulator's /_sandbox/ control endpoints (faults,
+    /// request log, clock, state), as `mesosync sandbox --controls` does. Off by default.
+    #[arg(long, requires = "sandbox")]
+    pub sandbox_controls: bool,
 }
 
 impl RunArgs {
@@ -116,7 +120,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
             chronos_addr: args.sandbox_chronos_addr,
             chronos_version: SandboxChronos::V2_4,
             deployment_duration: args.sandbox_deployment_duration,
-            controls: true,
+            controls: args.sandbox_controls,
             seed: None,
         };
         let sandbox = emulator::start(config).await.context("starting the embedded sandbox")?;

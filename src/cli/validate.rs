@@ -17,7 +17,7 @@ pub struct ValidateArgs {
 
 /// Print every load error (exit 1), or a one-line summary (exit 0).
 pub fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
-    let options = source::LoadOptions::from_env(args.values.clone());
+    let options = super::args::load_options(args.values.clone());
     match source::load_dir_with(&args.dir, &options) {
         Ok(state) => {
             println!("{}: {} apps, {} jobs: valid", args.dir.display(), state.apps.len(), state.jobs.len());

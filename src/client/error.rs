@@ -50,6 +50,8 @@ pub enum ClientError {
     /// Marathon's 409 "App is locked by one or more deployments".
     #[error("{method} {path}: locked by running deployment(s) {}", .deployments.join(", "))]
     Locked {
+        /// The system that answered (`marathon`).
+        system: &'static str,
         /// HTTP method.
         method: String,
         /// URL path of the request.
@@ -60,6 +62,8 @@ pub enum ClientError {
     /// Marathon's 409 on create: "An app with id [/x] already exists."
     #[error("{method} {path}: {message}")]
     AlreadyExists {
+        /// The system that answered (`marathon`).
+        system: &'static str,
         /// HTTP method.
         method: String,
         /// URL path of the request.
@@ -128,10 +132,11 @@ impl ClientError {
         match self {
             ClientError::Unreachable { system, .. }
             | ClientError::Transport { system, .. }
+            | ClientError::Locked { system, .. }
+            | ClientError::AlreadyExists { system, .. }
             | ClientError::NotFound { system, .. }
             | ClientError::Api { system, .. }
             | ClientError::Decode { system, .. } => system,
-            ClientError::Locked { .. } | ClientError::AlreadyExists { .. } => "marathon",
             ClientError::Config(_) => "config",
         }
     }
@@ -147,11 +152,11 @@ impl ClientError {
             ClientError::Transport { system, method, path, reason } => {
                 ClientError::Transport { system, method, path: mask(&path), reason: mask(&reason) }
             }
-            ClientError::Locked { method, path, deployments } => {
-                ClientError::Locked { method, path: mask(&path), deployments }
+            ClientError::Locked { system, method, path, deployments } => {
+                ClientError::Locked { system, method, path: mask(&path), deployments }
             }
-            ClientError::AlreadyExists { method, path, message } => {
-                ClientError::AlreadyExists { method, path: mask(&path), message: mask(&message) }
+            ClientError::AlreadyExists { system, method, path, message } => {
+                ClientError::AlreadyExists { system, method, path: mask(&path), message: mask(&message) }
             }
             ClientError::NotFound { system, method, path, message } => {
                 ClientError::NotFound { system, method, path: mask(&path), message: mask(&message) }

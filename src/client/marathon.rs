@@ -84,6 +84,18 @@ pub enum MarathonEvent {
 }
 
 impl MarathonEvent {
+    /// The event type it was sent as.
+    pub fn event_type(&self) -> &str {
+        match self {
+            MarathonEvent::Attached => "event_stream_attached",
+            MarathonEvent::DeploymentSuccess { .. } => "deployment_success",
+            MarathonEvent::DeploymentFailed { .. } => "deployment_failed",
+            MarathonEvent::DeploymentInfo { .. } => "deployment_info",
+            MarathonEvent::ApiPost { .. } => "api_post_event",
+            MarathonEvent::Other { event_type, .. } => event_type,
+        }
+    }
+
     /// Build an event from one SSE frame.
     pub fn from_frame(event_type: &str, data: &str) -> Self {
         let value: Value = serde_json::from_str(data).unwrap_or_else(|_| Value::String(data.to_string()));
@@ -273,11 +285,18 @@ impl MarathonClient {
 
     /// Subscribe to `/v2/events` (optionally only these event types). The first event
     /// is normally [`MarathonEvent::Attached`].
+    ///
+    /// The types are filtered here as well: Marathon before 1.3.7 ignores `event_type`
+    /// and sends every task and health event, which must not reach the caller (a
+    /// controller would reconcile on each). Frames of other types are dropped before
+    /// their JSON is parsed.
     pub async fn events(&self, event_types: &[&str]) -> Result<EventStream, ClientError> {
         let mut req = Request::new(Method::GET, "/v2/events");
         for t in event_types {
             req = req.query("event_type", *t);
         }
+        let wanted: Vec<String> = event_types.iter().map(|t| (*t).to_owned()).collect();
+        let wants = move |event_type: &str| wanted.is_empty() || wanted.iter().any(|w| w == event_type);
         let resp = self.http.open_stream(&req, "text/event-stream").await?;
         let path = "/v2/events".to_string();
         let bytes = resp.bytes_stream();
@@ -285,6 +304,7 @@ impl MarathonClient {
             (Box::pin(bytes), SseParser::default(), VecDeque::new(), false),
             move |(mut bytes, mut parser, mut pending, done)| {
                 let path = path.clone();
+                let wants = wants.clone();
                 async move {
                     loop {
                         if let Some(ev) = pending.pop_front() {
@@ -296,7 +316,15 @@ impl MarathonClient {
                         match bytes.next().await {
                             Some(Ok(chunk)) => {
                                 for (event, data) in parser.feed(&chunk) {
-                                    pending.push_back(MarathonEvent::from_frame(&event, &data));
+                                    // A frame without an `event:` line names its type
+                                    // in the JSON: parse it to know.
+                                    if !event.is_empty() && !wants(&event) {
+                                        continue;
+                                    }
+                                    let parsed = MarathonEvent::from_frame(&event, &data);
+                                    if wants(parsed.event_type()) {
+                                        pending.push_back(parsed);
+                                    }
                                 }
                             }
                             Some(Err(e)) => {

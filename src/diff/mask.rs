@@ -15,7 +15,6 @@ use std::sync::LazyLock;
 use aho_corasick::{AhoCorasick, MatchKind};
 use serde_json::Value;
 
-pub use crate::model::secret::{looks_secret, secret_pointers};
 use crate::model::{ObjectKind, SecretValues};
 use crate::normalize::set_pointer_if_present;
 
@@ -31,6 +30,14 @@ pub const MASK: &str = "(sensitive value)";
 /// whole value equals them, and in text only as a whole word: masking every `42`
 /// inside every string would make output unreadable without hiding anything.
 pub const MIN_EMBEDDED_LEN: usize = 4;
+
+pub use crate::system::looks_secret;
+
+/// The pointers of every secret value in `doc` (a normalized or raw app / job), plus
+/// the `extra` pointers from `sync.secret`.
+pub fn secret_pointers(kind: ObjectKind, doc: &Value, extra: &[String]) -> Vec<String> {
+    crate::model::secret::secret_pointers(kind, doc, extra)
+}
 
 /// Whether the secret pointer `secret` covers `pointer` (equal, or `pointer` below it).
 pub fn covers(secret: &str, pointer: &str) -> bool {
@@ -236,6 +243,15 @@ pub fn recorded_secrets(kind: ObjectKind, live: &Value) -> SecretValues {
         ObjectKind::ChronosJob => crate::normalize::chronos::recorded_secret_pointers(live),
     };
     SecretValues::of_spec(kind, live, &pointers)
+}
+
+/// Record the `sync.secret` `pointers` on a request body of `kind` (see
+/// [`recorded_secrets`]), so a later prune can mask them.
+pub fn record_secret_pointers(kind: ObjectKind, body: &mut Value, pointers: &[String]) {
+    match kind {
+        ObjectKind::MarathonApp => crate::normalize::marathon::with_secret_pointers(body, pointers),
+        ObjectKind::ChronosJob => crate::normalize::chronos::with_secret_marker(body, pointers),
+    }
 }
 
 /// `text` with every value of `secrets` (and URL userinfo) masked.

@@ -37,6 +37,16 @@ pub fn pretty(doc: Option<&Value>) -> String {
 /// A unified diff from `live` to `desired` (both already masked), with three lines of
 /// context, `--- live` / `+++ desired` headers and `-` / `+` lines coloured on request.
 pub fn unified(live: Option<&Value>, desired: Option<&Value>, color: bool) -> String {
+    unified_between(("live", live), ("desired", desired), color)
+}
+
+/// [`unified`] with other names for the two sides (`--- base` / `+++ head` in a
+/// preview of two revisions).
+pub fn unified_between(
+    (old_name, live): (&str, Option<&Value>),
+    (new_name, desired): (&str, Option<&Value>),
+    color: bool,
+) -> String {
     let old = pretty(live);
     let new = pretty(desired);
     let diff = TextDiff::from_lines(&old, &new);
@@ -45,9 +55,9 @@ pub fn unified(live: Option<&Value>, desired: Option<&Value>, color: bool) -> St
     udiff.context_radius(3);
     for (i, hunk) in udiff.iter_hunks().enumerate() {
         if i == 0 {
-            out.push_str(&paint("--- live", ansi::RED, color));
+            out.push_str(&paint(&format!("--- {old_name}"), ansi::RED, color));
             out.push('\n');
-            out.push_str(&paint("+++ desired", ansi::GREEN, color));
+            out.push_str(&paint(&format!("+++ {new_name}"), ansi::GREEN, color));
             out.push('\n');
         }
         out.push_str(&paint(&hunk.header().to_string(), ansi::CYAN, color));

@@ -266,6 +266,20 @@ impl Sandbox {
         self.marathon.set_deployment_duration(duration)
     }
 
+    /// Serve `/v2/events` like Marathon before 1.3.7 (the `event_type` filter came in
+    /// 1.3.7, changelog #4936): every stream gets every event whatever it asked for.
+    pub fn ignore_event_type_filters(&self, ignore: bool) {
+        self.marathon.unfiltered_events.store(ignore, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Kill every running task of an app, as `DELETE /v2/apps/{id}/tasks` does
+    /// (Marathon launches replacements): task-state event traffic for tests and
+    /// benches. Returns how many tasks were killed (0 for an unknown app).
+    pub fn kill_tasks(&self, app_id: &str) -> usize {
+        let mut store = self.marathon.store();
+        self.marathon.kill_tasks(&mut store, app_id, |_| true).map_or(0, |killed| killed.len())
+    }
+
     /// Move the emulated clock forward; due Chronos jobs "run" at once.
     pub fn advance_clock(&self, by: Duration) {
         self.clock.advance(by);

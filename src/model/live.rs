@@ -211,6 +211,14 @@ impl LiveState {
         }
     }
 
+    /// The listed objects of `kind`.
+    pub fn list(&self, kind: super::ObjectKind) -> &[LiveObject] {
+        match kind {
+            super::ObjectKind::MarathonApp => &self.apps,
+            super::ObjectKind::ChronosJob => &self.jobs,
+        }
+    }
+
     /// The live app with this id.
     pub fn app(&self, id: &str) -> Option<&LiveObject> {
         self.apps.iter().find(|a| a.head.id.as_deref() == Some(id))
@@ -246,6 +254,14 @@ pub struct LiveIndex<'a> {
 }
 
 impl<'a> LiveIndex<'a> {
+    /// The live object of `kind` with this key.
+    pub fn get(&self, kind: super::ObjectKind, key: &str) -> Option<&'a LiveObject> {
+        match kind {
+            super::ObjectKind::MarathonApp => self.app(key),
+            super::ObjectKind::ChronosJob => self.job(key),
+        }
+    }
+
     /// The live app with this id.
     pub fn app(&self, id: &str) -> Option<&'a LiveObject> {
         self.apps.get(id).copied()

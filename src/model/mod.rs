@@ -39,6 +39,14 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
+    /// Every kind, in order (one per registered system).
+    pub const ALL: &'static [ObjectKind] = &[ObjectKind::MarathonApp, ObjectKind::ChronosJob];
+
+    /// The kind named `name` in a manifest (`MarathonApp`, `ChronosJob`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|kind| kind.to_string() == name)
+    }
+
     /// The system that holds objects of this kind.
     pub fn system(self) -> &'static str {
         match self {
@@ -55,6 +63,22 @@ impl fmt::Display for ObjectKind {
             ObjectKind::ChronosJob => "ChronosJob",
         })
     }
+}
+
+/// What a write costs the running workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Impact {
+    /// No effect on running tasks (no write, or a create).
+    None,
+    /// Marathon: every task is restarted (any change but `instances`).
+    Restart,
+    /// Marathon: only the number of tasks changes.
+    ScaleOnly,
+    /// Chronos: the job is replaced whole; its run statistics are reset.
+    Replace,
+    /// The object (and its tasks) goes away.
+    Destroy,
 }
 
 /// A reference to one object: its kind and its key (app id or job name).
@@ -200,10 +224,20 @@ impl DesiredState {
 
     /// Find an object by reference.
     pub fn get(&self, r: &ObjectRef) -> Option<&DesiredObject> {
-        let list = match r.kind {
+        self.find(r.kind, &r.id)
+    }
+
+    /// The objects of `kind`, sorted by key.
+    pub fn list(&self, kind: ObjectKind) -> &[DesiredObject] {
+        match kind {
             ObjectKind::MarathonApp => &self.apps,
             ObjectKind::ChronosJob => &self.jobs,
-        };
-        list.binary_search_by(|o| o.object.id.as_str().cmp(r.id.as_str())).ok().map(|i| &list[i])
+        }
+    }
+
+    /// Find an object by kind and id (a binary search: the lists are sorted).
+    pub fn find(&self, kind: ObjectKind, id: &str) -> Option<&DesiredObject> {
+        let list = self.list(kind);
+        list.binary_search_by(|o| o.object.id.as_str().cmp(id)).ok().map(|i| &list[i])
     }
 }

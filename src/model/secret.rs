@@ -17,50 +17,12 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::ObjectKind;
-use super::pointer::escape_token;
 
-/// Name fragments that make a variable or label secret (compared case-insensitively).
-/// (`PRIVATE` alone is not one: `KOLLA_PRIVATE_INTERFACE` names a NIC; a private key
-/// is caught by `KEY`.)
-const SECRET_WORDS: &[&str] =
-    &["PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL", "COOKIE"];
-
-/// Whether a variable or label name looks like it holds a secret. `KEY` counts only
-/// as the end of a word (`API_KEY`, `SSHKEY`), not inside one: OpenStack is full of
-/// `KEYSTONE_*` names that are not secret.
-pub fn looks_secret(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    SECRET_WORDS.iter().any(|w| upper.contains(w))
-        || upper.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| word.ends_with("KEY"))
-}
-
-/// The pointers of every value of `doc` (a normalized or raw app / job) that is secret
-/// by its name (plus the Docker credential secret), plus the `extra` pointers.
+/// The pointers of every value of `doc` (a raw or normalized app / job) that is secret
+/// by its name, as the object's system says (`System::secret_pointers`), plus `extra`.
 pub fn secret_pointers(kind: ObjectKind, doc: &Value, extra: &[String]) -> Vec<String> {
     let mut out: Vec<String> = extra.to_vec();
-    match kind {
-        ObjectKind::MarathonApp => {
-            for member in ["env", "labels"] {
-                if let Some(map) = doc.get(member).and_then(Value::as_object) {
-                    out.extend(
-                        map.keys()
-                            .filter(|k| looks_secret(k))
-                            .map(|k| format!("/{member}/{}", escape_token(k))),
-                    );
-                }
-            }
-            out.push("/container/docker/credential/secret".into());
-        }
-        ObjectKind::ChronosJob => {
-            if let Some(vars) = doc.get("environmentVariables").and_then(Value::as_array) {
-                for (i, var) in vars.iter().enumerate() {
-                    if var.get("name").and_then(Value::as_str).is_some_and(looks_secret) {
-                        out.push(format!("/environmentVariables/{i}/value"));
-                    }
-                }
-            }
-        }
-    }
+    crate::system::of(kind).secret_pointers(doc, &mut out);
     out
 }
 
@@ -162,24 +124,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    #[test]
-    fn secret_names_are_recognised_case_insensitively() {
-        for name in [
-            "DB_PASSWORD",
-            "api_key",
-            "GitHubToken",
-            "client_secret",
-            "SSH_PRIVATE_KEY",
-            "keystone_passwd",
-            "RABBITMQ_CLUSTER_COOKIE",
-        ] {
-            assert!(looks_secret(name), "{name}");
-        }
-        for name in ["LOG_LEVEL", "HOME", "PORT", "KEYSTONE_ADMIN_URL", "KOLLA_PRIVATE_INTERFACE"] {
-            assert!(!looks_secret(name), "{name}");
-        }
-    }
 
     #[test]
     fn pointers_resolve_against_the_spec_as_written_to_values() {

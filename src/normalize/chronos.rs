@@ -97,8 +97,8 @@ pub fn with_owner_marker(job: &mut Value, instance: &str) {
 /// write, never compared (live normalization removes it).
 const SECRETS_MARKER: &str = "[mesosync-sensitive:";
 
-/// Record `pointers` in the job's description (nothing when there are none). Called
-/// before [`with_owner_marker`], so the ownership marker stays last.
+/// Record `pointers` in the job's description (nothing when there are none), before
+/// the ownership marker, which stays last.
 pub fn with_secret_marker(job: &mut Value, pointers: &[String]) {
     if pointers.is_empty() {
         return;
@@ -106,7 +106,12 @@ pub fn with_secret_marker(job: &mut Value, pointers: &[String]) {
     if let Value::Object(map) = job {
         let description = map.get("description").and_then(Value::as_str).unwrap_or("");
         let marker = format!("{SECRETS_MARKER}{}]", json!(pointers));
-        let text = if description.is_empty() { marker } else { format!("{description} {marker}") };
+        // Before the ownership marker when it is there already: it stays last.
+        let text = match description.find("[mesosync:") {
+            Some(at) => format!("{}{marker} {}", &description[..at], &description[at..]),
+            None if description.is_empty() => marker,
+            None => format!("{description} {marker}"),
+        };
         map.insert("description".into(), Value::String(text));
     }
 }
@@ -386,8 +391,8 @@ mod tests {
     #[test]
     fn secret_markers_round_trip_and_vanish_from_the_live_form() {
         let mut job = json!({"description": "nightly"});
-        with_secret_marker(&mut job, &["/environmentVariables/1/value".into(), "/a]b".into()]);
         with_owner_marker(&mut job, "prod");
+        with_secret_marker(&mut job, &["/environmentVariables/1/value".into(), "/a]b".into()]);
         let d = job["description"].as_str().unwrap();
         assert!(d.ends_with(" [mesosync:prod]"), "{d}");
         assert_eq!(recorded_secret_pointers(&job), ["/environmentVariables/1/value", "/a]b"]);

@@ -427,8 +427,15 @@ fn health_check_defaults(check: &mut Map<String, Value>) {
     } else {
         check.shift_remove("ignoreHttp1xx");
     }
-    if protocol != "COMMAND" {
+    // Marathon writes an ipProtocol on every check; only the Mesos HTTP/TCP checks keep
+    // the one sent (1.10 HealthCheckConversion.appHealthCheckWrites), the others read
+    // back IPv4 whatever was sent.
+    if protocol.starts_with("MESOS_") {
         default_member(check, "ipProtocol", json!("IPv4"));
+    } else {
+        check.insert("ipProtocol".into(), json!("IPv4"));
+    }
+    if protocol != "COMMAND" {
         // Absent portIndex and 0 are the same port (DESIGN §4).
         if check.get("port").is_none_or(Value::is_null) {
             default_member(check, "portIndex", json!(0));

@@ -7,8 +7,9 @@
 //! the ownership mark (DESIGN §3); the live side loses what the server sets (versions,
 //! task counts, run statistics). What needs both sides at once — a desired `port: 0`
 //! against the live assigned port, a Chronos schedule the server has rewritten, fields a
-//! server version does not report, `sync.ignore` pointers — is done by the `align_*`
-//! functions after each side is normalized. Normalizing twice changes nothing.
+//! server version does not report — is done by the `align_*` functions after each side
+//! is normalized, then `sync.ignore` ([`apply_ignore`]). Normalizing twice changes
+//! nothing. The pipeline reaches these through each system (`system::System`).
 //!
 //! This module decides what is *equal*; it never decides what to *send*: the body of a
 //! write is built by [`crate::plan`] from the manifest as written.
@@ -29,11 +30,7 @@
 pub mod chronos;
 pub mod marathon;
 
-use chrono::{DateTime, Utc};
-
 use serde_json::{Map, Number, Value};
-
-use crate::model::ObjectKind;
 
 pub use crate::model::chronos::ChronosVersion;
 
@@ -56,39 +53,6 @@ impl Default for NormalizeOptions {
     fn default() -> Self {
         Self { instance: DEFAULT_INSTANCE.to_string(), marathon_version: None, chronos_version: None }
     }
-}
-
-/// The desired object of `kind` in canonical form, with its ownership mark.
-pub fn desired(kind: ObjectKind, spec: &Value, opts: &NormalizeOptions) -> Value {
-    match kind {
-        ObjectKind::MarathonApp => marathon::desired_app(spec, opts),
-        ObjectKind::ChronosJob => chronos::desired_job(spec, opts),
-    }
-}
-
-/// The live object of `kind` in canonical form, server-set fields removed.
-pub fn live(kind: ObjectKind, live: &Value, opts: &NormalizeOptions) -> Value {
-    match kind {
-        ObjectKind::MarathonApp => marathon::live_app(live, opts),
-        ObjectKind::ChronosJob => chronos::live_job(live, opts),
-    }
-}
-
-/// Everything that needs both normalized sides: assigned ports, rewritten schedules,
-/// unreported fields, then the `ignore` pointers (the live value wins).
-pub fn align(
-    kind: ObjectKind,
-    desired: &mut Value,
-    live: &Value,
-    ignore: &[String],
-    now: DateTime<Utc>,
-    opts: &NormalizeOptions,
-) {
-    match kind {
-        ObjectKind::MarathonApp => marathon::align_app(desired, live),
-        ObjectKind::ChronosJob => chronos::align_job(desired, live, now, opts.chronos_version),
-    }
-    apply_ignore(desired, live, ignore);
 }
 
 /// The instance name used when none is configured.

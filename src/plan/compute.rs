@@ -7,18 +7,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::order::order;
-use super::saved::live_version;
-use super::{Action, ActionKind, Impact, Plan, Preview};
+use super::order::{Node, order};
+use super::{Action, Decision, HoldReason, Impact, Plan, Preview, PruneRefusal, Write};
 use crate::diff::{FieldChange, diff_object, mask};
-use crate::model::chronos::Schedule;
-use crate::model::marathon::canonical_app_id;
 use crate::model::{
     DesiredObject, DesiredState, LiveHead, LiveObject, LiveState, ObjectKind, ObjectRef, fingerprint,
 };
-use crate::normalize::chronos as chronos_norm;
-use crate::normalize::marathon as marathon_norm;
 use crate::normalize::{self, ChronosVersion, DEFAULT_INSTANCE, MarathonVersion, NormalizeOptions};
+use crate::system::{self, System};
 
 /// Everything that shapes a plan besides desired and live state.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,26 +68,9 @@ impl PlanOptions {
         }
     }
 
-    fn owns(&self, kind: ObjectKind, live: &LiveHead) -> bool {
-        match kind {
-            ObjectKind::MarathonApp => live.owner_label.as_deref() == Some(self.instance.as_str()),
-            ObjectKind::ChronosJob => chronos_norm::is_owned(
-                live.description.as_deref(),
-                live.name.as_deref(),
-                &self.instance,
-                self.chronos_prefix.as_deref(),
-            ),
-        }
+    fn owns(&self, system: &dyn System, live: &LiveHead) -> bool {
+        system.owns(live, &self.instance, self.chronos_prefix.as_deref())
     }
-}
-
-/// One action plus what ordering needs to know about it.
-pub(super) struct Planned {
-    pub action: Action,
-    /// Objects it waits for (desired dependencies; for a delete: its live children).
-    pub edges: Vec<ObjectRef>,
-    /// `sync.wave` (0 when unset).
-    pub sync_wave: i64,
 }
 
 /// Verdicts kept between the plans of a long-running controller: which pairs of
@@ -124,6 +103,21 @@ impl Memo {
     pub fn is_empty(&self) -> bool {
         self.equal.is_empty()
     }
+
+    /// Remember `d` against `live` as equal without comparing them: for a caller that
+    /// knows it by construction — the offline preview, where `live` is the form `d`'s
+    /// unchanged manifest was created with ([`created_form`]).
+    pub fn assume_equal(&mut self, opts: &PlanOptions, d: &DesiredObject, live: &LiveObject) {
+        let options = fingerprint(format!("{opts:?}").as_bytes());
+        let version = system::of(d.object.kind).listed_version(live);
+        self.equal.insert(pair_key(options, d, live), version);
+    }
+}
+
+/// What a live system holds once `d` was created by apply (the create body): the
+/// offline preview takes the base revision as applied this way.
+pub fn created_form(d: &DesiredObject, instance: &str, now: DateTime<Utc>) -> Value {
+    system::of(d.object.kind).request_body(&d.spec.value(), None, instance, now)
 }
 
 /// Compute the plan that makes `live` equal to `desired` (pure; `now` only decides
@@ -145,30 +139,27 @@ pub fn compute_with(
     let options = fingerprint(format!("{opts:?}").as_bytes());
     let index = live.index();
     let mut verdicts = HashMap::with_capacity(memo.equal.len());
-    let mut planned: Vec<Planned> = desired
+    let mut planned: Vec<Node> = desired
         .objects()
         .map(|d| {
-            let live_object = match d.object.kind {
-                ObjectKind::MarathonApp => index.app(&d.object.id),
-                ObjectKind::ChronosJob => index.job(&d.object.id),
-            };
+            let live_object = index.get(d.object.kind, &d.object.id);
             let key = live_object.map(|l| pair_key(options, d, l));
             let remembered = key.and_then(|k| memo.equal.get(&k).map(|version| (k, version.clone())));
             let action = match (remembered, live_object) {
                 (Some((key, version)), Some(l)) => {
-                    let action = unchanged(d, version.clone(), l.head().schedule.as_deref(), now);
+                    let action = unchanged(d, version.clone(), Some(l.head()), now);
                     verdicts.insert(key, version);
                     action
                 }
                 _ => {
-                    let action = plan_object(d, live_object, opts, &nopts, now);
+                    let action = plan_object(system::of(d.object.kind), d, live_object, opts, &nopts, now);
                     if let (Some(key), true) = (key, action.changes.is_empty()) {
                         verdicts.insert(key, action.live_version.clone());
                     }
                     action
                 }
             };
-            Planned { action, edges: d.dependencies().to_vec(), sync_wave: d.sync.wave.unwrap_or(0) }
+            Node { action, edges: d.dependencies().to_vec(), sync_wave: d.sync.wave.unwrap_or(0) }
         })
         .collect();
     memo.equal = verdicts;
@@ -195,55 +186,50 @@ fn pair_key(options: u64, d: &DesiredObject, live: &LiveObject) -> u64 {
 fn unchanged(
     d: &DesiredObject,
     live_version: Option<String>,
-    live_schedule: Option<&str>,
+    live_head: Option<&LiveHead>,
     now: DateTime<Utc>,
 ) -> Action {
-    let mut action = Action {
+    Action {
         live_version,
         secrets: d.secrets.clone(),
-        ..Action::new(d.object.clone(), ActionKind::NoOp, Impact::None)
-    };
-    if d.object.kind == ObjectKind::ChronosJob {
-        action.next_runs = next_runs(live_schedule, now);
+        next_runs: live_head.map(|h| system::of(d.object.kind).next_runs_listed(h, now)).unwrap_or_default(),
+        ..Action::new(d.object.clone(), Decision::Equal, Impact::None)
     }
-    action
-}
-
-/// The next three runs of a Chronos schedule.
-fn next_runs(schedule: Option<&str>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-    schedule.and_then(|s| Schedule::parse(s).ok()).map(|s| s.next_runs(now, 3)).unwrap_or_default()
 }
 
 /// Normalize, align, ignore and diff one desired object against its live form.
 fn compare(
-    kind: ObjectKind,
+    system: &dyn System,
     d: &DesiredObject,
     spec: &Value,
     live: Option<&Value>,
     nopts: &NormalizeOptions,
     now: DateTime<Utc>,
 ) -> (Value, Option<Value>, Vec<FieldChange>) {
-    let mut want = normalize::desired(kind, spec, nopts);
-    let have = live.map(|l| normalize::live(kind, l, nopts));
+    let mut want = system.normalize_desired(spec, nopts);
+    let have = live.map(|l| system.normalize_live(l, nopts));
     if let Some(have) = &have {
-        normalize::align(kind, &mut want, have, &d.sync.ignore, now, nopts);
+        system.align(&mut want, have, now, nopts);
+        normalize::apply_ignore(&mut want, have, &d.sync.ignore);
     }
-    let changes = diff_object(kind, Some(d), &d.secrets, &want, have.as_ref().unwrap_or(&json!({})));
+    let changes = diff_object(system.kind(), Some(d), &d.secrets, &want, have.as_ref().unwrap_or(&json!({})));
     (want, have, changes)
 }
 
-fn plan_object(
+/// Decide the action for one desired object, through its system alone.
+pub(crate) fn plan_object(
+    system: &dyn System,
     d: &DesiredObject,
     live_object: Option<&LiveObject>,
     opts: &PlanOptions,
     nopts: &NormalizeOptions,
     now: DateTime<Utc>,
 ) -> Action {
-    let kind = d.object.kind;
+    let kind = system.kind();
     let spec = d.spec.value();
     let live_value = live_object.map(LiveObject::value);
     let live = live_value.as_ref();
-    let (want, have, changes) = compare(kind, d, &spec, live, nopts, now);
+    let (want, have, changes) = compare(system, d, &spec, live, nopts, now);
     // An unchanged object's preview would be two equal documents (an empty unified
     // diff) — two masked copies per object, most of a steady-state plan's memory.
     let preview = (live.is_none() || !changes.is_empty()).then(|| {
@@ -251,147 +237,78 @@ fn plan_object(
         Preview { live: have.as_ref().map(|_| live), desired: Some(desired) }
     });
     let mut action =
-        Action { changes, preview, ..unchanged(d, live.and_then(|l| live_version(kind, l)), None, now) };
-    let write_impact = match kind {
-        ObjectKind::MarathonApp => Impact::Restart,
-        ObjectKind::ChronosJob => Impact::Replace,
+        Action { changes, preview, ..unchanged(d, live.and_then(|l| system.live_version(l)), None, now) };
+    let body = |live: Option<&Value>| {
+        let mut body = system.request_body(&spec, live, &opts.instance, now);
+        mask::record_secret_pointers(kind, &mut body, &d.sync.secret);
+        if let Some(live) = live {
+            normalize::apply_ignore(&mut body, live, &d.sync.ignore);
+        }
+        body
     };
-    let owns = live_object.is_some_and(|l| opts.owns(kind, l.head()));
+    let owns = live_object.is_some_and(|l| opts.owns(system, l.head()));
     match live {
         None => {
-            action.kind = ActionKind::Create;
-            action.body = Some(body(d, &spec, None, &opts.instance, now));
+            action.decision = Write::Create.into();
+            action.body = Some(body(None));
         }
         Some(_) if action.changes.is_empty() => {}
         Some(l) if !owns => {
-            let owner = live_object.and_then(|o| live_owner(kind, o.head()));
+            let owner = live_object.and_then(|o| system.live_owner(o.head()));
             // Only an unmarked object can be adopted: one marked by another instance
             // belongs to another controller, and taking it would start a tug of war.
             if opts.adopt && owner.is_none() {
-                action.kind = ActionKind::Adopt;
-                action.impact = write_impact;
-                action.body = Some(body(d, &spec, Some(l), &opts.instance, now));
-                action.note = Some(format!("not owned yet: adopting it for instance '{}'", opts.instance));
+                action.decision = Write::Adopt { instance: opts.instance.as_str().into() }.into();
+                action.impact = system.update_impact();
+                action.body = Some(body(Some(l)));
             } else {
-                action.note = Some(unowned_note(owner, opts));
+                action.decision = Decision::Hold(unowned(owner, opts));
             }
         }
         Some(l) => {
-            let scale_only =
-                kind == ObjectKind::MarathonApp && action.changes.iter().all(|c| c.pointer == "/instances");
-            if scale_only {
-                action.kind = ActionKind::Scale;
+            let mut changed = action.changes.iter().map(|c| c.pointer.as_str());
+            if let Some(scale) = system.scale_body(&mut changed, &want) {
+                action.decision = Write::Scale.into();
                 action.impact = Impact::ScaleOnly;
-                action.body = Some(json!({"instances": want.get("instances").cloned().unwrap_or(json!(1))}));
+                action.body = Some(scale);
             } else {
-                action.kind = ActionKind::Update;
-                action.impact = write_impact;
-                action.body = Some(body(d, &spec, Some(l), &opts.instance, now));
-                if kind == ObjectKind::ChronosJob {
-                    let was = chronos_norm::is_scheduled(l);
-                    if was != chronos_norm::is_scheduled(&want) {
-                        action.recreate = true;
-                        action.note = Some(format!(
-                            "changes from {} to {}: Chronos cannot do that in place, so the job is deleted \
-                             and created again",
-                            if was { "scheduled" } else { "dependent" },
-                            if was { "dependent" } else { "scheduled" },
-                        ));
-                    }
-                }
+                action.decision = match system.replaced(&want, l) {
+                    Some(to_scheduled) => Write::Replace { to_scheduled }.into(),
+                    None => Write::Update.into(),
+                };
+                action.impact = system.update_impact();
+                action.body = Some(body(Some(l)));
             }
         }
     }
-    let outside_prefix = match (&opts.chronos_prefix, kind) {
-        (Some(prefix), ObjectKind::ChronosJob) if !d.object.id.starts_with(prefix.as_str()) => Some(prefix),
-        _ => None,
-    };
-    if action.kind != ActionKind::NoOp {
-        let would = format!("{:?}", action.kind).to_lowercase();
-        let reason = if d.sync.suspend {
-            Some("suspended (sync.suspend)".to_string())
-        } else {
+    if action.is_write() {
+        let would = action.kind();
+        if d.sync.suspend {
+            action.hold(HoldReason::Suspended { would });
+        } else if let Some(prefix) = system.outside_prefix(&d.object.id, opts.chronos_prefix.as_deref()) {
             // A job written outside the prefix would never be recognised as owned
             // afterwards (and so never updated or pruned): refuse to write it at all.
-            outside_prefix.map(|p| format!("the job name is outside this instance's prefix '{p}'"))
-        };
-        if let Some(reason) = reason {
-            action.kind = ActionKind::NoOp;
-            action.impact = Impact::None;
-            action.body = None;
-            action.recreate = false;
-            action.note = Some(format!("{reason}: would {would}, left alone"));
+            action.hold(HoldReason::OutsidePrefix { prefix: prefix.into(), would });
         }
     }
-    if kind == ObjectKind::ChronosJob {
-        let schedule = action
-            .body
-            .as_ref()
-            .or(if action.kind == ActionKind::NoOp { live } else { None })
-            .or(Some(&spec))
-            .and_then(|j| j.get("schedule"))
-            .and_then(Value::as_str);
-        action.next_runs = next_runs(schedule, now);
-    }
+    // The schedule that will be in force: the one written, else the live one.
+    let in_force = action.body.as_ref().or(if action.is_write() { None } else { live }).unwrap_or(&spec);
+    action.next_runs = system.next_runs(in_force, now);
     action
 }
 
-/// The instance whose mark a live object carries, if any.
-fn live_owner(kind: ObjectKind, live: &LiveHead) -> Option<&str> {
-    match kind {
-        ObjectKind::MarathonApp => live.owner_label.as_deref(),
-        ObjectKind::ChronosJob => chronos_norm::marked_owner(live.description.as_deref()?),
-    }
-}
-
-fn unowned_note(owner: Option<&str>, opts: &PlanOptions) -> String {
+/// Why a live object this instance does not own is left alone.
+fn unowned(owner: Option<&str>, opts: &PlanOptions) -> HoldReason {
     match owner {
-        Some(o) if o == opts.instance => {
-            format!("carries the mark of instance '{o}' but not the job name prefix: left alone")
-        }
-        Some(o) => format!(
-            "exists live but is owned by instance '{o}', not '{}': left alone (never adopted from another instance)",
-            opts.instance
-        ),
-        None => {
-            "exists live but is not owned by mesosync: left alone (enable adoption to take it over)".into()
-        }
+        Some(o) if o == opts.instance => HoldReason::MarkedOutsidePrefix { owner: o.into() },
+        Some(o) => HoldReason::OwnedByOther { owner: o.into(), instance: opts.instance.as_str().into() },
+        None => HoldReason::Unowned,
     }
 }
 
-/// Exactly what apply sends for a create / update / adopt: the manifest as written,
-/// plus the ownership mark, with ignored pointers taken from live and, for Chronos, the
-/// live schedule start when the desired start is not in the future.
-fn body(d: &DesiredObject, spec: &Value, live: Option<&Value>, instance: &str, now: DateTime<Utc>) -> Value {
-    let mut body = spec.clone();
-    match d.object.kind {
-        ObjectKind::MarathonApp => {
-            marathon_norm::with_secret_pointers(&mut body, &d.sync.secret);
-            marathon_norm::with_owner_label(&mut body, instance);
-            if let Value::Object(map) = &mut body {
-                map.shift_remove("version");
-                if let Some(Value::String(id)) = map.get("id") {
-                    let id = canonical_app_id(id);
-                    map.insert("id".into(), Value::String(id));
-                }
-            }
-        }
-        ObjectKind::ChronosJob => {
-            chronos_norm::with_secret_marker(&mut body, &d.sync.secret);
-            chronos_norm::with_owner_marker(&mut body, instance);
-            let live_schedule = live.and_then(|l| l.get("schedule")).and_then(Value::as_str);
-            let desired_schedule = body.get("schedule").and_then(Value::as_str);
-            if let (Some(want), Some(have)) = (desired_schedule, live_schedule) {
-                if let Some(s) = chronos_norm::schedule_to_send(want, have, now) {
-                    body["schedule"] = Value::String(s);
-                }
-            }
-        }
-    }
-    if let Some(live) = live {
-        normalize::apply_ignore(&mut body, live, &d.sync.ignore);
-    }
-    body
+/// The instance whose ownership mark a request body carries (a saved adopt).
+pub(super) fn body_owner(kind: ObjectKind, body: &Value) -> Option<&str> {
+    system::of(kind).owner_of(body)
 }
 
 /// Deletes of owned objects without a manifest, behind the prune switch and the
@@ -401,101 +318,85 @@ fn plan_prunes(
     live: &LiveState,
     opts: &PlanOptions,
     nopts: &NormalizeOptions,
-    planned: &mut Vec<Planned>,
-) -> Option<String> {
+    planned: &mut Vec<Node>,
+) -> Option<PruneRefusal> {
     let mut owned_total = 0usize;
-    let mut orphans: Vec<Planned> = Vec::new();
-    let lists = [(ObjectKind::MarathonApp, &live.apps), (ObjectKind::ChronosJob, &live.jobs)];
-    for (kind, list) in lists {
-        for l in list.iter().filter(|l| opts.owns(kind, l.head())) {
+    let mut orphans: Vec<Node> = Vec::new();
+    for system in system::all() {
+        let kind = system.kind();
+        for l in live.list(kind).iter().filter(|l| opts.owns(system, l.head())) {
             owned_total += 1;
-            let head = l.head();
-            let key = match kind {
-                ObjectKind::MarathonApp => &head.id,
-                ObjectKind::ChronosJob => &head.name,
-            };
-            let Some(id) = key.as_deref() else { continue };
-            let object = ObjectRef { kind, id: id.to_string() };
-            if desired.get(&object).is_some() {
+            let Some(id) = system.live_key(l.head()) else { continue };
+            if desired.find(kind, id).is_some() {
                 continue;
             }
             let value = l.value();
-            let have = normalize::live(kind, &value, nopts);
-            let children = live_children(kind, id, live);
+            let have = system.normalize_live(&value, nopts);
+            let object = ObjectRef { kind, id: id.to_string() };
             // No manifest says what is secret any more: the pointers recorded on the
             // live object when it was written, its secret names and the shared values.
             let secrets = mask::recorded_secrets(kind, &value).with(&desired.secrets);
-            orphans.push(Planned {
+            orphans.push(Node {
                 action: Action {
                     changes: diff_object(kind, None, &secrets, &json!({}), &have),
-                    live_version: live_version(kind, &value),
+                    live_version: system.live_version(&value),
                     preview: Some(Preview { live: Some(mask::masked(kind, &have, &secrets)), desired: None }),
-                    ..Action::new(object, ActionKind::Delete, Impact::Destroy)
+                    ..Action::new(object, Write::Delete, Impact::Destroy)
                 },
-                edges: children,
+                edges: Vec::new(),
                 sync_wave: 0,
             });
         }
     }
-    let count = orphans.len();
-    let refusal = if count == 0 {
-        None
-    } else if !opts.prune {
+    if !orphans.is_empty() {
+        let children = live_children(live);
         for o in &mut orphans {
-            o.action.note = Some(format!(
-                "owned by instance '{}' but has no manifest: prune is off, left alone",
-                opts.instance
-            ));
+            o.edges = children.get(&o.action.object).cloned().unwrap_or_default();
         }
+    }
+    let count = orphans.len();
+    let refusal = if count == 0 || !opts.prune {
         None
     } else if desired.apps.is_empty() && desired.jobs.is_empty() && !opts.allow_empty {
-        Some(format!(
-            "the manifest set is empty: refusing to delete {count} owned object(s) without --allow-empty"
-        ))
+        Some(PruneRefusal::EmptyManifests { count })
     } else if !opts.force_prune
         && (count > opts.max_delete_count || count as f64 > opts.max_delete_ratio * owned_total as f64)
     {
-        Some(format!(
-            "refusing to delete {count} of {owned_total} owned object(s): more than {} or more than {:.0}% \
-             of the owned set (use --force-prune to override)",
-            opts.max_delete_count,
-            opts.max_delete_ratio * 100.0
-        ))
+        Some(PruneRefusal::Guard {
+            count,
+            owned: owned_total,
+            max_count: opts.max_delete_count,
+            max_ratio: opts.max_delete_ratio,
+        })
     } else {
         None
     };
     for o in &mut orphans {
-        if !opts.prune || refusal.is_some() {
-            o.action.kind = ActionKind::NoOp;
-            o.action.impact = Impact::None;
-            if let Some(reason) = &refusal {
-                o.action.note = Some(format!("would be deleted, but prune was refused: {reason}"));
-            }
+        if !opts.prune {
+            o.action.hold(HoldReason::PruneOff { instance: opts.instance.as_str().into() });
+        } else if let Some(reason) = &refusal {
+            o.action.hold(HoldReason::PruneRefused(reason.clone()));
         }
     }
     planned.extend(orphans);
     refusal
 }
 
-/// Live objects that depend on the live object `id` (Marathon `dependencies`, Chronos
-/// `parents`): a delete of `id` waits for theirs.
-fn live_children(kind: ObjectKind, id: &str, live: &LiveState) -> Vec<ObjectRef> {
-    let list = match kind {
-        ObjectKind::MarathonApp => &live.apps,
-        ObjectKind::ChronosJob => &live.jobs,
-    };
-    list.iter()
-        .map(LiveObject::head)
-        .filter(|h| {
-            h.dependencies.iter().any(|d| match kind {
-                ObjectKind::MarathonApp => canonical_app_id(d) == id,
-                ObjectKind::ChronosJob => &**d == id,
-            })
-        })
-        .filter_map(|h| match kind {
-            ObjectKind::MarathonApp => h.id.as_deref(),
-            ObjectKind::ChronosJob => h.name.as_deref(),
-        })
-        .map(|c| ObjectRef { kind, id: c.to_string() })
-        .collect()
+/// For every live object, the live objects that depend on it (Marathon
+/// `dependencies`, Chronos `parents`): a delete waits for the deletes of its children.
+/// One pass over the listing, so pruning stays linear.
+fn live_children(live: &LiveState) -> HashMap<ObjectRef, Vec<ObjectRef>> {
+    let mut children: HashMap<ObjectRef, Vec<ObjectRef>> = HashMap::new();
+    for system in system::all() {
+        for head in live.list(system.kind()).iter().map(LiveObject::head) {
+            let Some(child) = system.live_key(head) else { continue };
+            for d in &head.dependencies {
+                children
+                    .entry(system.dependency(d))
+                    .or_default()
+                    .push(ObjectRef { kind: system.kind(), id: child.to_string() });
+            }
+        }
+    }
+    children
 }

@@ -6,18 +6,24 @@
 //! restart, a scale only, a Chronos replace that resets run statistics), and exactly
 //! what body `apply` will send — so `apply` makes no decisions of its own.
 //!
+//! Every action carries a [`Decision`]: `Equal`, `Hold(HoldReason)` or `Write(Write)`.
+//! Reasons are types, put into words in one place (`HoldReason`'s `Display`), so
+//! callers match on them and never read the words back.
+//!
 //! Decisions (DESIGN §3, §6 leave them open):
-//! - A live object with a manifest's id that this instance does not own is a NoOp with
-//!   a note (its differences still shown) unless adoption is enabled; then it is an
-//!   Adopt whose body carries the ownership mark. The summary counts adoptions as
-//!   creates.
-//! - An owned object without a manifest is a NoOp with a note while prune is off. When
-//!   the guard (or the empty-manifest rule) refuses, the would-be deletes stay NoOps
-//!   with a note and [`Plan::prune_refused`] says why: the guard refuses more than
-//!   `max_delete_count` deletes or more than `max_delete_ratio` of the owned set.
-//! - A Chronos job switching between scheduled and dependent is one Update with
-//!   [`Action::recreate`] set (impact Replace): apply deletes it, then creates `body`.
-//! - `sync.suspend` turns any write into a NoOp with a note; the changes stay listed.
+//! - A live object with a manifest's id that this instance does not own is held
+//!   ([`HoldReason::Unowned`], [`HoldReason::OwnedByOther`]; its differences still
+//!   shown) unless adoption is enabled; then it is a [`Write::Adopt`] whose body
+//!   carries the ownership mark. The summary counts adoptions as creates.
+//! - An owned object without a manifest is held ([`HoldReason::PruneOff`]) while prune
+//!   is off. When the guard (or the empty-manifest rule) refuses, the would-be deletes
+//!   are held ([`HoldReason::PruneRefused`]) and [`Plan::prune_refused`] says why: the
+//!   guard refuses more than `max_delete_count` deletes or more than
+//!   `max_delete_ratio` of the owned set.
+//! - A Chronos job switching between scheduled and dependent is a [`Write::Replace`]
+//!   (reported as one update, impact Replace): apply deletes it, then creates `body`.
+//! - `sync.suspend` holds any write ([`HoldReason::Suspended`]); the changes stay
+//!   listed. [`Action::hold`] is the one place a write becomes a no-op.
 //! - Marathon bodies are the manifest as written plus the ownership label (never the
 //!   defaults-filled form, never `version`), with `sync.ignore` pointers set to their
 //!   live values. Chronos bodies carry the description marker and, when the desired
@@ -28,6 +34,7 @@
 //!   manifests and refuses a plan they no longer produce (see `saved`).
 
 mod compute;
+mod decision;
 mod order;
 pub mod render;
 mod saved;
@@ -38,10 +45,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use compute::{Memo, PlanOptions, compute, compute_with};
-pub use saved::{check_still_valid, has_masked_secrets, live_version, masked_for_saving, matches_saved};
+#[cfg(test)]
+pub(crate) use compute::plan_object;
+pub use compute::{Memo, PlanOptions, compute, compute_with, created_form};
+pub use decision::{Decision, HoldReason, PruneRefusal, Write};
+pub use saved::{
+    LiveChange, LiveMoved, WritesDiffer, check_still_valid, has_masked_secrets, live_version,
+    masked_for_saving, matches_saved,
+};
 
 use crate::diff::FieldChange;
+pub use crate::model::Impact;
 use crate::model::ObjectRef;
 
 /// What happens to one object.
@@ -63,34 +77,20 @@ pub enum ActionKind {
     NoOp,
 }
 
-/// What a write costs the running workload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Impact {
-    /// No effect on running tasks (no write, or a create).
-    None,
-    /// Marathon: every task is restarted (any change but `instances`).
-    Restart,
-    /// Marathon: only the number of tasks changes.
-    ScaleOnly,
-    /// Chronos: the job is replaced whole; its run statistics are reset.
-    Replace,
-    /// The object (and its tasks) goes away.
-    Destroy,
-}
-
 /// One planned action.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Saved plan files keep the format they had before [`Decision`] was a type: the
+/// decision is written as `kind`, `note` and `recreate` (see [`ActionWire`]).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Action {
     /// The object acted on.
     pub object: ObjectRef,
-    /// What happens.
-    pub kind: ActionKind,
+    /// What happens, and why.
+    pub decision: Decision,
     /// What it costs.
     pub impact: Impact,
-    /// The field-level differences that justify it. A NoOp has none when the object is
-    /// equal; a NoOp that leaves a difference alone (suspended, unowned, refused
-    /// prune) still lists it.
+    /// The field-level differences that justify it. An equal object has none; a held
+    /// one (suspended, unowned, refused prune) still lists them.
     pub changes: Vec<FieldChange>,
     /// Exactly what `apply` sends (full definition, `{"instances": N}`, Chronos job);
     /// `None` for Delete and NoOp.
@@ -103,23 +103,111 @@ pub struct Action {
     pub wave: usize,
     /// For scheduled Chronos jobs: the next three run times.
     pub next_runs: Vec<DateTime<Utc>>,
-    /// Why this object is left alone or refused, if it is (suspended, unowned, …).
-    pub note: Option<String>,
-    /// Chronos: the job changes between scheduled and dependent, which Chronos cannot
-    /// do in place (2.4 keeps firing the old schedule): apply must `DELETE` the job and
-    /// then create it with `body`. The action stays one Update (impact Replace) so
-    /// ordering and reporting see one object.
-    #[serde(default)]
-    pub recreate: bool,
     /// The secret values of the object (its `sync.secret` and secret-named values as
     /// written, and the shared SOPS values), so renderers, saved plans and error
     /// messages can mask `body` and what a server says about it. Never serialized.
-    #[serde(skip)]
     pub secrets: crate::model::SecretValues,
     /// The masked, normalized documents the changes were computed from, for the
     /// unified-diff rendering. Never holds a secret value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<Preview>,
+}
+
+/// An [`Action`] as a plan file holds it.
+#[derive(Deserialize)]
+struct ActionWire {
+    object: ObjectRef,
+    kind: ActionKind,
+    impact: Impact,
+    changes: Vec<FieldChange>,
+    body: Option<Value>,
+    live_version: Option<String>,
+    depends_on: Vec<ObjectRef>,
+    wave: usize,
+    next_runs: Vec<DateTime<Utc>>,
+    note: Option<String>,
+    #[serde(default)]
+    recreate: bool,
+    #[serde(default)]
+    preview: Option<Preview>,
+}
+
+/// [`ActionWire`] borrowed, for writing.
+#[derive(Serialize)]
+struct ActionOut<'a> {
+    object: &'a ObjectRef,
+    kind: ActionKind,
+    impact: Impact,
+    changes: &'a [FieldChange],
+    body: &'a Option<Value>,
+    live_version: &'a Option<String>,
+    depends_on: &'a [ObjectRef],
+    wave: usize,
+    next_runs: &'a [DateTime<Utc>],
+    note: Option<String>,
+    recreate: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preview: &'a Option<Preview>,
+}
+
+impl Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ActionOut {
+            object: &self.object,
+            kind: self.kind(),
+            impact: self.impact,
+            changes: &self.changes,
+            body: &self.body,
+            live_version: &self.live_version,
+            depends_on: &self.depends_on,
+            wave: self.wave,
+            next_runs: &self.next_runs,
+            note: self.note(),
+            recreate: self.recreate(),
+            preview: &self.preview,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Action {
+    /// The decision of a write comes back exactly (the adopting instance and the
+    /// replaced job's new type are read from the body, which carries them); a held
+    /// object keeps its reason as recorded words ([`HoldReason::Recorded`]).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = ActionWire::deserialize(d)?;
+        let body = w.body.as_ref();
+        let decision = match w.kind {
+            ActionKind::NoOp => match w.note {
+                Some(words) => Decision::Hold(HoldReason::Recorded(words.into())),
+                None => Decision::Equal,
+            },
+            ActionKind::Create => Write::Create.into(),
+            ActionKind::Update if w.recreate => {
+                Write::Replace { to_scheduled: body.is_some_and(crate::normalize::chronos::is_scheduled) }
+                    .into()
+            }
+            ActionKind::Update => Write::Update.into(),
+            ActionKind::Scale => Write::Scale.into(),
+            ActionKind::Delete => Write::Delete.into(),
+            ActionKind::Adopt => {
+                let owner = body.and_then(|b| crate::plan::compute::body_owner(w.object.kind, b));
+                Write::Adopt { instance: owner.unwrap_or_default().into() }.into()
+            }
+        };
+        Ok(Action {
+            object: w.object,
+            decision,
+            impact: w.impact,
+            changes: w.changes,
+            body: w.body,
+            live_version: w.live_version,
+            depends_on: w.depends_on,
+            wave: w.wave,
+            next_runs: w.next_runs,
+            secrets: Default::default(),
+            preview: w.preview,
+        })
+    }
 }
 
 /// Masked, normalized live and desired documents of one object.
@@ -132,12 +220,12 @@ pub struct Preview {
 }
 
 impl Action {
-    /// An action on `object` with no changes, no body, no ordering and no notes yet;
-    /// the planner (and tests) fill in the rest with struct update syntax.
-    pub fn new(object: ObjectRef, kind: ActionKind, impact: Impact) -> Self {
+    /// An action on `object` with no changes, no body and no ordering yet; the
+    /// planner (and tests) fill in the rest with struct update syntax.
+    pub fn new(object: ObjectRef, decision: impl Into<Decision>, impact: Impact) -> Self {
         Action {
             object,
-            kind,
+            decision: decision.into(),
             impact,
             changes: Vec::new(),
             body: None,
@@ -145,8 +233,6 @@ impl Action {
             depends_on: Vec::new(),
             wave: 0,
             next_runs: Vec::new(),
-            note: None,
-            recreate: false,
             secrets: Default::default(),
             preview: None,
         }
@@ -154,7 +240,31 @@ impl Action {
 
     /// Whether apply writes anything for this action.
     pub fn is_write(&self) -> bool {
-        self.kind != ActionKind::NoOp
+        matches!(self.decision, Decision::Write(_))
+    }
+
+    /// The action word (`create`, `update`, … `noop`).
+    pub fn kind(&self) -> ActionKind {
+        self.decision.kind()
+    }
+
+    /// The decision in words (why it is held, what a write implies), if any.
+    pub fn note(&self) -> Option<String> {
+        self.decision.note()
+    }
+
+    /// Whether apply deletes then creates the object (a Chronos replace).
+    pub fn recreate(&self) -> bool {
+        self.decision.recreate()
+    }
+
+    /// Leave the object alone for `reason`: no write, no body, no impact. The one
+    /// place a would-be write becomes a no-op (suspension, ownership prefix, prune,
+    /// backoff, an unreachable Chronos); the changes stay listed.
+    pub fn hold(&mut self, reason: HoldReason) {
+        self.decision = Decision::Hold(reason);
+        self.impact = Impact::None;
+        self.body = None;
     }
 }
 
@@ -183,7 +293,7 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// Set when the mass-delete guard (or the empty-manifest rule) refused the
     /// deletes: the plan then holds no Delete actions and this says why.
-    pub prune_refused: Option<String>,
+    pub prune_refused: Option<PruneRefusal>,
 }
 
 impl fmt::Display for Summary {
@@ -201,7 +311,7 @@ impl Plan {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for a in &self.actions {
-            match a.kind {
+            match a.kind() {
                 ActionKind::Create | ActionKind::Adopt => s.create += 1,
                 ActionKind::Update => {
                     s.update += 1;
@@ -283,7 +393,7 @@ mod tests {
     }
 
     fn deletes(plan: &Plan) -> usize {
-        plan.actions.iter().filter(|a| a.kind == ActionKind::Delete).count()
+        plan.actions.iter().filter(|a| a.kind() == ActionKind::Delete).count()
     }
 
     #[test]
@@ -291,11 +401,15 @@ mod tests {
         let prune = PlanOptions { prune: true, ..PlanOptions::default() };
         // 3 of 10 is exactly 30%: allowed.
         let plan = prune_plan(10, 7, &prune);
-        assert_eq!((deletes(&plan), plan.prune_refused.as_deref()), (3, None));
+        assert_eq!((deletes(&plan), plan.prune_refused.as_ref()), (3, None));
         // 4 of 10 is more than 30%.
         let plan = prune_plan(10, 6, &prune);
         assert_eq!(deletes(&plan), 0);
-        assert!(plan.prune_refused.as_deref().unwrap().contains("4 of 10"));
+        assert_eq!(
+            plan.prune_refused,
+            Some(PruneRefusal::Guard { count: 4, owned: 10, max_count: 10, max_ratio: 0.3 })
+        );
+        assert!(plan.prune_refused.unwrap().to_string().contains("4 of 10"));
         // 11 of 100 is under 30% but more than 10.
         let plan = prune_plan(100, 89, &prune);
         assert_eq!(deletes(&plan), 0);
@@ -305,7 +419,7 @@ mod tests {
         assert_eq!(deletes(&prune_plan(100, 89, &forced)), 11);
         // Prune off: nothing is deleted and nothing is "refused" either.
         let plan = prune_plan(10, 6, &PlanOptions::default());
-        assert_eq!((deletes(&plan), plan.prune_refused.as_deref()), (0, None));
+        assert_eq!((deletes(&plan), plan.prune_refused.as_ref()), (0, None));
     }
 
     #[test]
@@ -313,7 +427,7 @@ mod tests {
         let forced = PlanOptions { prune: true, force_prune: true, ..PlanOptions::default() };
         let plan = prune_plan(3, 0, &forced);
         assert_eq!(deletes(&plan), 0);
-        assert!(plan.prune_refused.as_deref().unwrap().contains("empty"));
+        assert_eq!(plan.prune_refused, Some(PruneRefusal::EmptyManifests { count: 3 }));
         let allowed = PlanOptions { allow_empty: true, ..forced };
         assert_eq!(deletes(&prune_plan(3, 0, &allowed)), 3);
     }
@@ -357,8 +471,8 @@ mod tests {
         let live = LiveState::from_values(&[a], &[]);
         let plan = compute(&desired, &live, &PlanOptions::default(), now());
         let b = plan.action(&ObjectRef::app("/b")).unwrap();
-        assert_eq!((b.kind, b.wave, b.depends_on.len()), (ActionKind::Create, 0, 0));
-        assert_eq!(plan.action(&ObjectRef::app("/a")).unwrap().kind, ActionKind::NoOp);
+        assert_eq!((b.kind(), b.wave, b.depends_on.len()), (ActionKind::Create, 0, 0));
+        assert_eq!(plan.action(&ObjectRef::app("/a")).unwrap().kind(), ActionKind::NoOp);
     }
 
     #[test]
@@ -370,7 +484,7 @@ mod tests {
         let live = LiveState::from_values(&[same.clone()], &[]);
         let opts = PlanOptions::default();
         let mut memo = Memo::default();
-        let kind = |plan: &Plan| plan.actions[0].kind;
+        let kind = |plan: &Plan| plan.actions[0].kind();
         assert_eq!(kind(&compute_with(&desired, &live, &opts, now(), &mut memo)), ActionKind::NoOp);
         assert_eq!(memo.len(), 1);
         // Live changed (one byte is enough): compared again, and found different.
@@ -385,7 +499,7 @@ mod tests {
             DesiredState { apps: vec![desired_app("/a", &["/b"])], jobs: vec![], ..Default::default() };
         let plan = compute_with(&edited, &live, &opts, now(), &mut memo);
         assert_eq!(
-            plan.actions.iter().find(|a| a.object.id == "/a").map(|a| a.kind),
+            plan.actions.iter().find(|a| a.object.id == "/a").map(|a| a.kind()),
             Some(ActionKind::Update)
         );
         // Other options (another instance owns nothing here): compared again.
@@ -393,7 +507,10 @@ mod tests {
         let other = PlanOptions { instance: "other".into(), ..PlanOptions::default() };
         let plan = compute_with(&desired, &live, &other, now(), &mut memo);
         assert_eq!(plan, compute(&desired, &live, &other, now()));
-        assert!(plan.actions[0].note.as_deref().unwrap_or_default().contains("owned by instance 'mesosync'"));
+        assert_eq!(
+            plan.actions[0].decision,
+            Decision::Hold(HoldReason::OwnedByOther { owner: "mesosync".into(), instance: "other".into() })
+        );
     }
 
     #[test]
@@ -423,10 +540,18 @@ mod tests {
         other_version["version"] = json!("v-other");
         let moved = LiveState::from_values(&[other_version], &[]);
         let err = check_still_valid(&saved, &moved).unwrap_err();
-        assert!(err.contains("app /a changed live"), "{err}");
+        assert_eq!(
+            err.0,
+            [(ObjectRef::app("/a"), LiveChange::Changed { was: "v-/a".into(), now: Some("v-other".into()) })]
+        );
+        assert!(err.to_string().contains("app /a changed live"), "{err}");
         let created = LiveState::from_values(&[changed, live_app("/new", None)], &[]);
-        assert!(check_still_valid(&saved, &created).unwrap_err().contains("app /new was created"));
-        assert!(check_still_valid(&saved, &LiveState::default()).unwrap_err().contains("app /a was deleted"));
+        assert_eq!(
+            check_still_valid(&saved, &created).unwrap_err().0,
+            [(ObjectRef::app("/new"), LiveChange::Created)]
+        );
+        let gone = check_still_valid(&saved, &LiveState::default()).unwrap_err().to_string();
+        assert!(gone.contains("app /a was deleted"), "{gone}");
     }
 
     #[test]
@@ -523,11 +648,13 @@ mod tests {
         };
         let live = LiveState::from_values(&[], &[live_job("ms-a"), live_job("other")]);
         let plan = compute(&desired, &live, &opts, now());
-        assert_eq!(plan.action(&ObjectRef::job("ms-a")).unwrap().kind, ActionKind::Update);
+        assert_eq!(plan.action(&ObjectRef::job("ms-a")).unwrap().kind(), ActionKind::Update);
         let other = plan.action(&ObjectRef::job("other")).unwrap();
-        assert_eq!(other.kind, ActionKind::NoOp, "marked but outside the prefix: not ours");
+        assert_eq!(other.kind(), ActionKind::NoOp, "marked but outside the prefix: not ours");
         let outside = plan.action(&ObjectRef::job("zz-new")).unwrap();
-        assert_eq!(outside.kind, ActionKind::NoOp);
-        assert!(outside.note.as_deref().unwrap().contains("prefix 'ms-'"));
+        assert_eq!(
+            outside.decision,
+            Decision::Hold(HoldReason::OutsidePrefix { prefix: "ms-".into(), would: ActionKind::Create })
+        );
     }
 }

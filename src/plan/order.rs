@@ -8,20 +8,29 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::compute::Planned;
 use super::{Action, ActionKind};
 use crate::model::ObjectRef;
 
-/// Assign waves and `depends_on`, and sort by (wave, deletes last, object).
-pub(super) fn order(planned: Vec<Planned>) -> Vec<Action> {
+/// One action plus what ordering needs to know about it: a node of the graph.
+pub(super) struct Node {
+    pub action: Action,
+    /// Objects it waits for (desired dependencies; for a delete: its live children).
+    pub edges: Vec<ObjectRef>,
+    /// `sync.wave` (0 when unset).
+    pub sync_wave: i64,
+}
+
+/// Assign waves and `depends_on`, and sort by (wave, deletes last, object). Linear in
+/// the number of nodes and edges (plus the final sort).
+pub(super) fn order(planned: Vec<Node>) -> Vec<Action> {
     let index: HashMap<(bool, ObjectRef), usize> = planned
         .iter()
         .enumerate()
-        .map(|(i, p)| ((p.action.kind == ActionKind::Delete, p.action.object.clone()), i))
+        .map(|(i, p)| ((p.action.kind() == ActionKind::Delete, p.action.object.clone()), i))
         .collect();
     let n = planned.len();
     let is_write = |i: usize| planned[i].action.is_write();
-    let is_delete = |i: usize| planned[i].action.kind == ActionKind::Delete;
+    let is_delete = |i: usize| planned[i].action.kind() == ActionKind::Delete;
     // Edges between writes only: for a create/update its dependencies that are
     // creates/updates too; for a delete the deletes of its children.
     let edges: Vec<Vec<usize>> = (0..n)
@@ -49,15 +58,22 @@ pub(super) fn order(planned: Vec<Planned>) -> Vec<Action> {
         let key = if is_delete(i) { (true, 0) } else { (false, planned[i].sync_wave) };
         groups.entry(key).or_default().push(i);
     }
-    for members in groups.values() {
-        let mut level: HashMap<usize, usize> = HashMap::new();
-        let mut on_stack = vec![false; n];
+    // Which group each write is in, so membership is a lookup, not a scan.
+    let mut group_of = vec![usize::MAX; n];
+    for (g, members) in groups.values().enumerate() {
+        for &i in members {
+            group_of[i] = g;
+        }
+    }
+    let mut level: Vec<Option<usize>> = vec![None; n];
+    let mut on_stack = vec![false; n];
+    for (g, members) in groups.values().enumerate() {
         let mut top = 0;
         for &i in members {
-            top = top.max(depth(i, &edges, members, &mut level, &mut on_stack));
+            top = top.max(depth(i, g, &edges, &group_of, &mut level, &mut on_stack));
         }
         for &i in members {
-            wave[i] = next_base + level[&i];
+            wave[i] = next_base + level[i].unwrap_or(0);
         }
         next_base += top + 1;
     }
@@ -68,7 +84,7 @@ pub(super) fn order(planned: Vec<Planned>) -> Vec<Action> {
         .map(|(i, p)| {
             let mut action = p.action;
             action.wave = wave[i];
-            (i, action.kind == ActionKind::Delete, action)
+            (i, action.kind() == ActionKind::Delete, action)
         })
         .collect();
     let refs: Vec<ObjectRef> = actions.iter().map(|(_, _, a)| a.object.clone()).collect();
@@ -84,27 +100,28 @@ pub(super) fn order(planned: Vec<Planned>) -> Vec<Action> {
     actions.into_iter().map(|(_, _, a)| a).collect()
 }
 
-/// The level of `i` inside its group: 0 without dependencies in the group, else one
-/// more than the deepest one. Memoized; a back edge (cycle) counts as no edge.
+/// The level of `i` inside its group `g`: 0 without dependencies in the group, else
+/// one more than the deepest one. Memoized; a back edge (cycle) counts as no edge.
 fn depth(
     i: usize,
+    g: usize,
     edges: &[Vec<usize>],
-    group: &[usize],
-    level: &mut HashMap<usize, usize>,
+    group_of: &[usize],
+    level: &mut [Option<usize>],
     on_stack: &mut [bool],
 ) -> usize {
-    if let Some(&l) = level.get(&i) {
+    if let Some(l) = level[i] {
         return l;
     }
     on_stack[i] = true;
     let mut l = 0;
     for &j in &edges[i] {
-        if on_stack[j] || !group.contains(&j) {
+        if on_stack[j] || group_of[j] != g {
             continue;
         }
-        l = l.max(depth(j, edges, group, level, on_stack) + 1);
+        l = l.max(depth(j, g, edges, group_of, level, on_stack) + 1);
     }
     on_stack[i] = false;
-    level.insert(i, l);
+    level[i] = Some(l);
     l
 }

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Action, ActionKind, Impact, Plan};
+use super::{Action, ActionKind, Decision, Impact, Plan};
 use crate::diff::FieldChange;
 use crate::diff::mask::{self, MASK};
 use crate::diff::render::{ansi, paint, unified};
@@ -71,7 +71,8 @@ fn is_unknown(loc: &Location) -> bool {
     loc.file.as_os_str() == "<unknown>"
 }
 
-fn change_line(change: &FieldChange) -> String {
+/// One changed field: `~ /cpus: 1 → 0.5  (apps/a.yaml:5:9)`, secrets masked.
+pub fn change_line(change: &FieldChange) -> String {
     let what = match change.sign() {
         '+' => format!("+ {} = {}", change.pointer, value_text(&change.new, change.secret)),
         '-' => format!("- {} (was {})", change.pointer, value_text(&change.old, change.secret)),
@@ -92,16 +93,17 @@ fn change_line(change: &FieldChange) -> String {
 
 /// The header line of one action: `~ app /a: update, restart: every task is replaced`.
 pub fn header(action: &Action) -> String {
-    let (s, _) = sign(action.kind);
-    let word = match action.kind {
-        ActionKind::NoOp if !action.changes.is_empty() || action.note.is_some() => "left alone",
-        kind => kind_word(kind),
+    let (s, _) = sign(action.kind());
+    let word = match &action.decision {
+        Decision::Hold(_) => "left alone",
+        Decision::Equal if !action.changes.is_empty() => "left alone",
+        decision => kind_word(decision.kind()),
     };
     let mut text = format!("{s} {}: {word}", action.object);
-    if action.kind != ActionKind::NoOp && action.impact != Impact::None {
+    if action.is_write() && action.impact != Impact::None {
         text.push_str(&format!(", {}", impact_text(action.impact)));
     }
-    if action.recreate {
+    if action.recreate() {
         text.push_str(" [delete + create]");
     }
     // The manifest file, from the first change that knows where it is written.
@@ -116,12 +118,12 @@ pub fn header(action: &Action) -> String {
 pub fn render_text(plan: &Plan, opts: &RenderOptions) -> String {
     let mut out = String::new();
     for action in &plan.actions {
-        let interesting =
-            action.kind != ActionKind::NoOp || !action.changes.is_empty() || action.note.is_some();
+        let note = action.note();
+        let interesting = action.is_write() || !action.changes.is_empty() || note.is_some();
         if !interesting && !opts.show_unchanged {
             continue;
         }
-        let (_, colour) = sign(action.kind);
+        let (_, colour) = sign(action.kind());
         let head = header(action);
         out.push_str(&if colour.is_empty() {
             head
@@ -129,7 +131,7 @@ pub fn render_text(plan: &Plan, opts: &RenderOptions) -> String {
             paint(&head, &format!("{}{colour}", ansi::BOLD), opts.color)
         });
         out.push('\n');
-        if action.kind != ActionKind::NoOp {
+        if action.is_write() {
             let mut line = format!("    wave {}", action.wave);
             if !action.depends_on.is_empty() {
                 let deps: Vec<String> = action.depends_on.iter().map(ToString::to_string).collect();
@@ -138,7 +140,7 @@ pub fn render_text(plan: &Plan, opts: &RenderOptions) -> String {
             out.push_str(&line);
             out.push('\n');
         }
-        if let Some(note) = &action.note {
+        if let Some(note) = &note {
             out.push_str(&format!("    note: {note}\n"));
         }
         if !action.next_runs.is_empty() {
@@ -154,7 +156,7 @@ pub fn render_text(plan: &Plan, opts: &RenderOptions) -> String {
         // A create or delete lists every field already; the unified diff adds nothing.
         if opts.unified
             && matches!(
-                action.kind,
+                action.kind(),
                 ActionKind::Update | ActionKind::Scale | ActionKind::Adopt | ActionKind::NoOp
             )
         {
@@ -187,16 +189,16 @@ pub fn render_json(plan: &Plan) -> Value {
             let body = a.body.as_ref().map(|b| mask::masked(a.object.kind, b, &a.secrets));
             json!({
                 "object": {"kind": a.object.kind, "id": a.object.id},
-                "action": a.kind,
+                "action": a.kind(),
                 "impact": a.impact,
-                "recreate": a.recreate,
+                "recreate": a.recreate(),
                 "wave": a.wave,
                 "dependsOn": a.depends_on,
                 "changes": a.changes,
                 "body": body,
                 "liveVersion": a.live_version,
                 "nextRuns": a.next_runs,
-                "note": a.note,
+                "note": a.note(),
             })
         })
         .collect();

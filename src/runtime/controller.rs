@@ -17,11 +17,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::config::RuntimeConfig;
+use super::contract::{
+    FailureStage, OutcomeKind, Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome, Requeue,
+    Trigger,
+};
 use super::git::{self, GitRevision};
 use super::metrics::Metrics;
-use super::reconcile::{
-    FailureStage, OutcomeKind, Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome, Trigger,
-};
 use super::scheduler::{Batch, RetryState, Scheduler, SchedulerConfig};
 use super::status::{Finished, Retry, StatusStore};
 use super::triggers::{self, LiveEvents, TRIGGER_QUEUE, TriggerSender};
@@ -244,21 +245,24 @@ impl Controller {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
-                Err(ReconcileFailure {
-                    stage: FailureStage::Other,
-                    message: format!("reconcile panicked: {message}"),
-                    api_errors: vec![],
-                })
+                Err(ReconcileFailure::new(
+                    FailureStage::Other,
+                    format!("reconcile panicked: {message}"),
+                    Requeue::Backoff,
+                ))
             });
         let duration = started.elapsed();
         let now = Instant::now();
         scheduler.finished(now, &outcome);
 
         let finished_at = Utc::now();
+        // A permanent failure has no timer: it is retried by the resync at the latest.
+        let resync = scheduler.resync_at();
         let retry_wall = |r: &RetryState| Retry {
             failures: r.failures,
             at: finished_at
-                + chrono::Duration::from_std(r.at.saturating_duration_since(now)).unwrap_or_default(),
+                + chrono::Duration::from_std(r.at.unwrap_or(resync).saturating_duration_since(now))
+                    .unwrap_or_default(),
         };
         self.metrics.record(&outcome, duration, finished_at);
         self.status.finished(Finished {
@@ -282,9 +286,11 @@ fn log_outcome(outcome: &ReconcileOutcome, duration: std::time::Duration, schedu
     match outcome {
         Ok(report) => {
             for (object, error) in report.failed() {
+                let retry = scheduler.retries().get(object);
                 let retry_in =
-                    scheduler.retries().get(object).map(|r| r.at.saturating_duration_since(Instant::now()));
-                warn!(%object, error, ?retry_in, "object failed");
+                    retry.and_then(|r| r.at).map(|at| at.saturating_duration_since(Instant::now()));
+                let awaits_change = retry.is_some_and(|r| r.at.is_none());
+                warn!(%object, error, ?retry_in, awaits_change, "object failed");
             }
             info!(
                 outcome = kind,
@@ -297,8 +303,12 @@ fn log_outcome(outcome: &ReconcileOutcome, duration: std::time::Duration, schedu
             );
         }
         Err(failure) => {
-            let retry_in = scheduler.whole_retry().map(|r| r.at.saturating_duration_since(Instant::now()));
-            error!(outcome = kind, took_ms, stage = ?failure.stage, error = %failure.message, ?retry_in, "reconcile failed");
+            let retry_in = scheduler
+                .whole_retry()
+                .and_then(|r| r.at)
+                .map(|at| at.saturating_duration_since(Instant::now()));
+            let requeue = failure.requeue;
+            error!(outcome = kind, took_ms, stage = ?failure.stage, error = %failure.message, ?retry_in, ?requeue, "reconcile failed");
         }
     }
 }

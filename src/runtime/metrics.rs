@@ -25,8 +25,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::contract::{OutcomeKind, ReconcileOutcome};
 use super::git::GitRevision;
-use super::reconcile::{OutcomeKind, ReconcileOutcome};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -175,7 +175,7 @@ mod tests {
     use super::*;
     use crate::model::ObjectRef;
     use crate::plan::ActionKind;
-    use crate::runtime::reconcile::{ApiError, AppliedWrite, ObjectState, ReconcileReport};
+    use crate::runtime::contract::{ApiError, AppliedWrite, ObjectState, ReconcileReport};
 
     #[test]
     fn a_reconcile_is_counted_by_outcome_writes_and_drift() {
@@ -183,7 +183,7 @@ mod tests {
         let report = ReconcileReport {
             objects: [
                 (ObjectRef::app("/a"), ObjectState::Drifted { changes: 2 }),
-                (ObjectRef::app("/b"), ObjectState::Failed { error: "409".into() }),
+                (ObjectRef::app("/b"), ObjectState::failed("409")),
                 (ObjectRef::job("j"), ObjectState::Synced),
             ]
             .into(),

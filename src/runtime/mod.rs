@@ -13,17 +13,44 @@
 //! This module owns timers, signals, file watching and child processes (`git`); it
 //! makes no HTTP calls to Marathon or Chronos itself.
 //!
-//! # Wiring (for `mesosync run`)
+//! # Wiring (what `mesosync run` does, without HA and the sandbox)
 //!
-//! ```rust,ignore
-//! init_logging(args.log_format)?;
-//! let pipeline = Arc::new(Pipeline::new(&args)?); // implements `Reconcile`
-//! let marathon = pipeline.marathon_client();
-//! let controller = Controller::new(args.runtime_config(), pipeline)
-//!     // Each (re)connection is a fresh stream; map every event to `()`.
-//!     .with_live_events(move || marathon.events().filter_map(|e| async move { e.ok().map(|_| ()) }));
-//! let listener = tokio::net::TcpListener::bind(args.listen).await?;
+//! ```rust,no_run
+//! use std::sync::Arc;
+//!
+//! use futures::StreamExt;
+//! use mesosync::client::{Clients, HttpConfig, MarathonClient};
+//! use mesosync::reconcile::Pipeline;
+//! use mesosync::runtime::{self, Controller, LogFormat, RuntimeConfig};
+//!
+//! # async fn wire() -> Result<(), Box<dyn std::error::Error>> {
+//! runtime::init_logging(LogFormat::Json)?;
+//! let marathon = MarathonClient::new(&HttpConfig::new(["http://127.0.0.1:8080"]))?;
+//! // The real pipeline implements `Reconcile`.
+//! let pipeline = Pipeline {
+//!     dir: "manifests".into(),
+//!     load: Default::default(),
+//!     clients: Clients { marathon: Some(marathon.clone()), chronos: None },
+//!     plan: Default::default(),
+//!     apply: Default::default(),
+//!     on_revision: None,
+//!     caches: Default::default(),
+//! };
+//! let config = RuntimeConfig::new("manifests");
+//! let listener = tokio::net::TcpListener::bind(config.listen).await?;
+//! let controller = Controller::new(config, Arc::new(pipeline))
+//!     // Each (re)connection is a fresh stream; every event means "something changed".
+//!     .with_live_events(move || {
+//!         let marathon = marathon.clone();
+//!         futures::stream::once(async move { marathon.events(&["api_post_event"]).await })
+//!             .flat_map(|connected| match connected {
+//!                 Ok(events) => events.map(|_| ()).boxed(),
+//!                 Err(_) => futures::stream::empty().boxed(),
+//!             })
+//!     });
 //! runtime::run_with(controller, listener).await?; // Ok after SIGTERM: exit 0
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! # When a reconcile runs
@@ -33,8 +60,9 @@
 //! | startup, SIGHUP | at once |
 //! | file change, live event, git pull | after `--debounce` (300 ms) of quiet, at most 5 s after the first |
 //! | resync | `--resync` (60 s) after the end of the last reconcile, whatever started it |
-//! | retry of a failed object | per-object backoff: 1 s, 2 s, 4 s … up to 5 min, up to 10 % shorter at random |
-//! | retry after a failed load / list | the same backoff, for the reconcile as a whole |
+//! | retry of a failed object | transient failure ([`Requeue::Backoff`]): per-object backoff, 1 s, 2 s, 4 s … up to 5 min, up to 10 % shorter at random |
+//! | retry after a failed list | the same backoff, for the reconcile as a whole |
+//! | retry after a permanent failure ([`Requeue::AwaitChange`]: manifests that do not load, a 422) | with the next file change, git pull, SIGHUP or leadership, else the resync |
 //!
 //! Everything due together, or arriving while a reconcile runs, collapses into the next
 //! one, whose [`ReconcileContext::reasons`] lists every reason. A debounce still in its
@@ -81,11 +109,11 @@
 
 pub mod backoff;
 pub mod config;
+pub mod contract;
 pub mod controller;
 pub mod git;
 pub mod logging;
 pub mod metrics;
-pub mod reconcile;
 pub mod scheduler;
 pub mod status;
 pub mod triggers;
@@ -98,14 +126,14 @@ use tracing::{info, warn};
 
 pub use backoff::Backoff;
 pub use config::{GitPullConfig, LogFormat, RuntimeConfig, parse_duration, parse_positive_duration};
+pub use contract::{
+    ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, ObjectState, OutcomeKind, Reconcile,
+    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue, Trigger,
+};
 pub use controller::{Controller, RuntimeError};
 pub use git::GitRevision;
 pub use logging::init_logging;
 pub use metrics::Metrics;
-pub use reconcile::{
-    ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, ObjectState, OutcomeKind, Reconcile,
-    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Trigger,
-};
 pub use status::{Status, StatusStore};
 pub use tokio_util::sync::CancellationToken;
 pub use triggers::TriggerSender;

@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
-use super::reconcile::{ObjectState, ReconcileOutcome, Trigger};
+use super::contract::{ObjectState, ReconcileOutcome, Requeue, Trigger};
 use crate::model::ObjectRef;
 
 /// The scheduler's timing rules.
@@ -37,8 +37,10 @@ pub struct SchedulerConfig {
 pub struct RetryState {
     /// Consecutive failures.
     pub failures: u32,
-    /// When the retry is due.
-    pub at: Instant,
+    /// When the retry is due; `None` for a permanent failure ([`Requeue::AwaitChange`]),
+    /// retried by the next reconcile that may see other manifests (file change, git
+    /// pull, SIGHUP, leadership) or by the resync.
+    pub at: Option<Instant>,
     /// The last error.
     pub error: String,
 }
@@ -65,7 +67,7 @@ pub struct Scheduler {
     config: SchedulerConfig,
     /// Reasons requested since the last batch.
     reasons: BTreeSet<Trigger>,
-    /// Due time of the earliest immediate request (startup, signal, git pull).
+    /// Due time of the earliest immediate request (startup, signal, leadership).
     immediate: Option<Instant>,
     /// Pending burst of debounced requests (file changes, live events).
     burst: Option<Burst>,
@@ -129,9 +131,15 @@ impl Scheduler {
 
     /// When the next reconcile is due (possibly already past).
     pub fn next_due(&self) -> Instant {
-        let retries = self.retries.values().map(|r| r.at);
-        let whole = self.whole.as_ref().map(|r| r.at);
+        let retries = self.retries.values().filter_map(|r| r.at);
+        let whole = self.whole.as_ref().and_then(|r| r.at);
         retries.chain(whole).chain(self.requested_due()).fold(self.resync_at, Instant::min)
+    }
+
+    /// When the periodic resync is due (a permanent failure is retried then at the
+    /// latest).
+    pub fn resync_at(&self) -> Instant {
+        self.resync_at
     }
 
     /// Take the batch due at `now`, if any. A debounced burst still inside its quiet
@@ -150,17 +158,35 @@ impl Scheduler {
         if self.resync_at <= now {
             reasons.insert(Trigger::Resync);
         }
-        if self.whole.as_ref().is_some_and(|w| w.at <= now) {
+        if self.whole.as_ref().and_then(|w| w.at).is_some_and(|at| at <= now) {
             reasons.insert(Trigger::RetryAfterError);
         }
+        // Permanent failures are tried again only when the input may have changed.
+        let changed = reasons.iter().any(|r| {
+            matches!(
+                r,
+                Trigger::Startup
+                    | Trigger::FileChange
+                    | Trigger::GitPull
+                    | Trigger::Signal
+                    | Trigger::Leadership
+                    | Trigger::Resync
+            )
+        });
         let mut backing_off = BTreeSet::new();
         self.attempted.clear();
         for (object, retry) in &self.retries {
-            if retry.at <= now {
-                reasons.insert(Trigger::Retry(object.clone()));
-                self.attempted.insert(object.clone());
-            } else {
-                backing_off.insert(object.clone());
+            match retry.at {
+                Some(at) if at <= now => {
+                    reasons.insert(Trigger::Retry(object.clone()));
+                    self.attempted.insert(object.clone());
+                }
+                None if changed => {
+                    self.attempted.insert(object.clone());
+                }
+                _ => {
+                    backing_off.insert(object.clone());
+                }
             }
         }
         Some(Batch { reasons: reasons.into_iter().collect(), backing_off })
@@ -175,7 +201,7 @@ impl Scheduler {
         match outcome {
             Err(failure) => {
                 let failures = self.whole.as_ref().map_or(0, |w| w.failures) + 1;
-                self.whole = Some(self.retry_state(now, failures, failure.message.clone()));
+                self.whole = Some(self.retry_state(now, failures, failure.message.clone(), failure.requeue));
                 // Nothing was attempted: objects whose retry was due keep their count.
                 for object in attempted {
                     self.rearm(&object, now);
@@ -187,13 +213,13 @@ impl Scheduler {
                 for (object, state) in &report.objects {
                     let due = attempted.contains(object);
                     match state {
-                        ObjectState::Failed { error } => match self.retries.get(object) {
+                        ObjectState::Failed { error, requeue } => match self.retries.get(object) {
                             // Failed again while backing off (tried by a reconcile
                             // another trigger started): keep the schedule.
                             Some(_) if !due => {}
                             previous => {
                                 let failures = previous.map_or(0, |r| r.failures) + 1;
-                                let retry = self.retry_state(now, failures, error.clone());
+                                let retry = self.retry_state(now, failures, error.clone(), *requeue);
                                 self.retries.insert(object.clone(), retry);
                             }
                         },
@@ -218,15 +244,25 @@ impl Scheduler {
         self.whole.as_ref()
     }
 
-    fn retry_state(&mut self, now: Instant, failures: u32, error: String) -> RetryState {
-        let sample: f64 = self.rng.random();
-        RetryState { failures, at: now + self.config.backoff.delay(failures, sample), error }
+    /// The error policy: a transient failure is due after the backoff delay of its
+    /// failure count; a permanent one waits for a change (no due time).
+    fn retry_state(&mut self, now: Instant, failures: u32, error: String, requeue: Requeue) -> RetryState {
+        let at = match requeue {
+            Requeue::Backoff => {
+                let sample: f64 = self.rng.random();
+                Some(now + self.config.backoff.delay(failures, sample))
+            }
+            Requeue::AwaitChange => None,
+        };
+        RetryState { failures, at, error }
     }
 
-    /// A due retry that was not attempted after all: wait again, same failure count.
+    /// A due retry that was not attempted after all: wait again, same failure count
+    /// and policy.
     fn rearm(&mut self, object: &ObjectRef, now: Instant) {
         if let Some(retry) = self.retries.get(object).cloned() {
-            let again = self.retry_state(now, retry.failures, retry.error);
+            let requeue = if retry.at.is_some() { Requeue::Backoff } else { Requeue::AwaitChange };
+            let again = self.retry_state(now, retry.failures, retry.error, requeue);
             self.retries.insert(object.clone(), again);
         }
     }
@@ -235,7 +271,7 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::reconcile::{FailureStage, ReconcileFailure, ReconcileReport};
+    use crate::runtime::contract::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -260,7 +296,11 @@ mod tests {
     }
 
     fn failed(error: &str) -> ObjectState {
-        ObjectState::Failed { error: error.into() }
+        ObjectState::failed(error)
+    }
+
+    fn failed_permanently(error: &str) -> ObjectState {
+        ObjectState::Failed { error: error.into(), requeue: Requeue::AwaitChange }
     }
 
     /// Run the scheduler as the controller does, with instant reconciles answering
@@ -448,11 +488,7 @@ mod tests {
     fn a_failed_reconcile_is_retried_with_backoff_and_reset_by_success() {
         let t0 = Instant::now();
         let mut s = Scheduler::with_seed(config(), t0, 1);
-        let failure = ReconcileFailure {
-            stage: FailureStage::List,
-            message: "marathon down".into(),
-            api_errors: vec![],
-        };
+        let failure = ReconcileFailure::new(FailureStage::List, "marathon down", Requeue::Backoff);
         s.request(Trigger::Startup, t0);
         let mut calls = 0;
         let seen = drive(&mut s, t0, secs(20), |_| {
@@ -477,9 +513,77 @@ mod tests {
         let objects: Vec<_> = (0..20).map(|i| (format!("/app{i}"), failed("x"))).collect();
         let states: Vec<_> = objects.iter().map(|(id, st)| (id.as_str(), st.clone())).collect();
         s.finished(t0, &report(&states));
-        let delays: BTreeSet<_> = s.retries().values().map(|r| r.at - t0).collect();
+        let delays: BTreeSet<_> = s.retries().values().map(|r| r.at.unwrap() - t0).collect();
         assert!(delays.len() > 10, "retries are spread out: {delays:?}");
         assert!(delays.iter().all(|d| *d > ms(500) && *d <= secs(1)), "{delays:?}");
+    }
+
+    #[test]
+    fn a_permanent_object_failure_waits_for_a_change_or_the_resync() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::with_seed(config(), t0, 1);
+        let bad = ObjectRef::app("/bad");
+        s.request(Trigger::Startup, t0);
+        s.take_due(t0).unwrap();
+        s.finished(t0, &report(&[("/bad", failed_permanently("422 Object is not valid"))]));
+        assert_eq!(s.retries()[&bad].at, None, "no backoff timer");
+        assert_eq!(s.next_due(), t0 + secs(60), "nothing is due before the resync");
+
+        // A live event does not retry it: Marathon's state is not the input that failed.
+        s.request(Trigger::LiveEvent, t0 + secs(5));
+        let batch = s.take_due(t0 + secs(5) + ms(300)).unwrap();
+        assert_eq!(batch.backing_off, BTreeSet::from([bad.clone()]));
+        s.finished(t0 + secs(5) + ms(300), &report(&[("/bad", ObjectState::Skipped { reason: "b".into() })]));
+        assert_eq!(s.retries()[&bad].failures, 1);
+
+        // An edit of the manifests does, without a Retry reason of its own.
+        s.request(Trigger::FileChange, t0 + secs(10));
+        let batch = s.take_due(t0 + secs(10) + ms(300)).unwrap();
+        assert_eq!(batch.reasons, [Trigger::FileChange]);
+        assert!(batch.backing_off.is_empty());
+        s.finished(t0 + secs(10) + ms(300), &report(&[("/bad", failed_permanently("422"))]));
+        assert_eq!((s.retries()[&bad].failures, s.retries()[&bad].at), (2, None));
+
+        // So does the resync; a success forgets it.
+        let due = s.next_due();
+        assert_eq!(due, t0 + secs(70) + ms(300));
+        let batch = s.take_due(due).unwrap();
+        assert_eq!((batch.reasons.as_slice(), batch.backing_off.len()), ([Trigger::Resync].as_slice(), 0));
+        s.finished(due, &report(&[("/bad", ObjectState::Synced)]));
+        assert!(s.retries().is_empty());
+    }
+
+    #[test]
+    fn a_transient_and_a_permanent_object_failure_are_requeued_differently() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::with_seed(config(), t0, 1);
+        s.request(Trigger::Startup, t0);
+        let seen = drive(&mut s, t0, secs(20), |_| {
+            report(&[("/unavailable", failed("503")), ("/invalid", failed_permanently("422"))])
+        });
+        let times: Vec<_> = seen.iter().map(|(t, _)| t.as_secs()).collect();
+        assert_eq!(times, [0, 1, 3, 7, 15], "only the 503 is retried on its backoff");
+        assert!(seen[1..].iter().all(|(_, b)| b.reasons == [Trigger::Retry(ObjectRef::app("/unavailable"))]));
+        assert_eq!(s.retries()[&ObjectRef::app("/invalid")].failures, 1);
+    }
+
+    #[test]
+    fn a_permanent_reconcile_failure_waits_for_a_change_or_the_resync() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::with_seed(config(), t0, 1);
+        let bad_yaml = ReconcileFailure::new(FailureStage::Load, "bad yaml", Requeue::AwaitChange);
+        s.request(Trigger::Startup, t0);
+        let seen = drive(&mut s, t0, secs(100), |_| Err(bad_yaml.clone()));
+        let times: Vec<_> = seen.iter().map(|(t, _)| t.as_secs()).collect();
+        assert_eq!(times, [0, 60], "no retry timer: the resync alone");
+        assert!(seen[1].1.reasons == [Trigger::Resync]);
+        assert_eq!(s.whole_retry().map(|w| (w.failures, w.at)), Some((2, None)));
+        // The fix arrives as a file change.
+        s.request(Trigger::FileChange, t0 + secs(100));
+        let batch = s.take_due(t0 + secs(100) + ms(300)).unwrap();
+        assert_eq!(batch.reasons, [Trigger::FileChange]);
+        s.finished(t0 + secs(100) + ms(300), &report(&[]));
+        assert!(s.whole_retry().is_none());
     }
 
     mod properties {
@@ -494,6 +598,8 @@ mod tests {
             Fails(Vec<u8>),
             Skips(Vec<u8>),
             WholeFailure,
+            PermanentFailure,
+            FailsPermanently(Vec<u8>),
         }
 
         fn answer(a: &Answer) -> ReconcileOutcome {
@@ -509,11 +615,13 @@ mod tests {
                 Answer::AllSynced => state_of(&[], ObjectState::Synced),
                 Answer::Fails(ids) => state_of(ids, failed("boom")),
                 Answer::Skips(ids) => state_of(ids, ObjectState::Skipped { reason: "waits".into() }),
-                Answer::WholeFailure => Err(ReconcileFailure {
-                    stage: FailureStage::List,
-                    message: "down".into(),
-                    api_errors: vec![],
-                }),
+                Answer::WholeFailure => {
+                    Err(ReconcileFailure::new(FailureStage::List, "down", Requeue::Backoff))
+                }
+                Answer::PermanentFailure => {
+                    Err(ReconcileFailure::new(FailureStage::Load, "bad yaml", Requeue::AwaitChange))
+                }
+                Answer::FailsPermanently(ids) => state_of(ids, failed_permanently("422")),
             }
         }
 
@@ -523,6 +631,8 @@ mod tests {
                 prop::collection::vec(0..4u8, 1..3).prop_map(Answer::Fails),
                 prop::collection::vec(0..4u8, 1..3).prop_map(Answer::Skips),
                 Just(Answer::WholeFailure),
+                Just(Answer::PermanentFailure),
+                prop::collection::vec(0..4u8, 1..3).prop_map(Answer::FailsPermanently),
             ]
         }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::contract::{AppliedWrite, ObjectState, OutcomeKind, ReconcileOutcome, Trigger};
 use super::git::GitRevision;
-use super::reconcile::{AppliedWrite, ObjectState, OutcomeKind, ReconcileOutcome, Trigger};
 use crate::model::ObjectRef;
 use crate::plan::Summary;
 
@@ -251,7 +251,7 @@ fn push_error(s: &mut Status, at: DateTime<Utc>, object: Option<ObjectRef>, mess
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::reconcile::{FailureStage, ReconcileFailure, ReconcileReport};
+    use crate::runtime::contract::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
 
     fn finish(store: &StatusStore, number: u64, outcome: &ReconcileOutcome) {
         store.finished(Finished {
@@ -269,8 +269,7 @@ mod tests {
     #[test]
     fn ready_after_the_first_reconcile_that_listed_live_state() {
         let store = StatusStore::new(Path::new("m"), false);
-        let failure =
-            ReconcileFailure { stage: FailureStage::Load, message: "bad yaml".into(), api_errors: vec![] };
+        let failure = ReconcileFailure::new(FailureStage::Load, "bad yaml", Requeue::AwaitChange);
         finish(&store, 1, &Err(failure));
         assert!(!store.is_ready());
         let status = store.snapshot();

@@ -17,8 +17,8 @@ use tracing::{debug, info, warn};
 
 use super::backoff::Backoff;
 use super::config::GitPullConfig;
+use super::contract::Trigger;
 use super::git;
-use super::reconcile::Trigger;
 use super::status::StatusStore;
 
 /// Room for this many triggers between two looks by the controller; more are dropped,

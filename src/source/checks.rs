@@ -30,20 +30,15 @@ pub fn dedupe(objects: Vec<DesiredObject>, errors: &mut Vec<LoadError>) -> Vec<D
 }
 
 fn id_field(kind: ObjectKind) -> &'static str {
-    match kind {
-        ObjectKind::MarathonApp => "id",
-        ObjectKind::ChronosJob => "name",
-    }
+    crate::system::of(kind).key_field()
 }
 
 /// Where a dependency of `object` on `target` is written.
 fn reference_pointer(object: &DesiredObject, target: &ObjectRef) -> String {
     // Only on the error path: parsing the spec here is fine.
     let spec = object.spec.value();
-    let (field, list) = match object.object.kind {
-        ObjectKind::MarathonApp => ("/spec/dependencies", spec.get("dependencies")),
-        ObjectKind::ChronosJob => ("/spec/parents", spec.get("parents")),
-    };
+    let member = crate::system::of(object.object.kind).dependency_field();
+    let (field, list) = (format!("/spec/{member}"), spec.get(member));
     let same_system = target.kind == object.object.kind;
     if same_system {
         if let Some(i) = list
@@ -55,7 +50,7 @@ fn reference_pointer(object: &DesiredObject, target: &ObjectRef) -> String {
     }
     match object.sync.depends_on.iter().position(|d| d == &target.id) {
         Some(i) => format!("/sync/dependsOn/{i}"),
-        None => field.to_string(),
+        None => field,
     }
 }
 

@@ -140,8 +140,7 @@ impl DocumentChecker {
             );
         }
         let kind = match top.get("kind") {
-            Some(Value::String(k)) if k == "MarathonApp" => Some(ObjectKind::MarathonApp),
-            Some(Value::String(k)) if k == "ChronosJob" => Some(ObjectKind::ChronosJob),
+            Some(Value::String(k)) if ObjectKind::from_name(k).is_some() => ObjectKind::from_name(k),
             Some(Value::String(k)) => {
                 let hint = did_you_mean(k, &KINDS);
                 self.error("/kind", format!("unknown kind `{k}`{hint}; expected MarathonApp or ChronosJob"));

@@ -21,9 +21,36 @@ impl fmt::Display for LoadError {
 
 /// Every problem found in one load, sorted by location.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LoadErrors(pub Vec<LoadError>);
+pub struct LoadErrors(pub Vec<LoadError>, Transience);
+
+/// Whether loading again without any change can succeed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Transience {
+    /// The manifests are wrong: the same files fail the same way.
+    #[default]
+    Permanent,
+    /// A git operation was rewriting the checkout: retry soon.
+    CheckoutBusy,
+}
 
 impl LoadErrors {
+    /// Problems in the manifests themselves.
+    pub fn new(errors: Vec<LoadError>) -> Self {
+        LoadErrors(errors, Transience::Permanent)
+    }
+
+    /// The checkout was being rewritten by git (its `index.lock` exists): nothing was
+    /// read, and loading again shortly will do.
+    pub fn checkout_busy(error: LoadError) -> Self {
+        LoadErrors(vec![error], Transience::CheckoutBusy)
+    }
+
+    /// Whether loading again without a change to the files can succeed (a git
+    /// operation was in progress), rather than the files being wrong.
+    pub fn is_transient(&self) -> bool {
+        self.1 == Transience::CheckoutBusy
+    }
+
     /// The errors, in file / line order.
     pub fn iter(&self) -> impl Iterator<Item = &LoadError> {
         self.0.iter()

@@ -8,6 +8,7 @@
 mod checks;
 mod document;
 mod error;
+pub mod revision;
 pub mod sops;
 pub mod template;
 pub mod walk;
@@ -40,7 +41,8 @@ pub struct LoadOptions {
     pub values_files: Vec<PathBuf>,
     /// Environment variables; those named `MESOSYNC_VAR_*` become template values, and
     /// the age identity variables ([`sops::KEY_FILE_VARS`], [`sops::KEY_VARS`]) decrypt
-    /// SOPS values files.
+    /// SOPS values files. Given by the caller (the CLI passes its process environment):
+    /// loading never reads process globals itself.
     pub env: Vec<(String, String)>,
 }
 
@@ -51,24 +53,19 @@ impl std::fmt::Debug for LoadOptions {
     }
 }
 
-impl LoadOptions {
-    /// `values_files` plus this process's `MESOSYNC_VAR_*` and age identity environment.
-    pub fn from_env(values_files: Vec<PathBuf>) -> Self {
-        let env = std::env::vars()
-            .filter(|(k, _)| {
-                k.starts_with(template::ENV_PREFIX)
-                    || sops::KEY_FILE_VARS.contains(&k.as_str())
-                    || sops::KEY_VARS.contains(&k.as_str())
-            })
-            .collect();
-        Self { values_files, env }
-    }
+/// The prefix of environment variables that become template values.
+pub use template::ENV_PREFIX;
+
+/// Whether the environment variable `name` is one loading uses (template values and
+/// age identities): what the CLI passes in [`LoadOptions::env`].
+pub fn is_load_env(name: &str) -> bool {
+    name.starts_with(ENV_PREFIX) || sops::KEY_FILE_VARS.contains(&name) || sops::KEY_VARS.contains(&name)
 }
 
-/// Load every manifest under `root` with the process environment and no extra values
-/// files. See [`load_dir_with`].
+/// Load every manifest under `root` with no extra values files and no environment.
+/// See [`load_dir_with`].
 pub fn load_dir(root: &Path) -> Result<DesiredState, LoadErrors> {
-    load_dir_with(root, &LoadOptions::from_env(Vec::new()))
+    load_dir_with(root, &LoadOptions::default())
 }
 
 /// The `index.lock` of the git checkout holding `root`, if it exists: git holds it
@@ -98,13 +95,13 @@ pub fn load_dir_with(root: &Path, options: &LoadOptions) -> Result<DesiredState,
     load(root, options, None)
 }
 
-/// Parsed files kept between loads of the same directory by a long-running
-/// controller: a file whose bytes (and the template values) did not change is not
-/// parsed again. Keyed by content, not by modification time, so an edit within one
-/// timestamp tick is never missed. Cross-file checks always run on the whole set.
+/// Parsed files kept between loads (of the same directory by a long-running
+/// controller, or of two revisions by a preview): a file whose path and bytes (and,
+/// for a template, the template values) did not change is not parsed again. Keyed by
+/// content, not by modification time, so an edit within one timestamp tick is never
+/// missed. Cross-file checks always run on the whole set.
 #[derive(Debug, Default)]
 pub struct LoadCache {
-    values: u64,
     files: std::collections::HashMap<PathBuf, CachedFile>,
     /// The own secret values of every object of the last successful load, and the
     /// values of objects that have disappeared since: a prune of an object whose
@@ -120,6 +117,9 @@ const MAX_RETIRED_SECRETS: usize = 100_000;
 #[derive(Debug)]
 struct CachedFile {
     content: u64,
+    /// The values a template was rendered with (`None` for other files, which do not
+    /// depend on them).
+    values: Option<u64>,
     objects: Vec<crate::model::DesiredObject>,
     errors: Vec<LoadError>,
 }
@@ -155,16 +155,34 @@ enum FileOutcome {
     Parsed { content: u64, objects: Vec<crate::model::DesiredObject>, errors: Vec<LoadError> },
 }
 
+/// Where a load reads the bytes of a manifest file: the file system, or the blobs of
+/// a git revision ([`revision`]). The error says why it could not be read.
+pub(crate) type ReadFile<'a> = dyn Fn(&walk::ManifestFile) -> Result<Vec<u8>, String> + Sync + 'a;
+
+/// A manifest set found but not parsed yet: its files (sorted by path), the problems
+/// met finding them, and the template values (or why they could not be read).
+pub(crate) struct FoundSet {
+    pub files: Vec<walk::ManifestFile>,
+    pub errors: Vec<LoadError>,
+    pub values: Result<serde_json::Value, Vec<LoadError>>,
+    /// The values decrypted from SOPS files (secrets to mask everywhere).
+    pub secrets: Vec<String>,
+}
+
 /// Read `file`; `None` when its bytes are those of the cached copy, else the bytes and
 /// their fingerprint.
 fn read_file(
     file: &walk::ManifestFile,
+    read: &ReadFile<'_>,
+    values: u64,
     cache: Option<&LoadCache>,
 ) -> Result<Option<(u64, String)>, LoadError> {
-    let bytes =
-        fs::read(&file.path).map_err(|e| walk::file_error(&file.path, &format!("cannot read: {e}")))?;
+    let bytes = read(file).map_err(|e| walk::file_error(&file.path, &format!("cannot read: {e}")))?;
     let content = crate::model::fingerprint(&bytes);
-    if cache.and_then(|c| c.files.get(&*file.path)).is_some_and(|c| c.content == content) {
+    if cache
+        .and_then(|c| c.files.get(&*file.path))
+        .is_some_and(|c| c.content == content && c.values.is_none_or(|v| v == values))
+    {
         return Ok(None);
     }
     let text = String::from_utf8(bytes).map_err(|_| {
@@ -179,13 +197,15 @@ fn read_file(
 /// so nothing depends on scheduling.
 fn read_files(
     files: &[walk::ManifestFile],
+    read: &ReadFile<'_>,
     values: &serde_json::Value,
+    values_print: u64,
     cache: Option<&LoadCache>,
 ) -> Vec<FileOutcome> {
     let mut outcomes = Vec::with_capacity(files.len());
     let mut to_parse = Vec::new();
     for (i, file) in files.iter().enumerate() {
-        outcomes.push(match read_file(file, cache) {
+        outcomes.push(match read_file(file, read, values_print, cache) {
             Err(e) => FileOutcome::Unreadable(e),
             Ok(None) => FileOutcome::Unchanged,
             Ok(Some(read)) => {
@@ -243,38 +263,54 @@ pub fn load_dir_cached(
 fn load(
     root: &Path,
     options: &LoadOptions,
-    mut cache: Option<&mut LoadCache>,
+    cache: Option<&mut LoadCache>,
 ) -> Result<DesiredState, LoadErrors> {
     if let Some(lock) = git_operation_in_progress(root) {
         // Mid-`git checkout` some files are new, some old and one may be cut short: a
         // set that can parse cleanly yet miss objects (which a prune would delete).
         let message = "a git operation (checkout, pull, rebase) is in progress in this checkout; \
                        not reading a half-written working tree (retried when it is finished)";
-        return Err(LoadErrors(vec![walk::file_error(&lock, message)]));
+        return Err(LoadErrors::checkout_busy(walk::file_error(&lock, message)));
     }
-    let (files, mut errors) = walk::find_manifests(root);
-    let (values, decrypted) = match template::collect_values(root, &options.values_files, &options.env) {
-        Ok(v) => (v.values, v.secrets),
+    let (files, errors) = walk::find_manifests(root);
+    let (values, secrets) = match template::collect_values(root, &options.values_files, &options.env) {
+        Ok(v) => (Ok(v.values), v.secrets),
+        Err(e) => (Err(e), Vec::new()),
+    };
+    load_found(
+        FoundSet { files, errors, values, secrets },
+        &|f| fs::read(&f.path).map_err(|e| e.to_string()),
+        cache,
+    )
+}
+
+/// Parse and check a found manifest set, reading each file with `read`: the one
+/// loader behind both the work tree and git revisions, so both report the same errors
+/// at the same places.
+pub(crate) fn load_found(
+    found: FoundSet,
+    read: &ReadFile<'_>,
+    mut cache: Option<&mut LoadCache>,
+) -> Result<DesiredState, LoadErrors> {
+    let FoundSet { files, mut errors, values, secrets: decrypted } = found;
+    let values = match values {
+        Ok(v) => v,
         Err(mut e) => {
             // Without its values every template would fail too ("undefined variable"):
             // report the cause alone.
             errors.append(&mut e);
             errors.sort_by(|a, b| a.location.cmp(&b.location).then_with(|| a.message.cmp(&b.message)));
-            return Err(LoadErrors(errors));
+            return Err(LoadErrors::new(errors));
         }
     };
     let values_print = crate::model::fingerprint(values.to_string().as_bytes());
     if let Some(cache) = cache.as_deref_mut() {
-        if cache.values != values_print {
-            cache.files.clear();
-            cache.values = values_print;
-        }
         // Forget files that are gone, so the cache never outgrows the directory.
         let present: std::collections::HashSet<&Path> = files.iter().map(|f| &*f.path).collect();
         cache.files.retain(|p, _| present.contains(p.as_path()));
     }
     let mut objects = Vec::new();
-    let read = read_files(&files, &values, cache.as_deref());
+    let read = read_files(&files, read, &values, values_print, cache.as_deref());
     for (file, outcome) in files.iter().zip(read) {
         match outcome {
             FileOutcome::Unreadable(e) => errors.push(e),
@@ -286,7 +322,9 @@ fn load(
             }
             FileOutcome::Parsed { content, objects: mut found, errors: mut problems } => {
                 if let Some(cache) = cache.as_deref_mut() {
-                    let entry = CachedFile { content, objects: found.clone(), errors: problems.clone() };
+                    let values = (file.format == walk::FileFormat::YamlTemplate).then_some(values_print);
+                    let entry =
+                        CachedFile { content, values, objects: found.clone(), errors: problems.clone() };
                     cache.files.insert(file.path.to_path_buf(), entry);
                 }
                 objects.append(&mut found);
@@ -308,7 +346,7 @@ fn load(
         }
         errors.sort_by(|a, b| a.location.cmp(&b.location).then_with(|| a.message.cmp(&b.message)));
         errors.dedup();
-        return Err(LoadErrors(errors));
+        return Err(LoadErrors::new(errors));
     }
     let mut shared = decrypted;
     if let Some(cache) = cache {

@@ -219,25 +219,7 @@ pub struct ValuesFile {
 fn read_values_with(path: &Path, env: &[(String, String)]) -> Result<ValuesFile, LoadError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| file_error(path, &format!("cannot read values: {e}")))?;
-    if text.trim().is_empty() {
-        return Ok(ValuesFile { values: Value::Object(Map::new()), secrets: Vec::new() });
-    }
-    let mut options = serde_saphyr::Options::default();
-    options.strict_booleans = true;
-    let value: Value = serde_saphyr::from_str_with_options(&text, options).map_err(|e| {
-        let mut err = file_error(path, "");
-        if let Some(loc) = e.location() {
-            err.location.line = loc.line() as u32;
-            err.location.column = loc.column() as u32;
-        }
-        // The parser's message may quote the text it choked on: in a SOPS file that
-        // is at worst ciphertext, but never print more than its first line.
-        err.message = format!("invalid values file: {}", e.to_string().lines().next().unwrap_or_default());
-        err
-    })?;
-    if !value.is_object() {
-        return Err(file_error(path, "a values file must be a mapping of names to values"));
-    }
+    let value = parse_values(path, &text)?;
     if super::sops::is_sops(&value) {
         let identities = super::sops::AgeIdentities::from_env(env);
         let decrypted = super::sops::decrypt(value, &identities)
@@ -252,6 +234,30 @@ fn read_values_with(path: &Path, env: &[(String, String)]) -> Result<ValuesFile,
         ));
     }
     Ok(ValuesFile { values: value, secrets: Vec::new() })
+}
+
+/// Parse the text of the values file `path` (a YAML mapping; empty is `{}`).
+pub fn parse_values(path: &Path, text: &str) -> Result<Value, LoadError> {
+    if text.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    let value: Value = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        let mut err = file_error(path, "");
+        if let Some(loc) = e.location() {
+            err.location.line = loc.line() as u32;
+            err.location.column = loc.column() as u32;
+        }
+        // The parser's message may quote the text it choked on: in a SOPS file that
+        // is at worst ciphertext, but never print more than its first line.
+        err.message = format!("invalid values file: {}", e.to_string().lines().next().unwrap_or_default());
+        err
+    })?;
+    if !value.is_object() {
+        return Err(file_error(path, "a values file must be a mapping of names to values"));
+    }
+    Ok(value)
 }
 
 /// The SOPS values files of the manifest root (`*.sops.yaml`, `*.sops.yml`,
@@ -296,6 +302,29 @@ pub fn collect_values(
         }
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+/// Merge values files already read (in order, later wins), then `MESOSYNC_VAR_*` from
+/// `env`. Every file that could not be read is an error. (Used for git revisions,
+/// whose SOPS files are not decrypted.)
+pub fn merge_values(
+    files: impl IntoIterator<Item = Result<Value, LoadError>>,
+    env: &[(String, String)],
+) -> Result<Value, Vec<LoadError>> {
+    let mut values = Value::Object(Map::new());
+    let mut errors = Vec::new();
+    for file in files {
+        match file {
+            Ok(v) => merge(&mut values, v),
+            Err(e) => errors.push(e),
+        }
+    }
+    for (key, value) in env {
+        if let Some(name) = key.strip_prefix(ENV_PREFIX) {
+            merge(&mut values, serde_json::json!({ name.to_ascii_lowercase(): value }));
+        }
+    }
+    if errors.is_empty() { Ok(values) } else { Err(errors) }
 }
 
 #[cfg(test)]

@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use mesosync::apply::{
-    self, ApplyError, ApplyOptions, NoProgress, ObjectReport, Outcome, ProgressSink, SavedPlanError,
-    SkipReason,
+    self, ApplyError, ApplyOptions, NoProgress, ObjectReport, Outcome, ProgressSink, SkipReason,
 };
 use mesosync::client::{
     ChronosClient, ChronosVersion, Clients, HttpConfig, MarathonClient, MarathonEvent, RetryPolicy,
 };
 use mesosync::emulator::{self, DeploymentOutcome, FaultRule, Sandbox, SandboxConfig, System};
 use mesosync::model::ObjectRef;
-use mesosync::plan::{Action, ActionKind, Impact, Plan};
+use mesosync::plan::{Action, ActionKind, Decision, Impact, Plan, Write};
+use mesosync::reconcile::SavedPlanError;
 use serde_json::{Value, json};
 
 use crate::client::{dead_url, quick_retry};
@@ -71,7 +71,15 @@ fn action(object: ObjectRef, kind: ActionKind, body: Option<Value>) -> Action {
         _ if object.kind == mesosync::model::ObjectKind::ChronosJob => Impact::Replace,
         _ => Impact::Restart,
     };
-    Action { body, ..Action::new(object, kind, impact) }
+    let decision = match kind {
+        ActionKind::NoOp => Decision::Equal,
+        ActionKind::Create => Write::Create.into(),
+        ActionKind::Update => Write::Update.into(),
+        ActionKind::Scale => Write::Scale.into(),
+        ActionKind::Delete => Write::Delete.into(),
+        ActionKind::Adopt => Write::Adopt { instance: "it".into() }.into(),
+    };
+    Action { body, ..Action::new(object, decision, impact) }
 }
 
 fn after(mut a: Action, wave: usize, deps: &[ObjectRef]) -> Action {
@@ -538,34 +546,48 @@ async fn a_closed_write_fence_stops_every_write() {
     assert!(writes(&sb).is_empty(), "{:?}", writes(&sb));
 }
 
+/// The one saved-plan path (`apply --plan FILE DIR`): plan again from the manifests,
+/// refuse before any write when live moved since the file was made, else apply.
 #[tokio::test]
 async fn a_stale_saved_plan_is_refused_before_any_write() {
     let sb = sandbox().await;
     let c = clients(&sb);
     let id = "/it/saved";
     c.marathon.as_ref().unwrap().create_app(&app_body(id)).await.unwrap();
-    let live = live_app(&c, id).await.unwrap();
-    let mut update =
-        action(ObjectRef::app(id), ActionKind::Update, Some(json!({"id": id, "cmd": "sleep 3"})));
-    update.live_version = Some("2000-01-01T00:00:00.000Z".into());
-    sb.reset_requests();
-    let err = apply::apply_saved(
-        &plan(vec![update.clone()]),
-        &c,
-        &ApplyOptions { force: true, ..opts() },
-        &NoProgress,
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("saved.yaml"),
+        "kind: MarathonApp\nspec:\n  id: /it/saved\n  cmd: sleep 3\n  cpus: 0.1\n  mem: 32\n",
     )
-    .await
-    .unwrap_err();
-    assert!(matches!(&err, SavedPlanError::Stale(s) if s.contains(id)), "{err}");
+    .unwrap();
+    let pipeline = mesosync::reconcile::Pipeline {
+        dir: dir.path().to_path_buf(),
+        load: Default::default(),
+        clients: c.clone(),
+        plan: mesosync::plan::PlanOptions { instance: "it".into(), ..Default::default() },
+        apply: ApplyOptions { force: true, ..opts() },
+        on_revision: None,
+        caches: Default::default(),
+    };
+    // As `diff --out` writes it, and as `apply --plan` reads it back.
+    let made = pipeline.plan(chrono::Utc::now()).await.unwrap().plan;
+    assert!(made.has_changes());
+    let text = serde_json::to_string(&mesosync::plan::masked_for_saving(&made)).unwrap();
+    let saved: Plan = serde_json::from_str(&text).unwrap();
+
+    // Someone scales the app by hand: the saved plan is stale.
+    c.marathon.as_ref().unwrap().scale_app(id, 2, true).await.unwrap();
+    sb.reset_requests();
+    let err = pipeline.apply_saved(&saved, &NoProgress).await.unwrap_err();
+    assert!(matches!(&err, SavedPlanError::LiveMoved(moved) if moved.0[0].0 == ObjectRef::app(id)), "{err}");
     assert!(writes(&sb).is_empty());
 
-    update.live_version = live["version"].as_str().map(String::from);
-    let report =
-        apply::apply_saved(&plan(vec![update]), &c, &ApplyOptions { force: true, ..opts() }, &NoProgress)
-            .await
-            .unwrap();
+    // A plan made now applies.
+    let made = pipeline.plan(chrono::Utc::now()).await.unwrap().plan;
+    let saved: Plan = serde_json::from_str(&serde_json::to_string(&made).unwrap()).unwrap();
+    let report = pipeline.apply_saved(&saved, &NoProgress).await.unwrap().expect("writes");
     assert!(report.is_success(), "{report}");
+    assert_eq!(live_app(&c, id).await.unwrap()["cmd"], "sleep 3");
 }
 
 #[tokio::test]
@@ -648,7 +670,7 @@ async fn chronos_3_hidden_child_is_reported_and_recreate_switches_job_type() {
         ActionKind::Update,
         Some(json!({"name": "it-k", "command": "true", "owner": "a@b.c", "parents": ["it-p"]})),
     );
-    switch.recreate = true;
+    switch.decision = Write::Replace { to_scheduled: false }.into();
     let report = run(&plan(vec![switch]), &c, &o).await;
     assert!(report.is_success(), "{report}");
     assert_eq!(writes(&sb), vec!["DELETE /v1/scheduler/job/it-k 204", "POST /v1/scheduler/dependency 204"]);
@@ -723,8 +745,8 @@ async fn converge(
     let writes_planned: Vec<String> = again
         .actions
         .iter()
-        .filter(|a| a.kind != ActionKind::NoOp)
-        .map(|a| format!("{} {:?} {:?}", a.object, a.kind, a.changes))
+        .filter(|a| a.is_write())
+        .map(|a| format!("{} {:?} {:?}", a.object, a.kind(), a.changes))
         .collect();
     assert!(writes_planned.is_empty(), "not converged: {writes_planned:?}");
     sb.reset_requests();

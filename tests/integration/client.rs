@@ -195,13 +195,14 @@ async fn conflicts_are_typed() {
     assert_eq!(
         err,
         ClientError::Locked {
+            system: "marathon",
             method: "PUT".into(),
             path: "/v2/apps/a".into(),
             deployments: vec!["5ed4c0c5-9ff8-4a6f-a0cd-f57f59a34b43".into()]
         }
     );
     let err = m.create_app(&json!({"id": "/a"})).await.unwrap_err();
-    assert!(matches!(err, ClientError::AlreadyExists { .. }), "{err:?}");
+    assert!(matches!(err, ClientError::AlreadyExists { system: "marathon", .. }), "{err:?}");
     let seen = rec.seen();
     assert_eq!(seen[0].body, r#"{"instances":3}"#);
     assert_eq!(seen[0].path_and_query, "/v2/apps/a");

@@ -439,3 +439,95 @@ async fn apply_refuses_to_write_the_import_placeholder_over_secrets() {
     assert_eq!(code, 2);
     assert!(!stdout.contains("CHANGE-ME"), "{stdout}");
 }
+
+/// Regression: the controller decided "suspended" by looking for the word in the plan's
+/// note, so an app owned by an instance named `suspended-ops` (the note names the
+/// owner) was reported suspended instead of drifted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_owned_by_an_instance_named_suspended_is_drifted_not_suspended() {
+    let h = harness::start().await;
+    let created = h
+        .post(
+            &h.marathon("/v2/apps"),
+            &serde_json::json!({"id": "/theirs/web", "cmd": "sleep 100", "cpus": 0.1, "mem": 32,
+                "labels": {"MESOSYNC_OWNER": "suspended-ops"}}),
+        )
+        .await;
+    assert!(created.status.is_success(), "{}", created.text);
+    h.settle().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("web.yaml"),
+        "kind: MarathonApp\nspec:\n  id: /theirs/web\n  cmd: sleep 200\n  cpus: 0.1\n  mem: 32\n",
+    )
+    .unwrap();
+    h.sandbox.reset_requests();
+    let controller = Controller::start(&h, dir.path(), &[]);
+    let status = controller.wait_status("the first reconcile", |s| s["ready"] == true).await;
+    let web = status["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == "/theirs/web")
+        .unwrap_or_else(|| panic!("{status:#}"))
+        .clone();
+    assert_eq!(web["state"], "drifted", "{status:#}");
+    assert!(writes(&h.sandbox.requests()).is_empty(), "another instance's app was written");
+    let (code, _) = controller.terminate();
+    assert_eq!(code, Some(0));
+}
+
+/// The error policy through the binary: a 422 is permanent, so it is not retried on a
+/// backoff timer (its retry is the resync, 30 s here, not 1 s later) but by the next
+/// change of the manifests; a 503 is retried on its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_422_waits_for_a_manifest_change_while_a_503_backs_off() {
+    use mesosync::emulator::{FaultRule, System};
+    let h = harness::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = |cmd: &str| {
+        format!("kind: MarathonApp\nspec:\n  id: /it/web\n  cmd: {cmd}\n  cpus: 0.1\n  mem: 32\n")
+    };
+    std::fs::write(dir.path().join("web.yaml"), manifest("sleep 100")).unwrap();
+    let rule = |status: u16| FaultRule {
+        system: Some(System::Marathon),
+        method: Some("POST".into()),
+        path_prefix: "/v2/apps".into(),
+        error_rate: 1.0,
+        error_status: Some(status),
+        ..FaultRule::default()
+    };
+    h.sandbox.faults().add(rule(422));
+    let controller = Controller::start(&h, dir.path(), &[]);
+    let web =
+        |s: &Value| s["objects"].as_array().and_then(|o| o.iter().find(|o| o["id"] == "/it/web")).cloned();
+    let status = controller.wait_status("the 422", |s| web(s).is_some_and(|w| w["state"] == "failed")).await;
+    let failed = web(&status).unwrap();
+    assert_eq!(failed["requeue"], "await-change", "{status:#}");
+    let finished =
+        chrono::DateTime::parse_from_rfc3339(status["last_reconcile"]["finished_at"].as_str().unwrap())
+            .unwrap();
+    let retry_at = chrono::DateTime::parse_from_rfc3339(failed["retry"]["at"].as_str().unwrap()).unwrap();
+    assert!(
+        retry_at - finished >= chrono::Duration::seconds(25),
+        "retried at the resync, not on a timer: {status:#}"
+    );
+
+    // The API now answers 503 and the manifest changes: the edit retries it at once, and
+    // the 503 is transient, so it backs off.
+    h.sandbox.faults().clear();
+    h.sandbox.faults().add(rule(503));
+    std::fs::write(dir.path().join("web.yaml"), manifest("sleep 200")).unwrap();
+    let status =
+        controller.wait_status("the 503", |s| web(s).is_some_and(|w| w["requeue"] == "backoff")).await;
+    assert_eq!(web(&status).unwrap()["state"], "failed");
+
+    // Once the API accepts it, a backoff retry creates it with no further edit.
+    h.sandbox.faults().clear();
+    controller
+        .wait_status("the retry to create it", |s| web(s).is_some_and(|w| w["state"] == "synced"))
+        .await;
+    assert_eq!(app(&h, "/it/web").await["cmd"], "sleep 200");
+    let (code, _) = controller.terminate();
+    assert_eq!(code, Some(0));
+}

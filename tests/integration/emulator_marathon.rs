@@ -438,7 +438,7 @@ async fn health_check_and_fetch_defaults() {
     assert!(checks[0].get("ignoreHttp1xx").is_none());
     assert!(checks[0].get("portIndex").is_none(), "POST without port definitions in the body: no portIndex");
     assert_eq!(checks[1]["delaySeconds"], json!(7));
-    assert!(checks[1].get("ipProtocol").is_none());
+    assert_eq!(checks[1]["ipProtocol"], json!("IPv4"), "every check is written with an ipProtocol");
     assert_eq!(checks[2]["path"], json!("/h"));
     assert!(checks[2].get("ignoreHttp1xx").is_none());
     assert_eq!(
@@ -595,7 +595,8 @@ async fn read_events(response: &mut reqwest::Response, done: impl Fn(&str) -> bo
     text
 }
 
-fn frames(text: &str) -> Vec<(String, Value)> {
+/// The `(event type, data)` of each SSE frame in `text`.
+pub fn frames(text: &str) -> Vec<(String, Value)> {
     text.split("\n\n")
         .filter(|frame| !frame.is_empty())
         .map(|frame| {
@@ -635,7 +636,9 @@ async fn events_stream_as_sse_frames() {
         names.iter().position(|n| *n == name).unwrap_or_else(|| panic!("{name} missing in {names:?}"))
     };
     assert!(position("event_stream_attached") < position("api_post_event"));
-    assert!(position("api_post_event") < position("deployment_info"));
+    // The plan is acknowledged (deployment_info), then the group change and the post.
+    assert!(position("deployment_info") < position("group_change_success"));
+    assert!(position("group_change_success") < position("api_post_event"));
     assert!(position("deployment_info") < position("deployment_step_success"));
     assert!(position("deployment_step_success") < position("deployment_success"));
     let first_status = position("status_update_event");
@@ -832,7 +835,8 @@ async fn the_sandbox_command_serves_until_sigterm() {
     let jobs = http.get(format!("{chronos}/v1/scheduler/jobs")).send().await.unwrap();
     assert_eq!(jobs.status(), StatusCode::OK, "--chronos-version 3 serves /v1");
     let controls = http.get(format!("{marathon}/_sandbox/requests")).send().await.unwrap();
-    assert_eq!(controls.status(), StatusCode::NOT_FOUND, "controls are off without --controls");
+    assert_eq!(controls.status(), StatusCode::INTERNAL_SERVER_ERROR, "controls are off without --controls");
+    assert_eq!(controls.text().await.unwrap(), r#"{"message":"URI not found"}"#);
 
     let pid = child.id().expect("running").to_string();
     let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");

@@ -10,8 +10,8 @@ use std::time::Duration;
 use mesosync::model::ObjectRef;
 use mesosync::runtime::{
     BoxFuture, CancellationToken, Controller, FailureStage, GitRevision, Metrics, ObjectState, Reconcile,
-    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, RuntimeConfig, RuntimeError,
-    StatusStore, Trigger, TriggerSender,
+    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue, RuntimeConfig,
+    RuntimeError, StatusStore, Trigger, TriggerSender,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -103,11 +103,11 @@ impl FakeReconcile {
                 objects: desired.objects().map(|o| (o.object.clone(), ObjectState::Synced)).collect(),
                 ..Default::default()
             }),
-            Err(errors) => Err(ReconcileFailure {
-                stage: FailureStage::Load,
-                message: errors.to_string(),
-                api_errors: vec![],
-            }),
+            // Backoff, unlike the real pipeline (which waits for a change): the timing
+            // tests of the loop use a load error as the failing reconcile.
+            Err(errors) => {
+                Err(ReconcileFailure::new(FailureStage::Load, errors.to_string(), Requeue::Backoff))
+            }
         };
         for _ in 0..self.writes {
             if ctx.cancel.is_cancelled() {

@@ -16,7 +16,7 @@ use mesosync::model::{
 };
 use mesosync::normalize::ChronosVersion;
 use mesosync::plan::render::{RenderOptions, render_json, render_text};
-use mesosync::plan::{ActionKind, Impact, Plan, PlanOptions, compute};
+use mesosync::plan::{ActionKind, Decision, HoldReason, Impact, Plan, PlanOptions, compute};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
@@ -122,37 +122,37 @@ fn mixed_create_update_scale_noop_and_prune() {
     let plan = run_case("mixed");
     assert_eq!(summary(&plan), "1 to create, 1 to update (1 restart), 1 to scale, 1 to delete");
     let create = action(&plan, &ObjectRef::app("/infra/new-app"));
-    assert_eq!(create.kind, ActionKind::Create);
+    assert_eq!(create.kind(), ActionKind::Create);
     let body = create.body.as_ref().unwrap();
     // What the user wrote plus the ownership label: no defaults, no version.
     assert_eq!(body["labels"]["MESOSYNC_OWNER"], "mesosync");
     assert!(body.get("instances").is_none() && body.get("version").is_none());
     let update = action(&plan, &ObjectRef::app("/infra/mariadb"));
-    assert_eq!((update.kind, update.impact), (ActionKind::Update, Impact::Restart));
+    assert_eq!((update.kind(), update.impact), (ActionKind::Update, Impact::Restart));
     assert_eq!(update.changes.len(), 1);
     assert_eq!(update.changes[0].pointer, "/cpus");
     assert_eq!(update.live_version.as_deref(), Some("2026-05-01T00:00:01.000Z"));
     let scale = action(&plan, &ObjectRef::app("/infra/memcached"));
-    assert_eq!((scale.kind, scale.impact), (ActionKind::Scale, Impact::ScaleOnly));
+    assert_eq!((scale.kind(), scale.impact), (ActionKind::Scale, Impact::ScaleOnly));
     assert_eq!(scale.body, Some(serde_json::json!({"instances": 3})));
-    assert_eq!(action(&plan, &ObjectRef::app("/infra/rabbitmq")).kind, ActionKind::NoOp);
+    assert_eq!(action(&plan, &ObjectRef::app("/infra/rabbitmq")).kind(), ActionKind::NoOp);
     let delete = action(&plan, &ObjectRef::app("/infra/old-app"));
-    assert_eq!((delete.kind, delete.body.as_ref()), (ActionKind::Delete, None));
+    assert_eq!((delete.kind(), delete.body.as_ref()), (ActionKind::Delete, None));
     // Unowned live objects without a manifest are not even mentioned.
     assert!(plan.action(&ObjectRef::app("/other/unowned-orphan")).is_none());
     // Deletes run after every create/update.
     let last_write =
-        plan.actions.iter().filter(|a| a.kind != ActionKind::Delete).map(|a| a.wave).max().unwrap();
+        plan.actions.iter().filter(|a| a.kind() != ActionKind::Delete).map(|a| a.wave).max().unwrap();
     assert!(
         delete.wave > last_write
-            || plan.actions.iter().all(|a| a.kind == ActionKind::NoOp || a.wave <= delete.wave)
+            || plan.actions.iter().all(|a| a.kind() == ActionKind::NoOp || a.wave <= delete.wave)
     );
 }
 
 /// Every object of the plan is left alone and nothing is reported as changed.
 fn assert_no_spurious_diff(plan: &Plan) {
     for a in &plan.actions {
-        assert_eq!(a.kind, ActionKind::NoOp, "{} should be unchanged: {:#?}", a.object, a.changes);
+        assert_eq!(a.kind(), ActionKind::NoOp, "{} should be unchanged: {:#?}", a.object, a.changes);
         assert!(a.changes.is_empty(), "{} has spurious changes: {:#?}", a.object, a.changes);
     }
     assert!(!plan.has_changes());
@@ -179,10 +179,10 @@ fn marathon_14_nulls_ports_uris_and_old_defaults() {
 #[test]
 fn sets_are_unordered_but_fetch_is_ordered() {
     let plan = run_case("reordered_sets");
-    assert_eq!(action(&plan, &ObjectRef::app("/openstack/keystone/api")).kind, ActionKind::NoOp);
+    assert_eq!(action(&plan, &ObjectRef::app("/openstack/keystone/api")).kind(), ActionKind::NoOp);
     assert!(action(&plan, &ObjectRef::app("/openstack/keystone/api")).changes.is_empty());
     let fetcher = action(&plan, &ObjectRef::app("/openstack/keystone/fetcher"));
-    assert_eq!((fetcher.kind, fetcher.impact), (ActionKind::Update, Impact::Restart));
+    assert_eq!((fetcher.kind(), fetcher.impact), (ActionKind::Update, Impact::Restart));
     assert!(fetcher.changes.iter().all(|c| c.pointer.starts_with("/fetch/")));
 }
 
@@ -191,11 +191,11 @@ fn assigned_ports_match_port_zero() {
     let plan = run_case("assigned_ports");
     for id in ["/web/any-port", "/web/bridged"] {
         let a = action(&plan, &ObjectRef::app(id));
-        assert_eq!(a.kind, ActionKind::NoOp, "{id}: {:?}", a.changes);
+        assert_eq!(a.kind(), ActionKind::NoOp, "{id}: {:?}", a.changes);
         assert!(a.changes.is_empty());
     }
     let fixed = action(&plan, &ObjectRef::app("/web/fixed-port"));
-    assert_eq!(fixed.kind, ActionKind::Update);
+    assert_eq!(fixed.kind(), ActionKind::Update);
     assert_eq!(fixed.changes[0].pointer, "/portDefinitions/0/port");
     assert_eq!(
         (fixed.changes[0].old.clone(), fixed.changes[0].new.clone()),
@@ -212,11 +212,11 @@ fn empty_and_absent_collections_are_equal() {
 fn ignored_fields_never_cause_a_write_and_keep_their_live_value() {
     let plan = run_case("ignored_fields");
     let only_ignored = action(&plan, &ObjectRef::app("/auto/scaled"));
-    assert_eq!(only_ignored.kind, ActionKind::NoOp);
+    assert_eq!(only_ignored.kind(), ActionKind::NoOp);
     assert!(only_ignored.changes.is_empty());
-    assert_eq!(action(&plan, &ObjectRef::job("paused-by-hand")).kind, ActionKind::NoOp);
+    assert_eq!(action(&plan, &ObjectRef::job("paused-by-hand")).kind(), ActionKind::NoOp);
     let changed = action(&plan, &ObjectRef::app("/auto/scaled-and-changed"));
-    assert_eq!(changed.kind, ActionKind::Update);
+    assert_eq!(changed.kind(), ActionKind::Update);
     assert_eq!(changed.changes.len(), 1, "{:?}", changed.changes);
     assert_eq!(changed.changes[0].pointer, "/cmd");
     let body = changed.body.as_ref().unwrap();
@@ -228,10 +228,10 @@ fn ignored_fields_never_cause_a_write_and_keep_their_live_value() {
 fn chronos_rewritten_schedules_are_not_changes() {
     let plan = run_case("chronos_rewritten_schedule");
     let nightly = action(&plan, &ObjectRef::job("nightly"));
-    assert_eq!(nightly.kind, ActionKind::NoOp, "{:?}", nightly.changes);
+    assert_eq!(nightly.kind(), ActionKind::NoOp, "{:?}", nightly.changes);
     assert!(nightly.changes.is_empty());
     let report = action(&plan, &ObjectRef::job("report"));
-    assert_eq!((report.kind, report.impact), (ActionKind::Update, Impact::Replace));
+    assert_eq!((report.kind(), report.impact), (ActionKind::Update, Impact::Replace));
     assert_eq!(report.changes.len(), 1);
     assert_eq!(report.changes[0].pointer, "/command");
     // The past desired start is not re-posted: the live start and count are sent.
@@ -241,7 +241,7 @@ fn chronos_rewritten_schedules_are_not_changes() {
     assert_eq!(report.next_runs.len(), 3);
     assert_eq!(report.next_runs[0].to_rfc3339(), "2030-01-03T00:00:00+00:00");
     let later = action(&plan, &ObjectRef::job("later"));
-    assert_eq!(later.kind, ActionKind::Update);
+    assert_eq!(later.kind(), ActionKind::Update);
     assert_eq!(later.body.as_ref().unwrap()["schedule"], "R/2031-01-01T00:00:00Z/PT12H");
 }
 
@@ -259,20 +259,19 @@ fn unowned_objects_are_never_written() {
         ObjectRef::job("hand-made"),
     ] {
         let a = action(&plan, &object);
-        assert_eq!((a.kind, a.body.as_ref()), (ActionKind::NoOp, None), "{object}");
-        assert!(a.note.as_deref().unwrap().contains("left alone"), "{object}");
+        assert_eq!((a.kind(), a.body.as_ref()), (ActionKind::NoOp, None), "{object}");
+        assert!(matches!(a.decision, Decision::Hold(_)), "{object}");
+        assert!(a.note().unwrap().contains("left alone"), "{object}");
         assert!(!a.changes.is_empty(), "{object}: its differences are still shown");
     }
-    assert!(
-        action(&plan, &ObjectRef::app("/shared/other-instance"))
-            .note
-            .as_deref()
-            .unwrap()
-            .contains("'staging'")
+    assert_eq!(
+        action(&plan, &ObjectRef::app("/shared/other-instance")).decision,
+        Decision::Hold(HoldReason::OwnedByOther { owner: "staging".into(), instance: "mesosync".into() })
     );
     let orphan = action(&plan, &ObjectRef::app("/shared/orphan-owned"));
-    assert_eq!(orphan.kind, ActionKind::NoOp);
-    assert!(orphan.note.as_deref().unwrap().contains("prune is off"));
+    assert_eq!(orphan.kind(), ActionKind::NoOp);
+    assert_eq!(orphan.decision, Decision::Hold(HoldReason::PruneOff { instance: "mesosync".into() }));
+    assert!(orphan.note().unwrap().contains("prune is off"));
     assert!(!plan.has_changes());
 }
 
@@ -280,26 +279,29 @@ fn unowned_objects_are_never_written() {
 fn adoption_is_an_explicit_action_carrying_the_mark() {
     let plan = run_case("adopt");
     let app = action(&plan, &ObjectRef::app("/shared/unlabelled"));
-    assert_eq!((app.kind, app.impact), (ActionKind::Adopt, Impact::Restart));
+    assert_eq!((app.kind(), app.impact), (ActionKind::Adopt, Impact::Restart));
     assert_eq!(app.body.as_ref().unwrap()["labels"]["MESOSYNC_OWNER"], "mesosync");
     let job = action(&plan, &ObjectRef::job("hand-made"));
-    assert_eq!((job.kind, job.impact), (ActionKind::Adopt, Impact::Replace));
+    assert_eq!((job.kind(), job.impact), (ActionKind::Adopt, Impact::Replace));
     assert_eq!(job.body.as_ref().unwrap()["description"], "[mesosync:mesosync]");
     // An object marked by another instance is never adopted.
     let other = action(&plan, &ObjectRef::app("/shared/other-instance"));
-    assert_eq!((other.kind, other.body.as_ref()), (ActionKind::NoOp, None));
-    assert!(other.note.as_deref().unwrap().contains("never adopted"));
+    assert_eq!((other.kind(), other.body.as_ref()), (ActionKind::NoOp, None));
+    assert!(other.note().unwrap().contains("never adopted"));
     assert_eq!(plan.summary().create, 2);
 }
 
 #[test]
 fn mass_delete_guard_refuses_and_says_why() {
     let plan = run_case("prune_guard");
-    let reason = plan.prune_refused.as_deref().expect("refused");
+    let reason = plan.prune_refused.as_ref().expect("refused").to_string();
     assert!(reason.contains("3 of 5"), "{reason}");
-    assert!(plan.actions.iter().all(|a| a.kind != ActionKind::Delete));
+    assert!(plan.actions.iter().all(|a| a.kind() != ActionKind::Delete));
     assert_eq!(
-        plan.actions.iter().filter(|a| a.note.as_deref().is_some_and(|n| n.contains("refused"))).count(),
+        plan.actions
+            .iter()
+            .filter(|a| matches!(a.decision, Decision::Hold(HoldReason::PruneRefused(_))))
+            .count(),
         3
     );
 }
@@ -307,7 +309,7 @@ fn mass_delete_guard_refuses_and_says_why() {
 #[test]
 fn an_empty_manifest_set_never_prunes_without_allow_empty() {
     let plan = run_case("prune_empty");
-    assert!(plan.prune_refused.as_deref().unwrap().contains("--allow-empty"));
+    assert!(plan.prune_refused.as_ref().unwrap().to_string().contains("--allow-empty"));
     assert!(!plan.has_changes());
     // The unowned app is not even considered.
     assert_eq!(plan.actions.len(), 2);
@@ -346,19 +348,20 @@ fn ordering_follows_one_graph_with_waves_and_children_first_deletes() {
 fn suspended_objects_show_changes_but_are_not_written() {
     let plan = run_case("suspended");
     let a = action(&plan, &ObjectRef::app("/frozen"));
-    assert_eq!((a.kind, a.body.as_ref()), (ActionKind::NoOp, None));
-    assert!(a.note.as_deref().unwrap().contains("suspended"));
+    assert_eq!((a.kind(), a.body.as_ref()), (ActionKind::NoOp, None));
+    assert_eq!(a.decision, Decision::Hold(HoldReason::Suspended { would: ActionKind::Update }));
+    assert!(a.note().unwrap().contains("suspended"));
     assert_eq!(a.changes.len(), 2);
 }
 
 #[test]
 fn switching_between_scheduled_and_dependent_is_a_recreate() {
     let plan = run_case("scheduled_to_dependent");
-    assert!(!action(&plan, &ObjectRef::job("parent")).recreate);
+    assert!(!action(&plan, &ObjectRef::job("parent")).recreate());
     for name in ["was-scheduled", "was-dependent"] {
         let a = action(&plan, &ObjectRef::job(name));
-        assert_eq!((a.kind, a.impact, a.recreate), (ActionKind::Update, Impact::Replace, true), "{name}");
-        assert!(a.note.as_deref().unwrap().contains("deleted and created again"));
+        assert_eq!((a.kind(), a.impact, a.recreate()), (ActionKind::Update, Impact::Replace, true), "{name}");
+        assert!(a.note().unwrap().contains("deleted and created again"));
     }
     assert!(action(&plan, &ObjectRef::job("was-scheduled")).body.as_ref().unwrap().get("schedule").is_none());
 }

@@ -286,7 +286,7 @@ proptest! {
             env
         };
         let plan = plan_for(ObjectKind::MarathonApp, object(ObjectKind::MarathonApp, &app, ignore), live);
-        prop_assert_eq!(plan.actions[0].kind, ActionKind::NoOp);
+        prop_assert_eq!(plan.actions[0].kind(), ActionKind::NoOp);
         prop_assert!(plan.actions[0].changes.is_empty(), "{:#?}", plan.actions[0].changes);
 
         let ignore = vec!["/retries".to_string(), "/command".to_string(), "/disabled".to_string()];
@@ -295,7 +295,7 @@ proptest! {
         live["command"] = json!(command);
         live["disabled"] = json!(true);
         let plan = plan_for(ObjectKind::ChronosJob, object(ObjectKind::ChronosJob, &job, ignore), live);
-        prop_assert_eq!(plan.actions[0].kind, ActionKind::NoOp);
+        prop_assert_eq!(plan.actions[0].kind(), ActionKind::NoOp);
         prop_assert!(plan.actions[0].changes.is_empty(), "{:#?}", plan.actions[0].changes);
     }
 

@@ -187,9 +187,7 @@ async fn a_failing_object_backs_off_exponentially_while_other_triggers_stay_prom
     let failing = bad.clone();
     let fake = Arc::new(FakeReconcile::new(dir.path()).with_script(move |_, _| {
         let mut report = ReconcileReport::default();
-        report
-            .objects
-            .insert(failing.clone(), ObjectState::Failed { error: "422 Object is not valid".into() });
+        report.objects.insert(failing.clone(), ObjectState::failed("503 Service Unavailable"));
         report.objects.insert(ObjectRef::app("/web"), ObjectState::Synced);
         Some(Ok(report))
     }));

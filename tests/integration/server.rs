@@ -9,7 +9,8 @@ use std::time::Duration;
 use mesosync::model::ObjectRef;
 use mesosync::plan::{ActionKind, Summary};
 use mesosync::runtime::{
-    ApiError, AppliedWrite, Controller, FailureStage, ObjectState, ReconcileFailure, ReconcileReport, Trigger,
+    ApiError, AppliedWrite, Controller, FailureStage, ObjectState, ReconcileFailure, ReconcileReport,
+    Requeue, Trigger,
 };
 use mesosync::server::{ServerState, serve};
 use serde_json::{Value, json};
@@ -39,7 +40,13 @@ fn partial_report() -> ReconcileReport {
         objects: [
             (ObjectRef::app("/web"), ObjectState::Synced),
             (ObjectRef::app("/drift"), ObjectState::Drifted { changes: 3 }),
-            (ObjectRef::app("/bad"), ObjectState::Failed { error: "422 Object is not valid".into() }),
+            (
+                ObjectRef::app("/bad"),
+                ObjectState::Failed {
+                    error: "422 Object is not valid".into(),
+                    requeue: Requeue::AwaitChange,
+                },
+            ),
             (ObjectRef::job("nightly"), ObjectState::Suspended { changes: 1 }),
         ]
         .into(),
@@ -66,6 +73,7 @@ async fn healthz_readyz_status_and_metrics_report_the_controller() {
                     system: "marathon".into(),
                     message: "connection refused".into(),
                 }],
+                requeue: Requeue::Backoff,
             })
         } else {
             Ok(partial_report())
@@ -130,6 +138,7 @@ async fn healthz_readyz_status_and_metrics_report_the_controller() {
     let bad = find("/bad");
     assert_eq!(bad["state"], "failed");
     assert_eq!(bad["error"], "422 Object is not valid");
+    assert_eq!(bad["requeue"], "await-change", "a 422 waits for a change, not a timer");
     assert_eq!(bad["retry"]["failures"], 1);
     assert!(bad["retry"]["at"].as_str().unwrap().ends_with('Z'));
     let errors: Vec<&str> =

@@ -497,8 +497,9 @@ pub(crate) fn router(state: Arc<ChronosState>) -> Router {
     let prefix = state.version.prefix();
     let mut create_scheduled = post(create_scheduled);
     let mut create_dependent = post(create_dependent);
-    if state.version == ChronosVersion::V2_4 {
-        // 2.4 also takes PUT on the two create paths.
+    if state.version.is_2x() {
+        // 2.4.0, 2.5.0 and 2.5.1 also take PUT on the two create paths
+        // (Iso8601JobResource.put, DependentJobResource.put); 3.x only POST.
         create_scheduled = create_scheduled.put(create_scheduled_put);
         create_dependent = create_dependent.put(create_dependent_put);
     }
@@ -514,9 +515,14 @@ pub(crate) fn router(state: Arc<ChronosState>) -> Router {
         .route(&format!("{prefix}/job/{{name}}"), job_route)
         .route(&format!("{prefix}/task/kill/{{name}}"), delete(kill_tasks))
         .route(&format!("{prefix}/graph/dot"), get(graph_dot))
-        .route(&format!("{prefix}/graph/csv"), get(graph_csv));
+        .route(&format!("{prefix}/graph/csv"), get(graph_csv))
+        .route(&format!("{prefix}/job/stat/{{name}}"), get(job_stat))
+        .route("/metrics", get(metrics));
     if state.version != ChronosVersion::V2_4 {
         router = router.route(&format!("{prefix}/leader"), get(leader));
+    }
+    if state.version == ChronosVersion::V3 {
+        router = router.route(&format!("{prefix}/jobs/summary"), get(jobs_summary));
     }
     router.layer(axum::middleware::from_fn(super::media::require_json)).with_state(state)
 }
@@ -686,4 +692,53 @@ async fn graph_csv(State(state): Shared) -> Response {
 
 async fn leader(State(state): Shared) -> Response {
     json_ok(&json!({"leader": state.addr.to_string()}))
+}
+
+/// `GET …/job/stat/{name}` (JobManagementResource.getStat, JobStatWrapperSerializer):
+/// the run-time histogram and the task history. The emulator runs no Mesos tasks, so
+/// both are empty.
+async fn job_stat(State(state): Shared, Path(name): Path<String>) -> Response {
+    state.catch_up();
+    let jobs = locked(&state.jobs);
+    if !jobs.contains_key(&name) {
+        return state.error_response(&ChronosError::Requirement(format!("Job '{name}' not found")));
+    }
+    json_ok(&json!({
+        "histogram": {
+            "75thPercentile": 0.0, "95thPercentile": 0.0, "98thPercentile": 0.0,
+            "99thPercentile": 0.0, "median": 0.0, "mean": 0.0, "count": 0,
+        },
+        "taskStatHistory": [],
+    }))
+}
+
+/// `GET /v1/scheduler/jobs/summary` (3.x JobManagementResource.getSummary, read by
+/// Chronos's own UI). The resource passes `state` and `status` to `JobSummary` in
+/// swapped order, so `status` holds the last outcome (`fresh`/`success`/`failure`) and
+/// `state` the run state (`idle`: the emulator's jobs are never running).
+async fn jobs_summary(State(state): Shared) -> Response {
+    state.catch_up();
+    let jobs = locked(&state.jobs);
+    let summaries: Vec<Value> = visible_jobs(&jobs)
+        .map(|job| {
+            let schedule = job.fields.get("schedule").cloned().unwrap_or(json!(""));
+            json!({
+                "name": job.fields.get("name").cloned().unwrap_or(json!("")),
+                "status": last_status(job),
+                "state": "idle",
+                "schedule": if job.parents.is_empty() { schedule } else { json!("") },
+                "parents": job.parents,
+                "disabled": job.fields.get("disabled").cloned().unwrap_or(json!(false)),
+            })
+        })
+        .collect();
+    json_ok(&json!({ "jobs": summaries }))
+}
+
+/// `GET /metrics` (Dropwizard's `MetricsServlet`, ChronosRestModule): the registry as
+/// JSON. The emulator keeps no JVM metrics; the sections are there, empty.
+async fn metrics() -> Response {
+    json_ok(&json!({
+        "version": "3.0.0", "gauges": {}, "counters": {}, "histograms": {}, "meters": {}, "timers": {},
+    }))
 }

@@ -187,7 +187,8 @@ fn type_error(value: &Value, kind: Kind) -> Option<&'static str> {
             None => Some("error.expected.jsnumber"),
             Some(n) => min.is_some_and(|m| n < m).then_some("error.min"),
         },
-        Kind::Int(min) => match value.as_i64() {
+        // Play's Int reader: a number outside 32 bits is `error.expected.int`.
+        Kind::Int(min) => match value.as_i64().filter(|n| i32::try_from(*n).is_ok()) {
             None if value.is_number() => Some("error.expected.int"),
             None => Some("error.expected.jsnumber"),
             Some(n) => min.is_some_and(|m| n < m).then_some("error.min"),
@@ -304,267 +305,355 @@ pub enum Arrival {
 
 /// Turn a cleaned body (see [`read_body`]) into the canonical definition GET reports,
 /// without status fields and with `port: 0` still unassigned. `id` is the absolute id.
+///
+/// Validation first (every rule adds its details, in Marathon's order), then the
+/// defaults; both read the body's networking [`Shape`] once.
 pub fn canonical(
     input: &Map<String, Value>,
     id: &str,
     arrival: Arrival,
 ) -> Result<Map<String, Value>, AppRejection> {
-    let mut problems: Vec<ErrorDetail> = Vec::new();
-    let mut problem = |path: &str, message: String| {
-        problems.push(ErrorDetail { path: path.to_owned(), errors: vec![message] })
-    };
-
+    let mut problems = Problems::default();
     if let Some(message) = id_problem(id) {
-        problem("/id", message);
+        problems.add("/id", message);
     }
+    command_rules(input, &mut problems);
+    secret_rules(input, &mut problems);
+    deprecated_mix_rules(input, &mut problems);
+    let shape = Shape::read(input, &mut problems);
+    networking_rules(&shape, &mut problems);
+    upgrade_strategy_rules(input, &mut problems);
+    health_check_rules(input, &mut problems);
+    constraint_rules(input, &mut problems);
+    kill_selection_rule(input, &mut problems);
+    if !problems.0.is_empty() {
+        return Err(AppRejection::NotValid(problems.0));
+    }
+    // Marathon fills portIndex only for bodies with ports and for apps created by PUT;
+    // a partial update merges the stored port definitions, so it fills it too.
+    let fill_port_index = shape.uses_ports() || arrival == Arrival::PutCreate;
+    Ok(with_defaults(input, id, &shape, fill_port_index))
+}
+
+/// The semantic problems found so far (the `details` of a 422 "Object is not valid").
+#[derive(Default)]
+struct Problems(Vec<ErrorDetail>);
+
+impl Problems {
+    fn add(&mut self, path: &str, message: impl Into<String>) {
+        self.0.push(ErrorDetail { path: path.to_owned(), errors: vec![message.into()] });
+    }
+}
+
+/// The networking facts of a body that both the rules and the defaults need.
+struct Shape<'a> {
+    container: Option<&'a Map<String, Value>>,
+    /// The networks after translating deprecated forms.
+    networks: Vec<Value>,
+    host_networking: bool,
+    /// `portDefinitions`, or deprecated `ports` on host networking.
+    port_definitions: Option<Vec<Value>>,
+    /// `container.portMappings`, else deprecated `container.docker.portMappings`.
+    mappings: Option<&'a Value>,
+}
+
+impl<'a> Shape<'a> {
+    fn read(input: &'a Map<String, Value>, problems: &mut Problems) -> Shape<'a> {
+        let container = input.get("container").and_then(Value::as_object);
+        let networks = networks_of(input, docker_network(input), problems);
+        let host_networking = networks.iter().all(|n| n.get("mode").and_then(Value::as_str) == Some("host"));
+        let port_definitions = match (input.get("portDefinitions"), input.get("ports")) {
+            (Some(Value::Array(defs)), _) => Some(defs.clone()),
+            // Deprecated `ports` only mean port definitions on host networking; old
+            // exports of bridge apps echo their service ports there, which are dropped.
+            (None, Some(Value::Array(ports))) if host_networking => {
+                Some(ports.iter().map(|p| json!({"port": p})).collect())
+            }
+            _ => None,
+        };
+        let (docker_mappings, container_mappings) = port_mappings(input);
+        Shape {
+            container,
+            networks,
+            host_networking,
+            port_definitions,
+            mappings: container_mappings.or(docker_mappings),
+        }
+    }
+
+    fn has_port_definitions(&self) -> bool {
+        self.port_definitions.as_ref().is_some_and(|d| !d.is_empty())
+    }
+
+    fn has_mappings(&self) -> bool {
+        self.mappings.and_then(Value::as_array).is_some_and(|m| !m.is_empty())
+    }
+
+    fn uses_ports(&self) -> bool {
+        self.has_port_definitions() || self.has_mappings()
+    }
+}
+
+fn docker_of(input: &Map<String, Value>) -> Option<&Map<String, Value>> {
+    input.get("container").and_then(|c| c.get("docker")).and_then(Value::as_object)
+}
+
+fn docker_network(input: &Map<String, Value>) -> Option<&str> {
+    docker_of(input).and_then(|d| d.get("network")).and_then(Value::as_str)
+}
+
+/// `(container.docker.portMappings, container.portMappings)`, nulls as absent.
+fn port_mappings(input: &Map<String, Value>) -> (Option<&Value>, Option<&Value>) {
+    let docker = docker_of(input).and_then(|d| d.get("portMappings")).filter(|v| !v.is_null());
+    let container = input.get("container").and_then(|c| c.get("portMappings")).filter(|v| !v.is_null());
+    (docker, container)
+}
+
+/// Exactly one of `cmd` / `args`, or a container; `cmd` not empty.
+fn command_rules(input: &Map<String, Value>, problems: &mut Problems) {
     let has_cmd = input.contains_key("cmd");
     let has_args = non_empty(input, "args");
     let has_container = input.contains_key("container");
     if (has_cmd && has_args) || !(has_cmd || has_args || has_container) {
-        problem("/", CMD_ARGS_MESSAGE.to_owned());
+        problems.add("/", CMD_ARGS_MESSAGE);
     }
     if input.get("cmd").and_then(Value::as_str).is_some_and(str::is_empty) {
-        problem("/cmd", "must not be empty".to_owned());
+        problems.add("/cmd", "must not be empty");
     }
+}
+
+/// The secrets feature is off: no `secrets`, no env values referring to one.
+fn secret_rules(input: &Map<String, Value>, problems: &mut Problems) {
     if non_empty(input, "secrets") {
-        problem("/secrets", SECRETS_MESSAGE.to_owned());
+        problems.add("/secrets", SECRETS_MESSAGE);
     }
     if let Some(env) = input.get("env").and_then(Value::as_object) {
         for (name, value) in env {
             if value.is_object() {
-                problem(&format!("/env/{name}"), SECRETS_MESSAGE.to_owned());
+                problems.add(&format!("/env/{name}"), SECRETS_MESSAGE);
             }
         }
     }
+}
 
-    let container = input.get("container").and_then(Value::as_object);
-    let docker = container.and_then(|c| c.get("docker")).and_then(Value::as_object);
-    let docker_network = docker.and_then(|d| d.get("network")).and_then(Value::as_str);
+/// Mixing a deprecated form with its replacement is refused, not merged.
+fn deprecated_mix_rules(input: &Map<String, Value>, problems: &mut Problems) {
+    let docker_network = docker_network(input);
     let has_networks = input.contains_key("networks");
     let has_ip_address = input.contains_key("ipAddress");
-    // Mixing a deprecated form with its replacement is refused, not merged.
     if has_ip_address && has_networks {
-        problem("/ipAddress", "ipAddress is deprecated and may not be combined with networks".to_owned());
+        problems.add("/ipAddress", "ipAddress is deprecated and may not be combined with networks");
     }
     if docker_network.is_some() && has_networks {
-        problem(
+        problems.add(
             "/container/docker/network",
-            "container.docker.network is deprecated and may not be combined with networks".to_owned(),
+            "container.docker.network is deprecated and may not be combined with networks",
         );
     }
-    if has_ip_address && matches!(docker_network, Some("BRIDGE") | Some("HOST")) {
-        problem(
-            "/ipAddress",
-            format!(
-                "ipAddress is not allowed with container.docker.network {}",
-                docker_network.unwrap_or_default()
-            ),
-        );
+    if let (true, Some(network @ ("BRIDGE" | "HOST"))) = (has_ip_address, docker_network) {
+        problems
+            .add("/ipAddress", format!("ipAddress is not allowed with container.docker.network {network}"));
     }
     if input.contains_key("ports") && input.contains_key("portDefinitions") {
-        problem("/ports", "ports is deprecated and may not be combined with portDefinitions".to_owned());
+        problems.add("/ports", "ports is deprecated and may not be combined with portDefinitions");
     }
     if input.contains_key("uris") && input.contains_key("fetch") {
-        problem("/uris", "uris is deprecated and may not be combined with fetch".to_owned());
+        problems.add("/uris", "uris is deprecated and may not be combined with fetch");
     }
-    let docker_mappings = docker.and_then(|d| d.get("portMappings")).filter(|v| !v.is_null());
-    let container_mappings = container.and_then(|c| c.get("portMappings")).filter(|v| !v.is_null());
-    if docker_mappings.is_some() && container_mappings.is_some() {
-        problem(
+    if let (Some(_), Some(_)) = port_mappings(input) {
+        problems.add(
             "/container/docker/portMappings",
-            "container.docker.portMappings is deprecated and may not be combined with container.portMappings"
-                .to_owned(),
+            "container.docker.portMappings is deprecated and may not be combined with container.portMappings",
         );
     }
+}
 
-    let networks = networks_of(input, docker_network, &mut problem);
-    let host_networking = networks.iter().all(|n| n.get("mode").and_then(Value::as_str) == Some("host"));
-
-    let port_definitions: Option<Vec<Value>> = match (input.get("portDefinitions"), input.get("ports")) {
-        (Some(Value::Array(defs)), _) => Some(defs.clone()),
-        // Deprecated `ports` only mean port definitions on host networking; old exports
-        // of bridge apps echo their service ports there, which are dropped.
-        (None, Some(Value::Array(ports))) if host_networking => {
-            Some(ports.iter().map(|p| json!({"port": p})).collect())
-        }
-        _ => None,
-    };
-    if !host_networking && port_definitions.as_ref().is_some_and(|d| !d.is_empty()) {
-        problem(
+/// Port definitions need host networking; port mappings need container networking.
+fn networking_rules(shape: &Shape<'_>, problems: &mut Problems) {
+    if !shape.host_networking && shape.has_port_definitions() {
+        problems.add(
             "/portDefinitions",
-            "portDefinitions are only allowed with host networking; use container.portMappings".to_owned(),
+            "portDefinitions are only allowed with host networking; use container.portMappings",
         );
     }
-    let mappings: Option<&Value> = container_mappings.or(docker_mappings);
-    if host_networking && mappings.and_then(Value::as_array).is_some_and(|m| !m.is_empty()) {
-        problem("/container/portMappings", "portMappings are not allowed with host networking".to_owned());
+    if shape.host_networking && shape.has_mappings() {
+        problems.add("/container/portMappings", "portMappings are not allowed with host networking");
     }
-    if let Some(strategy) = input.get("upgradeStrategy").and_then(Value::as_object) {
-        for key in ["minimumHealthCapacity", "maximumOverCapacity"] {
-            match strategy.get(key).map(|v| v.as_f64()) {
-                Some(Some(n)) if n > 1.0 => {
-                    problem(&format!("/upgradeStrategy/{key}"), "is greater than 1".to_owned())
-                }
-                Some(Some(n)) if n < 0.0 => {
-                    problem(&format!("/upgradeStrategy/{key}"), "is less than 0".to_owned())
-                }
-                Some(None) => {
-                    problem(&format!("/upgradeStrategy/{key}"), "error.expected.jsnumber".to_owned())
-                }
-                _ => {}
-            }
+}
+
+fn upgrade_strategy_rules(input: &Map<String, Value>, problems: &mut Problems) {
+    let Some(strategy) = input.get("upgradeStrategy").and_then(Value::as_object) else { return };
+    for key in ["minimumHealthCapacity", "maximumOverCapacity"] {
+        let path = format!("/upgradeStrategy/{key}");
+        match strategy.get(key).map(Value::as_f64) {
+            Some(Some(n)) if n > 1.0 => problems.add(&path, "is greater than 1"),
+            Some(Some(n)) if n < 0.0 => problems.add(&path, "is less than 0"),
+            Some(None) => problems.add(&path, "error.expected.jsnumber"),
+            _ => {}
         }
     }
+}
+
+const HEALTH_CHECK_PROTOCOLS: [&str; 7] =
+    ["HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"];
+
+fn health_check_rules(input: &Map<String, Value>, problems: &mut Problems) {
     for (i, check) in array(input, "healthChecks").iter().enumerate() {
         let protocol = check.get("protocol").and_then(Value::as_str).unwrap_or("HTTP");
-        if !["HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"].contains(&protocol)
-        {
-            problem(&format!("/healthChecks({i})/protocol"), format!("error.expected.enum: {protocol}"));
+        if !HEALTH_CHECK_PROTOCOLS.contains(&protocol) {
+            problems.add(&format!("/healthChecks({i})/protocol"), format!("error.expected.enum: {protocol}"));
         }
         if check.get("port").is_some() && check.get("portIndex").is_some() {
-            problem(
+            problems.add(
                 &format!("/healthChecks({i})"),
-                "Health check must specify either a port or a portIndex, not both".to_owned(),
+                "Health check must specify either a port or a portIndex, not both",
             );
         }
     }
+}
+
+fn constraint_rules(input: &Map<String, Value>, problems: &mut Problems) {
+    const OPERATORS: [&str; 8] = ["UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS", "IN"];
     for (i, constraint) in array(input, "constraints").iter().enumerate() {
         let operator = constraint.get(1).and_then(Value::as_str).unwrap_or_default();
-        let known = ["UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS", "IN"];
         let len = constraint.as_array().map_or(0, Vec::len);
-        if !(2..=3).contains(&len) || !known.contains(&operator) {
-            problem(
+        if !(2..=3).contains(&len) || !OPERATORS.contains(&operator) {
+            problems.add(
                 &format!("/constraints({i})"),
-                "Each constraint must have either 2 or 3 fields and a known operator".to_owned(),
+                "Each constraint must have either 2 or 3 fields and a known operator",
             );
         }
     }
+}
+
+fn kill_selection_rule(input: &Map<String, Value>, problems: &mut Problems) {
     if let Some(selection) = input.get("killSelection").and_then(Value::as_str) {
         if !["YOUNGEST_FIRST", "OLDEST_FIRST"].contains(&selection) {
-            problem("/killSelection", format!("error.expected.enum: {selection}"));
+            problems.add("/killSelection", format!("error.expected.enum: {selection}"));
         }
     }
-    if !problems.is_empty() {
-        return Err(AppRejection::NotValid(problems));
-    }
+}
 
-    let uses_ports = port_definitions.as_ref().is_some_and(|d| !d.is_empty())
-        || mappings.and_then(Value::as_array).is_some_and(|m| !m.is_empty());
-    // Marathon fills portIndex only for bodies with ports and for apps created by PUT;
-    // a partial update merges the stored port definitions, so it fills it too.
-    let fill_port_index = uses_ports || arrival == Arrival::PutCreate;
-
+/// The canonical definition of a valid body: every field in the order GET writes
+/// them, with Marathon's defaults.
+fn with_defaults(
+    input: &Map<String, Value>,
+    id: &str,
+    shape: &Shape<'_>,
+    fill_port_index: bool,
+) -> Map<String, Value> {
     let mut out = Map::new();
-    let mut put = |key: &str, value: Value| {
-        out.insert(key.to_owned(), value);
-    };
-    put("id", json!(id));
-    copy_non_empty(input, "acceptedResourceRoles", &mut put);
-    copy_non_empty(input, "args", &mut put);
-    put("backoffFactor", double(input, "backoffFactor", 1.15));
-    put("backoffSeconds", int(input, "backoffSeconds", 1));
-    if let Some(cmd) = input.get("cmd") {
-        put("cmd", cmd.clone());
+    out.insert("id".into(), json!(id));
+    copy_non_empty(input, "acceptedResourceRoles", &mut out);
+    copy_non_empty(input, "args", &mut out);
+    out.insert("backoffFactor".into(), double(input, "backoffFactor", 1.15));
+    out.insert("backoffSeconds".into(), int(input, "backoffSeconds", 1));
+    copy_present(input, "cmd", &mut out);
+    copy_non_empty(input, "constraints", &mut out);
+    if let Some(container) = shape.container {
+        out.insert("container".into(), canonical_container(container, shape.mappings, &shape.networks));
     }
-    copy_non_empty(input, "constraints", &mut put);
-    if let Some(container) = container {
-        put("container", canonical_container(container, mappings, &networks));
+    out.insert("cpus".into(), double(input, "cpus", 1.0));
+    put_non_empty(&mut out, "dependencies", dependencies(input, id));
+    out.insert("disk".into(), double(input, "disk", 0.0));
+    copy_non_empty(input, "env", &mut out);
+    out.insert("executor".into(), input.get("executor").cloned().unwrap_or_else(|| json!("")));
+    copy_present(input, "executorResources", &mut out);
+    put_non_empty(&mut out, "fetch", fetch_items(input));
+    let checks = array(input, "healthChecks").iter().map(|c| canonical_health_check(c, fill_port_index));
+    put_non_empty(&mut out, "healthChecks", checks.collect());
+    copy_present(input, "check", &mut out);
+    out.insert("instances".into(), int(input, "instances", 1));
+    out.insert("labels".into(), input.get("labels").cloned().unwrap_or_else(|| json!({})));
+    out.insert("maxLaunchDelaySeconds".into(), int(input, "maxLaunchDelaySeconds", 300));
+    out.insert("mem".into(), double(input, "mem", 128.0));
+    out.insert("gpus".into(), int(input, "gpus", 0));
+    out.insert("networks".into(), Value::Array(shape.networks.clone()));
+    if let Some(defs) = port_definitions(shape) {
+        out.insert("portDefinitions".into(), defs);
     }
-    put("cpus", double(input, "cpus", 1.0));
+    let readiness = array(input, "readinessChecks").iter().map(canonical_readiness_check);
+    put_non_empty(&mut out, "readinessChecks", readiness.collect());
+    copy_present(input, "residency", &mut out);
+    copy_present(input, "resourceLimits", &mut out);
+    out.insert("requirePorts".into(), input.get("requirePorts").cloned().unwrap_or(json!(false)));
+    copy_present(input, "taskKillGracePeriodSeconds", &mut out);
+    out.insert("upgradeStrategy".into(), upgrade_strategy(input));
+    copy_present(input, "user", &mut out);
+    out.insert(
+        "killSelection".into(),
+        input.get("killSelection").cloned().unwrap_or(json!("YOUNGEST_FIRST")),
+    );
+    out.insert("unreachableStrategy".into(), unreachable_strategy(input));
+    copy_present(input, "tty", &mut out);
+    out.insert("role".into(), input.get("role").cloned().unwrap_or(json!("*")));
+    out
+}
+
+/// Dependencies made absolute relative to the app's group.
+fn dependencies(input: &Map<String, Value>, id: &str) -> Vec<Value> {
     let base = parent_group(id);
-    let dependencies: Vec<Value> = array(input, "dependencies")
+    array(input, "dependencies")
         .iter()
         .filter_map(Value::as_str)
         .map(|d| json!(absolute_id(d, &base)))
-        .collect();
-    if !dependencies.is_empty() {
-        put("dependencies", Value::Array(dependencies));
-    }
-    put("disk", double(input, "disk", 0.0));
-    copy_non_empty(input, "env", &mut put);
-    put("executor", input.get("executor").cloned().unwrap_or_else(|| json!("")));
-    if let Some(resources) = input.get("executorResources") {
-        put("executorResources", resources.clone());
-    }
-    let fetch: Vec<Value> = match (input.get("fetch"), input.get("uris")) {
+        .collect()
+}
+
+/// `fetch`, or deprecated `uris` translated.
+fn fetch_items(input: &Map<String, Value>) -> Vec<Value> {
+    match (input.get("fetch"), input.get("uris")) {
         (Some(Value::Array(items)), _) => items.iter().map(canonical_fetch).collect(),
         (None, Some(Value::Array(uris))) => {
             uris.iter().filter_map(Value::as_str).map(fetch_from_uri).collect()
         }
         _ => Vec::new(),
-    };
-    if !fetch.is_empty() {
-        put("fetch", Value::Array(fetch));
     }
-    let checks: Vec<Value> =
-        array(input, "healthChecks").iter().map(|c| canonical_health_check(c, fill_port_index)).collect();
-    if !checks.is_empty() {
-        put("healthChecks", Value::Array(checks));
-    }
-    if let Some(check) = input.get("check") {
-        put("check", check.clone());
-    }
-    put("instances", int(input, "instances", 1));
-    put("labels", input.get("labels").cloned().unwrap_or_else(|| json!({})));
-    put("maxLaunchDelaySeconds", int(input, "maxLaunchDelaySeconds", 300));
-    put("mem", double(input, "mem", 128.0));
-    put("gpus", int(input, "gpus", 0));
-    put("networks", Value::Array(networks.clone()));
-    match port_definitions {
-        Some(defs) if host_networking => {
-            put("portDefinitions", Value::Array(defs.iter().map(canonical_port_definition).collect()))
-        }
-        None if host_networking => {
-            put("portDefinitions", json!([{"port": 0, "name": "default", "protocol": "tcp"}]))
-        }
-        _ => {}
-    }
-    let readiness: Vec<Value> =
-        array(input, "readinessChecks").iter().map(canonical_readiness_check).collect();
-    if !readiness.is_empty() {
-        put("readinessChecks", Value::Array(readiness));
-    }
-    for key in ["residency", "resourceLimits"] {
-        if let Some(value) = input.get(key) {
-            put(key, value.clone());
-        }
-    }
-    put("requirePorts", input.get("requirePorts").cloned().unwrap_or(json!(false)));
-    if let Some(grace) = input.get("taskKillGracePeriodSeconds") {
-        put("taskKillGracePeriodSeconds", grace.clone());
-    }
-    let strategy = input.get("upgradeStrategy");
-    put(
-        "upgradeStrategy",
-        json!({
-            "minimumHealthCapacity": nested_double(strategy, "minimumHealthCapacity", 1.0),
-            "maximumOverCapacity": nested_double(strategy, "maximumOverCapacity", 1.0),
-        }),
-    );
-    if let Some(user) = input.get("user") {
-        put("user", user.clone());
-    }
-    put("killSelection", input.get("killSelection").cloned().unwrap_or(json!("YOUNGEST_FIRST")));
-    let unreachable = input.get("unreachableStrategy");
-    put(
-        "unreachableStrategy",
-        json!({
-            "inactiveAfterSeconds": unreachable.and_then(|u| u.get("inactiveAfterSeconds")).cloned().unwrap_or(json!(0)),
-            "expungeAfterSeconds": unreachable.and_then(|u| u.get("expungeAfterSeconds")).cloned().unwrap_or(json!(0)),
-        }),
-    );
-    if let Some(tty) = input.get("tty") {
-        put("tty", tty.clone());
-    }
-    put("role", input.get("role").cloned().unwrap_or(json!("*")));
-    Ok(out)
 }
 
-fn copy_non_empty(input: &Map<String, Value>, key: &str, put: &mut impl FnMut(&str, Value)) {
+/// Port definitions exist only on host networking; none given means one default port.
+fn port_definitions(shape: &Shape<'_>) -> Option<Value> {
+    if !shape.host_networking {
+        return None;
+    }
+    Some(match &shape.port_definitions {
+        Some(defs) => Value::Array(defs.iter().map(canonical_port_definition).collect()),
+        None => json!([{"port": 0, "name": "default", "protocol": "tcp"}]),
+    })
+}
+
+fn upgrade_strategy(input: &Map<String, Value>) -> Value {
+    let strategy = input.get("upgradeStrategy");
+    json!({
+        "minimumHealthCapacity": nested_double(strategy, "minimumHealthCapacity", 1.0),
+        "maximumOverCapacity": nested_double(strategy, "maximumOverCapacity", 1.0),
+    })
+}
+
+fn unreachable_strategy(input: &Map<String, Value>) -> Value {
+    let strategy = input.get("unreachableStrategy");
+    let seconds = |key: &str| strategy.and_then(|u| u.get(key)).cloned().unwrap_or(json!(0));
+    json!({
+        "inactiveAfterSeconds": seconds("inactiveAfterSeconds"),
+        "expungeAfterSeconds": seconds("expungeAfterSeconds"),
+    })
+}
+
+fn copy_present(input: &Map<String, Value>, key: &str, out: &mut Map<String, Value>) {
+    if let Some(value) = input.get(key) {
+        out.insert(key.to_owned(), value.clone());
+    }
+}
+
+fn copy_non_empty(input: &Map<String, Value>, key: &str, out: &mut Map<String, Value>) {
     if non_empty(input, key) {
-        if let Some(value) = input.get(key) {
-            put(key, value.clone());
-        }
+        copy_present(input, key, out);
+    }
+}
+
+fn put_non_empty(out: &mut Map<String, Value>, key: &str, items: Vec<Value>) {
+    if !items.is_empty() {
+        out.insert(key.to_owned(), Value::Array(items));
     }
 }
 
@@ -584,7 +673,7 @@ fn int(input: &Map<String, Value>, key: &str, default: i64) -> Value {
 fn networks_of(
     input: &Map<String, Value>,
     docker_network: Option<&str>,
-    problem: &mut impl FnMut(&str, String),
+    problems: &mut Problems,
 ) -> Vec<Value> {
     let ip_network_name = input
         .get("ipAddress")
@@ -605,7 +694,7 @@ fn networks_of(
             .map(|(i, network)| {
                 let mode = network.get("mode").and_then(Value::as_str).unwrap_or("container");
                 if !["host", "container", "container/bridge"].contains(&mode) {
-                    problem(&format!("/networks({i})/mode"), format!("error.expected.enum: {mode}"));
+                    problems.add(&format!("/networks({i})/mode"), format!("error.expected.enum: {mode}"));
                 }
                 let mut out = Map::new();
                 if let Some(name) = network.get("name") {
@@ -627,7 +716,7 @@ fn networks_of(
         Some("USER") => vec![container_network(ip_network_name)],
         Some("NONE") => vec![container_network(None)],
         Some(other) => {
-            problem("/container/docker/network", format!("error.expected.enum: {other}"));
+            problems.add("/container/docker/network", format!("error.expected.enum: {other}"));
             vec![json!({"mode": "host"})]
         }
         None if input.contains_key("ipAddress") => vec![container_network(ip_network_name)],
@@ -708,7 +797,8 @@ fn canonical_port_definition(def: &Value) -> Value {
 }
 
 /// Health check defaults: `delaySeconds` reads back 15 for the Marathon-side checks
-/// whatever was sent; `ignoreHttp1xx` exists only on HTTP/HTTPS; `path` has none.
+/// whatever was sent; `ignoreHttp1xx` exists only on HTTP/HTTPS; `path` has none;
+/// `ipProtocol` is always written.
 fn canonical_health_check(check: &Value, fill_port_index: bool) -> Value {
     let protocol = check.get("protocol").and_then(Value::as_str).unwrap_or("HTTP").to_owned();
     let marathon_side = ["HTTP", "HTTPS", "TCP"].contains(&protocol.as_str());
@@ -735,9 +825,11 @@ fn canonical_health_check(check: &Value, fill_port_index: bool) -> Value {
         out.insert("portIndex".into(), json!(0));
     }
     out.insert("protocol".into(), json!(protocol));
-    if marathon_side {
-        out.insert("ipProtocol".into(), get("ipProtocol", json!("IPv4")));
-    }
+    // Every check is written with an ipProtocol; only the Mesos-side HTTP/TCP checks
+    // keep the one given (HealthCheckConversion.appHealthCheckWrites).
+    let ip_protocol =
+        if protocol.starts_with("MESOS_") { get("ipProtocol", json!("IPv4")) } else { json!("IPv4") };
+    out.insert("ipProtocol".into(), ip_protocol);
     out.insert("timeoutSeconds".into(), get("timeoutSeconds", json!(20)));
     out.insert("delaySeconds".into(), if marathon_side { json!(15) } else { get("delaySeconds", json!(15)) });
     Value::Object(out)

@@ -7,9 +7,11 @@
 //! Marathon's (DESIGN §4).
 
 pub mod app;
+mod groups;
 pub mod ports;
 pub mod selector;
 pub mod state;
+mod tasks;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -18,8 +20,9 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::StreamExt;
@@ -28,6 +31,7 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use self::app::{AppRejection, Arrival};
 use self::selector::Selector;
+pub(crate) use self::state::ApiPost;
 pub use self::state::MarathonState;
 use self::state::{Change, DeployError, Embed, Store};
 use super::controls::DeploymentFaults;
@@ -38,22 +42,97 @@ const LOCKED_MESSAGE: &str = "App is locked by one or more deployments. Override
 
 type Shared = State<Arc<MarathonState>>;
 
-/// The Marathon routes.
+/// The Marathon routes, behind Marathon's servlet filters: a trailing slash is the
+/// same resource (JAX-RS matches `v2/apps/` like `v2/apps`), and every answer carries
+/// the `CacheDisablingFilter` headers.
 pub(crate) fn router(state: Arc<MarathonState>) -> Router {
-    Router::new()
+    let resources = Router::new()
+        .route("/", get(redirect_to_ui))
         .route("/v2/apps", get(list_apps).post(create_app).put(batch_put).patch(batch_patch))
         .route(
             "/v2/apps/{*path}",
-            get(get_app_path).put(put_app).patch(patch_app).delete(delete_app).post(post_app_path),
+            get(get_app_path).put(put_app).patch(patch_app).delete(delete_app_path).post(post_app_path),
         )
+        .route("/v2/groups", get(groups::get_root).post(groups::post_group))
+        .route(
+            "/v2/groups/{*path}",
+            get(groups::get_group).put(groups::put_group).delete(groups::delete_group),
+        )
+        .route("/v2/tasks", get(tasks::list_tasks))
+        .route("/v2/tasks/delete", axum::routing::post(tasks::delete_tasks))
+        .route("/v2/queue", get(tasks::queue))
         .route("/v2/deployments", get(list_deployments))
         .route("/v2/deployments/{id}", axum::routing::delete(delete_deployment))
         .route("/v2/events", get(events))
         .route("/v2/info", get(info))
         .route("/v2/leader", get(leader))
-        .route("/ping", get(|| async { "pong" }))
+        .route("/ping", get(ping))
+        .route("/metrics", get(metrics))
+        .fallback(uri_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(super::media::require_json))
-        .with_state(state)
+        .with_state(state);
+    Router::new()
+        .fallback_service(resources)
+        .layer(axum::middleware::from_fn(trim_trailing_slash))
+        .layer(axum::middleware::from_fn(disable_caching))
+}
+
+/// `/v2/apps/` is `/v2/apps`: drop one trailing slash before routing.
+async fn trim_trailing_slash(mut request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let rewritten = match request.uri().query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = rewritten.parse() {
+            *request.uri_mut() = uri;
+        }
+    }
+    next.run(request).await
+}
+
+/// Marathon's `CacheDisablingFilter`: every response says "do not cache".
+async fn disable_caching(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    headers.insert(header::EXPIRES, HeaderValue::from_static("0"));
+    response
+}
+
+/// Jersey's `NotFoundException` for an unknown route, as `MarathonExceptionMapper`
+/// maps it: 500 `{"message":"URI not found"}`.
+async fn uri_not_found() -> Response {
+    message(StatusCode::INTERNAL_SERVER_ERROR, "URI not found")
+}
+
+/// Jersey's `NotAllowedException`: the status with its reason phrase.
+async fn method_not_allowed() -> Response {
+    message(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+}
+
+/// `GET /` (SystemResource.redirectUI): 302 to the UI.
+async fn redirect_to_ui() -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, "/ui/")]).into_response()
+}
+
+/// `GET /ping` (SystemResource.ping): `"pong"` as JSON for a client that prefers
+/// JSON, plain `pong` for text, 204 when it accepts neither.
+async fn ping(headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    match super::media::select_variant(accept, &["text/plain", "text/html", "application/json", "text/*"]) {
+        Some("application/json") => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "\"pong\"").into_response()
+        }
+        Some("text/html") => (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], "pong").into_response(),
+        Some(_) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "pong").into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
 }
 
 fn json_body(status: StatusCode, value: &Value) -> Response {
@@ -109,9 +188,17 @@ fn app_id_from_path(path: &str) -> String {
     app::absolute_id(path, "/")
 }
 
-/// The payload of the `api_post_event` a write publishes once it is accepted.
-fn api_post(client: SocketAddr, uri: &str, definition: &Map<String, Value>) -> Value {
-    json!({"clientIp": client.ip().to_string(), "uri": uri, "appDefinition": definition})
+/// The `api_post_event` a write publishes once it is accepted.
+fn api_post(client: SocketAddr, uri: &str, app_id: &str) -> ApiPost {
+    ApiPost { client_ip: client.ip().to_string(), uri: uri.to_owned(), app_id: app_id.to_owned() }
+}
+
+/// Jersey's `Response.created(new URI(id))`: the app id resolved against the base URI
+/// of the request (`http://<Host>/<id>`).
+fn created_location(headers: &HeaderMap, fallback: SocketAddr, id: &str) -> Option<HeaderValue> {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let host = host.unwrap_or_else(|| fallback.to_string());
+    HeaderValue::from_str(&format!("http://{host}{id}")).ok()
 }
 
 // ---- GET /v2/apps ---------------------------------------------------------------
@@ -188,6 +275,7 @@ async fn create_app(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Extension(faults): Extension<DeploymentFaults>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let value = match parse_json(&body) {
@@ -214,7 +302,7 @@ async fn create_app(
     if store.apps.contains_key(&id) {
         return message(StatusCode::CONFLICT, &format!("An app with id [{id}] already exists."));
     }
-    let posts = vec![api_post(client, "/v2/apps", &accepted)];
+    let posts = vec![api_post(client, "/v2/apps", &id)];
     let change = Change::Upsert { id: id.clone(), definition: accepted.clone() };
     let (deployment_id, version) =
         match state.deploy(&mut store, vec![change], force, |ids| faults.outcome_for(ids), posts) {
@@ -236,14 +324,15 @@ async fn create_app(
     body.insert("tasksHealthy".into(), json!(0));
     body.insert("tasksUnhealthy".into(), json!(0));
     body.insert("deployments".into(), json!([{"id": deployment_id}]));
-    body.insert("tasks".into(), json!([]));
+    // `tasks = None` in AppsResource.create: no `tasks` key at all.
     let mut response = json_body(StatusCode::CREATED, &Value::Object(body));
-    let headers = response.headers_mut();
+    let location = created_location(&headers, state.addr, &id);
+    let response_headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&deployment_id) {
-        headers.insert("Marathon-Deployment-Id", value);
+        response_headers.insert("Marathon-Deployment-Id", value);
     }
-    if let Ok(value) = HeaderValue::from_str(&format!("/v2/apps{id}")) {
-        headers.insert(header::LOCATION, value);
+    if let Some(location) = location {
+        response_headers.insert(header::LOCATION, location);
     }
     response
 }
@@ -312,15 +401,25 @@ fn rollback_target(
         .ok_or(version)
 }
 
+/// What a single-app write needs besides its path and body.
+struct WriteContext {
+    state: Arc<MarathonState>,
+    client: SocketAddr,
+    faults: DeploymentFaults,
+    headers: HeaderMap,
+    raw: Option<String>,
+}
+
 async fn put_app(
     State(state): Shared,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Extension(faults): Extension<DeploymentFaults>,
     Path(path): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    write_app(state, client, faults, path, raw, body, false).await
+    write_app(WriteContext { state, client, faults, headers, raw }, path, body, false).await
 }
 
 async fn patch_app(
@@ -329,20 +428,14 @@ async fn patch_app(
     Extension(faults): Extension<DeploymentFaults>,
     Path(path): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    write_app(state, client, faults, path, raw, body, true).await
+    write_app(WriteContext { state, client, faults, headers, raw }, path, body, true).await
 }
 
-async fn write_app(
-    state: Arc<MarathonState>,
-    client: SocketAddr,
-    faults: DeploymentFaults,
-    path: String,
-    raw: Option<String>,
-    body: Bytes,
-    patch: bool,
-) -> Response {
+async fn write_app(context: WriteContext, path: String, body: Bytes, patch: bool) -> Response {
+    let WriteContext { state, client, faults, headers, raw } = context;
     let id = app_id_from_path(&path);
     let pairs = query::pairs(raw.as_deref());
     let partial = patch || query::flag(&pairs, "partialUpdate", true);
@@ -371,17 +464,33 @@ async fn write_app(
             Err(rejection) => return rejected(&rejection),
         },
     };
-    let posts = vec![api_post(client, &format!("/v2/apps{id}"), &definition)];
-    match state.deploy(
+    let posts = vec![api_post(client, &format!("/v2/apps{id}"), &id)];
+    let location = created_location(&headers, state.addr, &id);
+    let result = state.deploy(
         &mut store,
         vec![Change::Upsert { id, definition }],
         force,
         |ids| faults.outcome_for(ids),
         posts,
-    ) {
+    );
+    upsert_result(result, !existed, location)
+}
+
+/// The answer to a write that may create: `{version, deploymentId}`, 201 with the
+/// `Location` of what it created, else 200; or the refusal.
+fn upsert_result(
+    result: Result<(String, String), DeployError>,
+    created: bool,
+    location: Option<HeaderValue>,
+) -> Response {
+    match result {
         Ok((deployment_id, version)) => {
-            let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
-            deployment_result(status, &deployment_id, &version)
+            let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+            let mut response = deployment_result(status, &deployment_id, &version);
+            if let Some(location) = location.filter(|_| created) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            response
         }
         Err(error) => deploy_error(error),
     }
@@ -453,7 +562,7 @@ async fn batch_write(
             Ok(None) => return not_found(&id, false),
             Err(rejection) => return rejected(&rejection.within(&prefix)),
         };
-        posts.push(api_post(client, "/v2/apps", &definition));
+        posts.push(api_post(client, "/v2/apps", &id));
         changes.push(Change::Upsert { id, definition });
     }
     match state.deploy(&mut store, changes, force, |ids| faults.outcome_for(ids), posts) {
@@ -503,12 +612,20 @@ async fn get_app_path(State(state): Shared, Path(path): Path<String>, RawQuery(r
     json_body(StatusCode::OK, &json!({ "app": state.render(&store, stored, embed) }))
 }
 
-async fn delete_app(
+/// `DELETE /v2/apps/{id}`, or a task kill: `{id}/tasks` and `{id}/tasks/{taskId}`
+/// are the task sub-resource (an app id cannot end in `tasks`).
+async fn delete_app_path(
     State(state): Shared,
     Extension(faults): Extension<DeploymentFaults>,
     Path(path): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    if let Some(app_path) = path.strip_suffix("/tasks") {
+        return tasks::kill_app_tasks(&state, &faults, app_path, None, raw.as_deref());
+    }
+    if let Some((app_path, task_id)) = path.rsplit_once("/tasks/") {
+        return tasks::kill_app_tasks(&state, &faults, app_path, Some(task_id), raw.as_deref());
+    }
     let id = app_id_from_path(&path);
     // force=true is the default of DELETE in all of 1.x.
     let force = query::flag(&query::pairs(raw.as_deref()), "force", true);
@@ -581,16 +698,20 @@ async fn events(
     if accept != Some("text/event-stream") {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
-    let wanted = query::all(&query::pairs(raw.as_deref()), "event_type");
+    let mut wanted = query::all(&query::pairs(raw.as_deref()), "event_type");
+    if state.unfiltered_events.load(std::sync::atomic::Ordering::Relaxed) {
+        wanted.clear();
+    }
+    // HttpEventStreamHandleActor subscribes, then publishes `event_stream_attached` on
+    // the bus (every stream sees it); `event_stream_detached` when it stops. The
+    // filter applies per stream (HttpEventSSEHandle.subscribed).
     let receiver = state.subscribe();
-    let attached = json!({
-        "remoteAddress": client.ip().to_string(),
-        "eventType": "event_stream_attached",
-        "timestamp": super::clock::iso_millis(state.clock.now()),
-    });
+    let remote = client.ip().to_string();
+    state.emit("event_stream_attached", json!({ "remoteAddress": remote }));
+    let detach = DetachOnDrop { state: Arc::downgrade(&state), remote };
     let wants = move |event_type: &str| wanted.is_empty() || wanted.iter().any(|w| w == event_type);
-    let first = wants("event_stream_attached").then(|| frame("event_stream_attached", &attached.to_string()));
-    let rest = BroadcastStream::new(receiver).filter_map(move |event| {
+    let frames = BroadcastStream::new(receiver).filter_map(move |event| {
+        let _attached = &detach;
         let out = match event {
             Ok(event) if wants(event.event_type) => Some(frame(event.event_type, &event.data)),
             _ => None,
@@ -601,13 +722,27 @@ async fn events(
     let stopped = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
-    let stream = futures::stream::iter(first).chain(rest).take_until(stopped).map(Ok::<Bytes, Infallible>);
+    let stream = frames.take_until(stopped).map(Ok::<Bytes, Infallible>);
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache, no-store, must-revalidate")
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Publishes `event_stream_detached` when an event stream goes away.
+struct DetachOnDrop {
+    state: std::sync::Weak<MarathonState>,
+    remote: String,
+}
+
+impl Drop for DetachOnDrop {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.upgrade() {
+            state.emit("event_stream_detached", json!({ "remoteAddress": self.remote }));
+        }
+    }
 }
 
 async fn info(State(state): Shared) -> Response {
@@ -634,6 +769,10 @@ async fn info(State(state): Shared) -> Response {
             "http_config": {"http_port": state.addr.port()},
         }),
     )
+}
+
+async fn metrics(State(state): Shared) -> Response {
+    json_body(StatusCode::OK, &state.metrics_json())
 }
 
 async fn leader(State(state): Shared) -> Response {

@@ -19,6 +19,9 @@ use crate::emulator::Clock;
 use crate::emulator::clock::iso_millis;
 use crate::emulator::controls::DeploymentOutcome;
 
+/// The agent every emulated task runs on.
+const AGENT_ID: &str = "emulator-agent-0";
+
 /// One SSE frame's content.
 #[derive(Debug)]
 pub struct Event {
@@ -32,6 +35,15 @@ pub struct Event {
 pub(crate) enum TaskState {
     Staging,
     Running,
+}
+
+impl TaskState {
+    fn mesos_name(self) -> &'static str {
+        match self {
+            TaskState::Staging => "TASK_STAGING",
+            TaskState::Running => "TASK_RUNNING",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -64,13 +76,53 @@ pub(crate) struct StoredApp {
     rendered: Option<Arc<str>>,
 }
 
+impl Task {
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The instance a task belongs to: its id without the `._app.<incarnation>` tail.
+    pub(crate) fn instance_id(&self) -> &str {
+        self.id.rsplit_once("._app.").map_or(self.id.as_str(), |(instance, _)| instance)
+    }
+}
+
 impl StoredApp {
     fn touch(&mut self) {
         self.rendered = None;
     }
 
+    /// The definition with `version` (and `versionInfo` when `with_info`) before
+    /// `killSelection`, where Marathon writes them.
+    pub(crate) fn definition_with_version(&self, with_info: bool) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (key, value) in &self.definition {
+            if key == "killSelection" {
+                out.insert("version".into(), json!(self.version));
+                if with_info {
+                    out.insert(
+                        "versionInfo".into(),
+                        json!({"lastScalingAt": self.last_scaling_at, "lastConfigChangeAt": self.last_config_change_at}),
+                    );
+                }
+            }
+            out.insert(key.clone(), value.clone());
+        }
+        out
+    }
+
     fn has_health_checks(&self) -> bool {
         self.definition.get("healthChecks").and_then(Value::as_array).is_some_and(|c| !c.is_empty())
+    }
+
+    /// Whether any check is run by Marathon itself (HTTP, HTTPS, TCP).
+    fn has_marathon_health_checks(&self) -> bool {
+        self.definition
+            .get("healthChecks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|c| matches!(c.get("protocol").and_then(Value::as_str), Some("HTTP" | "HTTPS" | "TCP")))
     }
 }
 
@@ -85,12 +137,20 @@ pub(crate) enum Change {
     Restart { id: String },
     /// Put back an app as it was (revert of a deployment).
     Restore { app: Box<StoredApp> },
+    /// Kill these tasks and lower `instances` by their number (`?scale=true`).
+    KillAndScale { id: String, task_ids: Vec<String> },
+    /// Set a group's dependencies (`/v2/groups`); no deployment step of its own.
+    Group { id: String, dependencies: Vec<String> },
 }
 
 impl Change {
     fn app_id(&self) -> &str {
         match self {
-            Change::Upsert { id, .. } | Change::Remove { id } | Change::Restart { id } => id,
+            Change::Upsert { id, .. }
+            | Change::Remove { id }
+            | Change::Restart { id }
+            | Change::KillAndScale { id, .. }
+            | Change::Group { id, .. } => id,
             Change::Restore { app } => app.definition.get("id").and_then(Value::as_str).unwrap_or_default(),
         }
     }
@@ -150,6 +210,9 @@ pub(crate) enum DeployError {
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     pub apps: BTreeMap<String, StoredApp>,
+    /// Groups created or changed through `/v2/groups`: their dependencies and
+    /// version. Other groups exist only as the parents of apps.
+    pub groups: BTreeMap<String, StoredGroup>,
     deployments: Vec<Deployment>,
     ports: ServicePorts,
     last_version: Option<DateTime<Utc>>,
@@ -163,6 +226,84 @@ impl Store {
             .map(|d| d.id.as_str())
             .collect()
     }
+}
+
+/// The running deployments that hold any app these changes touch.
+fn locks_of(store: &Store, changes: &[Change]) -> Vec<String> {
+    let mut locking: Vec<String> = Vec::new();
+    for change in changes {
+        for id in store.deployments_of(change.app_id()) {
+            if !locking.iter().any(|l| l == id) {
+                locking.push(id.to_owned());
+            }
+        }
+    }
+    locking
+}
+
+/// The group a write changed (`GroupManager.updateApp` updates the app's parent; a
+/// batch updates the root).
+fn changed_group(changes: &[Change]) -> String {
+    // GroupsResource updates the root at the changed group's parent.
+    if let Some(Change::Group { id, .. }) = changes.iter().find(|c| matches!(c, Change::Group { .. })) {
+        return app::parent_group(id);
+    }
+    match changes {
+        [one] => app::parent_group(one.app_id()),
+        _ => "/".to_owned(),
+    }
+}
+
+/// What applying a write's changes did: each touched app's deployment action and
+/// the app as it was before.
+#[derive(Default)]
+struct Applied {
+    actions: Vec<(&'static str, String)>,
+    original: Vec<(String, Option<StoredApp>)>,
+}
+
+impl Applied {
+    /// Started apps first (with everything else) in step one; their scale-up in step
+    /// two.
+    fn steps(&self) -> Vec<Step> {
+        let starts: Vec<&String> =
+            self.actions.iter().filter(|(a, _)| *a == "StartApplication").map(|(_, id)| id).collect();
+        let mut steps: Vec<Step> = Vec::new();
+        let first: Step = starts
+            .iter()
+            .map(|id| ("StartApplication", (*id).clone()))
+            .chain(self.actions.iter().filter(|(a, _)| *a != "StartApplication").cloned())
+            .collect();
+        if !first.is_empty() {
+            steps.push(first);
+        }
+        if !starts.is_empty() {
+            steps.push(starts.iter().map(|id| ("ScaleApplication", (*id).clone())).collect());
+        }
+        steps
+    }
+}
+
+/// Where an `api_post_event` comes from: the client, the request URI and the app
+/// written.
+#[derive(Clone, Debug)]
+pub(crate) struct ApiPost {
+    pub client_ip: String,
+    pub uri: String,
+    pub app_id: String,
+}
+
+impl ApiPost {
+    fn payload(&self, app_definition: Map<String, Value>) -> Value {
+        json!({"clientIp": self.client_ip, "uri": self.uri, "appDefinition": app_definition})
+    }
+}
+
+/// A group changed through `/v2/groups`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StoredGroup {
+    pub dependencies: Vec<String>,
+    pub version: String,
 }
 
 /// Which optional parts a rendering includes.
@@ -187,6 +328,24 @@ pub struct MarathonState {
     held_events: Mutex<Option<Vec<Arc<Event>>>>,
     /// Flips to true when the sandbox stops; event streams end then.
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Serve `/v2/events` like Marathon before 1.3.7, which ignores `event_type`.
+    pub(crate) unfiltered_events: std::sync::atomic::AtomicBool,
+}
+
+/// The most tasks the emulator launches for one app. Marathon accepts up to 2^31-1
+/// instances; a cluster without room for them leaves the rest in the launch queue, and
+/// so does the emulator, which keeps its memory bounded that way (`/v2/queue` reports
+/// them).
+pub(crate) const MAX_TASKS_PER_APP: usize = 1000;
+
+/// `instances` of a definition (as an index, never negative).
+pub(crate) fn instances_of(definition: &Map<String, Value>) -> usize {
+    definition.get("instances").and_then(Value::as_u64).and_then(|n| usize::try_from(n).ok()).unwrap_or(0)
+}
+
+/// How many tasks of this definition the emulator runs.
+fn launched_instances(definition: &Map<String, Value>) -> usize {
+    instances_of(definition).min(MAX_TASKS_PER_APP)
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -210,6 +369,7 @@ impl MarathonState {
             me: me.clone(),
             held_events: Mutex::new(None),
             shutdown,
+            unfiltered_events: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -241,6 +401,11 @@ impl MarathonState {
         let _ = self.events.send(event);
     }
 
+    /// The newest version minted so far (the root group's version).
+    pub(crate) fn last_version(&self, store: &Store) -> Option<String> {
+        store.last_version.map(iso_millis)
+    }
+
     /// A new, strictly increasing version timestamp.
     fn mint_version(&self, store: &mut Store) -> String {
         let mut now = self.clock.now();
@@ -253,8 +418,9 @@ impl MarathonState {
         iso_millis(now)
     }
 
-    /// Apply a write: check locks (or cancel them with `force`), publish the
-    /// `api_post_event`s of the request, update apps, start one deployment. Returns
+    /// Apply a write: check locks (or cancel them with `force`), update apps, start one
+    /// deployment, then publish `group_change_success` and the `api_post_event`s of the
+    /// request (each carrying the app as stored, with `version`). Returns
     /// `(deploymentId, version)`; a refused write publishes nothing.
     pub(crate) fn deploy(
         &self,
@@ -262,16 +428,9 @@ impl MarathonState {
         changes: Vec<Change>,
         force: bool,
         outcome: impl Fn(&[&str]) -> Option<DeploymentOutcome>,
-        api_posts: Vec<Value>,
+        api_posts: Vec<ApiPost>,
     ) -> Result<(String, String), DeployError> {
-        let mut locking: Vec<String> = Vec::new();
-        for change in &changes {
-            for id in store.deployments_of(change.app_id()) {
-                if !locking.iter().any(|l| l == id) {
-                    locking.push(id.to_owned());
-                }
-            }
-        }
+        let locking = locks_of(store, &changes);
         if !locking.is_empty() {
             if !force {
                 return Err(DeployError::Locked(locking));
@@ -280,63 +439,32 @@ impl MarathonState {
                 self.cancel(store, id, "The deployment was canceled by a forced update");
             }
         }
-        for post in api_posts {
-            self.emit("api_post_event", post);
-        }
         let version = self.mint_version(store);
-        let deployment_id = uuid::Uuid::new_v4().to_string();
-        let mut starts = Vec::new();
-        let mut others = Vec::new();
-        let mut original = Vec::new();
+        let group = changed_group(&changes);
+        let existed: Vec<bool> = api_posts.iter().map(|p| store.apps.contains_key(&p.app_id)).collect();
         *locked(&self.held_events) = Some(Vec::new());
-        let mut applied = Ok(());
-        for change in changes {
-            let id = change.app_id().to_owned();
-            let before = store.apps.get(&id).cloned();
-            let action = match self.apply_change(store, change, &version) {
-                Ok(action) => action,
-                Err(rejection) => {
-                    applied = Err(DeployError::Rejected(rejection));
-                    break;
-                }
-            };
-            if let Some(action) = action {
-                original.push((id.clone(), before));
-                if action == "StartApplication" {
-                    starts.push(id);
-                } else {
-                    others.push((action, id));
-                }
-            }
-        }
+        let applied = self.apply_all(store, changes, &version);
         let held = locked(&self.held_events).take().unwrap_or_default();
-        applied?;
-        let mut steps: Vec<Step> = Vec::new();
-        let first: Step =
-            starts.iter().map(|id| ("StartApplication", id.clone())).chain(others.iter().cloned()).collect();
-        if !first.is_empty() {
-            steps.push(first);
-        }
-        if !starts.is_empty() {
-            steps.push(starts.iter().map(|id| ("ScaleApplication", id.clone())).collect());
-        }
-        let affected: Vec<String> = original.iter().map(|(id, _)| id.clone()).collect();
+        let applied = applied?;
+        let steps = applied.steps();
+        let affected: Vec<String> = applied.original.iter().map(|(id, _)| id.clone()).collect();
         let affected_refs: Vec<&str> = affected.iter().map(String::as_str).collect();
         let deployment = Deployment {
-            id: deployment_id.clone(),
+            id: uuid::Uuid::new_v4().to_string(),
             version: version.clone(),
             outcome: outcome(&affected_refs),
             affected,
             current_step: usize::from(!steps.is_empty()),
             steps,
-            original,
+            original: applied.original,
         };
-        self.emit(
-            "deployment_info",
-            json!({"plan": deployment.plan_json(), "currentStep": deployment.steps.first().map(step_json)}),
-        );
-        for event in held {
-            let _ = self.events.send(event);
+        let deployment_id = deployment.id.clone();
+        self.publish_start(&deployment, held);
+        self.emit("group_change_success", json!({"groupId": group, "version": version}));
+        for (post, existed) in api_posts.iter().zip(existed) {
+            if let Some(app) = store.apps.get(&post.app_id) {
+                self.emit("api_post_event", post.payload(app.definition_with_version(existed)));
+            }
         }
         if deployment.steps.is_empty() {
             // A no-op write still makes a deployment; it has nothing to do.
@@ -349,22 +477,57 @@ impl MarathonState {
             }
         }
         store.deployments.push(deployment);
+        self.schedule(deployment_id.clone());
+        Ok((deployment_id, version))
+    }
+
+    /// Apply every change in order; the first refusal undoes nothing but stops.
+    fn apply_all(
+        &self,
+        store: &mut Store,
+        changes: Vec<Change>,
+        version: &str,
+    ) -> Result<Applied, DeployError> {
+        let mut applied = Applied::default();
+        for change in changes {
+            let id = change.app_id().to_owned();
+            let before = store.apps.get(&id).cloned();
+            let action = self.apply_change(store, change, version).map_err(DeployError::Rejected)?;
+            if let Some(action) = action {
+                applied.original.push((id.clone(), before));
+                applied.actions.push((action, id));
+            }
+        }
+        Ok(applied)
+    }
+
+    /// `deployment_info`, then the task events the changes caused (held until now).
+    fn publish_start(&self, deployment: &Deployment, held: Vec<Arc<Event>>) {
+        self.emit(
+            "deployment_info",
+            json!({"plan": deployment.plan_json(), "currentStep": deployment.steps.first().map(step_json)}),
+        );
+        for event in held {
+            let _ = self.events.send(event);
+        }
+    }
+
+    /// Run a deployment's clock: tasks run half-way, the deployment ends at the end.
+    fn schedule(&self, deployment_id: String) {
         let duration = *locked(&self.deployment_duration);
         let me = self.me.clone();
-        let id = deployment_id.clone();
         tokio::spawn(async move {
             tokio::time::sleep(duration / 2).await;
             let Some(state) = me.upgrade() else { return };
-            if !state.tasks_running(&id) {
+            if !state.tasks_running(&deployment_id) {
                 return;
             }
             drop(state);
             tokio::time::sleep(duration / 2).await;
             if let Some(state) = me.upgrade() {
-                state.finish(&id);
+                state.finish(&deployment_id);
             }
         });
-        Ok((deployment_id, version))
     }
 
     /// Update the store for one change; returns the deployment action, if any.
@@ -440,6 +603,27 @@ impl MarathonState {
                 self.emit("app_terminated_event", json!({"appId": id}));
                 Ok(Some("StopApplication"))
             }
+            Change::Group { id, dependencies } => {
+                store.groups.insert(id, StoredGroup { dependencies, version: version.to_owned() });
+                Ok(None)
+            }
+            Change::KillAndScale { id, task_ids } => {
+                let Some(existing) = store.apps.get_mut(&id) else { return Ok(None) };
+                let (killed, kept): (Vec<Task>, Vec<Task>) =
+                    std::mem::take(&mut existing.tasks).into_iter().partition(|t| task_ids.contains(&t.id));
+                existing.tasks = kept;
+                for task in &killed {
+                    self.task_event(&id, task, "TASK_KILLED");
+                }
+                let instances = instances_of(&existing.definition).saturating_sub(killed.len());
+                existing.definition.insert("instances".into(), json!(instances));
+                existing.versions.insert(0, (version.to_owned(), existing.definition.clone()));
+                existing.version = version.to_owned();
+                existing.last_scaling_at = version.to_owned();
+                existing.touch();
+                self.scale(existing, &id);
+                Ok(Some("ScaleApplication"))
+            }
             Change::Restore { app: restored } => {
                 let mut restored = *restored;
                 let id = restored.definition.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -487,8 +671,8 @@ impl MarathonState {
     /// Stage `instances` tasks of the current version (old ones keep running until
     /// the new ones run).
     fn launch(&self, app: &mut StoredApp, id: &str) {
-        let instances = app.definition.get("instances").and_then(Value::as_u64).unwrap_or(0);
-        for _ in 0..instances {
+        self.add_health_check_events(app, id);
+        for _ in 0..launched_instances(&app.definition) {
             let task = self.new_task(id, app);
             self.task_event(id, &task, "TASK_STAGING");
             app.tasks.push(task);
@@ -496,8 +680,7 @@ impl MarathonState {
     }
 
     fn scale(&self, app: &mut StoredApp, id: &str) {
-        let wanted = usize::try_from(app.definition.get("instances").and_then(Value::as_u64).unwrap_or(0))
-            .unwrap_or(0);
+        let wanted = launched_instances(&app.definition);
         while app.tasks.len() < wanted {
             let task = self.new_task(id, app);
             self.task_event(id, &task, "TASK_STAGING");
@@ -511,11 +694,14 @@ impl MarathonState {
         }
     }
 
+    /// A task changed state: Mesos's `status_update_event` and Marathon's own
+    /// `instance_changed_event` (Events.scala `MesosStatusUpdateEvent`,
+    /// `InstanceChanged`; Formats.scala `InstanceChangedEventWrites`).
     fn task_event(&self, app_id: &str, task: &Task, status: &str) {
         self.emit(
             "status_update_event",
             json!({
-                "slaveId": "emulator-agent-0",
+                "slaveId": AGENT_ID,
                 "taskId": task.id,
                 "taskStatus": status,
                 "message": "",
@@ -526,6 +712,164 @@ impl MarathonState {
                 "version": task.version,
             }),
         );
+        let condition = match status {
+            "TASK_STAGING" => "Staging",
+            "TASK_RUNNING" => "Running",
+            "TASK_FAILED" => "Failed",
+            _ => "Killed",
+        };
+        self.emit(
+            "instance_changed_event",
+            json!({
+                "instanceId": task.instance_id(),
+                "condition": condition,
+                "runSpecId": app_id,
+                "agentId": AGENT_ID,
+                "host": "127.0.0.1",
+                "runSpecVersion": task.version,
+                "timestamp": null,
+                "eventType": null,
+            }),
+        );
+    }
+
+    /// A task passed its health checks: `health_status_changed_event` for the
+    /// Marathon-side checks (HealthCheckActor) and `instance_health_changed_event`
+    /// (AppHealthCheckActor).
+    fn health_events(&self, app: &StoredApp, app_id: &str, task: &Task) {
+        if app.has_marathon_health_checks() {
+            self.emit(
+                "health_status_changed_event",
+                json!({"appId": app_id, "instanceId": task.instance_id(), "version": task.version, "alive": true}),
+            );
+        }
+        self.emit(
+            "instance_health_changed_event",
+            json!({
+                "instanceId": task.instance_id(),
+                "runSpecId": app_id,
+                "healthy": true,
+                "runSpecVersion": task.version,
+                "timestamp": null,
+                "eventType": null,
+            }),
+        );
+    }
+
+    /// A new app version's health checks start (`MarathonHealthCheckManager.add`):
+    /// one `add_health_check_event` per check.
+    fn add_health_check_events(&self, app: &StoredApp, app_id: &str) {
+        for check in app.definition.get("healthChecks").and_then(Value::as_array).into_iter().flatten() {
+            self.emit(
+                "add_health_check_event",
+                json!({"appId": app_id, "eventType": null, "healthCheck": check, "timestamp": null, "version": app.version}),
+            );
+        }
+    }
+
+    /// Kill the tasks of one app that `select` picks; Marathon launches replacements
+    /// (no deployment), which run after half the deployment duration. Returns the
+    /// killed tasks as JSON, `None` for an unknown app.
+    pub(crate) fn kill_tasks(
+        &self,
+        store: &mut Store,
+        app_id: &str,
+        select: impl Fn(&Task) -> bool,
+    ) -> Option<Vec<Value>> {
+        let app = store.apps.get_mut(app_id)?;
+        let (killed, kept): (Vec<Task>, Vec<Task>) =
+            std::mem::take(&mut app.tasks).into_iter().partition(|t| select(t));
+        app.tasks = kept;
+        let rendered = killed.iter().map(|t| self.task_json(app, app_id, t)).collect();
+        for task in &killed {
+            self.task_event(app_id, task, "TASK_KILLED");
+        }
+        self.scale(app, app_id);
+        app.touch();
+        let duration = *locked(&self.deployment_duration);
+        let me = self.me.clone();
+        let id = app_id.to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(duration / 2).await;
+            if let Some(state) = me.upgrade() {
+                state.run_replacements(&id);
+            }
+        });
+        Some(rendered)
+    }
+
+    /// Replacement tasks of an app outside any deployment start running (and pass
+    /// their health checks).
+    fn run_replacements(&self, app_id: &str) {
+        let mut store = self.store();
+        if !store.deployments_of(app_id).is_empty() {
+            return;
+        }
+        let now = iso_millis(self.clock.now());
+        let Some(app) = store.apps.get_mut(app_id) else { return };
+        let healthy = app.has_health_checks();
+        let mut started = Vec::new();
+        for task in app.tasks.iter_mut().filter(|t| t.state == TaskState::Staging) {
+            task.state = TaskState::Running;
+            task.started_at = Some(now.clone());
+            task.healthy = healthy;
+            started.push(task.clone());
+        }
+        for task in &started {
+            self.task_event(app_id, task, "TASK_RUNNING");
+            if healthy {
+                self.health_events(app, app_id, task);
+            }
+        }
+        app.touch();
+    }
+
+    /// Every task of every app, as `GET /v2/tasks` lists them (`states` empty: all).
+    pub(crate) fn all_tasks_json(&self, states: &[&str]) -> Vec<Value> {
+        let store = self.store();
+        let mut out = Vec::new();
+        for (id, app) in &store.apps {
+            for task in &app.tasks {
+                if states.is_empty() || states.contains(&task.state.mesos_name()) {
+                    out.push(self.task_json(app, id, task));
+                }
+            }
+        }
+        out
+    }
+
+    /// The ids of an app's tasks that `select` picks.
+    pub(crate) fn task_ids(store: &Store, app_id: &str, select: impl Fn(&Task) -> bool) -> Vec<String> {
+        store
+            .apps
+            .get(app_id)
+            .map(|a| a.tasks.iter().filter(|t| select(t)).map(|t| t.id.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// `GET /v2/queue`: apps with instances the emulator did not launch (beyond
+    /// [`MAX_TASKS_PER_APP`]), as `QueueApp`s.
+    pub(crate) fn queue_json(&self) -> Value {
+        let store = self.store();
+        let since = iso_millis(self.clock.now());
+        let queue: Vec<Value> = store
+            .apps
+            .values()
+            .filter_map(|app| {
+                let waiting = instances_of(&app.definition).saturating_sub(app.tasks.len());
+                (waiting > 0).then(|| {
+                    json!({
+                        "count": waiting,
+                        "role": app.definition.get("role").cloned().unwrap_or(json!("*")),
+                        "delay": {"timeLeftSeconds": 0, "overdue": true},
+                        "since": since,
+                        "processedOffersSummary": {"processedOffersCount": 0, "unusedOffersCount": 0},
+                        "app": app.definition_with_version(true),
+                    })
+                })
+            })
+            .collect();
+        json!({ "queue": queue })
     }
 
     /// Half-way: staged tasks run, tasks of older versions are killed. Returns false
@@ -592,19 +936,30 @@ impl MarathonState {
                     app.last_task_failure = Some(json!({
                         "appId": id, "host": "127.0.0.1", "message": "injected failure (sandbox fault)",
                         "state": "TASK_FAILED", "taskId": task.id, "timestamp": now, "version": task.version,
-                        "slaveId": "emulator-agent-0",
+                        "slaveId": AGENT_ID,
                     }));
                 }
                 app.tasks = kept;
             } else {
                 let healthy = app.has_health_checks();
+                let mut now_healthy = Vec::new();
                 for task in &mut app.tasks {
+                    let was = task.healthy;
                     task.healthy = healthy && task.state == TaskState::Running;
+                    if task.healthy && !was {
+                        now_healthy.push(task.clone());
+                    }
+                }
+                for task in &now_healthy {
+                    self.health_events(app, id, task);
                 }
             }
             app.touch();
         }
         if deployment.outcome == Some(DeploymentOutcome::Fail) {
+            if let Some(last) = deployment.steps.last() {
+                self.emit("deployment_step_failure", json!({"plan": plan, "currentStep": step_json(last)}));
+            }
             self.emit(
                 "deployment_failed",
                 json!({"id": deployment.id, "plan": plan, "reason": "tasks failed (sandbox fault)"}),
@@ -656,6 +1011,38 @@ impl MarathonState {
         self.deploy(&mut store, changes, true, |_| None, Vec::new()).ok().map(Some)
     }
 
+    /// `GET /metrics` (SystemResource.metrics, MetricsConversion): the 1.10 "new
+    /// metrics" document with the gauges the emulator can know (names as
+    /// DropwizardMetrics builds them: prefix `marathon`, suffix `gauge`).
+    pub(crate) fn metrics_json(&self) -> Value {
+        let store = self.store();
+        let running: usize = store
+            .apps
+            .values()
+            .map(|a| a.tasks.iter().filter(|t| t.state == TaskState::Running).count())
+            .sum();
+        let mut groups: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        for id in store.apps.keys() {
+            let mut group = app::parent_group(id);
+            while group != "/" && groups.insert(group.clone()) {
+                group = app::parent_group(&group);
+            }
+        }
+        json!({
+            "version": "4.0.0",
+            "counters": {},
+            "gauges": {
+                "marathon.apps.active.gauge": {"value": store.apps.len() as f64},
+                "marathon.deployments.active.gauge": {"value": store.deployments.len() as f64},
+                "marathon.groups.active.gauge": {"value": (groups.len() + 1) as f64},
+                "marathon.instances.running.gauge": {"value": running as f64},
+            },
+            "histograms": {},
+            "meters": {},
+            "timers": {},
+        })
+    }
+
     /// The listing of running deployments.
     pub(crate) fn deployments_json(&self) -> Value {
         Value::Array(self.store().deployments.iter().map(Deployment::listing_json).collect())
@@ -663,17 +1050,7 @@ impl MarathonState {
 
     /// Render an app the way GET reports it.
     pub(crate) fn render(&self, store: &Store, app: &StoredApp, embed: Embed) -> Map<String, Value> {
-        let mut out = Map::new();
-        for (key, value) in &app.definition {
-            if key == "killSelection" {
-                out.insert("version".into(), json!(app.version));
-                out.insert(
-                    "versionInfo".into(),
-                    json!({"lastScalingAt": app.last_scaling_at, "lastConfigChangeAt": app.last_config_change_at}),
-                );
-            }
-            out.insert(key.clone(), value.clone());
-        }
+        let mut out = app.definition_with_version(true);
         let id = app.definition.get("id").and_then(Value::as_str).unwrap_or_default();
         let staged = app.tasks.iter().filter(|t| t.state == TaskState::Staging).count();
         let running = app.tasks.iter().filter(|t| t.state == TaskState::Running).count();
@@ -721,33 +1098,40 @@ impl MarathonState {
         Some(text)
     }
 
+    /// A task as `raml.Task` writes it (TaskConversion.enrichedTaskRamlWrite), fields in
+    /// the RAML order; unset optional fields are left out, including those of each
+    /// health result (HealthConversion).
     pub(crate) fn task_json(&self, app: &StoredApp, app_id: &str, task: &Task) -> Value {
-        let mut out = json!({
-            "appId": app_id,
-            "host": "127.0.0.1",
-            "id": task.id,
-            "ipAddresses": [{"ipAddress": "127.0.0.1", "protocol": "IPv4"}],
-            "ports": task.host_ports,
-            "servicePorts": app::service_ports(&app.definition),
-            "slaveId": "emulator-agent-0",
-            "state": if task.state == TaskState::Staging { "TASK_STAGING" } else { "TASK_RUNNING" },
-            "stagedAt": task.staged_at,
-            "version": task.version,
-            "localVolumes": [],
-            "role": app.definition.get("role").cloned().unwrap_or(json!("*")),
-        });
-        if let (Some(started), Some(map)) = (&task.started_at, out.as_object_mut()) {
-            map.insert("startedAt".into(), json!(started));
-        }
+        let mut out = Map::new();
+        out.insert("appId".into(), json!(app_id));
         if app.has_health_checks() && task.state == TaskState::Running {
-            if let Some(map) = out.as_object_mut() {
-                map.insert(
-                    "healthCheckResults".into(),
-                    json!([{"alive": task.healthy, "consecutiveFailures": 0, "firstSuccess": task.started_at, "instanceId": task.id, "lastFailure": null, "lastSuccess": task.started_at}]),
-                );
+            let mut result = Map::new();
+            result.insert("alive".into(), json!(task.healthy));
+            result.insert("consecutiveFailures".into(), json!(0));
+            if task.healthy {
+                result.insert("firstSuccess".into(), json!(task.started_at));
             }
+            result.insert("instanceId".into(), json!(task.instance_id()));
+            if task.healthy {
+                result.insert("lastSuccess".into(), json!(task.started_at));
+            }
+            out.insert("healthCheckResults".into(), json!([result]));
         }
-        out
+        out.insert("host".into(), json!("127.0.0.1"));
+        out.insert("id".into(), json!(task.id));
+        out.insert("ipAddresses".into(), json!([{"ipAddress": "127.0.0.1", "protocol": "IPv4"}]));
+        out.insert("ports".into(), json!(task.host_ports));
+        out.insert("servicePorts".into(), json!(app::service_ports(&app.definition)));
+        out.insert("slaveId".into(), json!(AGENT_ID));
+        out.insert("state".into(), json!(task.state.mesos_name()));
+        out.insert("stagedAt".into(), json!(task.staged_at));
+        if let Some(started) = &task.started_at {
+            out.insert("startedAt".into(), json!(started));
+        }
+        out.insert("version".into(), json!(task.version));
+        out.insert("localVolumes".into(), json!([]));
+        out.insert("role".into(), app.definition.get("role").cloned().unwrap_or(json!("*")));
+        Value::Object(out)
     }
 
     /// Accept an app like POST does, with its tasks already running (seeds).
@@ -778,10 +1162,9 @@ impl MarathonState {
     }
 
     fn start_running(stored: &mut StoredApp, state: &MarathonState, id: &str) {
-        let instances = stored.definition.get("instances").and_then(Value::as_u64).unwrap_or(0);
         let healthy = stored.has_health_checks();
         let now = iso_millis(state.clock.now());
-        for _ in 0..instances {
+        for _ in 0..launched_instances(&stored.definition) {
             let mut task = state.new_task(id, stored);
             task.state = TaskState::Running;
             task.healthy = healthy;

@@ -121,10 +121,12 @@ pub enum ObjectState {
         /// Number of differing fields.
         changes: usize,
     },
-    /// A write (or its deployment) failed; retried with backoff.
+    /// A write (or its deployment) failed; retried as `requeue` says.
     Failed {
         /// What went wrong, as a user reads it.
         error: String,
+        /// Whether retrying can help before something changes.
+        requeue: Requeue,
     },
     /// `sync.suspend: true`: never written; `changes` is the drift left alone.
     Suspended {
@@ -175,7 +177,7 @@ impl ReconcileReport {
     /// Objects whose write failed.
     pub fn failed(&self) -> impl Iterator<Item = (&ObjectRef, &String)> {
         self.objects.iter().filter_map(|(o, s)| match s {
-            ObjectState::Failed { error } => Some((o, error)),
+            ObjectState::Failed { error, .. } => Some((o, error)),
             _ => None,
         })
     }
@@ -208,6 +210,34 @@ impl fmt::Display for FailureStage {
     }
 }
 
+/// What the controller does after a failure: the error policy (kube-runtime's
+/// `error_policy`), decided by the reconcile from the typed error it met.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Requeue {
+    /// Transient (a 5xx, a transport error, a deployment that did not finish): retried
+    /// with exponential backoff.
+    Backoff,
+    /// Permanent (a 4xx such as 422, manifests that do not load): the same input fails
+    /// the same way, so it waits for the next change of the manifests (a file change,
+    /// a git pull, SIGHUP, a new leader) or the resync.
+    AwaitChange,
+}
+
+impl Requeue {
+    /// [`Requeue::Backoff`] for a transient error, else [`Requeue::AwaitChange`].
+    pub fn transient_if(transient: bool) -> Self {
+        if transient { Requeue::Backoff } else { Requeue::AwaitChange }
+    }
+}
+
+impl ObjectState {
+    /// A failure retried with backoff.
+    pub fn failed(error: impl Into<String>) -> Self {
+        ObjectState::Failed { error: error.into(), requeue: Requeue::Backoff }
+    }
+}
+
 /// A reconcile that failed as a whole.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{stage}: {message}")]
@@ -218,6 +248,15 @@ pub struct ReconcileFailure {
     pub message: String,
     /// API errors behind it (for metrics).
     pub api_errors: Vec<ApiError>,
+    /// Whether retrying can help before something changes.
+    pub requeue: Requeue,
+}
+
+impl ReconcileFailure {
+    /// A failure at `stage`, retried as `requeue` says, with no API errors.
+    pub fn new(stage: FailureStage, message: impl Into<String>, requeue: Requeue) -> Self {
+        ReconcileFailure { stage, message: message.into(), api_errors: Vec::new(), requeue }
+    }
 }
 
 /// What a reconcile answers.
@@ -289,14 +328,13 @@ mod tests {
     #[test]
     fn outcomes_and_triggers_read_well() {
         let failed = ReconcileReport {
-            objects: [(ObjectRef::app("/a"), ObjectState::Failed { error: "x".into() })].into(),
+            objects: [(ObjectRef::app("/a"), ObjectState::failed("x"))].into(),
             ..Default::default()
         };
         assert_eq!(OutcomeKind::of(&Ok(failed.clone())), OutcomeKind::Partial);
         let cancelled = ReconcileReport { cancelled: true, ..failed };
         assert_eq!(OutcomeKind::of(&Ok(cancelled)), OutcomeKind::Cancelled);
-        let failure =
-            ReconcileFailure { stage: FailureStage::List, message: "refused".into(), api_errors: vec![] };
+        let failure = ReconcileFailure::new(FailureStage::List, "refused", Requeue::Backoff);
         assert_eq!(failure.to_string(), "listing live state: refused");
         assert_eq!(OutcomeKind::of(&Err(failure)), OutcomeKind::Error);
         let reasons = serde_json::to_value(&context(false).reasons).unwrap();

@@ -1,0 +1,282 @@
+//! One home per system: everything mesosync knows about Marathon apps or Chronos jobs
+//! that the pipeline needs, behind one trait.
+//!
+//! A [`System`] owns, for its kind of object: the key (`id`, `name`) and the
+//! dependency field (`dependencies`, `parents`); the ownership mark, read from a
+//! listing or a document and written into a body, and who owns what; normalizing and
+//! aligning both sides (delegating to its normalizer in [`crate::normalize`]); the
+//! exact request body of a write and how an update is written (full, scale only,
+//! replaced); the live version a saved plan records; which values are secret; the
+//! next runs of a schedule. The planner, saved plans, the loader's checks, secret
+//! masking and import ask the system of an object ([`of`]) and never match on
+//! [`ObjectKind`] themselves.
+//!
+//! Adding a third system (Metronome jobs, Marathon pods) is a module implementing
+//! [`System`] plus its registration: an [`ObjectKind`] variant (with its names) and
+//! one arm in [`of`], and a list in `DesiredState` / `LiveState`. The test-only
+//! system in `tests` below shows the trait is enough to plan with.
+//!
+//! Writes are executed by `apply` (one executor per system, chosen by kind):
+//! execution needs the clients and the apply engine, which sit above this module.
+
+pub mod chronos;
+pub mod marathon;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::model::{Impact, LiveHead, LiveObject, ObjectKind, ObjectRef};
+use crate::normalize::NormalizeOptions;
+
+/// What the pipeline needs to know about one system (see the module docs).
+pub trait System: Sync {
+    /// The kind of object it holds.
+    fn kind(&self) -> ObjectKind;
+
+    /// The system's name in logs, metrics and errors (`marathon`).
+    fn name(&self) -> &'static str;
+
+    /// The system's name for people (`Marathon`).
+    fn title(&self) -> &'static str;
+
+    /// The spec member that keys an object (`id`, `name`).
+    fn key_field(&self) -> &'static str;
+
+    /// The spec member listing same-system dependencies (`dependencies`, `parents`).
+    fn dependency_field(&self) -> &'static str;
+
+    /// A dependency as written in a spec, as a reference (Marathon ids made canonical).
+    fn dependency(&self, written: &str) -> ObjectRef;
+
+    /// The key of a listed object.
+    fn live_key<'a>(&self, head: &'a LiveHead) -> Option<&'a str>;
+
+    /// The instance whose ownership mark a listed object carries.
+    fn live_owner<'a>(&self, head: &'a LiveHead) -> Option<&'a str>;
+
+    /// The instance whose ownership mark a document (a body, a live object) carries.
+    fn owner_of<'a>(&self, doc: &'a Value) -> Option<&'a str>;
+
+    /// Whether `instance` owns the listed object (`prefix`: the Chronos job name prefix
+    /// an instance may be restricted to).
+    fn owns(&self, head: &LiveHead, instance: &str, prefix: Option<&str>) -> bool {
+        let _ = prefix;
+        self.live_owner(head) == Some(instance)
+    }
+
+    /// The prefix an object's key must have for an instance restricted to `prefix`,
+    /// when it falls outside (a write there would never be recognised as owned).
+    fn outside_prefix<'a>(&self, key: &str, prefix: Option<&'a str>) -> Option<&'a str> {
+        let _ = (key, prefix);
+        None
+    }
+
+    /// Write the ownership mark of `instance` into `doc`.
+    fn mark(&self, doc: &mut Value, instance: &str);
+
+    /// The desired object in canonical form, with its ownership mark.
+    fn normalize_desired(&self, spec: &Value, opts: &NormalizeOptions) -> Value;
+
+    /// The live object in canonical form, server-set fields removed.
+    fn normalize_live(&self, live: &Value, opts: &NormalizeOptions) -> Value;
+
+    /// Fix-ups that need both normalized sides (before `sync.ignore`).
+    fn align(&self, desired: &mut Value, live: &Value, now: DateTime<Utc>, opts: &NormalizeOptions);
+
+    /// The body of a create / update / adopt: the manifest as written with the mark of
+    /// `instance` and this system's fix-ups (`sync.ignore` is applied by the caller).
+    fn request_body(&self, spec: &Value, live: Option<&Value>, instance: &str, now: DateTime<Utc>) -> Value;
+
+    /// What an update (or adoption) costs the running workload.
+    fn update_impact(&self) -> Impact;
+
+    /// When every changed pointer can be written alone (a Marathon `instances`
+    /// change), the body of that narrower write.
+    fn scale_body(&self, changed: &mut dyn Iterator<Item = &str>, want: &Value) -> Option<Value> {
+        let _ = (changed, want);
+        None
+    }
+
+    /// When the update cannot be done in place (a Chronos job switching between
+    /// scheduled and dependent): whether it becomes scheduled.
+    fn replaced(&self, want: &Value, live: &Value) -> Option<bool> {
+        let _ = (want, live);
+        None
+    }
+
+    /// The version of a live object a saved plan records.
+    fn live_version(&self, live: &Value) -> Option<String>;
+
+    /// The same, of a listed object (a system whose version is in [`LiveHead`] reads
+    /// it there without parsing the object).
+    fn listed_version(&self, live: &LiveObject) -> Option<String> {
+        self.live_version(&live.value())
+    }
+
+    /// Append the pointers of the secret values of `doc` (by name) to `out`.
+    fn secret_pointers(&self, doc: &Value, out: &mut Vec<String>);
+
+    /// The next three runs of the schedule of `doc`, for objects that run on one.
+    fn next_runs(&self, doc: &Value, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let _ = (doc, now);
+        Vec::new()
+    }
+
+    /// The same, from a listed object's head.
+    fn next_runs_listed(&self, head: &LiveHead, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let _ = (head, now);
+        Vec::new()
+    }
+}
+
+/// Name fragments that make a variable or label secret (compared case-insensitively).
+/// (`PRIVATE` alone is not one: `KOLLA_PRIVATE_INTERFACE` names a NIC; a private key
+/// is caught by `KEY`.)
+const SECRET_WORDS: &[&str] =
+    &["PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL", "COOKIE"];
+
+/// Whether a variable or label name looks like it holds a secret. `KEY` counts only
+/// as the end of a word (`API_KEY`, `SSHKEY`), not inside one: OpenStack is full of
+/// `KEYSTONE_*` names that are not secret.
+pub fn looks_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    SECRET_WORDS.iter().any(|w| upper.contains(w))
+        || upper.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| word.ends_with("KEY"))
+}
+
+/// The system that holds objects of `kind`: the registry.
+pub fn of(kind: ObjectKind) -> &'static dyn System {
+    match kind {
+        ObjectKind::MarathonApp => &marathon::Marathon,
+        ObjectKind::ChronosJob => &chronos::Chronos,
+    }
+}
+
+/// Every registered system, in [`ObjectKind`] order.
+pub fn all() -> impl Iterator<Item = &'static dyn System> {
+    ObjectKind::ALL.iter().map(|kind| of(*kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::{DesiredObject, Provenance, SyncOptions};
+    use crate::plan::{Decision, PlanOptions, Write};
+
+    /// A third system, as small as one can be: "widgets" keyed by `name`, marked by a
+    /// `MESOSYNC_OWNER` label, written whole. It stands in for Metronome jobs or
+    /// Marathon pods: the planner plans a widget through this impl alone.
+    struct Widgets;
+
+    impl System for Widgets {
+        fn kind(&self) -> ObjectKind {
+            // References need a registered kind; nothing below looks at it.
+            ObjectKind::MarathonApp
+        }
+        fn name(&self) -> &'static str {
+            "widgets"
+        }
+        fn title(&self) -> &'static str {
+            "Widgets"
+        }
+        fn key_field(&self) -> &'static str {
+            "name"
+        }
+        fn dependency_field(&self) -> &'static str {
+            "after"
+        }
+        fn dependency(&self, written: &str) -> ObjectRef {
+            ObjectRef { kind: self.kind(), id: written.to_string() }
+        }
+        fn live_key<'a>(&self, head: &'a LiveHead) -> Option<&'a str> {
+            head.name.as_deref()
+        }
+        fn live_owner<'a>(&self, head: &'a LiveHead) -> Option<&'a str> {
+            head.owner_label.as_deref()
+        }
+        fn owner_of<'a>(&self, doc: &'a Value) -> Option<&'a str> {
+            doc.pointer("/labels/MESOSYNC_OWNER")?.as_str()
+        }
+        fn mark(&self, doc: &mut Value, instance: &str) {
+            doc["labels"] = json!({"MESOSYNC_OWNER": instance});
+        }
+        fn normalize_desired(&self, spec: &Value, opts: &NormalizeOptions) -> Value {
+            let mut w = spec.clone();
+            self.mark(&mut w, &opts.instance);
+            w
+        }
+        fn normalize_live(&self, live: &Value, _opts: &NormalizeOptions) -> Value {
+            let mut w = live.clone();
+            w.as_object_mut().map(|m| m.shift_remove("revision"));
+            w
+        }
+        fn align(&self, _desired: &mut Value, _live: &Value, _now: DateTime<Utc>, _opts: &NormalizeOptions) {}
+        fn request_body(
+            &self,
+            spec: &Value,
+            _live: Option<&Value>,
+            instance: &str,
+            _now: DateTime<Utc>,
+        ) -> Value {
+            let mut body = spec.clone();
+            self.mark(&mut body, instance);
+            body
+        }
+        fn update_impact(&self) -> Impact {
+            Impact::Replace
+        }
+        fn live_version(&self, live: &Value) -> Option<String> {
+            live.get("revision").map(|r| format!("widget:{r}"))
+        }
+        fn secret_pointers(&self, _doc: &Value, _out: &mut Vec<String>) {}
+    }
+
+    #[test]
+    fn a_third_system_is_planned_through_the_trait_alone() {
+        let (opts, now) = (PlanOptions::default(), Utc::now());
+        let nopts = opts.normalize_options();
+        let spec = json!({"name": "w1", "size": 2});
+        let desired = DesiredObject::new(
+            ObjectRef { kind: Widgets.kind(), id: "w1".into() },
+            SyncOptions::default(),
+            &spec,
+            Provenance::default(),
+        );
+        let plan = |live: Option<&LiveObject>| {
+            crate::plan::plan_object(&Widgets, &desired, live, &opts, &nopts, now)
+        };
+
+        let create = plan(None);
+        assert_eq!(create.decision, Decision::Write(Write::Create));
+        assert_eq!(
+            create.body,
+            Some(json!({"name": "w1", "size": 2, "labels": {"MESOSYNC_OWNER": "mesosync"}}))
+        );
+
+        let ours = json!({"name": "w1", "size": 1, "labels": {"MESOSYNC_OWNER": "mesosync"}, "revision": 7});
+        let update = plan(Some(&LiveObject::from_value(&ours)));
+        assert_eq!(
+            (update.decision.clone(), update.impact),
+            (Decision::Write(Write::Update), Impact::Replace)
+        );
+        assert_eq!(update.live_version.as_deref(), Some("widget:7"));
+        assert_eq!(update.changes.iter().map(|c| c.pointer.as_str()).collect::<Vec<_>>(), ["/size"]);
+
+        let same = json!({"name": "w1", "size": 2, "labels": {"MESOSYNC_OWNER": "mesosync"}, "revision": 8});
+        assert_eq!(plan(Some(&LiveObject::from_value(&same))).decision, Decision::Equal);
+
+        let theirs = json!({"name": "w1", "size": 1, "labels": {"MESOSYNC_OWNER": "other"}});
+        assert!(matches!(plan(Some(&LiveObject::from_value(&theirs))).decision, Decision::Hold(_)));
+    }
+
+    #[test]
+    fn the_registry_knows_every_kind() {
+        for kind in ObjectKind::ALL {
+            assert_eq!(of(*kind).kind(), *kind);
+        }
+        let names: Vec<&str> = all().map(|s| s.name()).collect();
+        assert_eq!(names, ["marathon", "chronos"]);
+    }
+}
