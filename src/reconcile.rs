@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::apply::{self, ApplyOptions, ApplyReport, Outcome, ProgressSink, WriteFence};
 use crate::client::{ClientError, Clients};
@@ -266,7 +266,7 @@ impl Pipeline {
     pub async fn execute(
         &self,
         plan: &Plan,
-        cancel: Option<watch::Receiver<bool>>,
+        cancel: Option<CancellationToken>,
         fence: Option<WriteFence>,
         progress: &dyn ProgressSink,
     ) -> ApplyReport {
@@ -371,14 +371,7 @@ impl Reconcile for Pipeline {
             }
             Self::check_writable(&plan)?;
             hold_back(&mut plan, &ctx.backing_off);
-            let (cancel_tx, cancel_rx) = watch::channel(false);
-            let token = ctx.cancel.clone();
-            let forward = tokio::spawn(async move {
-                token.cancelled().await;
-                let _ = cancel_tx.send(true);
-            });
-            let applied = self.execute(&plan, Some(cancel_rx), None, &apply::TracingProgress).await;
-            forward.abort();
+            let applied = self.execute(&plan, Some(ctx.cancel.clone()), None, &apply::TracingProgress).await;
             for object in &applied.objects {
                 if object.outcome == Outcome::Applied {
                     report.writes.push(AppliedWrite { object: object.object.clone(), action: object.kind });

@@ -30,8 +30,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde_json::Value;
-use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::client::{ChronosClient, ChronosVersion, ClientError, Clients, MarathonClient, RetryPolicy};
@@ -69,8 +69,9 @@ pub struct ApplyOptions {
     pub error_retry: RetryPolicy,
     /// Chronos 3.x: how long a created job may take to show up in the listing.
     pub chronos_visibility_timeout: Duration,
-    /// `true` on this channel stops the apply between writes.
-    pub cancel: Option<watch::Receiver<bool>>,
+    /// Once cancelled, no new write starts (those in flight finish): the controller's
+    /// shutdown token, passed down as is.
+    pub cancel: Option<CancellationToken>,
     /// Checked before every write.
     pub write_fence: Option<WriteFence>,
 }
@@ -118,7 +119,7 @@ impl fmt::Debug for ApplyOptions {
 
 impl ApplyOptions {
     fn cancelled(&self) -> bool {
-        self.cancel.as_ref().is_some_and(|rx| *rx.borrow())
+        self.cancel.as_ref().is_some_and(CancellationToken::is_cancelled)
     }
 
     fn fence_open(&self) -> bool {
@@ -561,12 +562,12 @@ mod tests {
 
     #[tokio::test]
     async fn cancelled_apply_starts_nothing() {
-        let (tx, rx) = watch::channel(false);
-        tx.send(true).unwrap();
+        let cancel = CancellationToken::new();
+        cancel.cancel();
         let mut job = action(Write::Create, vec![]);
         job.body = Some(json!({"name": "j"}));
         let plan = Plan { actions: vec![job], prune_refused: None };
-        let opts = ApplyOptions { cancel: Some(rx), ..ApplyOptions::default() };
+        let opts = ApplyOptions { cancel: Some(cancel), ..ApplyOptions::default() };
         let report = apply(&plan, &Clients::default(), &opts, &NoProgress).await;
         assert_eq!(report.objects[0].outcome, Outcome::Skipped(SkipReason::Cancelled));
     }

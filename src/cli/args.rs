@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use super::duration::parse_positive_duration;
 use crate::apply::ApplyOptions;
 use crate::client::{
     ChronosClient, ChronosVersion, Clients, Credentials, HttpConfig, MarathonClient, TlsConfig,
 };
 use crate::plan::PlanOptions;
-use crate::runtime::parse_positive_duration;
 use crate::source::LoadOptions;
 
 /// Where the APIs are and how to reach them.

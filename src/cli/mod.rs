@@ -9,6 +9,8 @@ mod apply;
 mod args;
 mod completions;
 mod diff;
+mod duration;
+mod ha;
 mod import;
 mod run;
 mod sandbox;

@@ -11,13 +11,13 @@ use anyhow::Context;
 use futures::StreamExt;
 
 use super::args::{self, ApplyArgs, PlanArgs, TargetArgs};
+use super::duration::{parse_duration, parse_positive_duration};
+use super::ha::HaArgs;
 use crate::client::MarathonClient;
+use crate::daemon;
 use crate::emulator::{self, ChronosVersion as SandboxChronos, SandboxConfig};
-use crate::ha::{HaArgs, LeaderElection, Role};
-use crate::runtime::{
-    self, Controller, GitPullConfig, LogFormat, RuntimeConfig, Trigger, parse_duration,
-    parse_positive_duration,
-};
+use crate::ha::{LeaderElection, Role};
+use crate::runtime::{self, Controller, GitPullConfig, LogFormat, RuntimeConfig, Trigger};
 
 /// Arguments of `mesosync run`.
 #[derive(Debug, clap::Args)]
@@ -193,7 +193,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         "mesosync: reconciling {} — status at http://{addr}/status, metrics at http://{addr}/metrics",
         args.dir.display()
     );
-    let result = runtime::run_with(controller, listener).await;
+    let result = daemon::run_with(controller, listener).await;
     if let Some(election) = election {
         election.shutdown().await;
     }

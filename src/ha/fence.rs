@@ -3,8 +3,9 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tokio::time::Instant;
 use zookeeper_client as zk;
 
 /// A cheap, cloneable "may this replica write now?" check.
@@ -134,17 +135,39 @@ mod tests {
         assert_eq!(f.lease_remaining(), Duration::ZERO);
     }
 
-    #[test]
-    fn needs_a_connected_session_and_a_live_lease() {
+    #[tokio::test(start_paused = true)]
+    async fn needs_a_connected_session_and_a_live_lease() {
         let f = Fence::closed();
         // Leader with a lease but no session: closed.
         f.grant(Instant::now(), Duration::from_secs(10));
         assert!(!f.may_write());
-        assert!(f.lease_remaining() > Duration::from_secs(9));
+        assert_eq!(f.lease_remaining(), Duration::from_secs(10));
         // A lease that already ran out keeps it closed whatever else holds.
         f.grant(Instant::now() - Duration::from_secs(20), Duration::from_secs(10));
         assert_eq!(f.lease_remaining(), Duration::ZERO);
         f.close();
         assert!(!f.may_write());
+    }
+
+    /// The lease runs from when the answered check was *sent*, and ends exactly one lease
+    /// later, however late the answer came: a partitioned leader's fence closes on time
+    /// with no further word from ZooKeeper.
+    #[tokio::test(start_paused = true)]
+    async fn the_lease_ends_one_lease_after_the_check_was_sent() {
+        let lease = Duration::from_millis(1000);
+        let f = Fence::closed();
+        let sent = Instant::now();
+        tokio::time::advance(Duration::from_millis(300)).await; // the answer's round trip
+        f.grant(sent, lease);
+        assert_eq!(f.lease_remaining(), Duration::from_millis(700));
+        tokio::time::advance(Duration::from_millis(699)).await;
+        assert_eq!(f.lease_remaining(), Duration::from_millis(1));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(f.lease_remaining(), Duration::ZERO, "closed at sent + lease");
+        // A renewal sent later extends it; a close ends it at once.
+        f.grant(Instant::now(), lease);
+        assert_eq!(f.lease_remaining(), lease);
+        f.close();
+        assert_eq!(f.lease_remaining(), Duration::ZERO);
     }
 }

@@ -16,13 +16,14 @@
 //! graceful stop hands over at once; a crash hands over after one session timeout.
 //!
 //! Without `--ha-zk` none of this runs: [`Fence::always_open`] lets every write through.
+//! The `--ha-*` flags are `cli`'s (with every other flag); this module takes an
+//! [`ElectionConfig`].
 
-mod args;
 mod election;
 mod fence;
 mod url;
 
-pub use args::HaArgs;
 pub use election::{ElectionConfig, ElectionHandle, HaStatus, LeaderElection, LeaderInfo, Role};
 pub use fence::Fence;
+pub(crate) use url::check_instance;
 pub use url::{DEFAULT_PORT, DEFAULT_ROOT, ZkUrl, ZkUrlError};

@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::normalize::marathon;
+use super::marathon;
 
 /// The fields of a live object that every reconcile reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -374,6 +374,19 @@ pub struct UnreachableStrategy {
     pub expunge_after_seconds: Option<u64>,
 }
 
+/// The label that marks an app as managed by a mesosync instance (DESIGN §3).
+pub const OWNER_LABEL: &str = "MESOSYNC_OWNER";
+
+/// The instance that owns a live app, from its label.
+pub fn owner(live: &Value) -> Option<&str> {
+    owner_in_labels(live.get("labels")?)
+}
+
+/// The instance named by the ownership label of an app's `labels` object.
+pub fn owner_in_labels(labels: &Value) -> Option<&str> {
+    labels.get(OWNER_LABEL)?.as_str()
+}
+
 /// Check one Marathon path id (DESIGN §4): absolute or relative segments, each
 /// `[a-z0-9]` or `[a-z0-9][a-z0-9-]*[a-z0-9]`, `.` and `..` allowed as path
 /// navigation, and an app's last segment may not be `restart`, `tasks` or `versions`.

@@ -14,9 +14,8 @@ use super::{
     MarathonVersion, NormalizeOptions, canonical_numbers, default_member, drop_empty, sort_keys, sort_set,
 };
 use crate::model::marathon::canonical_app_id;
-
-/// The label that marks an app as managed by a mesosync instance (DESIGN §3).
-pub const OWNER_LABEL: &str = "MESOSYNC_OWNER";
+// The ownership label is a fact of the model (live state reads it without normalizing).
+pub use crate::model::marathon::{OWNER_LABEL, owner, owner_in_labels};
 
 /// Fields only the server writes; never compared, never sent.
 pub const SERVER_FIELDS: &[&str] = &[
@@ -141,16 +140,6 @@ pub fn with_owner_label(app: &mut Value, instance: &str) {
             labels.insert(OWNER_LABEL.to_string(), Value::String(instance.to_string()));
         }
     }
-}
-
-/// The instance that owns a live app, from its label.
-pub fn owner(live: &Value) -> Option<&str> {
-    owner_in_labels(live.get("labels")?)
-}
-
-/// The instance named by the ownership label of an app's `labels` object.
-pub fn owner_in_labels(labels: &Value) -> Option<&str> {
-    labels.get(OWNER_LABEL)?.as_str()
 }
 
 /// Both-sides fix-ups done after normalizing: a desired `port: 0` (or a `servicePort`

@@ -17,15 +17,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::config::RuntimeConfig;
-use super::contract::{
-    FailureStage, OutcomeKind, Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome, Requeue,
-    Trigger,
-};
-use super::git::{self, GitRevision};
-use super::metrics::Metrics;
+use super::git;
 use super::scheduler::{Batch, RetryState, Scheduler, SchedulerConfig};
-use super::status::{Finished, Retry, StatusStore};
-use super::triggers::{self, LiveEvents, TRIGGER_QUEUE, TriggerSender};
+use super::triggers::{self, LastFileEvent, LiveEvents, TRIGGER_QUEUE, TriggerSender};
+use crate::status::{
+    FailureStage, Finished, GitRevision, Metrics, OutcomeKind, Reconcile, ReconcileContext, ReconcileFailure,
+    ReconcileOutcome, Requeue, Retry, StatusStore, Trigger,
+};
 
 /// Why the controller could not run.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +69,7 @@ pub struct Controller {
     shutdown: CancellationToken,
     sender: TriggerSender,
     receiver: mpsc::Receiver<Trigger>,
+    last_file_event: LastFileEvent,
     /// In a mutex only so the controller is `Sync` (it is taken once, at start).
     live: std::sync::Mutex<Option<ConnectLive>>,
 }
@@ -87,6 +86,7 @@ impl Controller {
             shutdown: CancellationToken::new(),
             sender: TriggerSender(sender),
             receiver,
+            last_file_event: LastFileEvent::default(),
             live: std::sync::Mutex::new(None),
         }
     }
@@ -128,6 +128,13 @@ impl Controller {
         self.shutdown.clone()
     }
 
+    /// The last file event the watcher handled: a barrier for tests (see
+    /// [`LastFileEvent`]).
+    #[doc(hidden)]
+    pub fn last_file_event(&self) -> LastFileEvent {
+        self.last_file_event.clone()
+    }
+
     /// Request reconciles from outside (SIGHUP, tests, other integrations).
     pub fn triggers(&self) -> TriggerSender {
         self.sender.clone()
@@ -140,7 +147,7 @@ impl Controller {
         if self.config.git_pull.is_some() && git::work_tree(&dir).is_none() {
             return Err(RuntimeError::NotAGitCheckout(dir.display().to_string()));
         }
-        let _watcher = triggers::watch_files(&dir, self.sender.clone())
+        let _watcher = triggers::watch_files(&dir, self.sender.clone(), self.last_file_event.clone())
             .map_err(|source| RuntimeError::Watch { dir: dir.display().to_string(), source })?;
         let background = self.shutdown.child_token();
         let mut tasks = JoinSet::new();

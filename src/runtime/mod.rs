@@ -2,15 +2,17 @@
 //! requeue, in the manner of kube-runtime.
 //!
 //! - [`triggers`]: debounced file events on the manifest directory, a live-change
-//!   stream (Marathon's `/v2/events`), `--git-pull`; SIGHUP here in [`run_with`].
+//!   stream (Marathon's `/v2/events`), `--git-pull`; SIGHUP in [`crate::daemon`].
 //! - [`scheduler`]: collapses triggers, debounces bursts, keeps the resync deadline and
 //!   per-object retries ([`backoff`]). Pure; tested with plain instants.
 //! - [`controller`]: the loop. One reconcile at a time, through the [`Reconcile`] trait,
 //!   which the real pipeline implements; the loop never looks inside.
-//! - [`status`] and [`metrics`]: what the HTTP server ([`crate::server`]) reports.
+//! - [`crate::status`] (a leaf, not part of this module): the contract of a reconcile,
+//!   the status and the metrics the controller writes and the HTTP server
+//!   ([`crate::server`]) reads. [`crate::daemon`] runs the two together.
 //! - [`git`]: the revision of the manifest checkout and the self-pull.
 //!
-//! This module owns timers, signals, file watching and child processes (`git`); it
+//! This module owns timers, file watching and child processes (`git`); it
 //! makes no HTTP calls to Marathon or Chronos itself.
 //!
 //! # Wiring (what `mesosync run` does, without HA and the sandbox)
@@ -20,6 +22,7 @@
 //!
 //! use futures::StreamExt;
 //! use mesosync::client::{Clients, HttpConfig, MarathonClient};
+//! use mesosync::daemon;
 //! use mesosync::reconcile::Pipeline;
 //! use mesosync::runtime::{self, Controller, LogFormat, RuntimeConfig};
 //!
@@ -48,7 +51,7 @@
 //!                 Err(_) => futures::stream::empty().boxed(),
 //!             })
 //!     });
-//! runtime::run_with(controller, listener).await?; // Ok after SIGTERM: exit 0
+//! daemon::run_with(controller, listener).await?; // Ok after SIGTERM: exit 0
 //! # Ok(())
 //! # }
 //! ```
@@ -104,95 +107,27 @@
 //!
 //! SIGTERM or Ctrl-C cancels the [`ReconcileContext::cancel`] token; the
 //! reconcile finishes the write in flight and returns, the loop stops, the server
-//! drains, and [`run`] returns `Ok` (exit 0). A second signal abandons the reconcile
+//! drains, and [`crate::daemon::run`] returns `Ok` (exit 0). A second signal abandons the reconcile
 //! and returns [`RuntimeError::Forced`].
 
 pub mod backoff;
 pub mod config;
-pub mod contract;
 pub mod controller;
 pub mod git;
 pub mod logging;
-pub mod metrics;
 pub mod scheduler;
-pub mod status;
 pub mod triggers;
 
-use std::sync::Arc;
-
-use tokio::net::TcpListener;
-use tokio::signal::unix::{SignalKind, signal};
-use tracing::{info, warn};
-
 pub use backoff::Backoff;
-pub use config::{GitPullConfig, LogFormat, RuntimeConfig, parse_duration, parse_positive_duration};
-pub use contract::{
-    ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, ObjectState, OutcomeKind, Reconcile,
-    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue, Trigger,
-};
+pub use config::{GitPullConfig, LogFormat, RuntimeConfig};
 pub use controller::{Controller, RuntimeError};
-pub use git::GitRevision;
 pub use logging::init_logging;
-pub use metrics::Metrics;
-pub use status::{Status, StatusStore};
+// The contract of a reconcile, the status and the metrics live in `crate::status` (a
+// leaf the HTTP server reads too); re-exported here, where the controller is used.
+pub use crate::status::{
+    ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, GitRevision, Metrics, ObjectState,
+    OutcomeKind, Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue,
+    Status, StatusStore, Trigger,
+};
 pub use tokio_util::sync::CancellationToken;
-pub use triggers::TriggerSender;
-
-/// `mesosync run`: bind `config.listen`, then [`run_with`].
-pub async fn run<R: Reconcile>(config: RuntimeConfig, reconciler: Arc<R>) -> Result<(), RuntimeError> {
-    let addr = config.listen;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| RuntimeError::Server { addr: addr.to_string(), source })?;
-    run_with(Controller::new(config, reconciler), listener).await
-}
-
-/// Serve the HTTP endpoints on `listener` and run `controller` until SIGTERM / Ctrl-C
-/// (SIGHUP requests a reconcile). Returns `Ok` after a graceful shutdown.
-pub async fn run_with(controller: Controller, listener: TcpListener) -> Result<(), RuntimeError> {
-    let shutdown = controller.shutdown_token();
-    let triggers = controller.triggers();
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let mut terminate = signal(SignalKind::terminate()).map_err(RuntimeError::Signals)?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(RuntimeError::Signals)?;
-    let mut hangup = signal(SignalKind::hangup()).map_err(RuntimeError::Signals)?;
-    let forced = CancellationToken::new();
-    let signals = {
-        let (shutdown, forced) = (shutdown.clone(), forced.clone());
-        tokio::spawn(async move {
-            loop {
-                let name = tokio::select! {
-                    _ = terminate.recv() => "SIGTERM",
-                    _ = interrupt.recv() => "SIGINT",
-                    _ = hangup.recv() => {
-                        info!("SIGHUP: reconciling");
-                        triggers.send(Trigger::Signal);
-                        continue;
-                    }
-                };
-                if shutdown.is_cancelled() {
-                    warn!(signal = name, "second signal: stopping now");
-                    forced.cancel();
-                    return;
-                }
-                info!(signal = name, "shutting down after the write in flight");
-                shutdown.cancel();
-            }
-        })
-    };
-
-    let state = crate::server::ServerState { status: controller.status(), metrics: controller.metrics() };
-    info!(%addr, "serving /healthz /readyz /status /metrics");
-    let server = tokio::spawn(crate::server::serve(listener, state, shutdown.clone().cancelled_owned()));
-    let result = tokio::select! {
-        result = controller.run() => result,
-        _ = forced.cancelled() => Err(RuntimeError::Forced),
-    };
-    shutdown.cancel();
-    signals.abort();
-    let served = match server.await {
-        Ok(served) => served.map_err(|source| RuntimeError::Server { addr, source }),
-        Err(join) => Err(RuntimeError::Server { addr, source: std::io::Error::other(join) }),
-    };
-    result.and(served)
-}
+pub use triggers::{LastFileEvent, TriggerSender};

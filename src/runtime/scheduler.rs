@@ -16,8 +16,8 @@ use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
-use super::contract::{ObjectState, ReconcileOutcome, Requeue, Trigger};
 use crate::model::ObjectRef;
+use crate::status::contract::{ObjectState, ReconcileOutcome, Requeue, Trigger};
 
 /// The scheduler's timing rules.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -271,7 +271,7 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::contract::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
+    use crate::status::contract::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

@@ -1,7 +1,7 @@
 //! The sources of reconcile requests, each turned into [`Trigger`]s on one channel:
 //! file-system events on the manifest directory, the live systems' event stream, and
 //! `--git-pull`. (The resync timer and retries live in the scheduler; signals in
-//! `runtime::run`.) Triggers only say "something may have changed": they carry no
+//! `daemon::run`.) Triggers only say "something may have changed": they carry no
 //! state, so losing one while a reconcile is already pending loses nothing.
 
 use std::path::{Component, Path, PathBuf};
@@ -11,15 +11,14 @@ use futures::{Stream, StreamExt};
 use notify::event::{EventKind, ModifyKind};
 use notify::{RecommendedWatcher, RecursiveMode};
 use rand::Rng;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::backoff::Backoff;
 use super::config::GitPullConfig;
-use super::contract::Trigger;
 use super::git;
-use super::status::StatusStore;
+use crate::status::{StatusStore, Trigger};
 
 /// Room for this many triggers between two looks by the controller; more are dropped,
 /// which is harmless since a reconcile is already pending then.
@@ -39,6 +38,32 @@ impl TriggerSender {
     }
 }
 
+/// The paths of the last file event the watcher handled, whether it mattered or not.
+///
+/// The watcher handles events in the order the kernel queued them, and sends a trigger
+/// before it records the event here. So once a path written last shows up here, every
+/// event before it has been turned into triggers: tests use that as a barrier instead of
+/// sleeping "long enough" for late events.
+#[derive(Clone, Debug)]
+pub struct LastFileEvent(watch::Sender<Vec<PathBuf>>);
+
+impl Default for LastFileEvent {
+    fn default() -> Self {
+        Self(watch::channel(Vec::new()).0)
+    }
+}
+
+impl LastFileEvent {
+    /// Changes of the last handled event's paths (absolute, under the canonical root).
+    pub fn subscribe(&self) -> watch::Receiver<Vec<PathBuf>> {
+        self.0.subscribe()
+    }
+
+    fn record(&self, paths: &[PathBuf]) {
+        self.0.send_replace(paths.to_vec());
+    }
+}
+
 /// Watches the manifest directory while it is alive.
 pub struct FileWatcher {
     _watcher: RecommendedWatcher,
@@ -52,7 +77,7 @@ pub struct FileWatcher {
 /// editor's rename-and-replace or a `git pull` writing many files is one burst of
 /// triggers there, and a reconcile reloads the whole directory anyway. (A second,
 /// file-level debouncer in front of it added its own delay to every edit.)
-pub fn watch_files(dir: &Path, triggers: TriggerSender) -> notify::Result<FileWatcher> {
+pub fn watch_files(dir: &Path, triggers: TriggerSender, last: LastFileEvent) -> notify::Result<FileWatcher> {
     let root = dir.canonicalize().map_err(|e| notify::Error::io(e).add_path(dir.to_path_buf()))?;
     let handler_root = root.clone();
     let mut watcher =
@@ -62,6 +87,7 @@ pub fn watch_files(dir: &Path, triggers: TriggerSender) -> notify::Result<FileWa
                     debug!(paths = ?event.paths, kind = ?event.kind, "manifest directory changed");
                     triggers.send(Trigger::FileChange);
                 }
+                last.record(&event.paths);
             }
             Err(e) => {
                 warn!(error = %e, "file watch error");

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-use crate::runtime::{Metrics, Status, StatusStore};
+use crate::status::{Metrics, Status, StatusStore};
 
 /// What the handlers read.
 #[derive(Clone, Debug)]

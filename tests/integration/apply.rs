@@ -17,6 +17,7 @@ use mesosync::model::ObjectRef;
 use mesosync::plan::{Action, ActionKind, Decision, Impact, Plan, Write};
 use mesosync::reconcile::SavedPlanError;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::client::{dead_url, quick_retry};
 
@@ -475,7 +476,7 @@ async fn the_event_stream_reports_deployment_ends() {
 
 /// Cancels once the first action ends.
 struct CancelAfterFirst {
-    tx: tokio::sync::watch::Sender<bool>,
+    cancel: CancellationToken,
     started: AtomicUsize,
     lines: Mutex<Vec<String>>,
 }
@@ -487,7 +488,7 @@ impl ProgressSink for CancelAfterFirst {
     }
     fn finished(&self, _: &Action, r: &ObjectReport) {
         self.lines.lock().unwrap().push(format!("end {r}"));
-        let _ = self.tx.send(true);
+        self.cancel.cancel();
     }
 }
 
@@ -495,8 +496,9 @@ impl ProgressSink for CancelAfterFirst {
 async fn cancellation_finishes_the_write_in_flight_and_starts_no_other() {
     let sb = sandbox().await;
     let c = clients(&sb);
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let sink = CancelAfterFirst { tx, started: AtomicUsize::new(0), lines: Mutex::default() };
+    let cancel = CancellationToken::new();
+    let sink =
+        CancelAfterFirst { cancel: cancel.clone(), started: AtomicUsize::new(0), lines: Mutex::default() };
     let (a, b) = (ObjectRef::app("/it/c1"), ObjectRef::app("/it/c2"));
     let p = plan(vec![
         action(a.clone(), ActionKind::Create, Some(app_body("/it/c1"))),
@@ -507,7 +509,7 @@ async fn cancellation_finishes_the_write_in_flight_and_starts_no_other() {
             std::slice::from_ref(&b),
         ),
     ]);
-    let o = ApplyOptions { cancel: Some(rx), ..opts() };
+    let o = ApplyOptions { cancel: Some(cancel), ..opts() };
     let report = apply::apply(&p, &c, &o, &sink).await;
     assert_eq!(report.get(&a).unwrap().outcome, Outcome::Applied);
     assert_eq!(report.get(&b).unwrap().outcome, Outcome::Skipped(SkipReason::Cancelled));

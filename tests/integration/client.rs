@@ -272,7 +272,8 @@ async fn custom_ca_bundle_and_client_certificate() {
     let d = dir.path();
     let made = super::certs::make(d, true);
     if !made {
-        eprintln!("skipped: openssl is not available to make test certificates");
+        let test = "client::custom_ca_bundle_and_client_certificate";
+        super::requires::missing(test, "`openssl` is missing or failed", "`make test-deps`");
         return;
     }
     let port = {

@@ -1,16 +1,18 @@
 //! A test double of `runtime::Reconcile`: it loads the manifest directory for real
 //! (so the loader's own file reads are part of every test), records every call, fails
-//! loudly if two calls overlap, and answers what the test scripts.
+//! loudly if two calls overlap, and answers what the test scripts. It can be held (a
+//! gate) so that a test decides when a reconcile ends, and [`Running`] knows when the
+//! controller's file watcher has caught up: tests wait on events, never sleep.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mesosync::model::ObjectRef;
 use mesosync::runtime::{
-    BoxFuture, CancellationToken, Controller, FailureStage, GitRevision, Metrics, ObjectState, Reconcile,
-    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue, RuntimeConfig,
+    BoxFuture, CancellationToken, Controller, FailureStage, GitRevision, LastFileEvent, Metrics, ObjectState,
+    Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue, RuntimeConfig,
     RuntimeError, StatusStore, Trigger, TriggerSender,
 };
 use tokio::sync::watch;
@@ -38,6 +40,10 @@ pub struct FakeReconcile {
     dir: PathBuf,
     calls: Mutex<Vec<Call>>,
     count: watch::Sender<usize>,
+    /// Calls that started (a held call has started but not finished).
+    entered: watch::Sender<usize>,
+    /// While false, a call waits before loading (see [`FakeReconcile::hold`]).
+    open: watch::Sender<bool>,
     running: AtomicBool,
     /// Simulated writes per reconcile, each taking `write_time`; the cancel signal is
     /// checked between them, as the apply layer must.
@@ -52,6 +58,8 @@ impl FakeReconcile {
             dir: dir.to_path_buf(),
             calls: Mutex::new(Vec::new()),
             count: watch::channel(0).0,
+            entered: watch::channel(0).0,
+            open: watch::channel(true).0,
             running: AtomicBool::new(false),
             writes: 0,
             write_time: Duration::ZERO,
@@ -75,6 +83,24 @@ impl FakeReconcile {
         self
     }
 
+    /// From now on, every call waits at its start until [`FakeReconcile::release`]: what
+    /// happens meanwhile (file events, triggers) lands while a reconcile runs.
+    pub fn hold(&self) {
+        self.open.send_replace(false);
+    }
+
+    /// Let held and later calls run.
+    pub fn release(&self) {
+        self.open.send_replace(true);
+    }
+
+    /// Wait (at most `limit` on tokio's clock) until at least `n` calls started.
+    pub async fn wait_for_entered(&self, n: usize, limit: Duration) {
+        let mut entered = self.entered.subscribe();
+        let waited = tokio::time::timeout(limit, entered.wait_for(|c| *c >= n)).await;
+        assert!(waited.is_ok(), "expected {n} reconciles to start within {limit:?}, saw {:#?}", self.calls());
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
     }
@@ -89,6 +115,9 @@ impl FakeReconcile {
 
     async fn run(&self, ctx: ReconcileContext) -> ReconcileOutcome {
         assert!(!self.running.swap(true, Ordering::SeqCst), "two reconciles overlap");
+        self.entered.send_modify(|c| *c += 1);
+        let mut open = self.open.subscribe();
+        let _ = open.wait_for(|open| *open).await;
         let mut call = Call {
             at: Instant::now(),
             reasons: ctx.reasons.clone(),
@@ -160,6 +189,7 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     pub triggers: TriggerSender,
     pub shutdown: CancellationToken,
+    pub file_events: LastFileEvent,
     task: JoinHandle<Result<(), RuntimeError>>,
 }
 
@@ -170,8 +200,22 @@ impl Running {
             metrics: controller.metrics(),
             triggers: controller.triggers(),
             shutdown: controller.shutdown_token(),
+            file_events: controller.last_file_event(),
             task: tokio::spawn(controller.run()),
         }
+    }
+
+    /// Return once the controller's file watcher has turned every file event so far into
+    /// triggers: write a hidden file (which the controller ignores) and wait until the
+    /// watcher has handled its event, which the kernel queued after all earlier ones.
+    pub async fn file_events_handled(&self, dir: &Path, limit: Duration) {
+        static BARRIERS: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(".barrier-{}", BARRIERS.fetch_add(1, Ordering::SeqCst));
+        let barrier = dir.canonicalize().expect("manifest dir").join(name);
+        let mut handled = self.file_events.subscribe();
+        std::fs::write(&barrier, "").expect("barrier file");
+        let waited = tokio::time::timeout(limit, handled.wait_for(|paths| paths.contains(&barrier))).await;
+        assert!(waited.is_ok(), "the file watcher did not report {} within {limit:?}", barrier.display());
     }
 
     /// Shut down and check that `run` returned `Ok`.

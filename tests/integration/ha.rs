@@ -1,7 +1,15 @@
 //! Leader election on a real ZooKeeper (Debian's `zookeeper` package, started per test by
 //! `scripts/zookeeper.sh` on a free loopback port with a temp data dir). Each test has
-//! its own server, since some stop, restart or partition it. When ZooKeeper cannot be
-//! installed or started, the tests say so loudly and pass without running.
+//! its own server, since some stop, restart or partition it. Without ZooKeeper installed
+//! (`make test-deps`) the tests fail under CI and print SKIPPED elsewhere (`requires`).
+//!
+//! No assertion bounds a wall-clock duration tightly (a loaded machine stretches them
+//! all): safety is asserted as an order of events (the old leader's fence closes before
+//! another replica may write; two fences are never open at once), liveness as a wait for
+//! an observable condition with a generous deadline. Where "at once" matters (a graceful
+//! handover must not wait for the session to expire), the session is long enough that
+//! the deadline cannot be met by expiry. The lease arithmetic itself (a fence closes one
+//! lease after the check was sent) is tested under tokio's paused clock in `ha::fence`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,18 +28,21 @@ fn session() -> Duration {
     let ms = std::env::var("MESOSYNC_HA_TEST_SESSION_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     Duration::from_millis(ms)
 }
-/// ZooKeeper expires sessions in tick-sized buckets: up to one tick late.
-const TICK: Duration = Duration::from_millis(500);
-/// Room for a loaded machine (two cores shared with compilers) in timing assertions.
-const SLACK: Duration = Duration::from_millis(400);
+/// A session far longer than any handover that does not wait for it: a handover within
+/// half of it cannot have come from an expiry.
+const LONG_SESSION: Duration = Duration::from_secs(20);
 
 fn elector(url: &ZkUrl, name: &str) -> LeaderElection {
+    elector_with_session(url, name, session())
+}
+
+fn elector_with_session(url: &ZkUrl, name: &str, session: Duration) -> LeaderElection {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("MESOSYNC_TEST_LOG"))
         .with_test_writer()
         .try_init();
     let mut config = ElectionConfig::new(url.clone(), "test");
-    config.session_timeout = session();
+    config.session_timeout = session;
     config.max_retry_delay = Duration::from_millis(300);
     config.identity.endpoint = Some(format!("replica-{name}"));
     LeaderElection::start(config).expect("valid election config")
@@ -218,27 +229,28 @@ async fn two_electors_elect_exactly_one_leader_visible_in_zookeeper() {
 async fn graceful_shutdown_and_drop_hand_over_at_once() {
     let Some(server) = ZkServer::start("graceful_shutdown_and_drop_hand_over_at_once") else { return };
     let url = server.url("/ha");
-    let a = elector(&url, "a");
-    assert!(wait_until(session() * 3, || a.role().is_leader()).await);
-    let b = elector(&url, "b");
-    assert_eq!(settled(&[&a, &b], session() * 3).await, Some(0));
-    let c = elector(&url, "c");
-    assert_eq!(settled(&[&a, &b, &c], session() * 3).await, Some(0));
+    let elector = |name| elector_with_session(&url, name, LONG_SESSION);
+    let a = elector("a");
+    assert!(wait_until(LONG_SESSION, || a.role().is_leader()).await);
+    let b = elector("b");
+    assert_eq!(settled(&[&a, &b], LONG_SESSION).await, Some(0));
+    let c = elector("c");
+    assert_eq!(settled(&[&a, &b, &c], LONG_SESSION).await, Some(0));
     let monitor = SplitBrainMonitor::start(vec![a.fence(), b.fence(), c.fence()]);
+    let raw = raw_client(&server).await;
+    let a_node = format!("{}/{}", a.election_path(), a.me().node.unwrap());
 
+    // Within half a session: only the deleted znode, not an expiry, can explain it.
     let t0 = Instant::now();
     a.shutdown().await;
-    assert_eq!(settled(&[&b, &c], session()).await, Some(0), "b (next in line) leads");
-    let handover = t0.elapsed();
-    eprintln!("ha: graceful shutdown handover took {handover:?}");
-    assert!(handover < session() / 2, "graceful handover took {handover:?}");
+    assert!(raw.check_stat(&a_node).await.unwrap().is_none(), "shutdown deleted the znode");
+    assert_eq!(settled(&[&b, &c], LONG_SESSION / 2).await, Some(0), "b (next in line) leads");
+    println!("ha: graceful shutdown handover took {:?}", t0.elapsed());
 
     let t0 = Instant::now();
     drop(b);
-    assert_eq!(settled(&[&c], session()).await, Some(0));
-    let handover = t0.elapsed();
-    eprintln!("ha: drop handover took {handover:?}");
-    assert!(handover < session() / 2, "drop handover took {handover:?}");
+    assert_eq!(settled(&[&c], LONG_SESSION / 2).await, Some(0), "dropping closes the session");
+    println!("ha: drop handover took {:?}", t0.elapsed());
     assert_eq!(monitor.finish(), 0, "two fences were open at once");
     c.shutdown().await;
 }
@@ -255,11 +267,17 @@ async fn expired_leader_session_hands_over_and_the_old_leader_rejoins() {
 
     let t0 = Instant::now();
     a.expire_session().await.expect("expire a's session");
-    assert!(wait_until(session(), || b.role().is_leader()).await, "b did not take over: {:?}", b.role());
-    let takeover = t0.elapsed();
-    assert!(!a.fence().may_write(), "the expired leader still may write");
-    eprintln!("ha: takeover after forced expiry took {takeover:?}");
-    assert!(takeover <= session(), "takeover took {takeover:?}");
+    assert!(wait_until(session() * 3, || b.role().is_leader()).await, "b did not take over: {:?}", b.role());
+    println!("ha: takeover after forced expiry took {:?}", t0.elapsed());
+    // A forced expiry (another connection taking the session over and closing it) ends
+    // the session at once, so b may lead while a's lease still runs, which no real expiry
+    // (a session timeout after a's last answered check) allows. What holds either way:
+    // a's fence closes by the end of its lease at the latest (the lease is read off the
+    // clock, so the last check of `wait_until`, after the deadline, cannot be early).
+    assert!(
+        wait_until(session(), || !a.fence().may_write()).await,
+        "the expired leader may still write a session timeout later"
+    );
 
     // The old leader joins again with a new session, as a follower of b.
     assert_eq!(settled(&[&a, &b], session() * 4).await, Some(1), "a: {:?}, b: {:?}", a.role(), b.role());
@@ -339,8 +357,6 @@ async fn partitioned_leader_stops_writing_before_another_replica_leads() {
     assert_eq!(settled(&[&a, &b], session() * 3).await, Some(0));
     let monitor = SplitBrainMonitor::start(vec![a.fence(), b.fence()]);
 
-    // Let a's lease be freshly renewed, then cut it off.
-    tokio::time::sleep(session() / 3).await;
     let t0 = Instant::now();
     partition.cut(true);
     let fence = a.fence();
@@ -357,14 +373,14 @@ async fn partitioned_leader_stops_writing_before_another_replica_leads() {
     }
     let fence_closed = fence_closed.expect("the partitioned leader's fence never closed");
     let b_leads = b_leads.expect("b never took over");
-    eprintln!(
+    println!(
         "ha: partition (session timeout {:?}): old leader's fence closed after {fence_closed:?}, \
          new leader writing after {b_leads:?}",
         session()
     );
-    assert!(fence_closed <= session() / 2 + SLACK, "fence closed after {fence_closed:?}");
+    // The order is the promise: the lease (half a session, from the last check *sent*)
+    // runs out before ZooKeeper can expire the session and let b lead.
     assert!(fence_closed < b_leads, "the new leader started before the old one stopped");
-    assert!(b_leads <= session() + TICK + SLACK, "failover took {b_leads:?}");
     assert!(!a.role().is_leader() || !a.fence().may_write());
 
     // Healed: a gets a new session (the old one expired) and follows b.
@@ -388,10 +404,13 @@ async fn zookeeper_down_closes_the_fence_and_a_restart_elects_one_leader() {
     let closed_at = FenceWatch::start(a.fence());
     let t0 = Instant::now();
     server.stop();
-    let closed = closed_at.closed_after(t0, session()).expect("the fence stayed open");
-    eprintln!("ha: ZooKeeper killed: leader's fence closed after {closed:?}");
-    assert!(closed <= session() / 2 + SLACK, "fence closed after {closed:?}");
-    assert!(wait_until(session(), || a.role() == Role::Disconnected && b.role() == Role::Disconnected).await);
+    // Nobody else can lead without ZooKeeper; still, the fence closes on the lost
+    // connection, or by the end of its lease (half a session) at the latest.
+    assert!(wait_until(session(), || !a.fence().may_write()).await, "the fence stayed open a session long");
+    println!("ha: ZooKeeper killed: leader's fence closed after {:?}", closed_at.closed_after(t0, session()));
+    assert!(
+        wait_until(session() * 3, || a.role() == Role::Disconnected && b.role() == Role::Disconnected).await
+    );
     // Nobody writes while ZooKeeper is away.
     tokio::time::sleep(session()).await;
     assert!(!a.fence().may_write() && !b.fence().may_write());
@@ -400,7 +419,7 @@ async fn zookeeper_down_closes_the_fence_and_a_restart_elects_one_leader() {
     let t1 = Instant::now();
     let leader = settled(&[&a, &b], session() * 6).await;
     assert!(leader.is_some(), "no single leader after restart: a {:?}, b {:?}", a.role(), b.role());
-    eprintln!("ha: ZooKeeper restarted: one leader again after {:?}", t1.elapsed());
+    println!("ha: ZooKeeper restarted: one leader again after {:?}", t1.elapsed());
     // Stable: still exactly one leader a session timeout later.
     tokio::time::sleep(session()).await;
     assert_eq!(settled(&[&a, &b], session()).await, leader);

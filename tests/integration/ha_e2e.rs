@@ -1,6 +1,7 @@
 //! High availability end to end: two real `mesosync run` replicas, a real ZooKeeper
 //! and the emulator. Writes are told apart by the User-Agent each replica sends
-//! (`mesosync/<v> (<replica id>)`). Skipped loudly when ZooKeeper cannot run here.
+//! (`mesosync/<v> (<replica id>)`). Without ZooKeeper: a failure under CI, SKIPPED
+//! elsewhere (`requires`).
 
 use std::time::{Duration, Instant};
 
@@ -110,9 +111,9 @@ async fn two_replicas_exactly_one_writes_and_a_killed_leader_is_replaced() {
     assert_eq!(after.len(), 1, "{after:?}");
     assert_ne!(after[0], leader_name, "the killed replica cannot write");
     assert_eq!(role(&follower.status().await), "leader");
-    // Session timeout (2 s) + one reconcile (a 1 s deployment wait at most) + slack.
-    assert!(failover < Duration::from_secs(15), "failover took {failover:?}");
-    eprintln!("HA failover after kill -9 (session {SESSION}): change applied {failover:?} after the kill");
+    // Liveness is the 30 s deadline above (a session timeout of 2 s + one reconcile);
+    // how fast is a measurement, not an assertion.
+    println!("HA failover after kill -9 (session {SESSION}): change applied {failover:?} after the kill");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -25,6 +25,7 @@ mod reliability_properties;
 mod reliability_prune;
 mod reliability_security;
 mod reliability_support;
+mod requires;
 mod runtime;
 mod secrets;
 mod server;

@@ -139,7 +139,8 @@ fn git(dir: &Path, args: &[&str]) -> bool {
 async fn a_half_written_git_checkout_is_refused_and_writes_nothing() {
     let repo = tempfile::tempdir().unwrap();
     if !git(repo.path(), &["init", "-q"]) {
-        eprintln!("!!! SKIPPED a_half_written_git_checkout_is_refused_and_writes_nothing: no usable `git`");
+        let test = "reliability_input::a_half_written_git_checkout_is_refused_and_writes_nothing";
+        super::requires::missing(test, "no usable `git`", "your package manager (git is a prerequisite)");
         return;
     }
     let sb = seeded().await;

@@ -223,7 +223,8 @@ async fn tls_verification_is_on_by_default() {
     let d = dir.path();
     let made = super::certs::make(d, false);
     if !made {
-        eprintln!("!!! SKIPPED tls_verification_is_on_by_default: `openssl` is missing or failed");
+        let test = "reliability_security::tls_verification_is_on_by_default";
+        super::requires::missing(test, "`openssl` is missing or failed", "`make test-deps`");
         return;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

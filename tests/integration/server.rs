@@ -1,5 +1,5 @@
 //! The controller's HTTP server over real HTTP on 127.0.0.1: /healthz, /readyz,
-//! /status, /metrics; and `runtime::run_with` end to end with real signals.
+//! /status, /metrics; and `daemon::run_with` end to end with real signals.
 
 use std::fs;
 use std::process::Command;
@@ -179,7 +179,7 @@ async fn run_fails_cleanly_when_the_listen_address_is_taken() {
     let mut config = test_config(dir.path());
     config.listen = taken.local_addr().unwrap();
     let fake = Arc::new(FakeReconcile::new(dir.path()));
-    let err = mesosync::runtime::run(config, fake.clone()).await.unwrap_err();
+    let err = mesosync::daemon::run(config, fake.clone()).await.unwrap_err();
     assert!(err.to_string().contains(&taken.local_addr().unwrap().to_string()), "{err}");
     assert!(fake.calls().is_empty());
 }
@@ -200,7 +200,7 @@ async fn run_with_serves_http_reconciles_on_sighup_and_stops_on_sigterm() {
     let controller = Controller::new(test_config(dir.path()), fake.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let running = tokio::spawn(mesosync::runtime::run_with(controller, listener));
+    let running = tokio::spawn(mesosync::daemon::run_with(controller, listener));
 
     fake.wait_for_calls(1, WAIT).await;
     assert_eq!(get(&base, "/healthz").await.0, 200);

@@ -1,6 +1,7 @@
-//! A throwaway ZooKeeper server for tests (Debian's `zookeeper` package, started by
-//! `scripts/zookeeper.sh` on a free loopback port with a temp data dir), shared by the
-//! election tests and the end-to-end HA tests.
+//! A throwaway ZooKeeper server for tests (Debian's `zookeeper` package, installed by
+//! `make test-deps`, started by `scripts/zookeeper.sh` on a free loopback port with a
+//! temp data dir), shared by the election tests and the end-to-end HA tests. Without
+//! ZooKeeper these tests fail under CI and say SKIPPED elsewhere (see `requires`).
 #![allow(dead_code)]
 
 use std::net::TcpListener;
@@ -11,53 +12,25 @@ use std::time::Duration;
 
 use mesosync::ha::ZkUrl;
 
+use super::requires;
+
 pub fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/zookeeper.sh")
 }
 
-/// Whether ZooKeeper can run here; tries `install` once per test binary.
+/// Whether ZooKeeper can run here (`scripts/zookeeper.sh available`). Nothing is
+/// installed here: `make test-deps` does that.
 pub fn zookeeper_available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {
-        let quiet = |arg: &str| {
-            Command::new("bash")
-                .arg(script())
-                .arg(arg)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if quiet("available") {
-            return true;
-        }
-        // `make test-deps` installs it; a bare `cargo test` tries once too, but a failed
-        // attempt is not repeated by every test process for the next ten minutes.
-        let marker = Path::new(env!("CARGO_TARGET_TMPDIR")).join("zookeeper-install-failed");
-        let failed_recently = std::fs::metadata(&marker)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(600));
-        if failed_recently {
-            return false;
-        }
-        let ok = quiet("install") && quiet("available");
-        if !ok {
-            let _ = std::fs::create_dir_all(marker.parent().unwrap());
-            let _ = std::fs::write(&marker, b"scripts/zookeeper.sh install failed\n");
-        }
-        ok
+        Command::new("bash")
+            .arg(script())
+            .arg("available")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     })
-}
-
-pub fn skip_loudly(test: &str, why: &str) {
-    eprintln!();
-    eprintln!("{}", "!".repeat(78));
-    eprintln!("!!! SKIPPED {test}: {why}");
-    eprintln!("!!! The HA tests need Debian's zookeeper package: run `scripts/zookeeper.sh install` as root");
-    eprintln!("!!! (`make test-deps` does that).");
-    eprintln!("{}", "!".repeat(78));
-    eprintln!();
 }
 
 /// A throwaway ZooKeeper server; killed on drop (and, via ZK_OWNER_PID, when the test
@@ -68,10 +41,15 @@ pub struct ZkServer {
 }
 
 impl ZkServer {
-    /// Starts one, or returns None after a loud message.
+    /// Starts one. Without ZooKeeper installed: None after [`requires::missing`] (a
+    /// failure under CI, a SKIPPED line elsewhere). Installed but not starting: a failure.
     pub fn start(test: &str) -> Option<ZkServer> {
         if !zookeeper_available() {
-            skip_loudly(test, "ZooKeeper is not installed and could not be installed");
+            requires::missing(
+                test,
+                "ZooKeeper is not installed (Debian's zookeeper package and java)",
+                "`make test-deps` (scripts/zookeeper.sh install, as root)",
+            );
             return None;
         }
         let mut server = ZkServer { dir: tempfile::tempdir().expect("tempdir"), port: 0 };
@@ -83,8 +61,7 @@ impl ZkServer {
             }
             server.run_script("stop");
         }
-        skip_loudly(test, "ZooKeeper is installed but did not start (its log is above)");
-        None
+        panic!("{test}: ZooKeeper is installed but did not start (its log is above)");
     }
 
     fn run_script(&self, verb: &str) -> bool {

@@ -6,9 +6,10 @@
 
 use std::pin::pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use zookeeper_client as zk;
 
 use super::config::ElectionConfig;

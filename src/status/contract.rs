@@ -14,7 +14,7 @@ use std::pin::Pin;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::git::GitRevision;
+use super::GitRevision;
 use crate::model::ObjectRef;
 use crate::plan::{ActionKind, Summary};
 

@@ -25,8 +25,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::GitRevision;
 use super::contract::{OutcomeKind, ReconcileOutcome};
-use super::git::GitRevision;
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -175,7 +175,7 @@ mod tests {
     use super::*;
     use crate::model::ObjectRef;
     use crate::plan::ActionKind;
-    use crate::runtime::contract::{ApiError, AppliedWrite, ObjectState, ReconcileReport};
+    use crate::status::contract::{ApiError, AppliedWrite, ObjectState, ReconcileReport};
 
     #[test]
     fn a_reconcile_is_counted_by_outcome_writes_and_drift() {

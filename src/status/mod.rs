@@ -1,9 +1,20 @@
 //! What the controller knows about itself, shared with the HTTP server: the last
 //! reconcile, the revision, every object's state and retry, recent errors. The
-//! controller writes it between reconciles; `/status`, `/readyz` read snapshots.
+//! controller (`runtime`) writes it between reconciles; `/status`, `/readyz` (`server`)
+//! read snapshots. A leaf under both: it imports neither.
+//!
+//! - [`contract`]: the contract of one reconcile — the [`Reconcile`] trait, what it is
+//!   told and what it answers — which is what the status and metrics are made of.
+//! - [`metrics`]: the Prometheus [`Metrics`], updated after every reconcile.
+//! - [`revision`]: the [`GitRevision`] a reconcile applied.
+//! - here: the `/status` document ([`Status`]) behind a [`StatusStore`].
 //!
 //! The lock is a plain `std::sync::RwLock` held only to copy or replace values, never
 //! across an `.await`.
+
+pub mod contract;
+pub mod metrics;
+pub mod revision;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -13,10 +24,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::contract::{AppliedWrite, ObjectState, OutcomeKind, ReconcileOutcome, Trigger};
-use super::git::GitRevision;
 use crate::model::ObjectRef;
 use crate::plan::Summary;
+pub use contract::{
+    ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, ObjectState, OutcomeKind, Reconcile,
+    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue, Trigger,
+};
+pub use metrics::Metrics;
+pub use revision::GitRevision;
 
 /// How many recent errors `/status` keeps.
 pub const ERROR_HISTORY: usize = 20;
@@ -251,7 +266,7 @@ fn push_error(s: &mut Status, at: DateTime<Utc>, object: Option<ObjectRef>, mess
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::contract::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
+    use crate::status::contract::{FailureStage, ReconcileFailure, ReconcileReport, Requeue};
 
     fn finish(store: &StatusStore, number: u64, outcome: &ReconcileOutcome) {
         store.finished(Finished {

@@ -1,9 +1,10 @@
-//! The `mesosync run` flags for HA, ready to `#[command(flatten)]`.
+//! The `mesosync run` flags for high availability, ready to `#[command(flatten)]`, and
+//! the [`ElectionConfig`] they make.
 
 use std::time::Duration;
 
-use super::election::ElectionConfig;
-use super::url::{ZkUrl, check_instance};
+use super::duration::parse_session_timeout;
+use crate::ha::{ElectionConfig, ZkUrl, check_instance};
 
 /// High availability: several replicas, one leader elected in ZooKeeper.
 #[derive(Debug, Clone, clap::Args)]
@@ -26,7 +27,7 @@ pub struct HaArgs {
         env = "MESOSYNC_HA_SESSION_TIMEOUT",
         value_name = "DURATION",
         default_value = "10s",
-        value_parser = parse_duration
+        value_parser = parse_session_timeout
     )]
     pub session_timeout: Duration,
 }
@@ -48,15 +49,6 @@ fn parse_instance(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// A session timeout: a duration (`10s`, `1500ms`, `2m`) from 1 ms to 1 h.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = crate::runtime::parse_positive_duration(s)?;
-    if d > Duration::from_secs(3600) {
-        return Err(format!("{s:?} is out of range (1ms to 1h)"));
-    }
-    Ok(d)
-}
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -67,17 +59,6 @@ mod tests {
     struct Cmd {
         #[command(flatten)]
         ha: HaArgs,
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("4"), Ok(Duration::from_secs(4)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("10h").is_err());
-        assert!(parse_duration("fast").is_err());
     }
 
     #[test]

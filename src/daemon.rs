@@ -1,0 +1,77 @@
+//! `mesosync run` as a process: the controller loop ([`crate::runtime`]), its HTTP
+//! server ([`crate::server`]) and Unix signals, wired together. The only module that
+//! knows both: the runtime and the server share the [`crate::status`] leaf and never
+//! import each other.
+//!
+//! SIGTERM or Ctrl-C cancels the controller's shutdown token (the reconcile finishes the
+//! write in flight), the server drains, and [`run_with`] returns `Ok`; a second signal
+//! abandons the reconcile ([`RuntimeError::Forced`]). SIGHUP requests a reconcile.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::runtime::{Controller, Reconcile, RuntimeConfig, RuntimeError, Trigger};
+use crate::server::{ServerState, serve};
+
+/// `mesosync run`: bind `config.listen`, then [`run_with`].
+pub async fn run<R: Reconcile>(config: RuntimeConfig, reconciler: Arc<R>) -> Result<(), RuntimeError> {
+    let addr = config.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| RuntimeError::Server { addr: addr.to_string(), source })?;
+    run_with(Controller::new(config, reconciler), listener).await
+}
+
+/// Serve the HTTP endpoints on `listener` and run `controller` until SIGTERM / Ctrl-C
+/// (SIGHUP requests a reconcile). Returns `Ok` after a graceful shutdown.
+pub async fn run_with(controller: Controller, listener: TcpListener) -> Result<(), RuntimeError> {
+    let shutdown = controller.shutdown_token();
+    let triggers = controller.triggers();
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let mut terminate = signal(SignalKind::terminate()).map_err(RuntimeError::Signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(RuntimeError::Signals)?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(RuntimeError::Signals)?;
+    let forced = CancellationToken::new();
+    let signals = {
+        let (shutdown, forced) = (shutdown.clone(), forced.clone());
+        tokio::spawn(async move {
+            loop {
+                let name = tokio::select! {
+                    _ = terminate.recv() => "SIGTERM",
+                    _ = interrupt.recv() => "SIGINT",
+                    _ = hangup.recv() => {
+                        info!("SIGHUP: reconciling");
+                        triggers.send(Trigger::Signal);
+                        continue;
+                    }
+                };
+                if shutdown.is_cancelled() {
+                    warn!(signal = name, "second signal: stopping now");
+                    forced.cancel();
+                    return;
+                }
+                info!(signal = name, "shutting down after the write in flight");
+                shutdown.cancel();
+            }
+        })
+    };
+
+    let state = ServerState { status: controller.status(), metrics: controller.metrics() };
+    info!(%addr, "serving /healthz /readyz /status /metrics");
+    let server = tokio::spawn(serve(listener, state, shutdown.clone().cancelled_owned()));
+    let result = tokio::select! {
+        result = controller.run() => result,
+        _ = forced.cancelled() => Err(RuntimeError::Forced),
+    };
+    shutdown.cancel();
+    signals.abort();
+    let served = match server.await {
+        Ok(served) => served.map_err(|source| RuntimeError::Server { addr, source }),
+        Err(join) => Err(RuntimeError::Server { addr, source: std::io::Error::other(join) }),
+    };
+    result.and(served)
+}
