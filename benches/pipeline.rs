@@ -120,7 +120,7 @@ fn stages(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("diff", case.name), |b| {
             b.iter(|| {
                 for ((kind, object), (want, have)) in kinds.iter().zip(&objects).zip(&sides) {
-                    black_box(diff_object(*kind, Some(object), want, have));
+                    black_box(diff_object(*kind, Some(object), &object.secrets, want, have));
                 }
             })
         });

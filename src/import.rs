@@ -222,7 +222,11 @@ fn finish(
     live: &Value,
     opts: &ImportOptions,
 ) -> Result<ImportedObject, Refusal> {
-    let redacted = if opts.include_secrets { Vec::new() } else { redact(object.kind, &mut spec) };
+    let redacted = if opts.include_secrets {
+        Vec::new()
+    } else {
+        redact(object.kind, &mut spec, &mask::recorded_secrets(object.kind, live))
+    };
     let spec = order_like(&spec, live, &["id", "name"]);
     let imported = ImportedObject { object, path, spec, redacted };
     check_loads_back(&imported).map_err(|e| (e, true))?;
@@ -239,6 +243,7 @@ pub fn app_spec(live: &Value, version: Option<MarathonVersion>) -> Value {
         }
         if let Some(Value::Object(labels)) = map.get_mut("labels") {
             labels.shift_remove(marathon_norm::OWNER_LABEL);
+            labels.shift_remove(marathon_norm::SECRETS_LABEL);
         }
     }
     minimize(canonical_app(&app, version), |v| canonical_app(v, version))
@@ -251,7 +256,9 @@ pub fn job_spec(live: &Value, instance: &str, version: Option<ChronosVersion>) -
     let mut job = live.clone();
     if let Some(Value::String(description)) = job.get_mut("description") {
         let marker = chronos_norm::owner_marker(instance);
-        *description = description.replace(&format!(" {marker}"), "").replace(&marker, "");
+        *description = chronos_norm::without_secret_marker(description)
+            .replace(&format!(" {marker}"), "")
+            .replace(&marker, "");
     }
     let fill = version.is_some();
     let mut spec = minimize(canonical_job(&job, version, fill), |v| canonical_job(v, version, fill));
@@ -319,8 +326,10 @@ fn members(value: &Value, at: &str) -> Vec<String> {
     }
 }
 
-/// Replace secret-looking string values by [`PLACEHOLDER`]; returns their pointers.
-fn redact(kind: ObjectKind, spec: &mut Value) -> Vec<String> {
+/// Replace secret values by [`PLACEHOLDER`]: those under secret names, and those the
+/// live object's recorded `sync.secret` pointers held (`recorded`, matched by value:
+/// the spec's arrays are in canonical order). Returns their pointers.
+fn redact(kind: ObjectKind, spec: &mut Value, recorded: &crate::model::SecretValues) -> Vec<String> {
     let mut redacted = Vec::new();
     for pointer in mask::secret_pointers(kind, spec, &[]) {
         if let Some(slot @ Value::String(_)) = spec.pointer_mut(&pointer) {
@@ -328,7 +337,33 @@ fn redact(kind: ObjectKind, spec: &mut Value) -> Vec<String> {
             redacted.push(pointer);
         }
     }
+    redact_values(spec, String::new(), recorded, &mut redacted);
     redacted
+}
+
+fn redact_values(
+    doc: &mut Value,
+    pointer: String,
+    secrets: &crate::model::SecretValues,
+    out: &mut Vec<String>,
+) {
+    match doc {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                redact_values(v, format!("{pointer}/{}", escape_token(k)), secrets, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                redact_values(v, format!("{pointer}/{i}"), secrets, out);
+            }
+        }
+        leaf if secrets.contains_value(leaf) && leaf.as_str() != Some(PLACEHOLDER) => {
+            *leaf = Value::String(PLACEHOLDER.into());
+            out.push(pointer);
+        }
+        _ => {}
+    }
 }
 
 /// `value` with its top-level keys in the order `like` has them (the order the API
@@ -380,7 +415,9 @@ pub fn render(object: &ImportedObject, origin: &Origin) -> Result<String, Render
     );
     if !object.redacted.is_empty() {
         header.push_str(&format!(
-            "# Secret values were replaced by {PLACEHOLDER} (set them before `mesosync apply`): {}\n",
+            "# Secret values were replaced by {PLACEHOLDER}: {}\n\
+             # Put the real values in a SOPS-encrypted values file (e.g. secrets.sops.yaml, see\n\
+             # docs/secrets.md) and use them here as template values; never commit them in clear.\n",
             object.redacted.join(", ")
         ));
     }
@@ -414,7 +451,8 @@ fn check_loads_back(object: &ImportedObject) -> Result<(), String> {
     match loaded.as_slice() {
         [one] if one.spec.value() == object.spec => Ok(()),
         [one] => {
-            let masked = |spec: &Value| mask::masked(object.object.kind, spec, &[]);
+            let masked =
+                |spec: &Value| mask::masked(object.object.kind, spec, &crate::model::SecretValues::default());
             Err(format!(
                 "the manifest would load differently (a bug; please report it): wrote {}, read {}",
                 masked(&object.spec),

@@ -219,7 +219,11 @@ impl Pipeline {
             Err(e) => {
                 // Plan the apps only: no desired jobs and no live jobs means no job is
                 // created, updated or pruned.
-                let apps_only = DesiredState { apps: desired.apps.clone(), jobs: Vec::new() };
+                let apps_only = DesiredState {
+                    apps: desired.apps.clone(),
+                    jobs: Vec::new(),
+                    secrets: desired.secrets.clone(),
+                };
                 let live = LiveState { apps, jobs: Vec::new() };
                 let mut plan = plan::compute_with(&apps_only, &live, &opts, now, &mut memo);
                 hold_back_waiting_on_jobs(&mut plan, &desired);

@@ -277,6 +277,16 @@ impl Ctx<'_> {
                 None => Executed::new(Outcome::Failed(ApplyError::NoClient("chronos")), None, 0),
             },
         };
+        // A server may echo the request body in its error: mask it against the
+        // object's secrets before the error is logged, reported or served.
+        let executed = match executed.outcome {
+            Outcome::Failed(e) => {
+                let masker =
+                    crate::diff::mask::Masker::for_action(a.object.kind, a.body.as_ref(), &a.secrets);
+                Executed { outcome: Outcome::Failed(e.map_text(&|t| masker.text(t))), ..executed }
+            }
+            _ => executed,
+        };
         let r = report_for(a, executed, t0.elapsed());
         progress.finished(a, &r);
         r

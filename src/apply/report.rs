@@ -106,6 +106,19 @@ pub enum Outcome {
     Skipped(SkipReason),
 }
 
+impl ApplyError {
+    /// This error with every text a server (or a user's URL) supplied passed through
+    /// `mask` (see `ClientError::map_text`).
+    pub fn map_text(self, mask: &dyn Fn(&str) -> String) -> ApplyError {
+        match self {
+            ApplyError::Client(e) => ApplyError::Client(e.map_text(mask)),
+            ApplyError::NotOwned(m) => ApplyError::NotOwned(mask(&m)),
+            ApplyError::InvalidAction(m) => ApplyError::InvalidAction(mask(&m)),
+            other => other,
+        }
+    }
+}
+
 impl Outcome {
     /// Applied or unchanged.
     pub fn is_ok(&self) -> bool {

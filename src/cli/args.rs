@@ -191,7 +191,7 @@ impl ApplyArgs {
 /// `values_files` plus this process's `MESOSYNC_VAR_*` environment: the CLI is where
 /// the process environment is read, never the loader.
 pub fn load_options(values_files: Vec<PathBuf>) -> LoadOptions {
-    let env = std::env::vars().filter(|(k, _)| k.starts_with(crate::source::ENV_PREFIX)).collect();
+    let env = std::env::vars().filter(|(k, _)| crate::source::is_load_env(k)).collect();
     // Templates render in a child process of this binary, bounded in memory.
     let isolation = std::env::current_exe()
         .map_or(crate::source::template::Isolation::InProcess, crate::source::template::Isolation::Process);

@@ -98,7 +98,8 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
     }
     for object in result.objects.iter().filter(|o| !o.redacted.is_empty()) {
         errln!(
-            "warning: {}: secret values replaced by {} (use --include-secrets to keep them): {}",
+            "warning: {}: secret values replaced by {} (use --include-secrets to keep them): {}; keep the real \
+             values in a SOPS-encrypted values file (docs/secrets.md)",
             object.object,
             import::PLACEHOLDER,
             object.redacted.join(", ")

@@ -81,7 +81,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            errln!("error: {err:#}");
+            errln!("error: {}", crate::diff::mask::redact_userinfo(&format!("{err:#}")));
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -141,6 +141,63 @@ impl ClientError {
         }
     }
 
+    /// This error with every text that came from the server (or from a URL the user
+    /// gave) passed through `mask`: a server may echo the request body, secrets and all.
+    /// Used with `diff::mask::Masker::text` before an error is stored or formatted.
+    pub fn map_text(self, mask: &dyn Fn(&str) -> String) -> ClientError {
+        match self {
+            ClientError::Unreachable { system, method, path, tried, reason } => {
+                ClientError::Unreachable { system, method, path: mask(&path), tried, reason: mask(&reason) }
+            }
+            ClientError::Transport { system, method, path, reason } => {
+                ClientError::Transport { system, method, path: mask(&path), reason: mask(&reason) }
+            }
+            ClientError::Locked { system, method, path, deployments } => {
+                ClientError::Locked { system, method, path: mask(&path), deployments }
+            }
+            ClientError::AlreadyExists { system, method, path, message } => {
+                ClientError::AlreadyExists { system, method, path: mask(&path), message: mask(&message) }
+            }
+            ClientError::NotFound { system, method, path, message } => {
+                ClientError::NotFound { system, method, path: mask(&path), message: mask(&message) }
+            }
+            ClientError::Api { system, method, path, status, message, details } => ClientError::Api {
+                system,
+                method,
+                path: mask(&path),
+                status,
+                message: mask(&message),
+                details: details
+                    .into_iter()
+                    .map(|d| ErrorDetail {
+                        path: mask(&d.path),
+                        errors: d.errors.iter().map(|e| mask(e)).collect(),
+                    })
+                    .collect(),
+            },
+            ClientError::Decode { system, method, path, reason } => {
+                ClientError::Decode { system, method, path: mask(&path), reason: mask(&reason) }
+            }
+            ClientError::Config(text) => ClientError::Config(mask(&text)),
+        }
+    }
+
+    /// The error without anything the server said (for debug logs of retries, which
+    /// are written before anyone could mask the server's words).
+    pub fn without_server_text(&self) -> String {
+        match self {
+            ClientError::Api { system, method, path, status, .. } => {
+                format!("{method} {path}: {system} answered {status}")
+            }
+            ClientError::AlreadyExists { method, path, .. } => format!("{method} {path}: already exists"),
+            ClientError::NotFound { method, path, .. } => format!("{method} {path}: not found"),
+            ClientError::Decode { system, method, path, .. } => {
+                format!("{method} {path}: unexpected response from {system}")
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The HTTP status, when the API answered.
     pub fn status(&self) -> Option<u16> {
         match self {

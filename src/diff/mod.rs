@@ -14,7 +14,7 @@ pub mod render;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::{DesiredObject, Location, ObjectKind};
+use crate::model::{DesiredObject, Location, ObjectKind, SecretValues};
 use crate::normalize::escape_token;
 
 /// One difference at one JSON pointer.
@@ -106,11 +106,14 @@ fn location_pointer(pointer: &str) -> &str {
 }
 
 /// The field changes of one object of `kind`: `desired` and `live` are the normalized
-/// (and aligned) documents; `object` (absent for a prune) gives locations and
-/// `sync.secret` pointers. Secret values are masked in the result.
+/// (and aligned) documents; `object` (absent for a prune) gives locations. Every value
+/// of `secrets` (the object's, resolved from its manifest as written, plus the shared
+/// ones) and every value under a secret name is masked in the result, on both sides:
+/// the live value of a field that is secret on either side is masked too.
 pub fn diff_object(
     kind: ObjectKind,
     object: Option<&DesiredObject>,
+    secrets: &SecretValues,
     desired: &Value,
     live: &Value,
 ) -> Vec<FieldChange> {
@@ -120,23 +123,39 @@ pub fn diff_object(
     if raw_changes.is_empty() {
         return Vec::new();
     }
-    let extra: &[String] = object.map(|o| o.sync.secret.as_slice()).unwrap_or(&[]);
-    let desired_secrets = mask::secret_pointers(kind, desired, extra);
-    let live_secrets = mask::secret_pointers(kind, live, extra);
-    let masked_desired = mask::mask(desired, &desired_secrets);
-    let masked_live = mask::mask(live, &live_secrets);
+    let (masked_desired, masked_live) = mask::mask_pair(kind, desired, live, secrets);
     raw_changes
         .into_iter()
         .map(|raw| {
-            let under_secret =
-                desired_secrets.iter().chain(&live_secrets).any(|s| mask::covers(s, &raw.pointer));
-            let old =
+            let mut old =
                 raw.old.as_ref().map(|_| masked_live.pointer(&raw.pointer).cloned().unwrap_or(Value::Null));
-            let new = raw
+            let mut new = raw
                 .new
                 .as_ref()
                 .map(|_| masked_desired.pointer(&raw.pointer).cloned().unwrap_or(Value::Null));
-            let secret = under_secret || old != raw.old || new != raw.new;
+            let (old_masked, new_masked) = (old != raw.old, new != raw.new);
+            if old_masked || new_masked {
+                // One side of this field holds a secret: the other side is secret too,
+                // even an old value no one knows any more (a rotated password).
+                if let (Some(o), Some(n)) = (&mut old, &mut new) {
+                    let (o2, n2) = (o.clone(), n.clone());
+                    mask::mask_like(o, &n2);
+                    mask::mask_like(n, &o2);
+                    let scalar = |v: &Value| !v.is_object() && !v.is_array();
+                    if !old_masked && scalar(o) {
+                        *o = Value::String(mask::MASK.into());
+                    }
+                    if !new_masked && scalar(n) {
+                        *n = Value::String(mask::MASK.into());
+                    }
+                }
+            }
+            // A value that is a secret as a whole reads as the mask; a string that only
+            // holds one (a password inside a command line) is shown with it masked.
+            let whole = |v: &Option<Value>| {
+                v.as_ref().is_some_and(|v| v.as_str() == Some(mask::MASK) || v.is_object() || v.is_array())
+            };
+            let secret = (old_masked && whole(&old)) || (new_masked && whole(&new));
             let location = object.map(|o| o.locate(location_pointer(&raw.pointer)));
             FieldChange { pointer: raw.pointer, old, new, location, secret }
         })
@@ -178,12 +197,13 @@ mod tests {
     fn secret_changes_are_reported_but_masked() {
         let live = json!({"env": {"DB_PASSWORD": "old-pw", "LEVEL": "1"}});
         let desired = json!({"env": {"DB_PASSWORD": "new-pw", "LEVEL": "2"}});
-        let changes = diff_object(ObjectKind::MarathonApp, None, &desired, &live);
+        let changes = diff_object(ObjectKind::MarathonApp, None, &SecretValues::default(), &desired, &live);
         assert_eq!(changes.len(), 2);
         assert!(changes[0].secret);
         assert_eq!(changes[0].new, Some(json!(mask::MASK)));
         assert!(!changes[1].secret);
-        let whole = diff_object(ObjectKind::MarathonApp, None, &desired, &json!({}));
+        let whole =
+            diff_object(ObjectKind::MarathonApp, None, &SecretValues::default(), &desired, &json!({}));
         assert!(whole[0].secret);
         assert!(!whole[0].new.as_ref().unwrap().to_string().contains("new-pw"));
     }

@@ -12,6 +12,7 @@ pub mod location;
 pub mod marathon;
 pub mod number;
 pub mod pointer;
+pub mod secret;
 pub mod spec;
 pub mod strict;
 
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use live::{LiveHead, LiveIndex, LiveObject, LiveState};
 pub use location::{Location, Provenance};
+pub use secret::SecretValues;
 pub use spec::Spec;
 
 /// A 64-bit hash of `bytes` (XXH3): fast, and stable across processes and builds, so
@@ -158,6 +160,10 @@ pub struct DesiredObject {
     pub spec: Spec,
     /// Where each value of `spec` (and `sync`) was written.
     pub provenance: Provenance,
+    /// The secret values of this object: `sync.secret` pointers and secret names
+    /// resolved against the manifest as written, plus the values shared by the whole
+    /// set (decrypted SOPS values) once the loader attached them.
+    pub secrets: SecretValues,
     /// Marathon `dependencies` / Chronos `parents` and `sync.dependsOn`, sorted
     /// (shared between the copies a reconcile makes).
     dependencies: std::sync::Arc<[ObjectRef]>,
@@ -182,7 +188,8 @@ impl DesiredObject {
         dependencies.sort();
         dependencies.dedup();
         provenance.compact();
-        Self { object, sync, spec: Spec::new(spec), provenance, dependencies: dependencies.into() }
+        let secrets = SecretValues::of_spec(object.kind, spec, &sync.secret);
+        Self { object, sync, spec: Spec::new(spec), provenance, secrets, dependencies: dependencies.into() }
     }
 
     /// Where the value at JSON `pointer` inside `spec` was written (or its nearest
@@ -205,6 +212,10 @@ pub struct DesiredState {
     pub apps: Vec<DesiredObject>,
     /// Chronos jobs, sorted by name.
     pub jobs: Vec<DesiredObject>,
+    /// Secret values that belong to no one object: every value decrypted from a SOPS
+    /// values file, and the last known secrets of objects whose manifest is gone (so a
+    /// prune still masks them). Also attached to every object's `secrets`.
+    pub secrets: SecretValues,
 }
 
 impl DesiredState {

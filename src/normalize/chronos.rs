@@ -93,6 +93,63 @@ pub fn with_owner_marker(job: &mut Value, instance: &str) {
     }
 }
 
+/// The start of the marker that records which values of a job were written as secret
+/// (`sync.secret` pointers into the body as sent, a JSON array): Chronos has no labels,
+/// so it goes into the description, before the ownership marker. Written with every
+/// write, never compared (live normalization removes it).
+const SECRETS_MARKER: &str = "[mesosync-sensitive:";
+
+/// Record `pointers` in the job's description (nothing when there are none), before
+/// the ownership marker, which stays last.
+pub fn with_secret_marker(job: &mut Value, pointers: &[String]) {
+    if pointers.is_empty() {
+        return;
+    }
+    if let Value::Object(map) = job {
+        let description = map.get("description").and_then(Value::as_str).unwrap_or("");
+        let marker = format!("{SECRETS_MARKER}{}]", json!(pointers));
+        // Before the ownership marker when it is there already: it stays last.
+        let text = match description.find("[mesosync:") {
+            Some(at) => format!("{}{marker} {}", &description[..at], &description[at..]),
+            None if description.is_empty() => marker,
+            None => format!("{description} {marker}"),
+        };
+        map.insert("description".into(), Value::String(text));
+    }
+}
+
+/// The byte range of the secrets marker in `description` and the pointers it holds.
+fn find_secret_marker(description: &str) -> Option<(std::ops::Range<usize>, Vec<String>)> {
+    let start = description.find(SECRETS_MARKER)?;
+    let json_start = start + SECRETS_MARKER.len();
+    let mut stream =
+        serde_json::Deserializer::from_str(&description[json_start..]).into_iter::<Vec<String>>();
+    let pointers = stream.next()?.ok()?;
+    let end = json_start + stream.byte_offset();
+    description[end..].starts_with(']').then(|| (start..end + 1, pointers))
+}
+
+/// The pointers a live job's description records.
+pub fn recorded_secret_pointers(live: &Value) -> Vec<String> {
+    live.get("description")
+        .and_then(Value::as_str)
+        .and_then(find_secret_marker)
+        .map(|(_, p)| p)
+        .unwrap_or_default()
+}
+
+/// `description` without the secrets marker (and the space that joined it).
+pub fn without_secret_marker(description: &str) -> String {
+    let Some((range, _)) = find_secret_marker(description) else { return description.to_string() };
+    let (mut start, mut end) = (range.start, range.end);
+    if description[..start].ends_with(' ') {
+        start -= 1;
+    } else if description[end..].starts_with(' ') {
+        end += 1;
+    }
+    format!("{}{}", &description[..start], &description[end..])
+}
+
 /// Whether a live job (its `description` and `name`) carries the marker of
 /// `instance` (and the name prefix, if any).
 pub fn is_owned(description: Option<&str>, name: Option<&str>, instance: &str, prefix: Option<&str>) -> bool {
@@ -118,6 +175,13 @@ pub fn desired_job(spec: &Value, opts: &NormalizeOptions) -> Value {
 
 /// The live job (as `GET …/jobs` reports it) in canonical form, statistics removed.
 pub fn live_job(live: &Value, opts: &NormalizeOptions) -> Value {
+    if let Some(description) =
+        live.get("description").and_then(Value::as_str).filter(|d| d.contains(SECRETS_MARKER))
+    {
+        let mut job = live.clone();
+        job["description"] = Value::String(without_secret_marker(description));
+        return canonical_job(&job, opts.chronos_version, opts.chronos_version.is_some());
+    }
     canonical_job(live, opts.chronos_version, opts.chronos_version.is_some())
 }
 
@@ -324,6 +388,22 @@ mod tests {
         let mut d = canonical_job(&json!({"name":"j","concurrent":true}), None, true);
         align_job(&mut d, &json!({"name":"j"}), at("2026-01-01T00:00:00Z"), None);
         assert!(d.get("concurrent").is_none());
+    }
+
+    #[test]
+    fn secret_markers_round_trip_and_vanish_from_the_live_form() {
+        let mut job = json!({"description": "nightly"});
+        with_owner_marker(&mut job, "prod");
+        with_secret_marker(&mut job, &["/environmentVariables/1/value".into(), "/a]b".into()]);
+        let d = job["description"].as_str().unwrap();
+        assert!(d.ends_with(" [mesosync:prod]"), "{d}");
+        assert_eq!(recorded_secret_pointers(&job), ["/environmentVariables/1/value", "/a]b"]);
+        assert_eq!(without_secret_marker(d), "nightly [mesosync:prod]");
+        assert_eq!(marked_owner(d), Some("prod"));
+        let mut bare = json!({});
+        with_secret_marker(&mut bare, &["/x".into()]);
+        with_owner_marker(&mut bare, "p");
+        assert_eq!(without_secret_marker(bare["description"].as_str().unwrap()), "[mesosync:p]");
     }
 
     #[test]

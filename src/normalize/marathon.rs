@@ -94,8 +94,39 @@ pub fn live_app(live: &Value, opts: &NormalizeOptions) -> Value {
         for field in SERVER_FIELDS {
             map.shift_remove(*field);
         }
+        if let Some(Value::Object(labels)) = map.get_mut("labels") {
+            labels.shift_remove(SECRETS_LABEL);
+        }
     }
     canonical_app_owned(app, opts.marathon_version)
+}
+
+/// The label that records which values of an app were written as secret
+/// (`sync.secret` pointers into the body as sent, a JSON array). Marathon keeps the
+/// app as posted, so after its manifest is deleted a prune can still mask them. It is
+/// written with every write and never compared (both sides drop it), so adding or
+/// changing it alone never restarts an app.
+pub const SECRETS_LABEL: &str = "MESOSYNC_SENSITIVE";
+
+/// Record `pointers` in the app's [`SECRETS_LABEL`] (nothing when there are none).
+pub fn with_secret_pointers(app: &mut Value, pointers: &[String]) {
+    if pointers.is_empty() {
+        return;
+    }
+    if let Value::Object(map) = app {
+        let labels = map.entry("labels").or_insert_with(|| json!({}));
+        if let Value::Object(labels) = labels {
+            labels.insert(SECRETS_LABEL.to_string(), Value::String(json!(pointers).to_string()));
+        }
+    }
+}
+
+/// The pointers a live app's [`SECRETS_LABEL`] records.
+pub fn recorded_secret_pointers(live: &Value) -> Vec<String> {
+    live.pointer(&format!("/labels/{SECRETS_LABEL}"))
+        .and_then(Value::as_str)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
 }
 
 /// Add `MESOSYNC_OWNER: <instance>` to the app's labels.

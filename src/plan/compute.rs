@@ -197,7 +197,7 @@ fn unchanged(
 ) -> Action {
     Action {
         live_version,
-        secrets: d.sync.secret.clone(),
+        secrets: d.secrets.clone(),
         next_runs: live_head.map(|h| system::of(d.object.kind).next_runs_listed(h, now)).unwrap_or_default(),
         ..Action::new(d.object.clone(), Decision::Equal, Impact::None)
     }
@@ -218,7 +218,7 @@ fn compare(
         system.align(&mut want, have, now, nopts);
         normalize::apply_ignore(&mut want, have, &d.sync.ignore);
     }
-    let changes = diff_object(system.kind(), Some(d), &want, have.as_ref().unwrap_or(&json!({})));
+    let changes = diff_object(system.kind(), Some(d), &d.secrets, &want, have.as_ref().unwrap_or(&json!({})));
     (want, have, changes)
 }
 
@@ -238,14 +238,15 @@ pub(crate) fn plan_object(
     let (want, have, changes) = compare(system, d, &spec, live, nopts, now);
     // An unchanged object's preview would be two equal documents (an empty unified
     // diff) — two masked copies per object, most of a steady-state plan's memory.
-    let preview = (live.is_none() || !changes.is_empty()).then(|| Preview {
-        live: have.as_ref().map(|h| mask::masked(kind, h, &d.sync.secret)),
-        desired: Some(mask::masked(kind, &want, &d.sync.secret)),
+    let preview = (live.is_none() || !changes.is_empty()).then(|| {
+        let (desired, live) = mask::mask_pair(kind, &want, have.as_ref().unwrap_or(&json!({})), &d.secrets);
+        Preview { live: have.as_ref().map(|_| live), desired: Some(desired) }
     });
     let mut action =
         Action { changes, preview, ..unchanged(d, live.and_then(|l| system.live_version(l)), None, now) };
     let body = |live: Option<&Value>| {
         let mut body = system.request_body(&spec, live, &opts.instance, now);
+        mask::record_secret_pointers(kind, &mut body, &d.sync.secret);
         if let Some(live) = live {
             normalize::apply_ignore(&mut body, live, &d.sync.ignore);
         }
@@ -357,11 +358,14 @@ fn plan_prunes(
             let value = l.value();
             let have = system.normalize_live(&value, nopts);
             let object = ObjectRef { kind, id: id.to_string() };
+            // No manifest says what is secret any more: the pointers recorded on the
+            // live object when it was written, its secret names and the shared values.
+            let secrets = mask::recorded_secrets(kind, &value).with(&desired.secrets);
             orphans.push(Node {
                 action: Action {
-                    changes: diff_object(kind, None, &json!({}), &have),
+                    changes: diff_object(kind, None, &secrets, &json!({}), &have),
                     live_version: system.live_version(&value),
-                    preview: Some(Preview { live: Some(mask::masked(kind, &have, &[])), desired: None }),
+                    preview: Some(Preview { live: Some(mask::masked(kind, &have, &secrets)), desired: None }),
                     ..Action::new(object, Write::Delete, Impact::Destroy)
                 },
                 edges: Vec::new(),

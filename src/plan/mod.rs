@@ -103,8 +103,10 @@ pub struct Action {
     pub wave: usize,
     /// For scheduled Chronos jobs: the next three run times.
     pub next_runs: Vec<DateTime<Utc>>,
-    /// `sync.secret` pointers of the object, so renderers can mask `body` too.
-    pub secrets: Vec<String>,
+    /// The secret values of the object (its `sync.secret` and secret-named values as
+    /// written, and the shared SOPS values), so renderers, saved plans and error
+    /// messages can mask `body` and what a server says about it. Never serialized.
+    pub secrets: crate::model::SecretValues,
     /// The masked, normalized documents the changes were computed from, for the
     /// unified-diff rendering. Never holds a secret value.
     pub preview: Option<Preview>,
@@ -126,8 +128,6 @@ struct ActionWire {
     #[serde(default)]
     recreate: bool,
     #[serde(default)]
-    secrets: Vec<String>,
-    #[serde(default)]
     preview: Option<Preview>,
 }
 
@@ -145,8 +145,6 @@ struct ActionOut<'a> {
     next_runs: &'a [DateTime<Utc>],
     note: Option<String>,
     recreate: bool,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    secrets: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     preview: &'a Option<Preview>,
 }
@@ -165,7 +163,6 @@ impl Serialize for Action {
             next_runs: &self.next_runs,
             note: self.note(),
             recreate: self.recreate(),
-            secrets: &self.secrets,
             preview: &self.preview,
         }
         .serialize(serializer)
@@ -207,7 +204,7 @@ impl<'de> Deserialize<'de> for Action {
             depends_on: w.depends_on,
             wave: w.wave,
             next_runs: w.next_runs,
-            secrets: w.secrets,
+            secrets: Default::default(),
             preview: w.preview,
         })
     }
@@ -236,7 +233,7 @@ impl Action {
             depends_on: Vec::new(),
             wave: 0,
             next_runs: Vec::new(),
-            secrets: Vec::new(),
+            secrets: Default::default(),
             preview: None,
         }
     }
@@ -364,10 +361,8 @@ pub fn placeholder_writes(plan: &Plan) -> Vec<String> {
     let mut out = Vec::new();
     for action in plan.actions.iter().filter(|a| a.is_write()) {
         let Some(body) = &action.body else { continue };
-        for pointer in crate::diff::mask::secret_pointers(action.object.kind, body, &action.secrets) {
-            if body.pointer(&pointer).and_then(Value::as_str) == Some(crate::diff::mask::PLACEHOLDER) {
-                out.push(format!("{} {pointer}", action.object));
-            }
+        for pointer in crate::diff::mask::placeholder_pointers(action.object.kind, body, &action.secrets) {
+            out.push(format!("{} {pointer}", action.object));
         }
     }
     out
@@ -402,8 +397,11 @@ mod tests {
     /// a manifest.
     fn prune_plan(owned: usize, kept: usize, opts: &PlanOptions) -> Plan {
         let ids: Vec<String> = (0..owned).map(|i| format!("/p/a{i:03}")).collect();
-        let desired =
-            DesiredState { apps: ids[..kept].iter().map(|id| desired_app(id, &[])).collect(), jobs: vec![] };
+        let desired = DesiredState {
+            apps: ids[..kept].iter().map(|id| desired_app(id, &[])).collect(),
+            jobs: vec![],
+            ..Default::default()
+        };
         let apps: Vec<Value> = ids.iter().map(|id| live_app(id, Some("mesosync"))).collect();
         let live = LiveState::from_values(&apps, &[]);
         compute(&desired, &live, opts, now())
@@ -460,6 +458,7 @@ mod tests {
                 desired_app("/y", &["/x"]),
             ],
             jobs: vec![],
+            ..Default::default()
         };
         let plan = compute(&desired, &LiveState::default(), &PlanOptions::default(), now());
         let wave = |id: &str| plan.action(&ObjectRef::app(id)).unwrap().wave;
@@ -476,8 +475,11 @@ mod tests {
 
     #[test]
     fn unchanged_dependencies_do_not_delay() {
-        let desired =
-            DesiredState { apps: vec![desired_app("/a", &[]), desired_app("/b", &["/a"])], jobs: vec![] };
+        let desired = DesiredState {
+            apps: vec![desired_app("/a", &[]), desired_app("/b", &["/a"])],
+            jobs: vec![],
+            ..Default::default()
+        };
         let mut a =
             crate::normalize::marathon::desired_app(&desired.apps[0].spec.value(), &Default::default());
         a["version"] = json!("v1");
@@ -490,7 +492,7 @@ mod tests {
 
     #[test]
     fn a_remembered_verdict_is_reused_only_for_the_same_inputs() {
-        let desired = DesiredState { apps: vec![desired_app("/a", &[])], jobs: vec![] };
+        let desired = DesiredState { apps: vec![desired_app("/a", &[])], jobs: vec![], ..Default::default() };
         let mut same =
             crate::normalize::marathon::desired_app(&desired.apps[0].spec.value(), &Default::default());
         same["version"] = json!("v1");
@@ -508,7 +510,8 @@ mod tests {
         assert!(memo.is_empty(), "a difference is never remembered");
         assert_eq!(kind(&compute_with(&desired, &live, &opts, now(), &mut memo)), ActionKind::NoOp);
         // The manifest changed: compared again.
-        let edited = DesiredState { apps: vec![desired_app("/a", &["/b"])], jobs: vec![] };
+        let edited =
+            DesiredState { apps: vec![desired_app("/a", &["/b"])], jobs: vec![], ..Default::default() };
         let plan = compute_with(&edited, &live, &opts, now(), &mut memo);
         assert_eq!(
             plan.actions.iter().find(|a| a.object.id == "/a").map(|a| a.kind()),
@@ -543,8 +546,11 @@ mod tests {
 
     #[test]
     fn saved_plans_are_refused_when_live_changed() {
-        let desired =
-            DesiredState { apps: vec![desired_app("/a", &[]), desired_app("/new", &[])], jobs: vec![] };
+        let desired = DesiredState {
+            apps: vec![desired_app("/a", &[]), desired_app("/new", &[])],
+            jobs: vec![],
+            ..Default::default()
+        };
         let mut changed = live_app("/a", Some("mesosync"));
         changed["cmd"] = json!("old");
         let live = LiveState::from_values(&[changed.clone()], &[]);
@@ -599,7 +605,7 @@ mod tests {
         let mut live = live_app("/a", Some("mesosync"));
         live["constraints"] = json!([["a", "UNIQUE"]]);
         let plan = compute(
-            &DesiredState { apps: vec![desired], jobs: vec![] },
+            &DesiredState { apps: vec![desired], jobs: vec![], ..Default::default() },
             &LiveState::from_values(&[live], &[]),
             &PlanOptions::default(),
             now(),
@@ -624,7 +630,7 @@ mod tests {
         let app =
             DesiredObject::new(ObjectRef::app("/s"), SyncOptions::default(), &spec, Provenance::default());
         let plan = compute(
-            &DesiredState { apps: vec![app], jobs: vec![] },
+            &DesiredState { apps: vec![app], jobs: vec![], ..Default::default() },
             &LiveState::default(),
             &PlanOptions::default(),
             now(),
@@ -658,7 +664,11 @@ mod tests {
             "description": "[mesosync:mesosync]"})
         };
         let opts = PlanOptions { chronos_prefix: Some("ms-".into()), ..PlanOptions::default() };
-        let desired = DesiredState { apps: vec![], jobs: vec![job("ms-a"), job("other"), job("zz-new")] };
+        let desired = DesiredState {
+            apps: vec![],
+            jobs: vec![job("ms-a"), job("other"), job("zz-new")],
+            ..Default::default()
+        };
         let live = LiveState::from_values(&[], &[live_job("ms-a"), live_job("other")]);
         let plan = compute(&desired, &live, &opts, now());
         assert_eq!(plan.action(&ObjectRef::job("ms-a")).unwrap().kind(), ActionKind::Update);

@@ -13,7 +13,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::Plan;
-use crate::diff::mask::{MASK, masked, secret_pointers};
+use crate::diff::mask::{MASK, masked};
 use crate::model::{LiveState, ObjectKind, ObjectRef};
 use crate::normalize::canonical_text;
 
@@ -97,7 +97,8 @@ pub fn check_still_valid(plan: &Plan, live: &LiveState) -> Result<(), LiveMoved>
 }
 
 /// A copy of `plan` fit to be written to a file: every secret value of every body
-/// (names that look secret and `sync.secret` pointers) replaced by the mask.
+/// (names that look secret, `sync.secret` values, SOPS values) and of every note
+/// replaced by the mask.
 pub fn masked_for_saving(plan: &Plan) -> Plan {
     let mut saved = plan.clone();
     for action in &mut saved.actions {
@@ -109,15 +110,19 @@ pub fn masked_for_saving(plan: &Plan) -> Plan {
 }
 
 /// Whether a body of `plan` holds a masked secret (a plan read back from a file): such
-/// a plan must not be applied as it is, or the mask would be written.
+/// a plan must not be applied as it is, or the mask would be written. Masking is by
+/// value, so the mask may stand anywhere (inside a command line too).
 pub fn has_masked_secrets(plan: &Plan) -> bool {
-    plan.actions.iter().any(|a| {
-        a.body.as_ref().is_some_and(|body| {
-            secret_pointers(a.object.kind, body, &a.secrets)
-                .iter()
-                .any(|p| body.pointer(p).and_then(Value::as_str) == Some(MASK))
-        })
-    })
+    plan.actions.iter().any(|a| a.body.as_ref().is_some_and(holds_mask))
+}
+
+fn holds_mask(doc: &Value) -> bool {
+    match doc {
+        Value::Object(map) => map.values().any(holds_mask),
+        Value::Array(items) => items.iter().any(holds_mask),
+        Value::String(s) => s.contains(MASK),
+        _ => false,
+    }
 }
 
 /// Check that `fresh` makes exactly the writes of `saved` (compared with secrets

@@ -15,7 +15,7 @@ pub fn init_logging(format: LogFormat) -> Result<(), TryInitError> {
         LogFormat::Human => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
+                    .with_writer(|| crate::diff::mask::RedactingStderr)
                     .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
             )
             .try_init(),
@@ -25,7 +25,7 @@ pub fn init_logging(format: LogFormat) -> Result<(), TryInitError> {
                     .json()
                     .with_current_span(true)
                     .with_span_list(false)
-                    .with_writer(std::io::stderr),
+                    .with_writer(|| crate::diff::mask::RedactingStderr),
             )
             .try_init(),
     }

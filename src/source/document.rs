@@ -67,13 +67,36 @@ pub fn load_file(
             FileFormat::Yaml | FileFormat::YamlTemplate => value,
             FileFormat::Json => serde_json::json!({"kind": "MarathonApp", "spec": value}),
         };
+        // Errors about a secret field must not quote its value (serde says
+        // "invalid type: integer `987654321`"): mask them by the document's secrets,
+        // read leniently since the document may be the one that is wrong.
+        let masker = crate::diff::mask::Masker::new(&document_secrets(&document));
         let mut checker = DocumentChecker { provenance, errors: Vec::new() };
         if let Some(object) = checker.check(document) {
             objects.push(object);
         }
-        errors.append(&mut checker.errors);
+        for mut error in checker.errors {
+            error.message = masker.text(&error.message);
+            errors.push(error);
+        }
     }
     (objects, errors)
+}
+
+/// The secret values of a document that may not be valid: its `sync.secret` pointers
+/// (those that are strings) and secret names, resolved against its `spec`.
+fn document_secrets(document: &Value) -> crate::model::SecretValues {
+    let kind = match document.get("kind").and_then(Value::as_str) {
+        Some("ChronosJob") => ObjectKind::ChronosJob,
+        _ => ObjectKind::MarathonApp,
+    };
+    let Some(spec) = document.get("spec") else { return Default::default() };
+    let pointers: Vec<String> = document
+        .pointer("/sync/secret")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    crate::model::SecretValues::of_spec(kind, spec, &pointers)
 }
 
 fn parse_error(file: &ManifestFile, e: &serde_saphyr::Error) -> LoadError {

@@ -9,6 +9,7 @@ mod checks;
 mod document;
 mod error;
 pub mod revision;
+pub mod sops;
 pub mod template;
 pub mod walk;
 pub mod yaml;
@@ -33,22 +34,37 @@ pub fn load_text(path: &Path, text: &str) -> (Vec<crate::model::DesiredObject>, 
     document::load_file(&file, text, &renderer)
 }
 
-/// How to load a manifest directory beyond its files.
-#[derive(Clone, Debug, Default)]
+/// How to load a manifest directory beyond its files. `Debug` names the environment
+/// variables but never prints their values (an age key, a password).
+#[derive(Clone, Default)]
 pub struct LoadOptions {
     /// Extra template values files (`--values`), applied in order over the root's
-    /// `values.yaml`; later wins.
+    /// `values.yaml` and SOPS files; later wins.
     pub values_files: Vec<PathBuf>,
-    /// Environment variables; those named `MESOSYNC_VAR_*` become template values.
-    /// Given by the caller (the CLI passes its process environment): loading never
-    /// reads process globals itself.
+    /// Environment variables; those named `MESOSYNC_VAR_*` become template values, and
+    /// the age identity variables ([`sops::KEY_FILE_VARS`], [`sops::KEY_VARS`]) decrypt
+    /// SOPS values files. Given by the caller (the CLI passes its process environment):
+    /// loading never reads process globals itself.
     pub env: Vec<(String, String)>,
     /// Where templates are rendered (the CLI: in a child process, bounded in memory).
     pub isolation: template::Isolation,
 }
 
+impl std::fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("LoadOptions").field("values_files", &self.values_files).field("env", &names).finish()
+    }
+}
+
 /// The prefix of environment variables that become template values.
 pub use template::ENV_PREFIX;
+
+/// Whether the environment variable `name` is one loading uses (template values and
+/// age identities): what the CLI passes in [`LoadOptions::env`].
+pub fn is_load_env(name: &str) -> bool {
+    name.starts_with(ENV_PREFIX) || sops::KEY_FILE_VARS.contains(&name) || sops::KEY_VARS.contains(&name)
+}
 
 /// Load every manifest under `root` with no extra values files and no environment.
 /// See [`load_dir_with`].
@@ -91,7 +107,16 @@ pub fn load_dir_with(root: &Path, options: &LoadOptions) -> Result<DesiredState,
 #[derive(Debug, Default)]
 pub struct LoadCache {
     files: std::collections::HashMap<PathBuf, CachedFile>,
+    /// The own secret values of every object of the last successful load, and the
+    /// values of objects that have disappeared since: a prune of an object whose
+    /// manifest is gone still masks what it had marked secret.
+    known_secrets: std::collections::HashMap<crate::model::ObjectRef, crate::model::SecretValues>,
+    retired_secrets: std::collections::BTreeSet<String>,
 }
+
+/// At most this many values of vanished objects are remembered (oldest are not
+/// told apart: the set is simply not grown further).
+const MAX_RETIRED_SECRETS: usize = 100_000;
 
 #[derive(Debug)]
 struct CachedFile {
@@ -101,6 +126,27 @@ struct CachedFile {
     values: Option<u64>,
     objects: Vec<crate::model::DesiredObject>,
     errors: Vec<LoadError>,
+}
+
+impl LoadCache {
+    /// Record the own secrets of the objects of a successful load; the values of
+    /// objects that were in the last load and are gone now are kept as retired.
+    /// Returns every retired value.
+    fn remember_secrets(&mut self, objects: &[crate::model::DesiredObject]) -> Vec<String> {
+        let now: std::collections::HashMap<crate::model::ObjectRef, crate::model::SecretValues> =
+            objects.iter().map(|o| (o.object.clone(), o.secrets.clone())).collect();
+        for (object, secrets) in &self.known_secrets {
+            if !now.contains_key(object) {
+                for value in secrets.iter() {
+                    if self.retired_secrets.len() < MAX_RETIRED_SECRETS {
+                        self.retired_secrets.insert(value.to_string());
+                    }
+                }
+            }
+        }
+        self.known_secrets = now;
+        self.retired_secrets.iter().cloned().collect()
+    }
 }
 
 /// What reading one manifest file gave.
@@ -125,6 +171,8 @@ pub(crate) struct FoundSet {
     pub values: Result<serde_json::Value, Vec<LoadError>>,
     /// Where its templates are rendered.
     pub isolation: template::Isolation,
+    /// The values decrypted from SOPS files (secrets to mask everywhere).
+    pub secrets: Vec<String>,
 }
 
 /// Read `file`; `None` when its bytes are those of the cached copy, else the bytes and
@@ -231,11 +279,14 @@ fn load(
         return Err(LoadErrors::checkout_busy(walk::file_error(&lock, message)));
     }
     let (files, errors) = walk::find_manifests(root);
-    let values = template::collect_values(root, &options.values_files, &options.env);
+    let (values, secrets) = match template::collect_values(root, &options.values_files, &options.env) {
+        Ok(v) => (Ok(v.values), v.secrets),
+        Err(e) => (Err(e), Vec::new()),
+    };
     let isolation = options.isolation.clone();
     // Only regular files, bounded: a FIFO named `x.yaml` must not block the reader.
     let read = |f: &walk::ManifestFile| walk::read_regular_file(&f.path, walk::MAX_FILE_BYTES);
-    load_found(FoundSet { files, errors, values, isolation }, &read, cache)
+    load_found(FoundSet { files, errors, values, secrets, isolation }, &read, cache)
 }
 
 /// Parse and check a found manifest set, reading each file with `read`: the one
@@ -246,11 +297,17 @@ pub(crate) fn load_found(
     read: &ReadFile<'_>,
     mut cache: Option<&mut LoadCache>,
 ) -> Result<DesiredState, LoadErrors> {
-    let FoundSet { files, mut errors, values, isolation } = found;
-    let values = values.unwrap_or_else(|mut e| {
-        errors.append(&mut e);
-        serde_json::Value::Null
-    });
+    let FoundSet { files, mut errors, values, secrets: decrypted, isolation } = found;
+    let values = match values {
+        Ok(v) => v,
+        Err(mut e) => {
+            // Without its values every template would fail too ("undefined variable"):
+            // report the cause alone.
+            errors.append(&mut e);
+            errors.sort_by(|a, b| a.location.cmp(&b.location).then_with(|| a.message.cmp(&b.message)));
+            return Err(LoadErrors::new(errors));
+        }
+    };
     let values_print = crate::model::fingerprint(values.to_string().as_bytes());
     if let Some(cache) = cache.as_deref_mut() {
         // Forget files that are gone, so the cache never outgrows the directory.
@@ -285,13 +342,32 @@ pub(crate) fn load_found(
     checks::check_references(&objects, &mut errors);
     checks::check_cycles(&objects, &mut errors);
     if !errors.is_empty() {
+        // A value decrypted from a SOPS file may end up quoted in an error (a
+        // template that renders it where a number belongs): never print it.
+        if !decrypted.is_empty() {
+            let masker = crate::diff::mask::Masker::new(&crate::model::SecretValues::new(decrypted.clone()));
+            for e in &mut errors {
+                e.message = masker.text(&e.message);
+            }
+        }
         errors.sort_by(|a, b| a.location.cmp(&b.location).then_with(|| a.message.cmp(&b.message)));
         errors.dedup();
         return Err(LoadErrors::new(errors));
+    }
+    let mut shared = decrypted;
+    if let Some(cache) = cache {
+        shared.extend(cache.remember_secrets(&objects));
+    }
+    let secrets = crate::model::SecretValues::new(shared);
+    let mut objects = objects;
+    if !secrets.is_empty() {
+        for o in &mut objects {
+            o.secrets = o.secrets.with(&secrets);
+        }
     }
     let (mut apps, mut jobs): (Vec<_>, Vec<_>) =
         objects.into_iter().partition(|o| o.object.kind == crate::model::ObjectKind::MarathonApp);
     apps.sort_by(|a, b| a.object.id.cmp(&b.object.id));
     jobs.sort_by(|a, b| a.object.id.cmp(&b.object.id));
-    Ok(DesiredState { apps, jobs })
+    Ok(DesiredState { apps, jobs, secrets })
 }

@@ -415,6 +415,7 @@ pub fn load_revision(
         errors,
         values,
         isolation: options.isolation.clone(),
+        secrets: Vec::new(),
     };
     super::load_found(found, &read, Some(cache)).map_err(RevisionError::Load)
 }

@@ -452,12 +452,41 @@ pub fn merge(base: &mut Value, overlay: Value) {
     }
 }
 
-/// Read one values file (a YAML mapping).
+/// Read one values file (a YAML or JSON mapping). A SOPS file (named `*.sops.yaml` or
+/// carrying a `sops:` block) is decrypted in memory with the age identities of `env`.
 pub fn read_values(path: &Path) -> Result<Value, LoadError> {
+    read_values_with(path, &[]).map(|v| v.values)
+}
+
+/// A values file as read: its values, and the secret values it held (every value that
+/// was SOPS-encrypted).
+#[derive(Default)]
+pub struct ValuesFile {
+    /// The values (decrypted).
+    pub values: Value,
+    /// The text of every decrypted value.
+    pub secrets: Vec<String>,
+}
+
+fn read_values_with(path: &Path, env: &[(String, String)]) -> Result<ValuesFile, LoadError> {
     let bytes = read_regular_file(path, MAX_FILE_BYTES)
         .map_err(|e| file_error(path, &format!("cannot read values: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|_| file_error(path, "values file is not UTF-8 text"))?;
-    parse_values(path, &text)
+    let value = parse_values(path, &text)?;
+    if super::sops::is_sops(&value) {
+        let identities = super::sops::AgeIdentities::from_env(env);
+        let decrypted = super::sops::decrypt(value, &identities)
+            .map_err(|e| file_error(path, &format!("cannot decrypt this SOPS file: {e}")))?;
+        return Ok(ValuesFile { values: decrypted.values, secrets: decrypted.secrets });
+    }
+    if super::sops::is_sops_name(path) {
+        return Err(file_error(
+            path,
+            "is named like a SOPS file but has no `sops` metadata: encrypt it (`sops encrypt -i FILE`) \
+             or rename it; refusing to read secrets kept in clear text as if they were encrypted",
+        ));
+    }
+    Ok(ValuesFile { values: value, secrets: Vec::new() })
 }
 
 /// Parse the text of the values file `path` (a YAML mapping; empty is `{}`).
@@ -473,6 +502,8 @@ pub fn parse_values(path: &Path, text: &str) -> Result<Value, LoadError> {
             err.location.line = loc.line() as u32;
             err.location.column = loc.column() as u32;
         }
+        // The parser's message may quote the text it choked on: in a SOPS file that
+        // is at worst ciphertext, but never print more than its first line.
         err.message = format!("invalid values file: {}", e.to_string().lines().next().unwrap_or_default());
         err
     })?;
@@ -482,20 +513,54 @@ pub fn parse_values(path: &Path, text: &str) -> Result<Value, LoadError> {
     Ok(value)
 }
 
-/// The values for templates under `root`: `root/values.yaml` (if any), then `files`
-/// in order, then `MESOSYNC_VAR_*` from `env`.
+/// The SOPS values files of the manifest root (`*.sops.yaml`, `*.sops.yml`,
+/// `*.sops.json`), sorted by name: read after `values.yaml`, before `--values`.
+pub fn root_sops_files(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<std::path::PathBuf> = std::fs::read_dir(root)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| super::sops::is_sops_name(p) && p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// The values for templates under `root`: `root/values.yaml` (if any), the root's
+/// SOPS files, then `files` in order, then `MESOSYNC_VAR_*` from `env` — and the secret
+/// values decrypted on the way. `env` also carries the age identity variables.
 pub fn collect_values(
     root: &Path,
     files: &[std::path::PathBuf],
     env: &[(String, String)],
-) -> Result<Value, Vec<LoadError>> {
+) -> Result<ValuesFile, Vec<LoadError>> {
+    let mut out = ValuesFile { values: Value::Object(Map::new()), secrets: Vec::new() };
+    let mut errors = Vec::new();
     // `exists`, not `is_file`: a FIFO named values.yaml is refused, not skipped.
     let defaults = ["values.yaml", "values.yml"].iter().map(|n| root.join(n)).find(|p| p.exists());
-    merge_values(defaults.iter().chain(files).map(|p| read_values(p)), env)
+    let sops_files = root_sops_files(root);
+    for path in defaults.iter().chain(&sops_files).chain(files) {
+        match read_values_with(path, env) {
+            Ok(v) => {
+                merge(&mut out.values, v.values);
+                out.secrets.extend(v.secrets);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    for (key, value) in env {
+        if let Some(name) = key.strip_prefix(ENV_PREFIX) {
+            merge(&mut out.values, serde_json::json!({ name.to_ascii_lowercase(): value }));
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
 
 /// Merge values files already read (in order, later wins), then `MESOSYNC_VAR_*` from
-/// `env`. Every file that could not be read is an error.
+/// `env`. Every file that could not be read is an error. (Used for git revisions,
+/// whose SOPS files are not decrypted.)
 pub fn merge_values(
     files: impl IntoIterator<Item = Result<Value, LoadError>>,
     env: &[(String, String)],

@@ -65,9 +65,10 @@ pub fn find_manifests(root: &Path) -> (Vec<ManifestFile>, Vec<LoadError>) {
         }
     };
     let mut seen = std::collections::HashSet::new();
-    // The root's values file holds template values, not manifests.
-    for name in ["values.yaml", "values.yml"] {
-        if let Ok(real) = fs::canonicalize(root.join(name)) {
+    // The root's values files hold template values, not manifests.
+    let sops_files = super::template::root_sops_files(root);
+    for path in ["values.yaml", "values.yml"].iter().map(|n| root.join(n)).chain(sops_files) {
+        if let Ok(real) = fs::canonicalize(path) {
             seen.insert(real);
         }
     }

@@ -728,7 +728,7 @@ fn desired_state(mut objects: Vec<Value>) -> mesosync::model::DesiredState {
         .into_iter()
         .map(desired)
         .partition(|d| d.object.kind == mesosync::model::ObjectKind::MarathonApp);
-    mesosync::model::DesiredState { apps, jobs }
+    mesosync::model::DesiredState { apps, jobs, ..Default::default() }
 }
 
 /// plan → apply → plan again: the second plan must be all NoOps and applying it free.

@@ -63,6 +63,7 @@ pub fn mesosync(h: &Harness, args: &[&str]) -> (i32, String, String) {
         .args(args)
         .args(["--marathon", &h.sandbox.marathon_url(), "--chronos", &h.sandbox.chronos_url()])
         .env("NO_COLOR", "1")
+        .env(harness::demo_key_env().0, harness::demo_key_env().1)
         .output()
         .unwrap();
     (
@@ -244,6 +245,7 @@ impl Controller {
     /// Start `mesosync run DIR` with fast timers, and wait until it says where /status is.
     pub fn start(h: &Harness, dir: &Path, extra: &[&str]) -> Controller {
         let mut child = Command::new(bin())
+            .env(harness::demo_key_env().0, harness::demo_key_env().1)
             .arg("run")
             .arg(dir)
             .args(["--marathon", &h.sandbox.marathon_url(), "--chronos", &h.sandbox.chronos_url()])

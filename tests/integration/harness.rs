@@ -55,6 +55,12 @@ pub async fn start_with(config: SandboxConfig) -> Harness {
     Harness { sandbox, http }
 }
 
+/// The environment variable and path that let the binary decrypt the Kolla example's
+/// `manifests/secrets.sops.yaml`: the DEMO age key shipped in `examples/`.
+pub fn demo_key_env() -> (&'static str, String) {
+    ("MESOSYNC_AGE_KEY_FILE", format!("{}/examples/demo-age-key.txt", env!("CARGO_MANIFEST_DIR")))
+}
+
 /// A reference sample from `../shared/reference/` (beside the repository).
 pub fn reference(relative: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference").join(relative);

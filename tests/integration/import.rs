@@ -30,6 +30,7 @@ async fn mesosync_with_env(args: &[&str], env: &[(String, String)]) -> Run {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mesosync"))
         .args(args)
         .envs(env.iter().cloned())
+        .env(super::harness::demo_key_env().0, super::harness::demo_key_env().1)
         .env("NO_COLOR", "1")
         .env_remove("MESOSYNC_INSTANCE")
         .output()

@@ -28,6 +28,7 @@ mod reliability_security;
 mod reliability_support;
 mod requires;
 mod runtime;
+mod secrets;
 mod server;
 mod templates;
 mod validate;

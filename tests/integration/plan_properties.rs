@@ -199,12 +199,14 @@ fn plan_for(kind: ObjectKind, d: DesiredObject, live: Value) -> mesosync::plan::
 
 fn states(kind: ObjectKind, d: DesiredObject, live: Value) -> (DesiredState, LiveState) {
     match kind {
-        ObjectKind::MarathonApp => {
-            (DesiredState { apps: vec![d], jobs: vec![] }, LiveState::from_values(&[live], &[]))
-        }
-        ObjectKind::ChronosJob => {
-            (DesiredState { apps: vec![], jobs: vec![d] }, LiveState::from_values(&[], &[live]))
-        }
+        ObjectKind::MarathonApp => (
+            DesiredState { apps: vec![d], jobs: vec![], ..Default::default() },
+            LiveState::from_values(&[live], &[]),
+        ),
+        ObjectKind::ChronosJob => (
+            DesiredState { apps: vec![], jobs: vec![d], ..Default::default() },
+            LiveState::from_values(&[], &[live]),
+        ),
     }
 }
 
@@ -236,9 +238,9 @@ proptest! {
         let opts = NormalizeOptions::default();
         let app = desired_app(&app, &opts);
         prop_assert!(diff_values(&app, &app).is_empty());
-        prop_assert!(diff_object(ObjectKind::MarathonApp, None, &app, &app).is_empty());
+        prop_assert!(diff_object(ObjectKind::MarathonApp, None, &Default::default(), &app, &app).is_empty());
         let job = desired_job(&job, &opts);
-        prop_assert!(diff_object(ObjectKind::ChronosJob, None, &job, &job).is_empty());
+        prop_assert!(diff_object(ObjectKind::ChronosJob, None, &Default::default(), &job, &job).is_empty());
     }
 
     #[test]

@@ -38,6 +38,12 @@ impl Output {
 /// A `mesosync` command aimed at the sandbox, with no `MESOSYNC_*` from the outer
 /// environment (a developer's settings must not change what a test means).
 pub fn command(sb: &Sandbox, sub: &str, dir: &Path) -> tokio::process::Command {
+    command_to(&sb.marathon_url(), &sb.chronos_url(), sub, dir)
+}
+
+/// [`command`] aimed at these Marathon and Chronos URLs (e.g. a proxy in front of the
+/// sandbox).
+pub fn command_to(marathon: &str, chronos: &str, sub: &str, dir: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(BIN);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("MESOSYNC_") {
@@ -48,9 +54,9 @@ pub fn command(sb: &Sandbox, sub: &str, dir: &Path) -> tokio::process::Command {
         .arg(sub)
         .arg(dir)
         .arg("--marathon")
-        .arg(sb.marathon_url())
+        .arg(marathon)
         .arg("--chronos")
-        .arg(sb.chronos_url())
+        .arg(chronos)
         .arg("--chronos-version")
         .arg("2.4")
         .stdin(Stdio::null())
@@ -184,7 +190,15 @@ pub struct Controller {
 /// Start `mesosync run DIR` against the sandbox on 127.0.0.1:0 and wait for its
 /// status URL ("status at http://ADDR/status").
 pub async fn start_controller(sb: &Sandbox, dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Controller {
-    let mut cmd = command(sb, "run", dir);
+    start_controller_cmd(command(sb, "run", dir), extra, envs).await
+}
+
+/// [`start_controller`] for a `run` command built by the caller.
+pub async fn start_controller_cmd(
+    mut cmd: tokio::process::Command,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> Controller {
     cmd.args(["--listen", "127.0.0.1:0", "--debounce", "100ms"]).args(extra);
     for (k, v) in envs {
         cmd.env(k, v);

@@ -74,10 +74,12 @@ fn validate_takes_values_files() {
 #[test]
 fn the_kolla_manifests_render_for_a_second_environment() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let default = load_dir_with(&root.join("manifests"), &LoadOptions::default()).unwrap();
+    let (key, path) = super::harness::demo_key_env();
+    let default = LoadOptions { env: vec![(key.into(), path.clone())], ..Default::default() };
+    let default = load_dir_with(&root.join("manifests"), &default).unwrap();
     let dev = LoadOptions {
         values_files: vec![root.join("environments/dev.yaml")],
-        env: vec![("MESOSYNC_VAR_DATABASE_PASSWORD".into(), "it's \"quoted\"".into())],
+        env: vec![("MESOSYNC_VAR_DATABASE_PASSWORD".into(), "it's \"quoted\"".into()), (key.into(), path)],
         ..LoadOptions::default()
     };
     let dev = load_dir_with(&root.join("manifests"), &dev).unwrap();

@@ -11,7 +11,13 @@ fn fixtures() -> PathBuf {
 
 /// Run `mesosync validate DIR`: (exit code, stdout, stderr with DIR/ stripped).
 fn validate(dir: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mesosync")).arg("validate").arg(dir).output().unwrap();
+    let (key, path) = super::harness::demo_key_env();
+    let out = Command::new(env!("CARGO_BIN_EXE_mesosync"))
+        .arg("validate")
+        .arg(dir)
+        .env(key, path)
+        .output()
+        .unwrap();
     let prefix = format!("{}/", dir.display());
     let stderr = String::from_utf8_lossy(&out.stderr).replace(&prefix, "");
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
@@ -179,7 +185,9 @@ fn the_shipped_kolla_manifests_are_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
     let (code, stdout, stderr) = validate(&dir);
     assert_eq!(code, 0, "{stderr}");
-    let state = mesosync::source::load_dir(&dir).unwrap();
+    let (key, path) = super::harness::demo_key_env();
+    let options = mesosync::source::LoadOptions { env: vec![(key.into(), path)], ..Default::default() };
+    let state = mesosync::source::load_dir_with(&dir, &options).unwrap();
     assert!(state.apps.len() >= 15 && state.jobs.len() >= 8, "{stdout}");
     assert!(state.get(&mesosync::model::ObjectRef::app("/openstack/infra/mariadb")).is_some());
     assert!(state.apps.iter().all(|a| a.object.id.starts_with("/openstack/")));

@@ -36,7 +36,8 @@ impl BaseUrls {
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(ClientError::Config(format!(
                     "{system} URL must be http or https: {}",
-                    redact(&url)
+                    // `admin:pw@host` parses with the scheme `admin`: redact the text given.
+                    redact_url_text(text)
                 )));
             }
             if !url.username().is_empty() {
@@ -93,6 +94,8 @@ pub(super) fn redact(url: &Url) -> String {
 fn redact_url_text(raw: &str) -> String {
     match (raw.find("://"), raw.rfind('@')) {
         (Some(s), Some(a)) if a > s => format!("{}://***@{}", &raw[..s], &raw[a + 1..]),
+        // `admin:pw@host` (no scheme) is a user's typo for `http://admin:pw@host`.
+        (_, Some(a)) => format!("***@{}", &raw[a + 1..]),
         _ => raw.to_string(),
     }
 }

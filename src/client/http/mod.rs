@@ -222,7 +222,7 @@ impl HttpClient {
             match result {
                 Err(e) if e.is_transient() && retry + 1 < policy.max_attempts => {
                     let delay = policy.delay(retry);
-                    tracing::debug!(system = self.inner.system, error = %e, ?delay, "retrying");
+                    tracing::debug!(system = self.inner.system, error = %e.without_server_text(), ?delay, "retrying");
                     tokio::time::sleep(delay).await;
                     retry += 1;
                 }
