@@ -18,6 +18,7 @@ use crate::daemon;
 use crate::emulator::{self, ChronosVersion as SandboxChronos, SandboxConfig};
 use crate::ha::{LeaderElection, Role};
 use crate::runtime::{self, Controller, GitPullConfig, LogFormat, RuntimeConfig, Trigger};
+use crate::server::webhook::{self, Secret, Webhook};
 
 /// Arguments of `mesosync run`.
 #[derive(Debug, clap::Args)]
@@ -49,6 +50,15 @@ pub struct RunArgs {
     /// How often `--git-pull` fetches.
     #[arg(long, default_value = "30s", value_parser = parse_positive_duration, env = "MESOSYNC_GIT_INTERVAL")]
     pub git_interval: Duration,
+    /// Serve the push webhook receiver (GitHub, GitLab, generic HMAC) on this path
+    /// [default: /hooks/git]. The receiver is on only when a secret is set
+    /// (MESOSYNC_WEBHOOK_SECRET or --webhook-secret-file) and needs --git-pull.
+    #[arg(long, value_name = "PATH", env = "MESOSYNC_WEBHOOK_PATH")]
+    pub webhook_path: Option<String>,
+    /// A file holding the webhook secret (trailing newline ignored). The secret itself
+    /// can also come from the MESOSYNC_WEBHOOK_SECRET environment variable; never a flag.
+    #[arg(long, value_name = "FILE", env = "MESOSYNC_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "MESOSYNC_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -88,6 +98,50 @@ impl RunArgs {
                 .as_ref()
                 .map(|branch| GitPullConfig { branch: branch.clone(), interval: self.git_interval }),
             ..RuntimeConfig::new(self.dir.clone())
+        }
+    }
+}
+
+/// The environment variable holding the webhook secret.
+pub const WEBHOOK_SECRET_ENV: &str = "MESOSYNC_WEBHOOK_SECRET";
+
+impl RunArgs {
+    /// The webhook secret, from MESOSYNC_WEBHOOK_SECRET or --webhook-secret-file, and
+    /// the checks around it: no secret, no receiver (a path alone is an error); a
+    /// receiver needs --git-pull.
+    fn webhook_secret(&self) -> anyhow::Result<Option<Secret>> {
+        let from_env = std::env::var_os(WEBHOOK_SECRET_ENV).filter(|v| !v.is_empty());
+        let secret = match (from_env, &self.webhook_secret_file) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!(
+                    "the webhook secret is set twice: {WEBHOOK_SECRET_ENV} and --webhook-secret-file"
+                )
+            }
+            (Some(value), None) => Some(value.into_encoded_bytes()),
+            (None, Some(file)) => {
+                let mut value = std::fs::read(file)
+                    .with_context(|| format!("reading the webhook secret file {}", file.display()))?;
+                while value.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    value.pop();
+                }
+                if value.is_empty() {
+                    anyhow::bail!("the webhook secret file {} is empty", file.display());
+                }
+                Some(value)
+            }
+            (None, None) => None,
+        };
+        match (secret, &self.webhook_path, &self.git_pull) {
+            (None, Some(path), _) => anyhow::bail!(
+                "--webhook-path {path}: the webhook receiver needs a secret ({WEBHOOK_SECRET_ENV} or --webhook-secret-file); refusing to serve it unauthenticated"
+            ),
+            (None, None, _) => Ok(None),
+            (Some(_), _, None) => {
+                anyhow::bail!(
+                    "a webhook secret is set but not --git-pull BRANCH: the webhook has nothing to fetch"
+                )
+            }
+            (Some(secret), _, Some(_)) => Ok(Some(Secret::new(secret)?)),
         }
     }
 }
@@ -155,6 +209,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         }
         None => None,
     };
+    let webhook_secret = args.webhook_secret()?;
     let mut pipeline = args::pipeline(args.dir.clone(), &args.target, &args.plan, &args.apply)?;
     if let Some(election) = &election {
         pipeline.apply.write_fence = Some(election.fence().as_fn());
@@ -185,6 +240,13 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
             }
         });
     }
+    let webhook = match (webhook_secret, &args.git_pull) {
+        (Some(secret), Some(branch)) => {
+            let path = args.webhook_path.as_deref().unwrap_or(webhook::DEFAULT_PATH);
+            Some(Webhook::new(path, secret, branch, controller.git_pull_now())?)
+        }
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding the status server to {}", args.listen))?;
@@ -193,7 +255,10 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         "mesosync: reconciling {} — status at http://{addr}/status, metrics at http://{addr}/metrics",
         args.dir.display()
     );
-    let result = daemon::run_with(controller, listener).await;
+    if let Some(hook) = &webhook {
+        println!("mesosync: push webhook at http://{addr}{}", hook.path());
+    }
+    let result = daemon::run_with_webhook(controller, listener, webhook).await;
     if let Some(election) = election {
         election.shutdown().await;
     }

@@ -3,8 +3,12 @@
 //! reconcile, revision, per-object state and drift, recent errors) and `/metrics`
 //! (Prometheus / OpenMetrics text).
 //!
-//! Read-only: it reports what the controller wrote into the shared
-//! [`StatusStore`] and [`Metrics`]; it never triggers or changes anything.
+//! These four are read-only: they report what the controller wrote into the shared
+//! [`StatusStore`] and [`Metrics`]. The one route that acts is the optional push
+//! webhook ([`webhook`]), which only calls the callback it was given (ask `--git-pull`
+//! to fetch now).
+
+pub mod webhook;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -44,7 +48,21 @@ pub async fn serve(
     state: ServerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// [`serve`], plus the push webhook receiver when `webhook` is given.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: ServerState,
+    webhook: Option<Arc<webhook::Webhook>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut routes = router(state);
+    if let Some(webhook) = webhook {
+        routes = routes.merge(webhook.routes());
+    }
+    axum::serve(listener, routes).with_graceful_shutdown(shutdown).await
 }
 
 async fn healthz() -> &'static str {

@@ -30,4 +30,5 @@ mod runtime;
 mod server;
 mod templates;
 mod validate;
+mod webhooks;
 mod zk;
