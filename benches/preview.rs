@@ -14,9 +14,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use mesosync::diff::preview::offline_plan;
 use mesosync::generate::{self, GenSpec};
 use mesosync::plan::PlanOptions;
+use mesosync::preview::offline_plan;
 use mesosync::source::LoadOptions;
 use mesosync::source::revision::{Blobs, Repository, load_pair, load_revision};
 

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use crate::runtime::{Controller, Reconcile, RuntimeConfig, RuntimeError, Trigger};
 use crate::server::webhook::Webhook;
-use crate::server::{ServerState, serve_with};
+use crate::server::{ServerState, router, serve_router};
 
 /// `mesosync run`: bind `config.listen`, then [`run_with`].
 pub async fn run<R: Reconcile>(config: RuntimeConfig, reconciler: Arc<R>) -> Result<(), RuntimeError> {
@@ -72,14 +72,16 @@ pub async fn run_with_webhook(
     };
 
     let state = ServerState { status: controller.status(), metrics: controller.metrics() };
-    match &webhook {
+    let limits = controller.serve_limits();
+    let mut routes = router(state);
+    match webhook {
         Some(hook) => {
-            info!(%addr, webhook = hook.path(), "serving /healthz /readyz /status /metrics and the push webhook")
+            info!(%addr, webhook = hook.path(), "serving /healthz /readyz /status /metrics and the push webhook");
+            routes = routes.merge(Arc::new(hook).routes());
         }
         None => info!(%addr, "serving /healthz /readyz /status /metrics"),
     }
-    let server =
-        tokio::spawn(serve_with(listener, state, webhook.map(Arc::new), shutdown.clone().cancelled_owned()));
+    let server = tokio::spawn(serve_router(listener, routes, limits, shutdown.clone().cancelled_owned()));
     let result = tokio::select! {
         result = controller.run() => result,
         _ = forced.cancelled() => Err(RuntimeError::Forced),

@@ -25,6 +25,7 @@ pub mod import;
 pub mod model;
 pub mod normalize;
 pub mod plan;
+pub mod preview;
 pub mod reconcile;
 pub mod runtime;
 pub mod server;

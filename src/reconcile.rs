@@ -154,6 +154,9 @@ pub struct Caches {
     pub load: Arc<Mutex<source::LoadCache>>,
     /// Verdicts of the latest plan.
     pub verdicts: Arc<Mutex<plan::Memo>>,
+    /// When each owned object was first found without a manifest by a successful
+    /// load (`--prune-delay`).
+    pub missing_since: Arc<Mutex<HashMap<ObjectRef, DateTime<Utc>>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -310,6 +313,32 @@ fn hold_back_waiting_on_jobs(plan: &mut Plan, desired: &DesiredState) {
     }
 }
 
+impl Pipeline {
+    /// `--prune-delay`: hold each delete until the object has been missing from two
+    /// successful loads at least the delay apart. Objects back in the manifests (or
+    /// gone from live) are forgotten.
+    fn delay_prunes(&self, plan: &mut Plan, now: DateTime<Utc>) {
+        let Some(delay) = self.plan.prune_delay else { return };
+        let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        let mut missing = lock(&self.caches.missing_since);
+        let deletes: HashSet<&ObjectRef> = plan
+            .actions
+            .iter()
+            .filter(|a| a.decision.write() == Some(&plan::Write::Delete))
+            .map(|a| &a.object)
+            .collect();
+        missing.retain(|object, _| deletes.contains(object));
+        for action in plan.actions.iter_mut().filter(|a| a.decision.write() == Some(&plan::Write::Delete)) {
+            let since = *missing.entry(action.object.clone()).or_insert(now);
+            let left = since + delay - now;
+            if left > chrono::Duration::zero() {
+                let seconds_left = u64::try_from(left.num_seconds()).unwrap_or(0).max(1);
+                action.hold(HoldReason::PruneDelayed { seconds_left });
+            }
+        }
+    }
+}
+
 /// What a reconcile reports for one planned object, before or without applying.
 fn planned_state(action: &plan::Action, dry_run: bool, backing_off: &BTreeSet<ObjectRef>) -> ObjectState {
     let changes = action.changes.len();
@@ -318,6 +347,10 @@ fn planned_state(action: &plan::Action, dry_run: bool, backing_off: &BTreeSet<Ob
     }
     match &action.decision {
         Decision::Hold(HoldReason::Suspended { .. }) => ObjectState::Suspended { changes },
+        Decision::Hold(reason @ HoldReason::AmbiguousOwner) => {
+            // Retrying does not help: someone has to remove a mark.
+            ObjectState::Failed { error: reason.to_string(), requeue: Requeue::AwaitChange }
+        }
         Decision::Equal | Decision::Hold(_) if changes > 0 => ObjectState::Drifted { changes },
         Decision::Equal | Decision::Hold(_) => ObjectState::Synced,
         Decision::Write(_) if dry_run => ObjectState::Drifted { changes: changes.max(1) },
@@ -345,7 +378,9 @@ impl Reconcile for Pipeline {
             }
             let may_write = self.apply.write_fence.as_ref().is_none_or(|fence| fence());
             let dry_run = ctx.dry_run || !may_write;
-            let planned = self.plan(Utc::now()).await.map_err(ReconcileFailure::from)?;
+            let now = Utc::now();
+            let mut planned = self.plan(now).await.map_err(ReconcileFailure::from)?;
+            self.delay_prunes(&mut planned.plan, now);
             let mut report =
                 ReconcileReport { summary: planned.plan.summary(), ..ReconcileReport::default() };
             for action in &planned.plan.actions {

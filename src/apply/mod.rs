@@ -351,9 +351,16 @@ impl Ctx<'_> {
                     lock_retries += 1;
                 }
                 Err(ClientError::AlreadyExists { message, .. }) => {
-                    // After a create that failed transiently, the 409 may be our own
-                    // earlier attempt: the app then carries our ownership mark.
-                    if had_transient && self.landed_earlier(m, id, body).await {
+                    // The 409 may be our own earlier attempt (after a create that failed
+                    // transiently) or a create by another run of this same instance
+                    // that got there first (two applies, or a replica, at once): either
+                    // way the app carries our ownership mark, so it is ours. Any
+                    // difference from the manifest is found and written by the next
+                    // plan, like any drift.
+                    if self.landed_earlier(m, id, body).await {
+                        if !had_transient {
+                            tracing::info!(object = %a.object, "created meanwhile by another run of this instance; ours");
+                        }
                         return Executed::new(Outcome::Applied, None, attempts);
                     }
                     return Executed::new(Outcome::Failed(ApplyError::NotOwned(message)), None, attempts);
@@ -374,9 +381,7 @@ impl Ctx<'_> {
 
     /// Whether the live app `id` carries the same ownership mark as `body`.
     async fn landed_earlier(&self, m: &MarathonClient, id: &str, body: Option<&Value>) -> bool {
-        let mark = |v: &Value| {
-            v.pointer(&format!("/labels/{OWNER_LABEL}")).and_then(Value::as_str).map(String::from)
-        };
+        let mark = |v: &Value| crate::model::marathon::owner(v).map(String::from);
         let Some(ours) = body.and_then(mark) else { return false };
         matches!(m.get_app(id).await, Ok(Some(live)) if mark(&live).as_deref() == Some(ours.as_str()))
     }

@@ -46,7 +46,7 @@ impl ApplyArgs {
 }
 
 fn finish(report: &ApplyReport) -> u8 {
-    println!("{report}");
+    outln!("{report}");
     if report.is_success() { super::EXIT_OK } else { super::EXIT_ERROR }
 }
 
@@ -66,12 +66,12 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
                 Ok(super::EXIT_ERROR)
             }
             Err(e @ SavedPlanError::ChronosUnreachable { .. }) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 Ok(super::EXIT_ERROR)
             }
             Err(e @ (SavedPlanError::LiveMoved(_) | SavedPlanError::WritesDiffer(_))) => {
-                eprintln!("refusing the saved plan {}: {e}", path.display());
-                eprintln!("run `mesosync diff --out` again to make a fresh plan");
+                errln!("refusing the saved plan {}: {e}", path.display());
+                errln!("run `mesosync diff --out` again to make a fresh plan");
                 Ok(super::EXIT_ERROR)
             }
             Err(SavedPlanError::Pipeline(e)) => Err(e.into()),
@@ -92,8 +92,26 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
             super::EXIT_OK
         });
     }
+    // A refused prune leaves live state unlike the manifests: the rest is applied, and
+    // the command fails so that no pipeline takes it for a success.
+    let prune_refused = planned.plan.prune_refused.as_ref();
+    let ambiguous = planned
+        .plan
+        .actions
+        .iter()
+        .filter(|a| {
+            matches!(a.decision, crate::plan::Decision::Hold(crate::plan::HoldReason::AmbiguousOwner))
+        })
+        .count();
+    if ambiguous > 0 {
+        errln!(
+            "error: {ambiguous} live object(s) carry more than one ownership mark; left alone (see above)"
+        );
+    }
+    let failed_holds = prune_refused.is_some() || ambiguous > 0;
     if !planned.plan.actions.iter().any(|a| a.is_write()) {
-        return Ok(if chronos_down { super::EXIT_ERROR } else { super::EXIT_OK });
+        report_refused_prune(prune_refused);
+        return Ok(if chronos_down || failed_holds { super::EXIT_ERROR } else { super::EXIT_OK });
     }
     crate::reconcile::Pipeline::check_writable(&planned.plan)?;
     let report = pipeline.execute(&planned.plan, None, None, &progress).await;
@@ -102,5 +120,12 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
         super::diff::report_unreachable(&planned);
         return Ok(super::EXIT_ERROR);
     }
-    Ok(code)
+    report_refused_prune(prune_refused);
+    Ok(if failed_holds { super::EXIT_ERROR } else { code })
+}
+
+fn report_refused_prune(refusal: Option<&crate::plan::PruneRefusal>) {
+    if let Some(why) = refusal {
+        errln!("error: prune refused, nothing was deleted: {why}");
+    }
 }

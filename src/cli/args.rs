@@ -114,8 +114,8 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 10, env = "MESOSYNC_MAX_DELETE")]
     pub max_delete: usize,
 
-    /// …or more than this share of the owned objects.
-    #[arg(long, default_value_t = 0.3, env = "MESOSYNC_MAX_DELETE_RATIO")]
+    /// …or more than this share of the owned objects (a number from 0 to 1).
+    #[arg(long, default_value_t = 0.3, value_parser = parse_ratio, env = "MESOSYNC_MAX_DELETE_RATIO")]
     pub max_delete_ratio: f64,
 
     /// Override the mass-delete guard.
@@ -125,6 +125,16 @@ pub struct PlanArgs {
     /// Chronos ownership also requires this job-name prefix.
     #[arg(long, value_name = "PREFIX", env = "MESOSYNC_CHRONOS_PREFIX")]
     pub chronos_prefix: Option<String>,
+}
+
+/// A share from 0 to 1. `nan` (every comparison with it is false, which would switch
+/// the guard off) and values outside the range are refused.
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        Ok(_) => Err(format!("`{text}` is not a share from 0 to 1 (0.3 means 30 %)")),
+        Err(_) => Err(format!("`{text}` is not a number from 0 to 1")),
+    }
 }
 
 impl PlanArgs {
@@ -182,7 +192,10 @@ impl ApplyArgs {
 /// the process environment is read, never the loader.
 pub fn load_options(values_files: Vec<PathBuf>) -> LoadOptions {
     let env = std::env::vars().filter(|(k, _)| k.starts_with(crate::source::ENV_PREFIX)).collect();
-    LoadOptions { values_files, env }
+    // Templates render in a child process of this binary, bounded in memory.
+    let isolation = std::env::current_exe()
+        .map_or(crate::source::template::Isolation::InProcess, crate::source::template::Isolation::Process);
+    LoadOptions { values_files, env, isolation }
 }
 
 /// Build the pipeline for `dir`, refusing a configuration that cannot be right: a

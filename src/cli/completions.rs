@@ -16,7 +16,9 @@ pub struct CompletionsArgs {
 /// Write the completion script to stdout.
 pub fn completions(args: &CompletionsArgs) -> anyhow::Result<u8> {
     let mut cmd = super::Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "mesosync", &mut std::io::stdout());
+    let mut out = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "mesosync", &mut out);
+    super::ignore_closed_pipe(std::io::stdout().write_all(&out))?;
     Ok(super::EXIT_OK)
 }
 
@@ -24,6 +26,6 @@ pub fn completions(args: &CompletionsArgs) -> anyhow::Result<u8> {
 pub fn man() -> anyhow::Result<u8> {
     let mut out = Vec::new();
     clap_mangen::Man::new(super::Cli::command()).render(&mut out)?;
-    std::io::stdout().write_all(&out)?;
+    super::ignore_closed_pipe(std::io::stdout().write_all(&out))?;
     Ok(super::EXIT_OK)
 }

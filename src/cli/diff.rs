@@ -5,7 +5,7 @@
 //! With `--base REV` it previews a change between two git revisions (head: `--head
 //! REV`, else the work tree), read from git objects without a checkout: offline
 //! (desired(base) → desired(head)) without `--marathon`/`--chronos`, against the live
-//! cluster with them (see [`crate::diff::preview`]). The same exit codes, plus 1 when
+//! cluster with them (see [`crate::preview`]). The same exit codes, plus 1 when
 //! `--fail-on-restarts` / `--fail-on-delete` is exceeded (after printing the preview).
 
 use std::io::IsTerminal;
@@ -87,8 +87,8 @@ pub struct DiffArgs {
     pub head: Option<String>,
     /// Markdown output: the size cap of the comment (each object is cut to fit and says
     /// what was left out).
-    #[arg(long, value_name = "BYTES", default_value_t = crate::diff::markdown::DEFAULT_MAX_BYTES as u64,
-          value_parser = clap::value_parser!(u64).range(crate::diff::markdown::MIN_MAX_BYTES as u64..))]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::preview::markdown::DEFAULT_MAX_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(crate::preview::markdown::MIN_MAX_BYTES as u64..))]
     pub max_bytes: u64,
     /// With --base: exit 1 when the change restarts more than N Marathon apps.
     #[arg(long, value_name = "N", requires = "base")]
@@ -107,10 +107,10 @@ pub fn print_plan(
 ) -> anyhow::Result<()> {
     match output {
         OutputFormat::Markdown => anyhow::bail!(MARKDOWN_NEEDS_BASE),
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&render_json(plan))?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&render_json(plan))?),
         OutputFormat::Text => {
             // The rendering ends with the prune refusal (if any) and the summary line.
-            println!(
+            outln!(
                 "{}",
                 render_text(plan, &RenderOptions { color, show_unchanged, unified: true }).trim_end()
             );
@@ -122,7 +122,7 @@ pub fn print_plan(
 /// Say on stderr that Chronos was unreachable (its jobs were not compared); true if so.
 pub fn report_unreachable(planned: &crate::reconcile::Planned) -> bool {
     let Some(e) = &planned.chronos_unreachable else { return false };
-    eprintln!(
+    errln!(
         "error: Chronos is unreachable; its {} job(s) were not compared or written (the Marathon apps were): {e}",
         planned.jobs_not_reconciled().count()
     );
@@ -151,14 +151,14 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<u8> {
         // Secrets masked: `apply --plan FILE DIR` takes them from the manifests again.
         let text = serde_json::to_string_pretty(&crate::plan::masked_for_saving(&planned.plan))?;
         std::fs::write(path, text).with_context(|| format!("writing the plan to {}", path.display()))?;
-        eprintln!("plan saved to {}", path.display());
+        errln!("plan saved to {}", path.display());
     }
     Ok(if planned.plan.has_changes() { super::EXIT_CHANGES } else { super::EXIT_OK })
 }
 
 /// Run `mesosync diff DIR --base REV [--head REV]`.
 async fn run_preview(args: DiffArgs, base: String) -> anyhow::Result<u8> {
-    use crate::diff::preview::{self, Mode, Preview, Side};
+    use crate::preview::{self, Mode, Preview, Side};
     use crate::source::revision::{self, RevisionError};
 
     let options = args.plan.load_options();
@@ -171,9 +171,9 @@ async fn run_preview(args: DiffArgs, base: String) -> anyhow::Result<u8> {
         Err(e) => {
             if let RevisionError::Load(errors) = &e.error {
                 for error in errors.iter() {
-                    eprintln!("{error}");
+                    errln!("{error}");
                 }
-                eprintln!("{}: {} error(s) in the manifests; no preview", e.side, errors.len());
+                errln!("{}: {} error(s) in the manifests; no preview", e.side, errors.len());
                 return Ok(super::EXIT_ERROR);
             }
             anyhow::bail!("{e}");
@@ -211,17 +211,17 @@ async fn run_preview(args: DiffArgs, base: String) -> anyhow::Result<u8> {
     };
     match args.output {
         OutputFormat::Text => print!("{}", preview::render_text(&preview)),
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&preview::render_json(&preview))?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&preview::render_json(&preview))?),
         OutputFormat::Markdown => {
             let max_bytes = usize::try_from(args.max_bytes).unwrap_or(usize::MAX);
-            print!("{}", crate::diff::markdown::render(&preview, max_bytes));
+            print!("{}", crate::preview::markdown::render(&preview, max_bytes));
         }
     }
     let mut failed = false;
     if let Some(limit) = args.fail_on_restarts {
         let restarts = preview.restarts_by_change();
         if restarts.len() > limit {
-            eprintln!(
+            errln!(
                 "error: the change restarts {} app(s), more than --fail-on-restarts {limit}",
                 restarts.len()
             );
@@ -231,7 +231,7 @@ async fn run_preview(args: DiffArgs, base: String) -> anyhow::Result<u8> {
     let deletes = preview.deletes_by_change();
     if args.fail_on_delete && !deletes.is_empty() {
         let ids: Vec<String> = deletes.iter().map(ToString::to_string).collect();
-        eprintln!("error: the change deletes {} object(s) (--fail-on-delete): {}", ids.len(), ids.join(", "));
+        errln!("error: the change deletes {} object(s) (--fail-on-delete): {}", ids.len(), ids.join(", "));
         failed = true;
     }
     Ok(if failed {

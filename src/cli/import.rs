@@ -97,7 +97,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
         write(&args.out, object, &origin(object.object.kind))?;
     }
     for object in result.objects.iter().filter(|o| !o.redacted.is_empty()) {
-        eprintln!(
+        errln!(
             "warning: {}: secret values replaced by {} (use --include-secrets to keep them): {}",
             object.object,
             import::PLACEHOLDER,
@@ -106,10 +106,10 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
     }
     for skipped in &result.skipped {
         let level = if skipped.error { "error" } else { "note" };
-        eprintln!("{level}: {}: not imported: {}", skipped.object, skipped.reason);
+        errln!("{level}: {}: not imported: {}", skipped.object, skipped.reason);
     }
     let (apps, jobs) = result.counts();
-    println!("{apps} apps, {jobs} jobs written to {}", args.out.display());
+    outln!("{apps} apps, {jobs} jobs written to {}", args.out.display());
     let failed = result.skipped.iter().any(|s| s.error);
     Ok(if failed { super::EXIT_ERROR } else { super::EXIT_OK })
 }

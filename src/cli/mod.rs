@@ -5,6 +5,18 @@
 //! for every command —, 2 (`diff` only) changes present — as `terraform plan
 //! -detailed-exitcode`.
 
+/// `println!` for commands: a reader that went away (`mesosync diff | head`) is not
+/// an error. The rest of the output is dropped and the command finishes with its own
+/// exit code, where `println!` would panic ("failed printing to stdout").
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::cli::write_line(false, format_args!($($arg)*)) };
+}
+
+/// `eprintln!` with the same tolerance (`mesosync diff 2>&1 | head`).
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::cli::write_line(true, format_args!($($arg)*)) };
+}
+
 mod apply;
 mod args;
 mod completions;
@@ -55,6 +67,9 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff) to stdout.
     Man,
+    /// Internal: render one template read from stdin in a memory-limited process.
+    #[command(name = "render-template", hide = true)]
+    RenderTemplate,
 }
 
 /// Parse the process arguments, run the command, and return its exit code.
@@ -66,7 +81,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            errln!("error: {err:#}");
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -96,20 +111,52 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Completions(args) => completions::completions(&args),
         Command::Man => completions::man(),
+        Command::RenderTemplate => {
+            crate::source::template::serve_render_request(std::io::stdin().lock(), std::io::stdout().lock())?;
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+/// Write one line to stdout or stderr. A closed pipe is ignored; any other failure
+/// to write the output is as fatal as it is for `println!`.
+pub(crate) fn write_line(stderr: bool, line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let written = if stderr {
+        writeln!(std::io::stderr().lock(), "{line}")
+    } else {
+        writeln!(std::io::stdout().lock(), "{line}")
+    };
+    ignore_closed_pipe(written).unwrap_or_else(|e| panic!("failed writing the output: {e}"));
+}
+
+/// `Ok` for a write refused because the reader went away (`EPIPE`).
+pub(crate) fn ignore_closed_pipe(written: std::io::Result<()>) -> std::io::Result<()> {
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
 /// Print every load error, then the closing line: nothing was (or would be) written.
 fn print_load_errors(dir: &std::path::Path, errors: &crate::source::LoadErrors) {
     for e in errors.iter() {
-        eprintln!("{e}");
+        errln!("{e}");
     }
-    eprintln!("{}: {} error(s); nothing was written", dir.display(), errors.len());
+    errln!("{}: {} error(s); nothing was written", dir.display(), errors.len());
 }
 
-/// Run an async command on a fresh multi-threaded runtime.
+/// How long, once a command is done, its leftover background work (a blocking read
+/// abandoned with its reconcile) may delay the exit.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Run an async command on a fresh multi-threaded runtime. The exit does not wait for
+/// abandoned work beyond [`EXIT_GRACE`] (dropping a runtime would wait for it forever).
 fn block_on<F: std::future::Future<Output = anyhow::Result<u8>>>(future: F) -> anyhow::Result<u8> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(future)
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(future);
+    runtime.shutdown_timeout(EXIT_GRACE);
+    result
 }
 
 #[cfg(test)]

@@ -67,6 +67,25 @@ pub struct RunArgs {
     #[arg(long, default_value = "300ms", value_parser = parse_duration, env = "MESOSYNC_DEBOUNCE")]
     pub debounce: Duration,
 
+    /// With --prune: delete an object only once it has been missing from two successful
+    /// loads at least this far apart (a file rewritten in two steps deletes nothing).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, env = "MESOSYNC_PRUNE_DELAY")]
+    pub prune_delay: Duration,
+    /// A reconcile still running after this long is abandoned, reported as failed and
+    /// retried with backoff; /readyz fails until one finishes again.
+    #[arg(long, default_value = "30m", value_parser = parse_positive_duration, env = "MESOSYNC_RECONCILE_TIMEOUT")]
+    pub reconcile_timeout: Duration,
+    /// After SIGTERM: how long the write in flight may take before the reconcile is
+    /// abandoned (and, again, open /status requests before they are cut).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, env = "MESOSYNC_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Duration,
+    /// Most connections the status server keeps open; beyond, the oldest idle one is closed.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), env = "MESOSYNC_MAX_CONNECTIONS")]
+    pub max_connections: u32,
+    /// How long a status-server client may take to send its request headers.
+    #[arg(long, default_value = "5s", value_parser = parse_positive_duration, env = "MESOSYNC_HEADER_TIMEOUT")]
+    pub header_timeout: Duration,
+
     /// Run against an embedded Marathon + Chronos emulator instead of real servers.
     #[arg(long)]
     pub sandbox: bool,
@@ -97,6 +116,10 @@ impl RunArgs {
                 .git_pull
                 .as_ref()
                 .map(|branch| GitPullConfig { branch: branch.clone(), interval: self.git_interval }),
+            reconcile_timeout: self.reconcile_timeout,
+            shutdown_grace: self.shutdown_grace,
+            max_connections: self.max_connections as usize,
+            header_timeout: self.header_timeout,
             ..RuntimeConfig::new(self.dir.clone())
         }
     }
@@ -180,12 +203,12 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         let sandbox = emulator::start(config).await.context("starting the embedded sandbox")?;
         args.target.marathon = vec![sandbox.marathon_url()];
         args.target.chronos = vec![sandbox.chronos_url()];
-        println!(
+        outln!(
             "sandbox Marathon: {}  (try: curl {}/v2/apps)",
             sandbox.marathon_url(),
             sandbox.marathon_url()
         );
-        println!(
+        outln!(
             "sandbox Chronos:  {}  (try: curl {}/scheduler/jobs)",
             sandbox.chronos_url(),
             sandbox.chronos_url()
@@ -211,6 +234,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     };
     let webhook_secret = args.webhook_secret()?;
     let mut pipeline = args::pipeline(args.dir.clone(), &args.target, &args.plan, &args.apply)?;
+    pipeline.plan.prune_delay = Some(args.prune_delay);
     if let Some(election) = &election {
         pipeline.apply.write_fence = Some(election.fence().as_fn());
         let publisher = election.handle();
@@ -251,7 +275,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         .await
         .with_context(|| format!("binding the status server to {}", args.listen))?;
     let addr = listener.local_addr()?;
-    println!(
+    outln!(
         "mesosync: reconciling {} — status at http://{addr}/status, metrics at http://{addr}/metrics",
         args.dir.display()
     );

@@ -48,8 +48,8 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let sandbox = emulator::start(config).await.context("starting the sandbox")?;
-        println!("marathon: {}", sandbox.marathon_url());
-        println!("chronos:  {} (Chronos {:?})", sandbox.chronos_url(), args.chronos_version);
+        outln!("marathon: {}", sandbox.marathon_url());
+        outln!("chronos:  {} (Chronos {:?})", sandbox.chronos_url(), args.chronos_version);
         shutdown_signal().await;
         sandbox.shutdown().await;
         Ok(EXIT_OK)

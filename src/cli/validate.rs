@@ -20,7 +20,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
     let options = super::args::load_options(args.values.clone());
     match source::load_dir_with(&args.dir, &options) {
         Ok(state) => {
-            println!("{}: {} apps, {} jobs: valid", args.dir.display(), state.apps.len(), state.jobs.len());
+            outln!("{}: {} apps, {} jobs: valid", args.dir.display(), state.apps.len(), state.jobs.len());
             Ok(super::EXIT_OK)
         }
         Err(errors) => {

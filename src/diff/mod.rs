@@ -8,9 +8,7 @@
 //! change (a set that gained a member reads better whole than as a shifted list).
 //! Secret values are masked here, once, so no renderer can print them.
 
-pub mod markdown;
 pub mod mask;
-pub mod preview;
 pub mod render;
 
 use serde::{Deserialize, Serialize};

@@ -63,6 +63,31 @@ impl std::str::FromStr for ChronosVersion {
     }
 }
 
+/// What opens an ownership marker.
+pub const MARKER_OPEN: &str = "[mesosync:";
+
+/// A description carrying more than one ownership marker: ownership is ambiguous
+/// (someone copied a marker in, or tries to make two instances own the job), so no
+/// instance owns it and it is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AmbiguousMark {
+    /// How many markers it carries.
+    pub marks: usize,
+}
+
+/// The ownership mark of a description: exactly one marker, at the very end (where
+/// `normalize::chronos::with_owner_marker` puts it), counts; a marker anywhere else is text; two or more
+/// are an error.
+pub fn owner_mark(description: &str) -> Result<Option<&str>, AmbiguousMark> {
+    let marks = description.matches(MARKER_OPEN).count();
+    if marks > 1 {
+        return Err(AmbiguousMark { marks });
+    }
+    let Some(start) = description.rfind(MARKER_OPEN) else { return Ok(None) };
+    let rest = &description[start + MARKER_OPEN.len()..];
+    Ok(rest.strip_suffix(']').filter(|instance| !instance.contains(']')))
+}
+
 /// A Chronos job as a manifest may write it (union of 2.4, 2.5 and 3.x fields).
 #[allow(missing_docs)]
 #[derive(Debug, Deserialize)]
@@ -77,15 +102,16 @@ pub struct JobSpec {
     pub executor_flags: Option<String>,
     pub task_info_data: Option<String>,
     pub max_completion_time: Option<u64>,
-    pub retries: Option<u32>,
+    pub retries: Option<super::number::Int32>,
     pub owner: Option<String>,
     pub owner_name: Option<String>,
     pub description: Option<String>,
     #[serde(rename = "async")]
     pub async_: Option<bool>,
-    pub cpus: Option<f64>,
-    pub mem: Option<f64>,
-    pub disk: Option<f64>,
+    // Chronos itself takes any number; a negative one is a job Mesos can never run.
+    pub cpus: Option<super::number::NonNegative>,
+    pub mem: Option<super::number::NonNegative>,
+    pub disk: Option<super::number::NonNegative>,
     pub disabled: Option<bool>,
     pub soft_error: Option<bool>,
     pub data_processing_job_type: Option<bool>,

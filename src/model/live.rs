@@ -27,8 +27,11 @@ pub struct LiveHead {
     pub name: Option<Box<str>>,
     /// Marathon's `version`.
     pub version: Option<Box<str>>,
-    /// The Marathon `MESOSYNC_OWNER` label.
+    /// The Marathon `MESOSYNC_OWNER` label (`None` when ambiguous).
     pub owner_label: Option<Box<str>>,
+    /// More than one ownership mark (labels differing only in case, or several
+    /// description markers): nobody owns it, and it is reported.
+    pub ambiguous_mark: bool,
     /// The Chronos `description` (which carries the ownership marker).
     pub description: Option<Box<str>>,
     /// Marathon `dependencies` / Chronos `parents`, as listed.
@@ -50,6 +53,10 @@ struct HeadWire {
     schedule: Option<Box<str>>,
 }
 
+fn ambiguous_description(description: &str) -> bool {
+    super::chronos::owner_mark(description).is_err()
+}
+
 impl LiveHead {
     /// The head of an object already parsed (or whose fields have unexpected types).
     pub fn from_value(v: &Value) -> Self {
@@ -67,6 +74,8 @@ impl LiveHead {
             name: text("name"),
             version: text("version"),
             owner_label: marathon::owner(v).map(Box::from),
+            ambiguous_mark: v.get("labels").is_some_and(|l| marathon::owner_marks(l) > 1)
+                || v.get("description").and_then(Value::as_str).is_some_and(ambiguous_description),
             description: text("description"),
             dependencies: dependencies.into(),
             schedule: text("schedule"),
@@ -81,6 +90,8 @@ impl LiveHead {
             name: w.name,
             version: w.version,
             owner_label: w.labels.as_ref().and_then(marathon::owner_in_labels).map(Box::from),
+            ambiguous_mark: w.labels.as_ref().is_some_and(|l| marathon::owner_marks(l) > 1)
+                || w.description.as_deref().is_some_and(ambiguous_description),
             description: w.description,
             dependencies: dependencies.into(),
             schedule: w.schedule,

@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::number::{AnyPort, BackoffFactor, Cpus, Int32, Int64, NonNegative, Share};
+use super::strict::Strict;
+
 /// A Marathon app as a manifest may write it.
 #[allow(missing_docs)]
 #[derive(Debug, Deserialize)]
@@ -19,35 +22,35 @@ pub struct AppSpec {
     pub id: String,
     pub accepted_resource_roles: Option<Vec<String>>,
     pub args: Option<Vec<String>>,
-    pub backoff_factor: Option<f64>,
-    pub backoff_seconds: Option<f64>,
+    pub backoff_factor: Option<BackoffFactor>,
+    pub backoff_seconds: Option<Int32>,
     pub cmd: Option<String>,
     pub constraints: Option<Vec<Vec<String>>>,
     pub container: Option<Container>,
-    pub cpus: Option<f64>,
+    pub cpus: Option<Cpus>,
     pub dependencies: Option<Vec<String>>,
-    pub disk: Option<f64>,
+    pub disk: Option<NonNegative>,
     pub env: Option<BTreeMap<String, EnvValue>>,
     pub executor: Option<String>,
     pub executor_resources: Option<ExecutorResources>,
     pub fetch: Option<Vec<Fetch>>,
-    pub gpus: Option<u32>,
+    pub gpus: Option<Int32>,
     pub health_checks: Option<Vec<HealthCheck>>,
     pub check: Option<Value>,
-    pub instances: Option<u32>,
+    pub instances: Option<Int32>,
     pub labels: Option<BTreeMap<String, String>>,
-    pub max_launch_delay_seconds: Option<f64>,
-    pub mem: Option<f64>,
+    pub max_launch_delay_seconds: Option<Int32>,
+    pub mem: Option<NonNegative>,
     pub ip_address: Option<IpAddress>,
     pub networks: Option<Vec<Network>>,
-    pub ports: Option<Vec<u32>>,
+    pub ports: Option<Vec<AnyPort>>,
     pub port_definitions: Option<Vec<PortDefinition>>,
     pub readiness_checks: Option<Vec<ReadinessCheck>>,
     pub residency: Option<Residency>,
     pub resource_limits: Option<ResourceLimits>,
     pub require_ports: Option<bool>,
     pub secrets: Option<BTreeMap<String, SecretRef>>,
-    pub task_kill_grace_period_seconds: Option<u32>,
+    pub task_kill_grace_period_seconds: Option<Int32>,
     pub upgrade_strategy: Option<UpgradeStrategy>,
     pub uris: Option<Vec<String>>,
     pub user: Option<String>,
@@ -58,9 +61,11 @@ pub struct AppSpec {
 }
 
 /// An `env` value: a plain string or a reference to a secret (`{"secret": "name"}`).
+/// Read by hand rather than `untagged`: serde would take a list `[name]` for the
+/// secret object (a struct from a sequence), which Marathon refuses
+/// (`EnvVarValueOrSecret`, environmentVariable.raml).
 #[allow(missing_docs)]
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum EnvValue {
     Plain(String),
     Secret(EnvSecret),
@@ -86,9 +91,9 @@ pub struct SecretRef {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExecutorResources {
-    pub cpus: Option<f64>,
-    pub mem: Option<f64>,
-    pub disk: Option<f64>,
+    pub cpus: Option<NonNegative>,
+    pub mem: Option<NonNegative>,
+    pub disk: Option<NonNegative>,
 }
 
 #[allow(missing_docs)]
@@ -181,9 +186,9 @@ pub struct Appc {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PortMapping {
-    pub container_port: Option<u32>,
-    pub host_port: Option<u32>,
-    pub service_port: Option<u32>,
+    pub container_port: Option<AnyPort>,
+    pub host_port: Option<AnyPort>,
+    pub service_port: Option<AnyPort>,
     pub name: Option<String>,
     pub protocol: Option<String>,
     pub labels: Option<BTreeMap<String, String>>,
@@ -206,10 +211,10 @@ pub struct Volume {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PersistentVolume {
-    pub size: u64,
+    pub size: Int64,
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    pub max_size: Option<u64>,
+    pub max_size: Option<Int64>,
     pub profile_name: Option<String>,
     pub constraints: Option<Vec<Vec<String>>>,
 }
@@ -241,16 +246,16 @@ pub struct Fetch {
 pub struct HealthCheck {
     pub protocol: Option<HealthProtocol>,
     pub command: Option<HealthCommand>,
-    pub delay_seconds: Option<u32>,
-    pub grace_period_seconds: Option<u32>,
+    pub delay_seconds: Option<Int32>,
+    pub grace_period_seconds: Option<Int32>,
     pub ignore_http1xx: Option<bool>,
-    pub interval_seconds: Option<u32>,
+    pub interval_seconds: Option<Int32>,
     pub ip_protocol: Option<IpProtocol>,
-    pub max_consecutive_failures: Option<u32>,
+    pub max_consecutive_failures: Option<Int32>,
     pub path: Option<String>,
-    pub port: Option<u32>,
-    pub port_index: Option<u32>,
-    pub timeout_seconds: Option<u32>,
+    pub port: Option<AnyPort>,
+    pub port_index: Option<Int32>,
+    pub timeout_seconds: Option<Int32>,
 }
 
 #[allow(missing_docs)]
@@ -313,7 +318,8 @@ pub enum NetworkMode {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PortDefinition {
-    pub port: u32,
+    /// Optional, 0 by default (network.raml `PortDefinition.port?: AnyPort`).
+    pub port: Option<AnyPort>,
     pub name: Option<String>,
     pub protocol: Option<String>,
     pub labels: Option<BTreeMap<String, String>>,
@@ -327,9 +333,9 @@ pub struct ReadinessCheck {
     pub protocol: Option<String>,
     pub path: Option<String>,
     pub port_name: Option<String>,
-    pub interval_seconds: Option<u32>,
-    pub timeout_seconds: Option<u32>,
-    pub http_status_codes_for_ready: Option<Vec<u32>>,
+    pub interval_seconds: Option<Int32>,
+    pub timeout_seconds: Option<Int32>,
+    pub http_status_codes_for_ready: Option<Vec<Int32>>,
     pub preserve_last_response: Option<bool>,
 }
 
@@ -337,7 +343,7 @@ pub struct ReadinessCheck {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Residency {
-    pub relaunch_escalation_timeout_seconds: Option<u32>,
+    pub relaunch_escalation_timeout_seconds: Option<Int64>,
     pub task_lost_behavior: Option<String>,
 }
 
@@ -345,8 +351,8 @@ pub struct Residency {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpgradeStrategy {
-    pub minimum_health_capacity: Option<f64>,
-    pub maximum_over_capacity: Option<f64>,
+    pub minimum_health_capacity: Option<Share>,
+    pub maximum_over_capacity: Option<Share>,
 }
 
 #[allow(missing_docs)]
@@ -357,21 +363,53 @@ pub enum KillSelection {
     OldestFirst,
 }
 
-/// `unreachableStrategy`: either the string `"disabled"` or the two timeouts.
+/// `unreachableStrategy`: either the string `"disabled"` or the two timeouts
+/// (unreachableStrategy.raml: `UnreachableDisabled | UnreachableEnabled`, the string
+/// being the enum `[disabled]`). Read by hand for the same reason as [`EnvValue`].
 #[allow(missing_docs)]
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum UnreachableStrategyValue {
-    Disabled(String),
+    Disabled,
     Enabled(UnreachableStrategy),
+}
+
+impl<'de> Deserialize<'de> for EnvValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(deserializer)? {
+            Value::String(s) => Ok(EnvValue::Plain(s)),
+            object @ Value::Object(_) => EnvSecret::deserialize(Strict(&object))
+                .map(EnvValue::Secret)
+                .map_err(|_| D::Error::custom(ENV_VALUE_ERROR)),
+            _ => Err(D::Error::custom(ENV_VALUE_ERROR)),
+        }
+    }
+}
+
+/// The message describe() in `source` turns into "an env value must be …".
+const ENV_VALUE_ERROR: &str = "data did not match any variant of untagged enum EnvValue";
+
+impl<'de> Deserialize<'de> for UnreachableStrategyValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(deserializer)? {
+            Value::String(s) if s == "disabled" => Ok(UnreachableStrategyValue::Disabled),
+            object @ Value::Object(_) => UnreachableStrategy::deserialize(Strict(&object))
+                .map(UnreachableStrategyValue::Enabled)
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                "must be the string `disabled` or {inactiveAfterSeconds, expungeAfterSeconds}",
+            )),
+        }
+    }
 }
 
 #[allow(missing_docs)]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UnreachableStrategy {
-    pub inactive_after_seconds: Option<u64>,
-    pub expunge_after_seconds: Option<u64>,
+    pub inactive_after_seconds: Option<Int64>,
+    pub expunge_after_seconds: Option<Int64>,
 }
 
 /// The label that marks an app as managed by a mesosync instance (DESIGN §3).
@@ -382,9 +420,19 @@ pub fn owner(live: &Value) -> Option<&str> {
     owner_in_labels(live.get("labels")?)
 }
 
-/// The instance named by the ownership label of an app's `labels` object.
+/// The instance named by the ownership label of an app's `labels` object: the key
+/// spelled exactly `MESOSYNC_OWNER`, and no other key that differs only in case
+/// (`mesosync_owner` beside it makes ownership ambiguous: nobody's, and reported).
 pub fn owner_in_labels(labels: &Value) -> Option<&str> {
+    if owner_marks(labels) > 1 {
+        return None;
+    }
     labels.get(OWNER_LABEL)?.as_str()
+}
+
+/// How many labels look like the ownership label (its name in any case).
+pub fn owner_marks(labels: &Value) -> usize {
+    labels.as_object().map_or(0, |m| m.keys().filter(|k| k.eq_ignore_ascii_case(OWNER_LABEL)).count())
 }
 
 /// Check one Marathon path id (DESIGN §4): absolute or relative segments, each

@@ -10,8 +10,10 @@ pub mod chronos;
 pub mod live;
 pub mod location;
 pub mod marathon;
+pub mod number;
 pub mod pointer;
 pub mod spec;
+pub mod strict;
 
 use std::fmt;
 

@@ -79,12 +79,14 @@ pub fn owner_marker(instance: &str) -> String {
     format!("[mesosync:{instance}]")
 }
 
+pub use crate::model::chronos::{AmbiguousMark, MARKER_OPEN, owner_mark};
+
 /// Append the ownership marker of `instance` to the job's description (once).
 pub fn with_owner_marker(job: &mut Value, instance: &str) {
     let marker = owner_marker(instance);
     if let Value::Object(map) = job {
         let description = map.get("description").and_then(Value::as_str).unwrap_or("");
-        if !description.contains(&marker) {
+        if owner_mark(description) != Ok(Some(instance)) {
             let text = if description.is_empty() { marker } else { format!("{description} {marker}") };
             map.insert("description".into(), Value::String(text));
         }
@@ -94,7 +96,7 @@ pub fn with_owner_marker(job: &mut Value, instance: &str) {
 /// Whether a live job (its `description` and `name`) carries the marker of
 /// `instance` (and the name prefix, if any).
 pub fn is_owned(description: Option<&str>, name: Option<&str>, instance: &str, prefix: Option<&str>) -> bool {
-    let marked = description.is_some_and(|d| d.contains(&owner_marker(instance)));
+    let marked = description.is_some_and(|d| owner_mark(d) == Ok(Some(instance)));
     let named = match prefix {
         Some(p) => name.is_some_and(|n| n.starts_with(p)),
         None => true,
@@ -102,9 +104,9 @@ pub fn is_owned(description: Option<&str>, name: Option<&str>, instance: &str, p
     marked && named
 }
 
-/// The instance named by the first ownership marker in a job's description.
+/// The instance named by a job's ownership mark ([`owner_mark`]), if it has exactly one.
 pub fn marked_owner(description: &str) -> Option<&str> {
-    description.split("[mesosync:").nth(1).and_then(|rest| rest.split(']').next())
+    owner_mark(description).ok().flatten()
 }
 
 /// The desired job in canonical form, with the ownership marker of `opts.instance`.
@@ -336,7 +338,10 @@ mod tests {
         assert!(is_owned(description, Some("ms-j"), "prod", Some("ms-")));
         assert!(!is_owned(description, Some("j"), "other", None));
         assert!(!is_owned(None, Some("j"), "prod", None));
-        assert_eq!(marked_owner("x [mesosync:a] [mesosync:b]"), Some("a"));
+        assert_eq!(marked_owner("x [mesosync:a] [mesosync:b]"), None, "two marks: nobody's");
+        assert_eq!(owner_mark("x [mesosync:a] [mesosync:b]"), Err(AmbiguousMark { marks: 2 }));
+        assert_eq!(marked_owner("x [mesosync:a]"), Some("a"));
+        assert_eq!(marked_owner("copied [mesosync:a] here"), None, "only at the end");
         assert_eq!(marked_owner("nothing"), None);
     }
 }

@@ -39,6 +39,11 @@ pub struct PlanOptions {
     pub chronos_version: Option<ChronosVersion>,
     /// The Marathon version, if known (otherwise 1.10).
     pub marathon_version: Option<MarathonVersion>,
+    /// `run --prune-delay`: a controller deletes an object only once it has been
+    /// missing from two successful loads at least this far apart (enforced by
+    /// `reconcile`, which remembers when each was first missed; `None` for one-shot
+    /// commands).
+    pub prune_delay: Option<std::time::Duration>,
 }
 
 impl Default for PlanOptions {
@@ -54,6 +59,7 @@ impl Default for PlanOptions {
             chronos_prefix: None,
             chronos_version: None,
             marathon_version: None,
+            prune_delay: None,
         }
     }
 }
@@ -252,6 +258,9 @@ pub(crate) fn plan_object(
             action.body = Some(body(None));
         }
         Some(_) if action.changes.is_empty() => {}
+        Some(_) if live_object.is_some_and(|o| o.head().ambiguous_mark) => {
+            action.decision = Decision::Hold(HoldReason::AmbiguousOwner);
+        }
         Some(l) if !owns => {
             let owner = live_object.and_then(|o| system.live_owner(o.head()));
             // Only an unmarked object can be adopted: one marked by another instance
@@ -323,6 +332,22 @@ fn plan_prunes(
     let mut orphans: Vec<Node> = Vec::new();
     for system in system::all() {
         let kind = system.kind();
+        for l in live.list(kind).iter().filter(|l| l.head().ambiguous_mark) {
+            let head = l.head();
+            let Some(id) = (match kind {
+                ObjectKind::MarathonApp => head.id.as_deref(),
+                ObjectKind::ChronosJob => head.name.as_deref(),
+            }) else {
+                continue;
+            };
+            if desired.find(kind, id).is_none() {
+                // Never pruned (nobody owns it), but never silently either.
+                let object = ObjectRef { kind, id: id.to_string() };
+                let mut action = Action::new(object, Write::Delete, Impact::Destroy);
+                action.hold(HoldReason::AmbiguousOwner);
+                planned.push(Node { action, edges: Vec::new(), sync_wave: 0 });
+            }
+        }
         for l in live.list(kind).iter().filter(|l| opts.owns(system, l.head())) {
             owned_total += 1;
             let Some(id) = system.live_key(l.head()) else { continue };

@@ -88,6 +88,17 @@ pub enum HoldReason {
     /// An app that waits (directly or through other apps) on a Chronos job while
     /// Chronos is unreachable.
     WaitsOnUnreachableChronos,
+    /// Owned, no manifest, prune on, but first missed less than `--prune-delay` ago:
+    /// deleted only if still missing from a load that much later (a file being
+    /// rewritten must not delete what it will declare again a moment later).
+    PruneDelayed {
+        /// Seconds until the delete may happen.
+        seconds_left: u64,
+    },
+    /// The live object carries more than one ownership mark (several description
+    /// markers, or owner labels differing only in case): nobody owns it. An error for
+    /// that object: never written, adopted or pruned until one mark remains.
+    AmbiguousOwner,
     /// A reason read back from a saved plan file: its words as written. Only shown,
     /// never inspected (a saved plan is applied for its writes alone).
     Recorded(Box<str>),
@@ -223,6 +234,15 @@ impl fmt::Display for HoldReason {
             HoldReason::WaitsOnUnreachableChronos => {
                 f.write_str("waits on a Chronos job, and Chronos is unreachable")
             }
+            HoldReason::PruneDelayed { seconds_left } => write!(
+                f,
+                "has no manifest: deleted only if still missing from a load at least {seconds_left}s from now \
+                 (--prune-delay)"
+            ),
+            HoldReason::AmbiguousOwner => f.write_str(
+                "error: carries more than one ownership mark (`[mesosync:…]` markers in the description, \
+                 or MESOSYNC_OWNER labels differing in case): owned by nobody, left alone until only one remains",
+            ),
             HoldReason::Recorded(words) => f.write_str(words),
         }
     }

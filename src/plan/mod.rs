@@ -287,6 +287,10 @@ pub struct Summary {
     pub delete: usize,
     /// NoOps: objects equal to their manifest, or left alone (with a note).
     pub unchanged: usize,
+    /// Of the NoOps, deletes the mass-delete guard (or the empty-manifest rule)
+    /// refused: `apply` fails when there are any.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused_deletes: usize,
 }
 
 /// A whole plan: actions in execution order (by wave, then by id).
@@ -299,13 +303,21 @@ pub struct Plan {
     pub prune_refused: Option<PruneRefusal>,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{} to create, {} to update ({} restart), {} to scale, {} to delete",
             self.create, self.update, self.restart, self.scale, self.delete
-        )
+        )?;
+        if self.refused_deletes > 0 {
+            write!(f, " ({} refused by the prune guard)", self.refused_deletes)?;
+        }
+        Ok(())
     }
 }
 
@@ -325,6 +337,9 @@ impl Plan {
                 ActionKind::Scale => s.scale += 1,
                 ActionKind::Delete => s.delete += 1,
                 ActionKind::NoOp => s.unchanged += 1,
+            }
+            if matches!(a.decision, Decision::Hold(HoldReason::PruneRefused(_))) {
+                s.refused_deletes += 1;
             }
         }
         s
@@ -512,7 +527,15 @@ mod tests {
 
     #[test]
     fn summary_line_reads_like_terraform() {
-        let s = Summary { create: 3, update: 2, restart: 1, scale: 1, delete: 0, unchanged: 4 };
+        let s = Summary {
+            create: 3,
+            update: 2,
+            restart: 1,
+            scale: 1,
+            delete: 0,
+            unchanged: 4,
+            refused_deletes: 0,
+        };
         assert_eq!(s.to_string(), "3 to create, 2 to update (1 restart), 1 to scale, 0 to delete");
         assert!(!Plan::default().has_changes());
         assert_eq!(Plan::default().summary(), Summary::default());

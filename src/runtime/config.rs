@@ -48,6 +48,17 @@ pub struct RuntimeConfig {
     pub reconnect: Backoff,
     /// Optional self-pull of the manifest checkout.
     pub git_pull: Option<GitPullConfig>,
+    /// A reconcile still running after this long is abandoned and reported; `/readyz`
+    /// fails from then until a reconcile finishes again.
+    pub reconcile_timeout: Duration,
+    /// After SIGTERM, how long the reconcile in flight may take to finish its write
+    /// before it is abandoned (and the HTTP server's open requests before they are cut).
+    pub shutdown_grace: Duration,
+    /// The most connections the HTTP server holds open at once; a new one evicts the
+    /// oldest connection that is not in the middle of a request.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: Duration,
 }
 
 impl RuntimeConfig {
@@ -68,6 +79,10 @@ impl RuntimeConfig {
                 jitter: 0.2,
             },
             git_pull: None,
+            reconcile_timeout: Duration::from_secs(1800),
+            shutdown_grace: Duration::from_secs(10),
+            max_connections: 256,
+            header_timeout: Duration::from_secs(5),
         }
     }
 }

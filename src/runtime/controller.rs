@@ -5,11 +5,9 @@
 //!
 //! The loop knows nothing of HTTP, manifests or plans: it drives any [`Reconcile`].
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use chrono::Utc;
-use futures::FutureExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -80,8 +78,10 @@ impl Controller {
     /// A controller for `config` driving `reconciler`; nothing runs until [`run`](Self::run).
     pub fn new<R: Reconcile>(config: RuntimeConfig, reconciler: Arc<R>) -> Self {
         let (sender, receiver) = mpsc::channel(TRIGGER_QUEUE);
+        let status = StatusStore::new(&config.manifest_dir, config.dry_run);
+        status.set_reconcile_timeout(config.reconcile_timeout);
         Self {
-            status: StatusStore::new(&config.manifest_dir, config.dry_run),
+            status,
             metrics: Arc::new(Metrics::new()),
             config,
             reconciler,
@@ -129,6 +129,15 @@ impl Controller {
     /// then [`run`](Self::run) returns `Ok`.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
+    }
+
+    /// The limits of the HTTP server beside this controller.
+    pub fn serve_limits(&self) -> crate::server::ServeLimits {
+        crate::server::ServeLimits {
+            max_connections: self.config.max_connections,
+            header_timeout: self.config.header_timeout,
+            shutdown_grace: self.config.shutdown_grace,
+        }
     }
 
     /// The last file event the watcher handled: a barrier for tests (see
@@ -253,23 +262,7 @@ impl Controller {
         };
         let started = Instant::now();
         let started_at = Utc::now();
-        // A panicking reconcile is a failed reconcile, not a dead controller.
-        let outcome = AssertUnwindSafe(self.reconciler.reconcile(context))
-            .catch_unwind()
-            .instrument(span.clone())
-            .await
-            .unwrap_or_else(|panic| {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                Err(ReconcileFailure::new(
-                    FailureStage::Other,
-                    format!("reconcile panicked: {message}"),
-                    Requeue::Backoff,
-                ))
-            });
+        let outcome = self.run_bounded(context, started).instrument(span.clone()).await;
         let duration = started.elapsed();
         let now = Instant::now();
         scheduler.finished(now, &outcome);
@@ -296,6 +289,63 @@ impl Controller {
         });
         span.in_scope(|| log_outcome(&outcome, duration, scheduler));
     }
+}
+
+impl Controller {
+    /// Run one reconcile as its own task, so that nothing it does (a blocked read, a
+    /// server that never answers, a panic) can hold the loop: it is abandoned at
+    /// `--reconcile-timeout`, or `--shutdown-grace` after shutdown began.
+    async fn run_bounded(&self, context: ReconcileContext, started: Instant) -> ReconcileOutcome {
+        let reconciler = self.reconciler.clone();
+        let cancel = context.cancel.clone();
+        let mut task = tokio::spawn(async move { reconciler.reconcile(context).await }.in_current_span());
+        let handle = task.abort_handle();
+        let timeout = self.config.reconcile_timeout;
+        let grace = self.config.shutdown_grace;
+        let shutdown = async {
+            self.shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        let abandoned = |message: String| {
+            cancel.cancel();
+            handle.abort();
+            error!(error = %message, "reconcile abandoned");
+            Err(ReconcileFailure::new(FailureStage::Deadline, message, Requeue::Backoff))
+        };
+        tokio::select! {
+            joined = &mut task => joined.unwrap_or_else(|e| {
+                // A panicking reconcile is a failed reconcile, not a dead controller.
+                let message = match e.try_into_panic() {
+                    Ok(panic) => panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into()),
+                    Err(e) => e.to_string(),
+                };
+                Err(ReconcileFailure::new(
+                    FailureStage::Other,
+                    format!("reconcile panicked: {message}"),
+                    Requeue::Backoff,
+                ))
+            }),
+            _ = tokio::time::sleep_until(started + timeout) => abandoned(format!(
+                "the reconcile did not finish within --reconcile-timeout ({}); \
+                 it was abandoned and is retried with backoff",
+                humantime(timeout)
+            )),
+            _ = shutdown => abandoned(format!(
+                "the reconcile did not finish within --shutdown-grace ({}) of the shutdown signal",
+                humantime(grace)
+            )),
+        }
+    }
+}
+
+/// `90s`, `1.5s`, `30m`: a duration as the flags take it.
+fn humantime(d: std::time::Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs >= 60.0 && secs % 60.0 == 0.0 { format!("{}m", secs / 60.0) } else { format!("{secs}s") }
 }
 
 /// One line for the reconcile, one per failed object.

@@ -104,11 +104,16 @@
 //! # Readiness and shutdown
 //!
 //! `/readyz` turns ready after the first reconcile that returned a report (it loaded the
-//! manifests and listed live state), and stays ready.
+//! manifests and listed live state), and stays ready unless the controller is stuck:
+//! a reconcile runs as its own task and is abandoned (reported as failed, retried with
+//! backoff) at `--reconcile-timeout`; from then until a reconcile finishes again, and
+//! while one has been running longer than that, `/readyz` answers 503.
 //!
 //! SIGTERM or Ctrl-C cancels the [`ReconcileContext::cancel`] token; the
 //! reconcile finishes the write in flight and returns, the loop stops, the server
-//! drains, and [`crate::daemon::run`] returns `Ok` (exit 0). A second signal abandons the reconcile
+//! drains, and [`crate::daemon::run`] returns `Ok` (exit 0). Whatever runs, the reconcile is
+//! abandoned `--shutdown-grace` after the signal and open HTTP requests get as long
+//! again, so the process exits in bounded time. A second signal abandons the reconcile
 //! and returns [`RuntimeError::Forced`].
 
 pub mod backoff;

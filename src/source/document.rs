@@ -17,12 +17,16 @@ const KINDS: [&str; 2] = ["MarathonApp", "ChronosJob"];
 const MARATHON_OPERATORS: &[&str] = &["UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"];
 const CHRONOS_OPERATORS: &[&str] = &["EQUALS", "LIKE", "UNLIKE"];
 
-/// Parse and check every document of one file; templates are rendered with `values`.
-pub fn load_file(file: &ManifestFile, text: &str, values: &Value) -> (Vec<DesiredObject>, Vec<LoadError>) {
+/// Parse and check every document of one file; templates are rendered by `renderer`.
+pub fn load_file(
+    file: &ManifestFile,
+    text: &str,
+    renderer: &template::Renderer,
+) -> (Vec<DesiredObject>, Vec<LoadError>) {
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     let (text, lines) = if file.format == FileFormat::YamlTemplate {
-        match template::render(&file.path, text, values) {
+        match renderer.render(&file.path, text) {
             Ok((rendered, map)) => (std::borrow::Cow::Owned(rendered), Some(map)),
             Err(e) => {
                 errors.push(e);
@@ -90,7 +94,13 @@ fn parse_error(file: &ManifestFile, e: &serde_saphyr::Error) -> LoadError {
     if first.starts_with("line ") {
         first = first.split_once(": ").map_or(first, |(_, rest)| rest);
     }
-    error.message = format!("invalid {what}: {first}");
+    error.message = if first.contains("merge keys are not allowed") {
+        "a `<<` merge key is YAML 1.1, and manifests are read as YAML 1.2 (where it would be \
+         a plain key): write the fields out, or use a template (`*.yaml.j2`)"
+            .to_string()
+    } else {
+        format!("invalid {what}: {first}")
+    };
     error
 }
 
@@ -191,6 +201,14 @@ impl DocumentChecker {
             return None;
         }
         ok &= self.check_constraints(spec, MARATHON_OPERATORS, "Marathon");
+        let owner_labels = spec.get("labels").and_then(Value::as_object).into_iter().flatten();
+        for (key, _) in owner_labels.filter(|(k, _)| k.eq_ignore_ascii_case("MESOSYNC_OWNER")) {
+            self.error(
+                &format!("/spec/labels/{key}"),
+                "MESOSYNC_OWNER is the ownership label mesosync sets itself; a manifest must not set it",
+            );
+            ok = false;
+        }
         if let Some(deps) = spec.get("dependencies").and_then(Value::as_array) {
             let bad: Vec<(usize, String)> = deps
                 .iter()
@@ -266,6 +284,13 @@ impl DocumentChecker {
             _ => {}
         }
         ok &= self.check_constraints(spec, CHRONOS_OPERATORS, "Chronos");
+        if spec.get("description").and_then(Value::as_str).is_some_and(|d| d.contains("[mesosync:")) {
+            self.error(
+                "/spec/description",
+                "`[mesosync:…]` is the ownership marker mesosync adds itself; a description must not carry one",
+            );
+            ok = false;
+        }
         if let Some(Value::String(e)) = spec.get("epsilon") {
             if let Err(err) = chronos::Period::parse(e) {
                 self.error("/spec/epsilon", format!("malformed ISO 8601 duration: {err}"));
@@ -323,7 +348,8 @@ impl DocumentChecker {
         let mut work = value.clone();
         let mut clean = true;
         for _ in 0..64 {
-            match serde_path_to_error::deserialize::<_, T>(&work) {
+            // Strict: a struct only from a mapping, as the servers read them.
+            match serde_path_to_error::deserialize::<_, T>(crate::model::strict::Strict(&work)) {
                 Ok(t) => return clean.then_some(t),
                 Err(err) => {
                     clean = false;
@@ -379,8 +405,11 @@ fn describe(mut tokens: Vec<String>, message: &str, what: &str) -> (Vec<String>,
             format!("{}: an env value must be a string or {{secret: <name>}}", field_path(&tokens)),
         );
     }
-    let text =
-        message.replace("f64", "a number").replace("u32", "a whole number").replace("u64", "a whole number");
+    let text = message
+        .replace("f64", "a number")
+        .replace("u32", "a whole number")
+        .replace("u64", "a whole number")
+        .replace("i64", "a whole number");
     (tokens.clone(), format!("{}: {text}", field_path(&tokens)))
 }
 

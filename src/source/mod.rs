@@ -27,8 +27,10 @@ pub use walk::MAX_FILE_BYTES;
 /// references, cycles) are the job of [`load_dir`].
 pub fn load_text(path: &Path, text: &str) -> (Vec<crate::model::DesiredObject>, Vec<LoadError>) {
     let format = walk::format_of(path).unwrap_or(walk::FileFormat::Yaml);
-    let values = serde_json::Value::Object(serde_json::Map::new());
-    document::load_file(&walk::ManifestFile { path: std::sync::Arc::from(path), format }, text, &values)
+    let renderer =
+        template::Renderer::new(serde_json::Value::Object(serde_json::Map::new()), Default::default());
+    let file = walk::ManifestFile { path: std::sync::Arc::from(path), format };
+    document::load_file(&file, text, &renderer)
 }
 
 /// How to load a manifest directory beyond its files.
@@ -41,6 +43,8 @@ pub struct LoadOptions {
     /// Given by the caller (the CLI passes its process environment): loading never
     /// reads process globals itself.
     pub env: Vec<(String, String)>,
+    /// Where templates are rendered (the CLI: in a child process, bounded in memory).
+    pub isolation: template::Isolation,
 }
 
 /// The prefix of environment variables that become template values.
@@ -119,6 +123,8 @@ pub(crate) struct FoundSet {
     pub files: Vec<walk::ManifestFile>,
     pub errors: Vec<LoadError>,
     pub values: Result<serde_json::Value, Vec<LoadError>>,
+    /// Where its templates are rendered.
+    pub isolation: template::Isolation,
 }
 
 /// Read `file`; `None` when its bytes are those of the cached copy, else the bytes and
@@ -150,7 +156,7 @@ fn read_file(
 fn read_files(
     files: &[walk::ManifestFile],
     read: &ReadFile<'_>,
-    values: &serde_json::Value,
+    renderer: &template::Renderer,
     values_print: u64,
     cache: Option<&LoadCache>,
 ) -> Vec<FileOutcome> {
@@ -167,7 +173,7 @@ fn read_files(
         });
     }
     let parse = |(i, (content, text)): (usize, (u64, String))| {
-        let (objects, errors) = document::load_file(&files[i], &text, values);
+        let (objects, errors) = document::load_file(&files[i], &text, renderer);
         (i, FileOutcome::Parsed { content, objects, errors })
     };
     // A few files (an edit) are parsed at once; threads only pay off for many.
@@ -226,7 +232,10 @@ fn load(
     }
     let (files, errors) = walk::find_manifests(root);
     let values = template::collect_values(root, &options.values_files, &options.env);
-    load_found(FoundSet { files, errors, values }, &|f| fs::read(&f.path).map_err(|e| e.to_string()), cache)
+    let isolation = options.isolation.clone();
+    // Only regular files, bounded: a FIFO named `x.yaml` must not block the reader.
+    let read = |f: &walk::ManifestFile| walk::read_regular_file(&f.path, walk::MAX_FILE_BYTES);
+    load_found(FoundSet { files, errors, values, isolation }, &read, cache)
 }
 
 /// Parse and check a found manifest set, reading each file with `read`: the one
@@ -237,7 +246,7 @@ pub(crate) fn load_found(
     read: &ReadFile<'_>,
     mut cache: Option<&mut LoadCache>,
 ) -> Result<DesiredState, LoadErrors> {
-    let FoundSet { files, mut errors, values } = found;
+    let FoundSet { files, mut errors, values, isolation } = found;
     let values = values.unwrap_or_else(|mut e| {
         errors.append(&mut e);
         serde_json::Value::Null
@@ -249,7 +258,8 @@ pub(crate) fn load_found(
         cache.files.retain(|p, _| present.contains(p.as_path()));
     }
     let mut objects = Vec::new();
-    let read = read_files(&files, read, &values, values_print, cache.as_deref());
+    let renderer = template::Renderer::new(values, isolation);
+    let read = read_files(&files, read, &renderer, values_print, cache.as_deref());
     for (file, outcome) in files.iter().zip(read) {
         match outcome {
             FileOutcome::Unreadable(e) => errors.push(e),

@@ -410,7 +410,12 @@ pub fn load_revision(
     let read = |file: &ManifestFile| -> Result<Vec<u8>, String> {
         by_file.get(&*file.path).map(|b| b.to_vec()).ok_or_else(|| "blob missing from the repository".into())
     };
-    let found = FoundSet { files: files.iter().map(|(f, _)| f.clone()).collect(), errors, values };
+    let found = FoundSet {
+        files: files.iter().map(|(f, _)| f.clone()).collect(),
+        errors,
+        values,
+        isolation: options.isolation.clone(),
+    };
     super::load_found(found, &read, Some(cache)).map_err(RevisionError::Load)
 }
 

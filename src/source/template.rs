@@ -7,14 +7,112 @@
 //! errors (strict mode) naming the template's file and line. Rendering keeps
 //! provenance: every line of the output is mapped back to the template line it came
 //! from, so a diff or an error still points into the template.
+//!
+//! Rendering is bounded, because a template is code: each render runs at most
+//! [`RENDER_FUEL`] engine steps (an endless or huge loop is an error, not a hang), its
+//! output is cut off at [`MAX_RENDERED_BYTES`] like a manifest file, all renders of one
+//! load together at [`MAX_RENDERED_TOTAL`], and values files obey the file limit.
+//! Memory is the one thing an engine cannot meter (`{% set b = a ~ a %}` doubles a
+//! string in one step, and a failed allocation aborts the process), so the binary
+//! renders each template in a child process of its own ([`Isolation::Process`]),
+//! limited to [`RENDER_MEMORY`] of address space and killed after [`RENDER_TIME`].
 
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 use similar::{DiffOp, TextDiff};
 
 use super::LoadError;
-use super::walk::file_error;
+use super::walk::{MAX_FILE_BYTES, file_error, read_regular_file};
+
+/// Engine steps one render may take. The Kolla templates take a few thousand; this
+/// is well under a second of work, and far above any real template.
+pub const RENDER_FUEL: u64 = 5_000_000;
+/// The most one template may render to: the limit of a manifest file.
+pub const MAX_RENDERED_BYTES: u64 = MAX_FILE_BYTES;
+/// The most all the templates of one load may render to together.
+pub const MAX_RENDERED_TOTAL: u64 = 64 * MAX_FILE_BYTES;
+
+/// Address space a child process rendering one template may use.
+pub const RENDER_MEMORY: u64 = 512 * 1024 * 1024;
+/// Wall-clock time a child process rendering one template may take.
+pub const RENDER_TIME: Duration = Duration::from_secs(20);
+/// The hidden subcommand of the `mesosync` binary that renders one template.
+pub const RENDER_COMMAND: &str = "render-template";
+
+/// Where templates are rendered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Isolation {
+    /// In this process: bounded in steps and output, not in memory. For library use
+    /// and tests with trusted templates.
+    #[default]
+    InProcess,
+    /// In a child process, `<exe> render-template`, bounded in memory and time too.
+    /// `exe` must be the `mesosync` binary.
+    Process(PathBuf),
+}
+
+/// What the renders of one load may still produce, shared by the threads that parse.
+#[derive(Debug)]
+pub struct RenderBudget(AtomicU64);
+
+impl RenderBudget {
+    /// A budget of `bytes` rendered bytes.
+    pub fn new(bytes: u64) -> Self {
+        Self(AtomicU64::new(bytes))
+    }
+
+    /// Take `bytes` from the budget; false when not that much is left.
+    fn take(&self, bytes: u64) -> bool {
+        self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(bytes)).is_ok()
+    }
+}
+
+impl Default for RenderBudget {
+    fn default() -> Self {
+        Self::new(MAX_RENDERED_TOTAL)
+    }
+}
+
+/// Render output, refused past a limit (so a render that would produce gigabytes fails
+/// at the limit instead of allocating them).
+struct CappedOutput {
+    bytes: Vec<u8>,
+    limit: u64,
+}
+
+impl Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.bytes.len() + buf.len()) as u64 > self.limit {
+            return Err(std::io::Error::other("over the limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Render `name` from `env` into at most `limit` bytes.
+fn render_capped(
+    env: &minijinja::Environment<'_>,
+    name: &str,
+    source: &str,
+    context: &minijinja::Value,
+    limit: u64,
+) -> Result<String, minijinja::Error> {
+    let template = env.template_from_named_str(name, source)?;
+    let mut out = CappedOutput { bytes: Vec::new(), limit };
+    template.render_captured_to(context, &mut out)?;
+    String::from_utf8(out.bytes)
+        .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::BadSerialization, "output is not UTF-8"))
+}
 
 /// Prefix of environment variables that become template values.
 pub const ENV_PREFIX: &str = "MESOSYNC_VAR_";
@@ -30,9 +128,157 @@ impl LineMap {
     }
 }
 
-/// Render `template` (the text of `path`) with `values`.
-pub fn render(path: &Path, template: &str, values: &Value) -> Result<(String, LineMap), LoadError> {
+/// Renders the templates of one load: the values, where to render, and what the
+/// renders may still produce together.
+#[derive(Debug)]
+pub struct Renderer {
+    values: Value,
+    isolation: Isolation,
+    budget: RenderBudget,
+}
+
+impl Renderer {
+    /// A renderer for one load, with a fresh [`MAX_RENDERED_TOTAL`] budget.
+    pub fn new(values: Value, isolation: Isolation) -> Self {
+        Self { values, isolation, budget: RenderBudget::default() }
+    }
+
+    /// The template values.
+    pub fn values(&self) -> &Value {
+        &self.values
+    }
+
+    /// Render `template` (the text of `path`) as the isolation says, within
+    /// [`RENDER_FUEL`] and [`MAX_RENDERED_BYTES`], taking its output from the budget.
+    pub fn render(&self, path: &Path, template: &str) -> Result<(String, LineMap), LoadError> {
+        match &self.isolation {
+            Isolation::InProcess => render(path, template, &self.values, &self.budget),
+            Isolation::Process(exe) => {
+                let (rendered, map) = render_in_child(exe, path, template, &self.values)?;
+                take_budget(path, &self.budget, &rendered)?;
+                Ok((rendered, map))
+            }
+        }
+    }
+}
+
+/// What a child process is asked to render.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RenderRequest {
+    path: PathBuf,
+    template: String,
+    values: Value,
+}
+
+/// What it answers.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RenderAnswer {
+    Rendered { text: String, lines: Vec<u32> },
+    Failed { line: u32, column: u32, message: String },
+}
+
+fn render_in_child(
+    exe: &Path,
+    path: &Path,
+    template: &str,
+    values: &Value,
+) -> Result<(String, LineMap), LoadError> {
+    let failed = |message: String| file_error(path, &message);
+    let request =
+        RenderRequest { path: path.to_path_buf(), template: template.to_string(), values: values.clone() };
+    let request = serde_json::to_vec(&request).map_err(|e| failed(format!("cannot render: {e}")))?;
+    let mut child = Command::new(exe)
+        .arg(RENDER_COMMAND)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| failed(format!("cannot start the template renderer {}: {e}", exe.display())))?;
+    let (stdin, stdout) = (child.stdin.take(), child.stdout.take());
+    // Feed and read on their own threads, so that the wait below is the only one and
+    // is bounded whatever the child does.
+    let (sent, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let fed = stdin.map(|mut input| input.write_all(&request));
+        drop(fed);
+        let mut out = Vec::new();
+        let limit = 3 * MAX_RENDERED_BYTES + 4096;
+        let read = stdout.map(|output| output.take(limit).read_to_end(&mut out));
+        let _ = sent.send(read.map(|_| out));
+    });
+    let out = answer.recv_timeout(RENDER_TIME);
+    if out.is_err() {
+        let _ = child.kill();
+    }
+    let status = child.wait().map_err(|e| failed(format!("template renderer: {e}")))?;
+    let out = match out {
+        Err(_) => {
+            return Err(failed(format!(
+                "template did not finish rendering within {}s; stopped",
+                RENDER_TIME.as_secs()
+            )));
+        }
+        Ok(out) => out.unwrap_or_default(),
+    };
+    if !status.success() {
+        return Err(failed(format!(
+            "template rendering was stopped ({status}): it needed more than {} MiB of memory \
+             (a value growing without bound?)",
+            RENDER_MEMORY / (1024 * 1024)
+        )));
+    }
+    match serde_json::from_slice::<RenderAnswer>(&out) {
+        Ok(RenderAnswer::Rendered { text, lines }) => Ok((text, LineMap(lines))),
+        Ok(RenderAnswer::Failed { line, column, message }) => {
+            let mut error = failed(message);
+            error.location.line = line;
+            error.location.column = column;
+            Err(error)
+        }
+        Err(e) => Err(failed(format!("the template renderer answered nonsense: {e}"))),
+    }
+}
+
+/// The child's side (`mesosync render-template`): limit this process to
+/// [`RENDER_MEMORY`], read one request from `input`, render it in process, write the
+/// answer to `output`.
+pub fn serve_render_request(input: impl Read, output: impl Write) -> std::io::Result<()> {
+    let limit = rustix::process::Rlimit { current: Some(RENDER_MEMORY), maximum: Some(RENDER_MEMORY) };
+    rustix::process::setrlimit(rustix::process::Resource::As, limit).map_err(std::io::Error::from)?;
+    let mut bytes = Vec::new();
+    input.take(MAX_FILE_BYTES * 8).read_to_end(&mut bytes)?;
+    let request: RenderRequest = serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
+    let budget = RenderBudget::default();
+    let answer = match render(&request.path, &request.template, &request.values, &budget) {
+        Ok((text, LineMap(lines))) => RenderAnswer::Rendered { text, lines },
+        Err(e) => {
+            RenderAnswer::Failed { line: e.location.line, column: e.location.column, message: e.message }
+        }
+    };
+    serde_json::to_writer(output, &answer).map_err(std::io::Error::other)
+}
+
+fn take_budget(path: &Path, budget: &RenderBudget, rendered: &str) -> Result<(), LoadError> {
+    if budget.take(rendered.len() as u64) {
+        return Ok(());
+    }
+    let message = format!(
+        "the templates of this directory render to more than {MAX_RENDERED_TOTAL} bytes together; refusing the rest"
+    );
+    Err(file_error(path, &message))
+}
+
+/// Render `template` (the text of `path`) with `values` in this process, within
+/// [`RENDER_FUEL`] and [`MAX_RENDERED_BYTES`], taking its output from `budget`.
+pub fn render(
+    path: &Path,
+    template: &str,
+    values: &Value,
+    budget: &RenderBudget,
+) -> Result<(String, LineMap), LoadError> {
     let mut env = minijinja::Environment::new();
+    env.set_fuel(Some(RENDER_FUEL));
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     // Keep a trailing newline, and let `{% … %}` lines vanish cleanly as kolla's did.
     env.set_keep_trailing_newline(true);
@@ -43,12 +289,13 @@ pub fn render(path: &Path, template: &str, values: &Value) -> Result<(String, Li
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     let name = path.display().to_string();
     let context = minijinja::Value::from_serialize(values);
-    let rendered = env
-        .template_from_named_str(&name, template)
-        .and_then(|t| t.render(&context))
+    let rendered = render_capped(&env, &name, template, &context, MAX_RENDERED_BYTES)
         .map_err(|e| template_error(path, &e))?;
-    let shadow =
-        env.template_from_named_str(&name, &shadow_template(template)).and_then(|t| t.render(&context));
+    take_budget(path, budget, &rendered)?;
+    // Markers make each line longer; the shadow is for line numbers only, so failing it
+    // (over its own cap) just falls back to the diff mapping.
+    let shadow_limit = MAX_RENDERED_BYTES.saturating_mul(2) + 32 * rendered.lines().count() as u64;
+    let shadow = render_capped(&env, &name, &shadow_template(template), &context, shadow_limit);
     let map = match shadow {
         Ok(shadow) => {
             marker_map(&shadow, rendered.lines().count()).unwrap_or_else(|| line_map(template, &rendered))
@@ -107,11 +354,16 @@ fn template_error(path: &Path, e: &minijinja::Error) -> LoadError {
         error.location.column = 1;
     }
     let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
-    let kind = match e.kind() {
-        minijinja::ErrorKind::UndefinedError => "undefined variable in template".to_string(),
-        other => format!("template error ({other})"),
+    error.message = match e.kind() {
+        minijinja::ErrorKind::UndefinedError => format!("undefined variable in template{detail}"),
+        minijinja::ErrorKind::OutOfFuel => format!(
+            "template did not finish within its budget of {RENDER_FUEL} steps (an endless or very large loop?)"
+        ),
+        minijinja::ErrorKind::WriteFailure => {
+            format!("template renders to more than {MAX_RENDERED_BYTES} bytes, the limit for a manifest")
+        }
+        other => format!("template error ({other}){detail}"),
     };
-    error.message = format!("{kind}{detail}");
     error
 }
 
@@ -202,8 +454,9 @@ pub fn merge(base: &mut Value, overlay: Value) {
 
 /// Read one values file (a YAML mapping).
 pub fn read_values(path: &Path) -> Result<Value, LoadError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| file_error(path, &format!("cannot read values: {e}")))?;
+    let bytes = read_regular_file(path, MAX_FILE_BYTES)
+        .map_err(|e| file_error(path, &format!("cannot read values: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| file_error(path, "values file is not UTF-8 text"))?;
     parse_values(path, &text)
 }
 
@@ -236,7 +489,8 @@ pub fn collect_values(
     files: &[std::path::PathBuf],
     env: &[(String, String)],
 ) -> Result<Value, Vec<LoadError>> {
-    let defaults = ["values.yaml", "values.yml"].iter().map(|n| root.join(n)).find(|p| p.is_file());
+    // `exists`, not `is_file`: a FIFO named values.yaml is refused, not skipped.
+    let defaults = ["values.yaml", "values.yml"].iter().map(|n| root.join(n)).find(|p| p.exists());
     merge_values(defaults.iter().chain(files).map(|p| read_values(p)), env)
 }
 
@@ -271,7 +525,7 @@ mod tests {
         let template =
             "a: 1\n{% for s in services %}\n- {{ s }}\n{% endfor %}\nimage: {{ registry }}/x\nz: 2\n";
         let values = serde_json::json!({"services": ["x", "y"], "registry": "r:5000"});
-        let (out, map) = render(Path::new("t.yaml.j2"), template, &values).unwrap();
+        let (out, map) = render(Path::new("t.yaml.j2"), template, &values, &RenderBudget::default()).unwrap();
         assert_eq!(out, "a: 1\n- x\n- y\nimage: r:5000/x\nz: 2\n");
         let lines: Vec<u32> = (1..=5).map(|l| map.template_line(l)).collect();
         assert_eq!(lines, [1, 3, 3, 5, 6]);
@@ -281,7 +535,7 @@ mod tests {
     fn multi_line_values_fall_back_to_the_diff_mapping() {
         let template = "a: 1\nb: |\n  {{ text | indent(2) }}\nc: 3\n";
         let values = serde_json::json!({"text": "x\ny"});
-        let (out, map) = render(Path::new("t.yaml.j2"), template, &values).unwrap();
+        let (out, map) = render(Path::new("t.yaml.j2"), template, &values, &RenderBudget::default()).unwrap();
         assert_eq!(out, "a: 1\nb: |\n  x\n  y\nc: 3\n");
         let lines: Vec<u32> = (1..=5).map(|l| map.template_line(l)).collect();
         assert_eq!(lines, [1, 2, 3, 3, 4]);
@@ -289,12 +543,22 @@ mod tests {
 
     #[test]
     fn undefined_variables_are_errors_with_the_line() {
-        let err =
-            render(Path::new("t.yaml.j2"), "a: 1\nb: {{ nope }}\n", &serde_json::json!({})).unwrap_err();
+        let err = render(
+            Path::new("t.yaml.j2"),
+            "a: 1\nb: {{ nope }}\n",
+            &serde_json::json!({}),
+            &RenderBudget::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.location.line, 2);
         assert!(err.message.starts_with("undefined variable in template"), "{}", err.message);
-        let err =
-            render(Path::new("t.yaml.j2"), "a: {{ x.y }}\n", &serde_json::json!({"x": {}})).unwrap_err();
+        let err = render(
+            Path::new("t.yaml.j2"),
+            "a: {{ x.y }}\n",
+            &serde_json::json!({"x": {}}),
+            &RenderBudget::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.location.line, 1);
     }
 

@@ -1,7 +1,11 @@
-//! Finding manifest files: a recursive walk that skips hidden entries, refuses
-//! symlinks that leave the root and files too large to be a manifest.
+//! Finding and reading manifest files: a recursive walk that skips hidden entries,
+//! refuses symlinks that leave the root, anything that is not a regular file (a FIFO
+//! or device named `*.yaml` would block the reader forever) and files too large to be
+//! a manifest; and [`read_regular_file`], the one bounded way every manifest and
+//! values file is read.
 
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -125,20 +129,51 @@ fn walk(
         if meta.is_dir() {
             walk(&path, real_root, seen, files, errors);
         } else if let Some(format) = format_of(&path) {
+            if !meta.is_file() {
+                errors.push(file_error(&path, NOT_REGULAR));
+                continue;
+            }
             if meta.len() > MAX_FILE_BYTES {
-                errors.push(file_error(
-                    &path,
-                    &format!(
-                        "file is {} bytes, over the {} byte limit for a manifest; is it really one?",
-                        meta.len(),
-                        MAX_FILE_BYTES
-                    ),
-                ));
+                errors.push(file_error(&path, &too_large(meta.len(), MAX_FILE_BYTES)));
                 continue;
             }
             files.push(ManifestFile { path: Arc::from(path.as_path()), format });
         }
     }
+}
+
+const NOT_REGULAR: &str =
+    "is not a regular file (a FIFO, socket or device named like a manifest); refusing to read it";
+
+/// Read `path` whole, if it is a regular file of at most `limit` bytes. The file is
+/// opened without blocking and checked on the open handle, so a FIFO (or a file
+/// swapped for one after the walk) is refused instead of blocking the reader until a
+/// writer appears, and a file growing after the walk is cut off at `limit + 1` bytes
+/// and refused.
+pub fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(NOT_REGULAR.to_string());
+    }
+    if meta.len() > limit {
+        return Err(too_large(meta.len(), limit));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64, limit));
+    }
+    Ok(bytes)
+}
+
+fn too_large(len: u64, limit: u64) -> String {
+    format!("file is {len} bytes, over the {limit} byte limit for a manifest; is it really one?")
 }
 
 /// An error about a whole file or directory.

@@ -154,9 +154,14 @@ impl Node {
 
 /// Parse every document of a YAML (or JSON) text.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, serde_saphyr::Error> {
-    // YAML 1.2 booleans only: `no`, `yes`, `on` stay strings (kolla's env values use them).
+    // YAML 1.2 core schema only, so that no YAML 1.1 reader could see another value:
+    // `no`, `yes`, `on` stay strings (kolla's env values use them), so does `1_000`
+    // (a YAML 1.1 integer), and a `<<` merge key (YAML 1.1 only) is an error rather
+    // than merged by one reader and a plain key to another.
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
+    options.underscored_numbers_as_strings = true;
+    options.merge_keys = serde_saphyr::MergeKeyPolicy::Error;
     serde_saphyr::from_str_multiple_with_options::<Node, Vec<Node>>(text, options)
 }
 
@@ -198,6 +203,15 @@ mod tests {
         assert_eq!(docs[0].0["a"], serde_json::json!("no"));
         assert_eq!(docs[1].0["b"], serde_json::json!(128));
         assert_eq!(docs[2].0["c"].as_f64(), Some(128.0));
+    }
+
+    #[test]
+    fn yaml_1_1_numbers_stay_strings_and_merge_keys_are_refused() {
+        let docs = flatten("a: 1_000\nb: 0x1F\nc: 010\n");
+        assert_eq!(docs[0].0["a"], serde_json::json!("1_000"));
+        assert_eq!(docs[0].0["b"], serde_json::json!(31), "hex is YAML 1.2 core");
+        assert_eq!(docs[0].0["c"].as_f64(), Some(10.0), "no YAML 1.1 octal");
+        assert!(parse_documents("a: &x {b: 1}\nc:\n  <<: *x\n").is_err());
     }
 
     #[test]

@@ -196,6 +196,9 @@ pub enum FailureStage {
     Load,
     /// Listing the live state (nothing was written).
     List,
+    /// It did not finish within the reconcile deadline (or the shutdown grace) and
+    /// was abandoned.
+    Deadline,
     /// Anything else.
     Other,
 }
@@ -205,6 +208,7 @@ impl fmt::Display for FailureStage {
         f.write_str(match self {
             FailureStage::Load => "loading the manifests",
             FailureStage::List => "listing live state",
+            FailureStage::Deadline => "abandoned",
             FailureStage::Other => "reconcile",
         })
     }

@@ -61,6 +61,13 @@ pub struct Status {
     pub retry: Option<Retry>,
     /// The most recent errors, oldest first.
     pub last_errors: VecDeque<ErrorEntry>,
+    /// Set while the controller is stuck: the last reconcile was abandoned at its
+    /// deadline (cleared by the next one that finishes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stuck: Option<String>,
+    /// A reconcile running longer than this is stuck (`--reconcile-timeout`).
+    #[serde(skip)]
+    pub reconcile_timeout: Option<Duration>,
     /// High availability (`--ha-zk`): this replica's role and the current leader.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ha: Option<serde_json::Value>,
@@ -182,9 +189,34 @@ impl StatusStore {
         self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// A reconcile has loaded and listed at least once.
+    /// Ready: a reconcile has loaded and listed, and the controller is not stuck.
     pub fn is_ready(&self) -> bool {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).ready
+        self.not_ready_reason(Utc::now()).is_none()
+    }
+
+    /// Why `/readyz` should fail at `now`, if it should: no reconcile has listed live
+    /// state yet, the last one was abandoned at its deadline, or the one running has
+    /// outlived the deadline (a reconcile that cannot even be abandoned).
+    pub fn not_ready_reason(&self, now: DateTime<Utc>) -> Option<String> {
+        let s = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(stuck) = &s.stuck {
+            return Some(format!("stuck: {stuck}"));
+        }
+        if let (Some(running), Some(timeout)) = (&s.running, s.reconcile_timeout) {
+            let limit = chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
+            if now.signed_duration_since(running.started_at) > limit {
+                return Some(format!(
+                    "stuck: reconcile {} has been running since {}",
+                    running.number, running.started_at
+                ));
+            }
+        }
+        (!s.ready).then(|| "no reconcile has loaded the manifests and listed live state yet".to_string())
+    }
+
+    /// A reconcile running longer than `timeout` makes the controller not ready.
+    pub fn set_reconcile_timeout(&self, timeout: Duration) {
+        self.update(|s| s.reconcile_timeout = Some(timeout));
     }
 
     fn update(&self, change: impl FnOnce(&mut Status)) {
@@ -222,6 +254,7 @@ impl StatusStore {
             match done.outcome {
                 Ok(report) => {
                     s.ready = true;
+                    s.stuck = None;
                     last.summary = Some(report.summary);
                     last.writes = report.writes.clone();
                     s.objects = report
@@ -238,6 +271,9 @@ impl StatusStore {
                     }
                 }
                 Err(failure) => {
+                    if failure.stage == FailureStage::Deadline {
+                        s.stuck = Some(failure.message.clone());
+                    }
                     last.error = Some(failure.to_string());
                     push_error(s, finished_at, None, failure.to_string());
                 }

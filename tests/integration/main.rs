@@ -21,6 +21,7 @@ mod preview;
 mod preview_cli;
 mod reliability_faults;
 mod reliability_input;
+mod reliability_liveness;
 mod reliability_properties;
 mod reliability_prune;
 mod reliability_security;

@@ -353,3 +353,33 @@ async fn the_controller_reports_chronos_down_converges_marathon_and_catches_up_l
     assert_eq!(run.stop().await.code, 0);
     sb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_applies_creating_the_same_apps_at_once_both_succeed() {
+    // Two runs of the same instance (two operators, a CI job and a controller) plan
+    // the same creates; the emulator holds each create 300 ms, so the second create
+    // of every app meets a 409 "already exists" for an app that carries our label.
+    let sb = sandbox(Duration::from_millis(20)).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_apps(dir.path(), 6);
+    sb.faults().add(FaultRule {
+        system: Some(System::Marathon),
+        method: Some("POST".into()),
+        path_prefix: "/v2/apps".into(),
+        latency_ms: 300,
+        ..FaultRule::default()
+    });
+    let (a, b) =
+        tokio::join!(mesosync(&sb, "apply", dir.path(), &[]), mesosync(&sb, "apply", dir.path(), &[]));
+    sb.faults().clear();
+    let conflicts = count(&sb, "POST", Some(409));
+    assert!(conflicts > 0, "the race happened: {:?}", writes(&sb));
+    for out in [&a, &b] {
+        assert_eq!(out.code, 0, "{}", out.all());
+        assert!(!out.all().contains("not owned"), "{}", out.all());
+    }
+    assert_eq!(count(&sb, "POST", Some(201)), 6, "one create per app");
+    assert_eq!(count(&sb, "PUT", None) + count(&sb, "DELETE", None), 0, "nothing else written");
+    assert_eq!(mesosync(&sb, "diff", dir.path(), &[]).await.code, 0, "converged");
+    sb.shutdown().await;
+}

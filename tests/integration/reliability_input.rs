@@ -21,6 +21,8 @@ const CASES: &[&str] = &[
     "invalid_ids",
     "cycles",
     "missing_parents",
+    "server_refusals",
+    "yaml_1_1",
 ];
 
 /// The most dangerous flags: a refused load must still write and delete nothing.

@@ -71,13 +71,20 @@ async fn the_mass_delete_guard_refuses_big_prunes_unless_forced() {
     let out = mesosync(&sb, "apply", dir.path(), &["--prune"]).await;
     assert!(out.all().contains("--force-prune"), "the refusal says how to override:\n{}", out.all());
     assert!(deletes(&sb).is_empty(), "{:?}", deletes(&sb));
+    assert_eq!(out.code, 1, "a refused prune is a failed apply, not a success");
+    assert!(out.stdout.contains("(15 refused by the prune guard)"), "in the summary line:\n{}", out.stdout);
     // Over the share only: 15 deletes allowed by count, 71% of the owned set is not.
     let out = mesosync(&sb, "apply", dir.path(), &["--prune", "--max-delete", "100"]).await;
     assert!(out.all().contains("--force-prune"), "{}", out.all());
     assert!(deletes(&sb).is_empty(), "{:?}", deletes(&sb));
-    // diff shows the same refusal.
+    // diff shows the same refusal, in text and in JSON.
     let out = mesosync(&sb, "diff", dir.path(), &["--prune"]).await;
     assert!(out.all().contains("--force-prune"), "{}", out.all());
+    let out = mesosync(&sb, "diff", dir.path(), &["--prune", "--output", "json"]).await;
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).expect("diff JSON");
+    assert!(plan["pruneRefused"].as_str().is_some_and(|r| r.contains("--force-prune")), "{plan}");
+    assert_eq!(plan["summary"]["refused_deletes"], 15, "{}", plan["summary"]);
+    assert!(plan["summaryLine"].as_str().unwrap_or_default().contains("15 refused"), "{plan}");
     // Forced: exactly the 15 orphans go, nothing else.
     let out = mesosync(&sb, "apply", dir.path(), &["--prune", "--force-prune"]).await;
     assert_eq!(out.code, 0);
@@ -134,5 +141,116 @@ async fn objects_mesosync_does_not_own_are_never_touched() {
     let out = mesosync(&sb, "apply", dir.path(), &["--adopt"]).await;
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(writes(&sb).iter().any(|w| w.starts_with("PUT /v2/apps/theirs/same-id")), "{:?}", writes(&sb));
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ownership_marks_cannot_be_spoofed_into_a_prune() {
+    let sb = sandbox(Duration::from_millis(10)).await;
+    let http = reqwest::Client::new();
+    // A job of `victim` whose description someone extended with another instance's
+    // marker (before: owned by both), one whose marker is copied into the middle of the
+    // text (not a mark), and an app with two owner labels differing in case.
+    for (name, description) in [
+        ("spoofed-job", "nightly backup [mesosync:victim] [mesosync:mesosync]"),
+        ("quoted-job", "copied from [mesosync:victim] docs"),
+    ] {
+        let job = json!({"name": name, "command": "true", "owner": "x@y.z", "description": description,
+                         "schedule": "R/2030-01-01T00:00:00Z/PT1H"});
+        let r = http.post(format!("{}/scheduler/iso8601", sb.chronos_url())).json(&job).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+    let app = json!({"id": "/spoof/app", "cmd": "sleep 5", "cpus": 0.1, "mem": 16,
+                     "labels": {"MESOSYNC_OWNER": "victim", "mesosync_owner": "mesosync"}});
+    let r = http.post(format!("{}/v2/apps", sb.marathon_url())).json(&app).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    sb.reset_requests();
+    let empty = tempfile::tempdir().unwrap();
+    for instance in ["victim", "mesosync"] {
+        let flags = ["--instance", instance, "--prune", "--allow-empty", "--force-prune"];
+        let out = mesosync(&sb, "apply", empty.path(), &flags).await;
+        assert_eq!(writes(&sb), Vec::<String>::new(), "{instance}: nothing deleted or written");
+        assert_eq!(out.code, 1, "{instance}: the ambiguous objects are errors");
+        assert!(out.all().contains("more than one ownership mark"), "{}", out.all());
+        for object in ["spoofed-job", "/spoof/app"] {
+            assert!(out.all().contains(object), "{instance}: {object} is named\n{}", out.all());
+        }
+        assert!(
+            !out.all().contains("quoted-job"),
+            "a marker inside the text is not a mark: not ours, silent"
+        );
+    }
+    assert_eq!(live_app_ids(&sb).await, vec!["/spoof/app".to_string()]);
+    assert_eq!(live_job_names(&sb).await, vec!["quoted-job".to_string(), "spoofed-job".to_string()]);
+
+    // A manifest cannot plant a mark either.
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}  description: \"x [mesosync:other]\"\n{}  labels: {{mesosync_owner: other}}\n",
+        job_yaml("planted"),
+        app_yaml("/planted", 1)
+    );
+    fs::write(dir.path().join("all.yaml"), text).unwrap();
+    let out = mesosync(&sb, "apply", dir.path(), &[]).await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("ownership marker mesosync adds itself"), "{}", out.stderr);
+    assert!(out.stderr.contains("ownership label mesosync sets itself"), "{}", out.stderr);
+    assert_eq!(writes(&sb), Vec::<String>::new());
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_rewritten_in_two_steps_deletes_nothing_and_a_real_removal_waits_for_prune_delay() {
+    let sb = sandbox(Duration::from_millis(10)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let all: String = (0..3).map(|i| app_yaml(&format!("/own/app-{i}"), 1)).collect();
+    fs::write(dir.path().join("apps.yaml"), &all).unwrap();
+    let extra = ["--prune", "--max-delete-ratio", "1", "--prune-delay", "3s", "--resync", "1h"];
+    let mut run = start_controller(&sb, dir.path(), &extra, &[]).await;
+    eventually(Duration::from_secs(20), "three apps created", || async {
+        live_app_ids(&sb).await.len() == 3
+    })
+    .await;
+    let reconciles = |status: serde_json::Value| status["last_reconcile"]["number"].as_u64().unwrap_or(0);
+    eventually(Duration::from_secs(20), "the first reconcile finished", || async {
+        reconciles(run.status().await) >= 1
+    })
+    .await;
+    // Half the file written, a pause longer than the debounce, then the rest.
+    let before = reconciles(run.status().await);
+    fs::write(dir.path().join("apps.yaml"), app_yaml("/own/app-0", 1)).unwrap();
+    eventually(Duration::from_secs(20), "a reconcile of the half-written file", || async {
+        reconciles(run.status().await) > before
+    })
+    .await;
+    let status = run.status().await;
+    fs::write(dir.path().join("apps.yaml"), &all).unwrap();
+    assert_eq!(count(&sb, "DELETE", None), 0, "nothing deleted from a transient state: {status}");
+    let state = |id: &str| {
+        status["objects"]
+            .as_array()
+            .and_then(|o| o.iter().find(|o| o["id"] == id))
+            .map(|o| o["state"].clone())
+    };
+    assert_eq!(state("/own/app-1"), Some(json!("drifted")), "held, reported as drift: {status}");
+
+    // A real removal: deleted once missing from loads at least 3 s apart (SIGHUP asks
+    // for reconciles until then).
+    fs::write(dir.path().join("apps.yaml"), app_yaml("/own/app-0", 1)).unwrap();
+    let pid = run.child.id().expect("pid").to_string();
+    eventually(Duration::from_secs(20), "the removed apps pruned after the delay", || async {
+        let _ = std::process::Command::new("kill").args(["-HUP", &pid]).status();
+        live_app_ids(&sb).await == vec!["/own/app-0".to_string()]
+    })
+    .await;
+    assert_eq!(count(&sb, "DELETE", None), 2);
+    assert!(run.running());
+    assert_eq!(run.stop().await.code, 0);
+    // One-shot apply is unaffected: it prunes at once.
+    fs::write(dir.path().join("apps.yaml"), "").unwrap();
+    let out =
+        mesosync(&sb, "apply", dir.path(), &["--prune", "--allow-empty", "--max-delete-ratio", "1"]).await;
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(live_app_ids(&sb).await.is_empty());
     sb.shutdown().await;
 }

@@ -185,13 +185,24 @@ async fn no_manifest_value_reaches_a_shell() {
     // Statically: the only program the library starts is `git`, with literal
     // arguments, in the runtime's git module (which reads no manifest) and in the
     // git-revision reader of `diff --base` (revision names, paths and object ids as
-    // separate arguments, never through a shell).
+    // separate arguments, never through a shell). The other: the template renderer,
+    // which starts this binary itself with one literal argument (`render-template`)
+    // and passes the template on stdin as JSON.
     for (place, line) in process_spawns() {
-        let allowed = (place.contains("src/runtime/git.rs")
+        let git = (place.contains("src/runtime/git.rs")
             && (line.contains("Command::new(\"git\")") || line.contains("use tokio::process::Command")))
             || (place.contains("src/source/revision.rs") && line.contains("Command::new(\"git\")"));
-        assert!(allowed, "a process is started at {place}: {line}");
+        let renderer = place.contains("src/source/template.rs")
+            && (line.contains("let mut child = Command::new(exe)")
+                || line.contains("use std::process::{Command, Stdio};"));
+        assert!(git || renderer, "a process is started at {place}: {line}");
     }
+    let template_rs =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/source/template.rs")).unwrap();
+    let spawn = template_rs.split("let mut child = Command::new(exe)").nth(1).unwrap_or_default();
+    let args: Vec<&str> = spawn.split(".spawn()").next().unwrap_or_default().matches(".arg").collect();
+    assert_eq!(args, [".arg"], "the renderer gets exactly one argument");
+    assert!(spawn.trim_start().starts_with(".arg(RENDER_COMMAND)"), "and it is the literal subcommand");
     let git_rs =
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/runtime/git.rs")).unwrap();
     for forbidden in ["crate::model", "crate::source", "DesiredState", "\"sh\"", "\"-c\""] {

@@ -189,6 +189,28 @@ pub async fn start_controller(sb: &Sandbox, dir: &Path, extra: &[&str], envs: &[
     for (k, v) in envs {
         cmd.env(k, v);
     }
+    spawn_controller(cmd).await
+}
+
+/// [`start_controller`] under a shell's `ulimit` (e.g. `-n 128`, `-v 2000000`), so a
+/// test of resource exhaustion is bounded by the kernel, not by the machine.
+pub async fn start_limited_controller(sb: &Sandbox, dir: &Path, ulimit: &str, extra: &[&str]) -> Controller {
+    let inner = command(sb, "run", dir);
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c").arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\"")).arg(inner.as_std().get_program());
+    cmd.args(inner.as_std().get_args());
+    for (key, value) in inner.as_std().get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd.args(["--listen", "127.0.0.1:0", "--debounce", "100ms"]).args(extra);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    spawn_controller(cmd).await
+}
+
+async fn spawn_controller(mut cmd: tokio::process::Command) -> Controller {
     let mut child = cmd.spawn().expect("mesosync run starts");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut seen = String::new();

@@ -34,6 +34,7 @@ fn overlays_and_environment_win_over_defaults() {
     let options = LoadOptions {
         values_files: vec![fixtures().join("dev.yaml")],
         env: vec![("MESOSYNC_VAR_REGISTRY".into(), "registry.dev:5000".into()), ("OTHER".into(), "x".into())],
+        ..LoadOptions::default()
     };
     let state = load_dir_with(&fixtures().join("root"), &options).unwrap();
     let keystone = &state.apps[0];
@@ -77,6 +78,7 @@ fn the_kolla_manifests_render_for_a_second_environment() {
     let dev = LoadOptions {
         values_files: vec![root.join("environments/dev.yaml")],
         env: vec![("MESOSYNC_VAR_DATABASE_PASSWORD".into(), "it's \"quoted\"".into())],
+        ..LoadOptions::default()
     };
     let dev = load_dir_with(&root.join("manifests"), &dev).unwrap();
     assert_eq!(default.apps.len(), dev.apps.len());

@@ -11,8 +11,8 @@
 //! how much of it was left out; if even the headers do not fit, the objects that do
 //! not are counted at the end. Pure.
 
-use super::FieldChange;
-use super::preview::{MARKER, Preview, RUN_ONCE_NOT_SHOWN};
+use super::{MARKER, Preview, RUN_ONCE_NOT_SHOWN};
+use crate::diff::FieldChange;
 use crate::plan::Action;
 use crate::plan::render::{change_line, header};
 

@@ -1,7 +1,7 @@
 //! Pull-request previews: what merging a change between two revisions of the
 //! manifests would do, impact first. Pure: the revisions are loaded (and live state
 //! listed) by the caller; this module plans, classifies and renders (text and JSON
-//! here, Markdown in [`super::markdown`]).
+//! here, Markdown in [`markdown`]).
 //!
 //! - **Offline** (no cluster): the base revision is taken as applied — every object
 //!   in the form apply would have created it ([`crate::plan::created_form`]) — and
@@ -14,7 +14,10 @@
 //!   base and head) or it is drift already present on base (base differs from live),
 //!   or both.
 //!
-//! This sits above [`crate::plan`] (it reads plans); nothing below it depends on it.
+//! This sits above [`crate::plan`] and [`crate::diff`] (it reads plans); nothing below
+//! it depends on it, so `diff` (which `plan` uses) never imports it.
+
+pub mod markdown;
 
 use std::collections::BTreeMap;
 
@@ -22,7 +25,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::render::unified_between;
+use crate::diff::render::unified_between;
 use crate::model::{DesiredState, LiveObject, LiveState, ObjectKind, ObjectRef};
 use crate::plan::render::{change_line, header};
 use crate::plan::{
