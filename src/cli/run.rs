@@ -52,13 +52,9 @@ pub struct RunArgs {
     pub git_interval: Duration,
     /// Serve the push webhook receiver (GitHub, GitLab, generic HMAC) on this path
     /// [default: /hooks/git]. The receiver is on only when a secret is set
-    /// (MESOSYNC_WEBHOOK_SECRET or --webhook-secret-file) and needs --git-pull.
+    /// (environment: MESOSYNC_WEBHOOK_SECRET, or MESOSYNC_WEBHOOK_SECRET_FILE naming a file) and needs --git-pull.
     #[arg(long, value_name = "PATH", env = "MESOSYNC_WEBHOOK_PATH")]
     pub webhook_path: Option<String>,
-    /// A file holding the webhook secret (trailing newline ignored). The secret itself
-    /// can also come from the MESOSYNC_WEBHOOK_SECRET environment variable; never a flag.
-    #[arg(long, value_name = "FILE", env = "MESOSYNC_WEBHOOK_SECRET_FILE")]
-    pub webhook_secret_file: Option<PathBuf>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "MESOSYNC_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -127,17 +123,21 @@ impl RunArgs {
 
 /// The environment variable holding the webhook secret.
 pub const WEBHOOK_SECRET_ENV: &str = "MESOSYNC_WEBHOOK_SECRET";
+/// The environment variable naming a file holding the webhook secret.
+pub const WEBHOOK_SECRET_FILE_ENV: &str = "MESOSYNC_WEBHOOK_SECRET_FILE";
 
 impl RunArgs {
-    /// The webhook secret, from MESOSYNC_WEBHOOK_SECRET or --webhook-secret-file, and
-    /// the checks around it: no secret, no receiver (a path alone is an error); a
-    /// receiver needs --git-pull.
+    /// The webhook secret, from MESOSYNC_WEBHOOK_SECRET or the file named by
+    /// MESOSYNC_WEBHOOK_SECRET_FILE (environment only, never a flag), and the checks
+    /// around it: no secret, no receiver (a path alone is an error); a receiver needs
+    /// --git-pull.
     fn webhook_secret(&self) -> anyhow::Result<Option<Secret>> {
         let from_env = std::env::var_os(WEBHOOK_SECRET_ENV).filter(|v| !v.is_empty());
-        let secret = match (from_env, &self.webhook_secret_file) {
+        let file = std::env::var_os(WEBHOOK_SECRET_FILE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let secret = match (from_env, &file) {
             (Some(_), Some(_)) => {
                 anyhow::bail!(
-                    "the webhook secret is set twice: {WEBHOOK_SECRET_ENV} and --webhook-secret-file"
+                    "the webhook secret is set twice: {WEBHOOK_SECRET_ENV} and {WEBHOOK_SECRET_FILE_ENV}"
                 )
             }
             (Some(value), None) => Some(value.into_encoded_bytes()),
@@ -156,7 +156,7 @@ impl RunArgs {
         };
         match (secret, &self.webhook_path, &self.git_pull) {
             (None, Some(path), _) => anyhow::bail!(
-                "--webhook-path {path}: the webhook receiver needs a secret ({WEBHOOK_SECRET_ENV} or --webhook-secret-file); refusing to serve it unauthenticated"
+                "--webhook-path {path}: the webhook receiver needs a secret ({WEBHOOK_SECRET_ENV} or {WEBHOOK_SECRET_FILE_ENV}); refusing to serve it unauthenticated"
             ),
             (None, None, _) => Ok(None),
             (Some(_), _, None) => {

@@ -68,13 +68,13 @@ impl Repos {
     }
 }
 
-/// Start `mesosync run --git-pull main --git-interval 1h` with the secret file, wait for
+/// Start `mesosync run --git-pull main --git-interval 1h` with MESOSYNC_WEBHOOK_SECRET_FILE, wait for
 /// the first reconcile and the fetch at start (FETCH_HEAD written).
 async fn start(h: &Harness, repos: &Repos, extra: &[&str]) -> (Controller, String) {
-    let mut args = vec!["--git-pull", "main", "--git-interval", "1h", "--webhook-secret-file"];
-    args.push(repos.secret_file.to_str().unwrap());
+    let mut args = vec!["--git-pull", "main", "--git-interval", "1h"];
     args.extend_from_slice(extra);
-    let controller = Controller::start(h, &repos.checkout, &args);
+    let env = [("MESOSYNC_WEBHOOK_SECRET_FILE", repos.secret_file.to_str().unwrap())];
+    let controller = Controller::start_with_env(h, &repos.checkout, &args, &env);
     controller.wait_status("the first reconcile", |s| s["ready"] == true).await;
     wait("the fetch at start", || repos.checkout.join(".git/FETCH_HEAD").exists()).await;
     let url = format!("{}/hooks/git", controller.status_base);
