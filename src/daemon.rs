@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::runtime::{Controller, Reconcile, RuntimeConfig, RuntimeError, Trigger};
-use crate::server::{ServerState, serve_with};
+use crate::server::webhook::Webhook;
+use crate::server::{ServerState, router, serve_router};
 
 /// `mesosync run`: bind `config.listen`, then [`run_with`].
 pub async fn run<R: Reconcile>(config: RuntimeConfig, reconciler: Arc<R>) -> Result<(), RuntimeError> {
@@ -29,6 +30,16 @@ pub async fn run<R: Reconcile>(config: RuntimeConfig, reconciler: Arc<R>) -> Res
 /// Serve the HTTP endpoints on `listener` and run `controller` until SIGTERM / Ctrl-C
 /// (SIGHUP requests a reconcile). Returns `Ok` after a graceful shutdown.
 pub async fn run_with(controller: Controller, listener: TcpListener) -> Result<(), RuntimeError> {
+    run_with_webhook(controller, listener, None).await
+}
+
+/// [`run_with`], also serving the push `webhook` receiver (built around
+/// [`Controller::git_pull_now`]) when given.
+pub async fn run_with_webhook(
+    controller: Controller,
+    listener: TcpListener,
+    webhook: Option<Webhook>,
+) -> Result<(), RuntimeError> {
     let shutdown = controller.shutdown_token();
     let triggers = controller.triggers();
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -61,9 +72,16 @@ pub async fn run_with(controller: Controller, listener: TcpListener) -> Result<(
     };
 
     let state = ServerState { status: controller.status(), metrics: controller.metrics() };
-    info!(%addr, "serving /healthz /readyz /status /metrics");
     let limits = controller.serve_limits();
-    let server = tokio::spawn(serve_with(listener, state, limits, shutdown.clone().cancelled_owned()));
+    let mut routes = router(state);
+    match webhook {
+        Some(hook) => {
+            info!(%addr, webhook = hook.path(), "serving /healthz /readyz /status /metrics and the push webhook");
+            routes = routes.merge(Arc::new(hook).routes());
+        }
+        None => info!(%addr, "serving /healthz /readyz /status /metrics"),
+    }
+    let server = tokio::spawn(serve_router(listener, routes, limits, shutdown.clone().cancelled_owned()));
     let result = tokio::select! {
         result = controller.run() => result,
         _ = forced.cancelled() => Err(RuntimeError::Forced),

@@ -18,6 +18,7 @@ use crate::daemon;
 use crate::emulator::{self, ChronosVersion as SandboxChronos, SandboxConfig};
 use crate::ha::{LeaderElection, Role};
 use crate::runtime::{self, Controller, GitPullConfig, LogFormat, RuntimeConfig, Trigger};
+use crate::server::webhook::{self, Secret, Webhook};
 
 /// Arguments of `mesosync run`.
 #[derive(Debug, clap::Args)]
@@ -49,6 +50,11 @@ pub struct RunArgs {
     /// How often `--git-pull` fetches.
     #[arg(long, default_value = "30s", value_parser = parse_positive_duration, env = "MESOSYNC_GIT_INTERVAL")]
     pub git_interval: Duration,
+    /// Serve the push webhook receiver (GitHub, GitLab, generic HMAC) on this path
+    /// [default: /hooks/git]. The receiver is on only when a secret is set
+    /// (environment: MESOSYNC_WEBHOOK_SECRET, or MESOSYNC_WEBHOOK_SECRET_FILE naming a file) and needs --git-pull.
+    #[arg(long, value_name = "PATH", env = "MESOSYNC_WEBHOOK_PATH")]
+    pub webhook_path: Option<String>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "MESOSYNC_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -111,6 +117,54 @@ impl RunArgs {
             max_connections: self.max_connections as usize,
             header_timeout: self.header_timeout,
             ..RuntimeConfig::new(self.dir.clone())
+        }
+    }
+}
+
+/// The environment variable holding the webhook secret.
+pub const WEBHOOK_SECRET_ENV: &str = "MESOSYNC_WEBHOOK_SECRET";
+/// The environment variable naming a file holding the webhook secret.
+pub const WEBHOOK_SECRET_FILE_ENV: &str = "MESOSYNC_WEBHOOK_SECRET_FILE";
+
+impl RunArgs {
+    /// The webhook secret, from MESOSYNC_WEBHOOK_SECRET or the file named by
+    /// MESOSYNC_WEBHOOK_SECRET_FILE (environment only, never a flag), and the checks
+    /// around it: no secret, no receiver (a path alone is an error); a receiver needs
+    /// --git-pull.
+    fn webhook_secret(&self) -> anyhow::Result<Option<Secret>> {
+        let from_env = std::env::var_os(WEBHOOK_SECRET_ENV).filter(|v| !v.is_empty());
+        let file = std::env::var_os(WEBHOOK_SECRET_FILE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let secret = match (from_env, &file) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!(
+                    "the webhook secret is set twice: {WEBHOOK_SECRET_ENV} and {WEBHOOK_SECRET_FILE_ENV}"
+                )
+            }
+            (Some(value), None) => Some(value.into_encoded_bytes()),
+            (None, Some(file)) => {
+                let mut value = std::fs::read(file)
+                    .with_context(|| format!("reading the webhook secret file {}", file.display()))?;
+                while value.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    value.pop();
+                }
+                if value.is_empty() {
+                    anyhow::bail!("the webhook secret file {} is empty", file.display());
+                }
+                Some(value)
+            }
+            (None, None) => None,
+        };
+        match (secret, &self.webhook_path, &self.git_pull) {
+            (None, Some(path), _) => anyhow::bail!(
+                "--webhook-path {path}: the webhook receiver needs a secret ({WEBHOOK_SECRET_ENV} or {WEBHOOK_SECRET_FILE_ENV}); refusing to serve it unauthenticated"
+            ),
+            (None, None, _) => Ok(None),
+            (Some(_), _, None) => {
+                anyhow::bail!(
+                    "a webhook secret is set but not --git-pull BRANCH: the webhook has nothing to fetch"
+                )
+            }
+            (Some(secret), _, Some(_)) => Ok(Some(Secret::new(secret)?)),
         }
     }
 }
@@ -178,6 +232,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         }
         None => None,
     };
+    let webhook_secret = args.webhook_secret()?;
     let mut pipeline = args::pipeline(args.dir.clone(), &args.target, &args.plan, &args.apply)?;
     pipeline.plan.prune_delay = Some(args.prune_delay);
     if let Some(election) = &election {
@@ -209,6 +264,13 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
             }
         });
     }
+    let webhook = match (webhook_secret, &args.git_pull) {
+        (Some(secret), Some(branch)) => {
+            let path = args.webhook_path.as_deref().unwrap_or(webhook::DEFAULT_PATH);
+            Some(Webhook::new(path, secret, branch, controller.git_pull_now())?)
+        }
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding the status server to {}", args.listen))?;
@@ -217,7 +279,10 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         "mesosync: reconciling {} — status at http://{addr}/status, metrics at http://{addr}/metrics",
         args.dir.display()
     );
-    let result = daemon::run_with(controller, listener).await;
+    if let Some(hook) = &webhook {
+        println!("mesosync: push webhook at http://{addr}{}", hook.path());
+    }
+    let result = daemon::run_with_webhook(controller, listener, webhook).await;
     if let Some(election) = election {
         election.shutdown().await;
     }

@@ -68,6 +68,8 @@ pub struct Controller {
     sender: TriggerSender,
     receiver: mpsc::Receiver<Trigger>,
     last_file_event: LastFileEvent,
+    /// Wakes the `--git-pull` task for an immediate fetch (the push webhook).
+    pull_now: Arc<tokio::sync::Notify>,
     /// In a mutex only so the controller is `Sync` (it is taken once, at start).
     live: std::sync::Mutex<Option<ConnectLive>>,
 }
@@ -87,6 +89,7 @@ impl Controller {
             sender: TriggerSender(sender),
             receiver,
             last_file_event: LastFileEvent::default(),
+            pull_now: Arc::new(tokio::sync::Notify::new()),
             live: std::sync::Mutex::new(None),
         }
     }
@@ -144,6 +147,14 @@ impl Controller {
         self.last_file_event.clone()
     }
 
+    /// Ask the `--git-pull` task to fetch now instead of at the next `--git-interval`
+    /// tick (what the push webhook calls). Requests made while a fetch is running
+    /// collapse into one more fetch after it; without `--git-pull` it does nothing.
+    pub fn git_pull_now(&self) -> impl Fn() + Send + Sync + 'static {
+        let pull_now = self.pull_now.clone();
+        move || pull_now.notify_one()
+    }
+
     /// Request reconciles from outside (SIGHUP, tests, other integrations).
     pub fn triggers(&self) -> TriggerSender {
         self.sender.clone()
@@ -174,6 +185,7 @@ impl Controller {
             tasks.spawn(triggers::pull_periodically(
                 dir.clone(),
                 pull,
+                self.pull_now.clone(),
                 self.sender.clone(),
                 self.status.clone(),
                 background.clone(),

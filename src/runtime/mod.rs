@@ -93,8 +93,9 @@
 //!   directory. A directory with no `.git` above it costs no process.
 //! - `--git-pull BRANCH` runs `git fetch origin BRANCH` and `git merge --ff-only
 //!   FETCH_HEAD` in the checkout (whatever branch is checked out) every
-//!   `--git-interval`, first at start. A diverged or conflicting checkout is reported
-//!   (logs, `/status` `last_errors`), never reset.
+//!   `--git-interval`, first at start, and at once when the push webhook calls
+//!   [`Controller::git_pull_now`] (a burst collapses into one fetch). A diverged or
+//!   conflicting checkout is reported (logs, `/status` `last_errors`), never reset.
 //! - Each item of the live stream requests a reconcile; the stream ending is a
 //!   disconnect, retried with backoff (1 s … 60 s, reset after a connection that lasted
 //!   30 s). Events caused by mesosync's own writes come back too: filter them in the

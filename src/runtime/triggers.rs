@@ -179,12 +179,16 @@ pub async fn follow_live_events(
     }
 }
 
-/// Every `config.interval`, fetch and fast-forward the checkout holding `dir`; send
-/// [`Trigger::GitPull`] when HEAD moved. Failures are logged and kept in the status;
-/// the next interval tries again.
+/// Every `config.interval`, and whenever `now` is notified (the push webhook), fetch and
+/// fast-forward the checkout holding `dir`; send [`Trigger::GitPull`] when HEAD moved.
+/// Failures are logged and kept in the status; the next interval tries again.
+///
+/// `now` keeps at most one pending wake-up, so any burst of notifications during a
+/// fetch is one more fetch after it, never a queue of them.
 pub async fn pull_periodically(
     dir: PathBuf,
     config: GitPullConfig,
+    now: std::sync::Arc<tokio::sync::Notify>,
     triggers: TriggerSender,
     status: StatusStore,
     cancel: CancellationToken,
@@ -195,6 +199,7 @@ pub async fn pull_periodically(
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = ticks.tick() => {}
+            _ = now.notified() => debug!(branch = %config.branch, "fetching now: push webhook"),
         }
         let started = StdInstant::now();
         match git::pull(&dir, &config.branch).await {

@@ -3,14 +3,19 @@
 //! reconcile, revision, per-object state and drift, recent errors) and `/metrics`
 //! (Prometheus / OpenMetrics text).
 //!
-//! Read-only: it reports what the controller wrote into the shared
-//! [`StatusStore`] and [`Metrics`]; it never triggers or changes anything.
+//! These four are read-only: they report what the controller wrote into the shared
+//! [`StatusStore`] and [`Metrics`]. The one route that acts is the optional push
+//! webhook ([`webhook`], merged in by `daemon`), which only calls the callback it was
+//! given (ask `--git-pull` to fetch now).
 //!
 //! Bounded ([`ServeLimits`]), because it may face any client: a request's headers must
 //! arrive within `header_timeout`, at most `max_connections` are open at once (a new
 //! connection evicts the oldest one that is not inside a request, so clients that
 //! trickle bytes or idle cannot lock out a health probe), and shutdown waits at most
-//! `shutdown_grace` for open requests. None of its routes reads a request body.
+//! `shutdown_grace` for open requests. Only the webhook reads a request body (at most
+//! [`webhook::MAX_BODY`], within a time limit).
+
+pub mod webhook;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -89,7 +94,17 @@ pub async fn serve_with(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = TowerToHyperService::new(router(state));
+    serve_router(listener, router(state), limits, shutdown).await
+}
+
+/// [`serve_with`] for any `routes` (the status routes plus the webhook's).
+pub async fn serve_router(
+    listener: TcpListener,
+    routes: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let service = TowerToHyperService::new(routes);
     let open = Arc::new(OpenConnections::new(limits.max_connections.max(1)));
     let closing = CancellationToken::new();
     let mut connections = JoinSet::new();

@@ -244,8 +244,14 @@ pub struct Controller {
 impl Controller {
     /// Start `mesosync run DIR` with fast timers, and wait until it says where /status is.
     pub fn start(h: &Harness, dir: &Path, extra: &[&str]) -> Controller {
+        Self::start_with_env(h, dir, extra, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables.
+    pub fn start_with_env(h: &Harness, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Controller {
         let mut child = Command::new(bin())
             .env(harness::demo_key_env().0, harness::demo_key_env().1)
+            .envs(env.iter().copied())
             .arg("run")
             .arg(dir)
             .args(["--marathon", &h.sandbox.marathon_url(), "--chronos", &h.sandbox.chronos_url()])

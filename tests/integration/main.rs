@@ -32,4 +32,5 @@ mod secrets;
 mod server;
 mod templates;
 mod validate;
+mod webhooks;
 mod zk;
