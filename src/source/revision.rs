@@ -331,6 +331,9 @@ pub fn load_revision(
     let mut files: Vec<(ManifestFile, String)> = Vec::new();
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut values_default: Option<(PathBuf, String)> = None;
+    // The root's SOPS files are template values too (read after values.yaml, in name
+    // order, as `collect_values` reads them from a directory).
+    let mut values_sops: Vec<(PathBuf, String)> = Vec::new();
     for (rel, entry) in &entries {
         let shown = repo.dir.join(rel);
         if rel.split('/').any(|part| part.starts_with('.')) || entry.mode == SUBMODULE {
@@ -384,6 +387,11 @@ pub fn load_revision(
             }
             continue;
         }
+        if !rel.contains('/') && super::sops::is_sops_name(&shown) {
+            seen.insert(target.clone());
+            values_sops.push((shown, resolved.oid.clone()));
+            continue;
+        }
         let Some(format) = walk::format_of(&shown) else { continue };
         if !seen.insert(target) {
             continue;
@@ -402,7 +410,12 @@ pub fn load_revision(
     }
     files.sort_by(|a, b| a.0.path.cmp(&b.0.path));
 
-    let values = revision_values(repo, commit, values_default, options, blobs)?;
+    values_sops.sort();
+    let (values, secrets) = match revision_values(repo, commit, values_default, values_sops, options, blobs)?
+    {
+        Ok(v) => (Ok(v.values), v.secrets),
+        Err(e) => (Err(e), Vec::new()),
+    };
     let oids: Vec<&str> = files.iter().map(|(_, oid)| oid.as_str()).collect();
     repo.fetch(&oids, blobs)?;
     let by_file: HashMap<&Path, &Arc<[u8]>> =
@@ -415,7 +428,7 @@ pub fn load_revision(
         errors,
         values,
         isolation: options.isolation.clone(),
-        secrets: Vec::new(),
+        secrets,
     };
     super::load_found(found, &read, Some(cache)).map_err(RevisionError::Load)
 }
@@ -430,18 +443,20 @@ enum ValuesSource {
     Missing(LoadError),
 }
 
-/// The template values at `commit`: the root's `values.yaml`, then each `--values`
+/// The template values at `commit`: the root's `values.yaml` and SOPS files (decrypted
+/// in memory, as from a directory), then each `--values`
 /// file — read from the revision when it lies inside the repository (so a values-only
 /// change is previewed), from disk otherwise — then `MESOSYNC_VAR_*`.
 fn revision_values(
     repo: &Repository,
     commit: &str,
     default: Option<(PathBuf, String)>,
+    sops: Vec<(PathBuf, String)>,
     options: &LoadOptions,
     blobs: &mut Blobs,
-) -> Result<Result<serde_json::Value, Vec<LoadError>>, RevisionError> {
+) -> Result<Result<template::ValuesFile, Vec<LoadError>>, RevisionError> {
     let mut sources: Vec<ValuesSource> =
-        default.into_iter().map(|(p, oid)| ValuesSource::Blob(p, oid)).collect();
+        default.into_iter().chain(sops).map(|(p, oid)| ValuesSource::Blob(p, oid)).collect();
     for path in &options.values_files {
         let Some(rel) = repo.inside(path) else {
             sources.push(ValuesSource::Disk(path.clone()));
@@ -468,10 +483,8 @@ fn revision_values(
         .collect();
     repo.fetch(&oids, blobs)?;
     let read = sources.into_iter().map(|source| match source {
-        ValuesSource::Blob(path, oid) => {
-            template::parse_values(&path, &String::from_utf8_lossy(&blobs.0[&oid]))
-        }
-        ValuesSource::Disk(path) => template::read_values(&path),
+        ValuesSource::Blob(path, oid) => template::values_from_bytes(&path, &blobs.0[&oid], &options.env),
+        ValuesSource::Disk(path) => template::read_values(&path, &options.env),
         ValuesSource::Missing(e) => Err(e),
     });
     Ok(template::merge_values(read, &options.env))

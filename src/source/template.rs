@@ -454,8 +454,10 @@ pub fn merge(base: &mut Value, overlay: Value) {
 
 /// Read one values file (a YAML or JSON mapping). A SOPS file (named `*.sops.yaml` or
 /// carrying a `sops:` block) is decrypted in memory with the age identities of `env`.
-pub fn read_values(path: &Path) -> Result<Value, LoadError> {
-    read_values_with(path, &[]).map(|v| v.values)
+pub fn read_values(path: &Path, env: &[(String, String)]) -> Result<ValuesFile, LoadError> {
+    let bytes = read_regular_file(path, MAX_FILE_BYTES)
+        .map_err(|e| file_error(path, &format!("cannot read values: {e}")))?;
+    values_from_bytes(path, &bytes, env)
 }
 
 /// A values file as read: its values, and the secret values it held (every value that
@@ -468,11 +470,15 @@ pub struct ValuesFile {
     pub secrets: Vec<String>,
 }
 
-fn read_values_with(path: &Path, env: &[(String, String)]) -> Result<ValuesFile, LoadError> {
-    let bytes = read_regular_file(path, MAX_FILE_BYTES)
-        .map_err(|e| file_error(path, &format!("cannot read values: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|_| file_error(path, "values file is not UTF-8 text"))?;
-    let value = parse_values(path, &text)?;
+/// The values in the bytes of the values file `path` (from disk or from a git blob):
+/// parsed, and decrypted when it is a SOPS file.
+pub fn values_from_bytes(
+    path: &Path,
+    bytes: &[u8],
+    env: &[(String, String)],
+) -> Result<ValuesFile, LoadError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| file_error(path, "values file is not UTF-8 text"))?;
+    let value = parse_values(path, text)?;
     if super::sops::is_sops(&value) {
         let identities = super::sops::AgeIdentities::from_env(env);
         let decrypted = super::sops::decrypt(value, &identities)
@@ -536,13 +542,22 @@ pub fn collect_values(
     files: &[std::path::PathBuf],
     env: &[(String, String)],
 ) -> Result<ValuesFile, Vec<LoadError>> {
-    let mut out = ValuesFile { values: Value::Object(Map::new()), secrets: Vec::new() };
-    let mut errors = Vec::new();
     // `exists`, not `is_file`: a FIFO named values.yaml is refused, not skipped.
     let defaults = ["values.yaml", "values.yml"].iter().map(|n| root.join(n)).find(|p| p.exists());
     let sops_files = root_sops_files(root);
-    for path in defaults.iter().chain(&sops_files).chain(files) {
-        match read_values_with(path, env) {
+    merge_values(defaults.iter().chain(&sops_files).chain(files).map(|p| read_values(p, env)), env)
+}
+
+/// Merge values files in order (later wins), then `MESOSYNC_VAR_*` from `env`; the
+/// secret values of every file are kept. Every file's error is reported.
+pub fn merge_values(
+    files: impl IntoIterator<Item = Result<ValuesFile, LoadError>>,
+    env: &[(String, String)],
+) -> Result<ValuesFile, Vec<LoadError>> {
+    let mut out = ValuesFile { values: Value::Object(Map::new()), secrets: Vec::new() };
+    let mut errors = Vec::new();
+    for file in files {
+        match file {
             Ok(v) => {
                 merge(&mut out.values, v.values);
                 out.secrets.extend(v.secrets);
@@ -556,29 +571,6 @@ pub fn collect_values(
         }
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }
-}
-
-/// Merge values files already read (in order, later wins), then `MESOSYNC_VAR_*` from
-/// `env`. Every file that could not be read is an error. (Used for git revisions,
-/// whose SOPS files are not decrypted.)
-pub fn merge_values(
-    files: impl IntoIterator<Item = Result<Value, LoadError>>,
-    env: &[(String, String)],
-) -> Result<Value, Vec<LoadError>> {
-    let mut values = Value::Object(Map::new());
-    let mut errors = Vec::new();
-    for file in files {
-        match file {
-            Ok(v) => merge(&mut values, v),
-            Err(e) => errors.push(e),
-        }
-    }
-    for (key, value) in env {
-        if let Some(name) = key.strip_prefix(ENV_PREFIX) {
-            merge(&mut values, serde_json::json!({ name.to_ascii_lowercase(): value }));
-        }
-    }
-    if errors.is_empty() { Ok(values) } else { Err(errors) }
 }
 
 #[cfg(test)]

@@ -556,3 +556,74 @@ fn a_revision_follows_the_directory_rules_for_links_and_hidden_files() {
         run.stderr
     );
 }
+
+/// Regression: a revision read from git took the root's `*.sops.yaml` for a manifest
+/// (and never decrypted it), so the preview of the shipped Kolla example failed with
+/// "missing `kind`" on `secrets.sops.yaml`. Its SOPS values are template values in every
+/// revision, decrypted in memory, and masked like any secret.
+#[test]
+fn the_kolla_example_with_its_sops_passwords_previews_an_upgrade() {
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
+    super::e2e::copy_dir(&shipped, &root.join("manifests"));
+    git(root, &["init", "-q"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "kolla"]);
+    git(root, &["checkout", "-q", "-b", "upgrade"]);
+    let values = root.join("manifests/values.yaml");
+    let text = fs::read_to_string(&values).unwrap();
+    let line =
+        text.lines().find(|l| l.starts_with("openstack_release:")).expect("openstack_release in values.yaml");
+    fs::write(&values, text.replace(line, "openstack_release: \"9.9.9\"")).unwrap();
+    git(root, &["commit", "-q", "-am", "upgrade"]);
+    let snapshot = || {
+        let mut out = BTreeMap::new();
+        snapshot_dir(root, root, &mut out);
+        out.insert(PathBuf::from(".git/index"), fs::read(root.join(".git/index")).unwrap());
+        out
+    };
+    let before = snapshot();
+
+    let (key_var, key_file) = harness::demo_key_env();
+    let decrypted = mesosync::source::template::read_values(
+        &shipped.join("secrets.sops.yaml"),
+        &[(key_var.to_string(), key_file.clone())],
+    )
+    .expect("the demo key decrypts the shipped secrets")
+    .secrets;
+    assert!(!decrypted.is_empty());
+
+    let diff = |with_key: bool, output: &str| {
+        let mut cmd = Command::new(BIN);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("MESOSYNC_") || key.to_string_lossy().starts_with("SOPS_") {
+                cmd.env_remove(key);
+            }
+        }
+        if with_key {
+            cmd.env(key_var, &key_file);
+        }
+        let args = ["diff", "manifests", "--base", "main", "--head", "upgrade", "--output", output];
+        let out = cmd.current_dir(root).args(args).env("NO_COLOR", "1").output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    for output in ["text", "json", "markdown"] {
+        let run = diff(true, output);
+        assert_eq!(run.code, 2, "{output}: {run:?}");
+        assert!(run.stdout.contains("9.9.9"), "{output}: {}", run.stdout);
+        assert!(!run.stdout.contains("secrets.sops.yaml:1:1"), "{output}: {}", run.stdout);
+        for secret in &decrypted {
+            assert!(!run.stdout.contains(secret.as_str()), "{output} printed a decrypted value");
+            assert!(!run.stderr.contains(secret.as_str()), "{output} printed a decrypted value");
+        }
+    }
+    let run = diff(false, "text");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("secrets.sops.yaml"), "{}", run.stderr);
+    assert!(snapshot() == before, "the work tree or the index changed");
+}
