@@ -16,8 +16,10 @@
 //! one arm in [`of`], and a list in `DesiredState` / `LiveState`. The test-only
 //! system in `tests` below shows the trait is enough to plan with.
 //!
-//! Writes are executed by `apply` (one executor per system, chosen by kind):
-//! execution needs the clients and the apply engine, which sit above this module.
+//! Writes are executed by `apply`, in one module per system (`apply::marathon`,
+//! `apply::chronos`, chosen by kind in one place): execution needs the clients and the
+//! apply engine, which sit above this module, so a system is this impl plus its
+//! executor there.
 
 pub mod chronos;
 pub mod marathon;
