@@ -8,6 +8,7 @@ mod e2e;
 mod emulator_chronos;
 mod emulator_fidelity;
 mod emulator_marathon;
+mod emulator_outcomes;
 mod fake_reconcile;
 mod ha;
 mod ha_e2e;
