@@ -6,7 +6,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::check::SpecCheck;
 use super::{System, looks_secret};
+use crate::model::chronos as spec_model;
 use crate::model::chronos::Schedule;
 use crate::model::{Impact, LiveHead, ObjectKind, ObjectRef, fingerprint};
 use crate::normalize::chronos::{self as norm, STAT_FIELDS};
@@ -14,6 +16,9 @@ use crate::normalize::{NormalizeOptions, canonical_text};
 
 /// Chronos jobs.
 pub struct Chronos;
+
+/// The constraint operators Chronos knows (others: silently ignored).
+const OPERATORS: &[&str] = &["EQUALS", "LIKE", "UNLIKE"];
 
 /// The next three runs of an ISO 8601 repeating interval.
 fn next_runs(schedule: Option<&str>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
@@ -39,6 +44,74 @@ impl System for Chronos {
 
     fn dependency_field(&self) -> &'static str {
         "parents"
+    }
+
+    /// Chronos' checks (`JobSpec`, a portable name, a command, either a schedule or
+    /// parents, constraint operators, no ownership marker, ISO 8601 periods).
+    fn check_spec(&self, spec: &mut Value, check: &mut SpecCheck) -> Option<ObjectRef> {
+        let mut ok = check.typed::<spec_model::JobSpec>(spec, "/spec", "spec").is_some();
+        let name = spec.get("name").and_then(Value::as_str);
+        match name {
+            None if spec.get("name").is_none() => {
+                check.error("/spec", "missing `name` (the Chronos job name)");
+                ok = false;
+            }
+            None => ok = false,
+            Some(n) => {
+                if let Err(e) = spec_model::check_job_name(n) {
+                    check.error("/spec/name", e);
+                    ok = false;
+                }
+            }
+        }
+        if spec.get("command").is_none() {
+            check.error("/spec", "missing `command` (Chronos refuses a job without one)");
+            ok = false;
+        }
+        let schedule = spec.get("schedule");
+        let parents = spec.get("parents");
+        match (schedule, parents) {
+            (Some(_), Some(_)) => {
+                check.error(
+                    "/spec/parents",
+                    "a job has either `schedule` (scheduled) or `parents` (dependent), not both",
+                );
+                ok = false;
+            }
+            (None, None) => {
+                check.error("/spec", "a job needs `schedule` (scheduled) or `parents` (dependent)");
+                ok = false;
+            }
+            (Some(Value::String(s)), None) => {
+                if let Err(e) = spec_model::Schedule::parse(s) {
+                    check.error("/spec/schedule", format!("malformed ISO 8601 schedule: {e}"));
+                    ok = false;
+                }
+            }
+            (None, Some(Value::Array(list))) if list.is_empty() => {
+                check.error(
+                    "/spec/parents",
+                    "`parents` must not be empty (Chronos answers 500); use `schedule`",
+                );
+                ok = false;
+            }
+            _ => {}
+        }
+        ok &= check.constraints(spec, OPERATORS, "Chronos");
+        if spec.get("description").and_then(Value::as_str).is_some_and(|d| d.contains("[mesosync:")) {
+            check.error(
+                "/spec/description",
+                "`[mesosync:…]` is the ownership marker mesosync adds itself; a description must not carry one",
+            );
+            ok = false;
+        }
+        if let Some(Value::String(e)) = spec.get("epsilon") {
+            if let Err(err) = spec_model::Period::parse(e) {
+                check.error("/spec/epsilon", format!("malformed ISO 8601 duration: {err}"));
+                ok = false;
+            }
+        }
+        if ok { name.map(ObjectRef::job) } else { None }
     }
 
     fn dependency(&self, written: &str) -> ObjectRef {

@@ -7,20 +7,21 @@
 //! aligning both sides (delegating to its normalizer in [`crate::normalize`]); the
 //! exact request body of a write and how an update is written (full, scale only,
 //! replaced); the live version a saved plan records; which values are secret; the
-//! next runs of a schedule. The planner, saved plans, the loader's checks, secret
-//! masking and import ask the system of an object ([`of`]) and never match on
-//! [`ObjectKind`] themselves.
+//! next runs of a schedule; the check of a manifest's spec ([`check`]). The planner,
+//! saved plans, the loader's checks, secret masking and import ask the system of an
+//! object ([`of`]) and never match on [`ObjectKind`] themselves.
 //!
 //! Adding a third system (Metronome jobs, Marathon pods) is a module implementing
 //! [`System`] plus its registration: an [`ObjectKind`] variant (with its names) and
 //! one arm in [`of`], and a list in `DesiredState` / `LiveState`. The test-only
-//! system in `tests` below shows the trait is enough to plan with.
+//! system in `tests` below shows the trait is enough to check and plan with.
 //!
 //! Writes are executed by `apply`, in one module per system (`apply::marathon`,
 //! `apply::chronos`, chosen by kind in one place): execution needs the clients and the
 //! apply engine, which sit above this module, so a system is this impl plus its
 //! executor there.
 
+pub mod check;
 pub mod chronos;
 pub mod marathon;
 
@@ -52,6 +53,11 @@ pub trait System: Sync {
 
     /// A dependency as written in a spec, as a reference (Marathon ids made canonical).
     fn dependency(&self, written: &str) -> ObjectRef;
+
+    /// Check a manifest's `spec` as the server would check it, recording every problem
+    /// at its pointer (`/spec/…`) in `check`, and make its key canonical in place: the
+    /// object it declares when nothing is wrong with it.
+    fn check_spec(&self, spec: &mut Value, check: &mut check::SpecCheck) -> Option<ObjectRef>;
 
     /// The key of a listed object.
     fn live_key<'a>(&self, head: &'a LiveHead) -> Option<&'a str>;
@@ -235,6 +241,13 @@ mod tests {
         fn dependency(&self, written: &str) -> ObjectRef {
             ObjectRef { kind: self.kind(), id: written.to_string() }
         }
+        fn check_spec(&self, spec: &mut Value, check: &mut check::SpecCheck) -> Option<ObjectRef> {
+            let Some(name) = spec.get("name").and_then(Value::as_str) else {
+                check.error("/spec", "missing `name`");
+                return None;
+            };
+            Some(ObjectRef { kind: self.kind(), id: name.to_string() })
+        }
         fn live_key<'a>(&self, head: &'a LiveHead) -> Option<&'a str> {
             head.name.as_deref()
         }
@@ -282,13 +295,13 @@ mod tests {
     fn a_third_system_is_planned_through_the_trait_alone() {
         let (opts, now) = (PlanOptions::default(), Utc::now());
         let nopts = opts.normalize_options();
-        let spec = json!({"name": "w1", "size": 2});
-        let desired = DesiredObject::new(
-            ObjectRef { kind: Widgets.kind(), id: "w1".into() },
-            SyncOptions::default(),
-            &spec,
-            Provenance::default(),
-        );
+        // The loader's document check goes through the trait too.
+        let mut check = check::SpecCheck::default();
+        assert_eq!(Widgets.check_spec(&mut json!({"size": 2}), &mut check), None);
+        assert_eq!(check.into_problems()[0].pointer, "/spec");
+        let mut spec = json!({"name": "w1", "size": 2});
+        let object = Widgets.check_spec(&mut spec, &mut check::SpecCheck::default()).unwrap();
+        let desired = DesiredObject::new(object, SyncOptions::default(), &spec, Provenance::default());
         let plan = |live: Option<&LiveObject>| {
             crate::plan::plan_object(&Widgets, &desired, live, &opts, &nopts, now)
         };
