@@ -379,13 +379,7 @@ fn plan_prunes(
     for system in system::all() {
         let kind = system.kind();
         for l in live.list(kind).iter().filter(|l| l.head().ambiguous_mark) {
-            let head = l.head();
-            let Some(id) = (match kind {
-                ObjectKind::MarathonApp => head.id.as_deref(),
-                ObjectKind::ChronosJob => head.name.as_deref(),
-            }) else {
-                continue;
-            };
+            let Some(id) = system.live_key(l.head()) else { continue };
             if desired.find(kind, id).is_none() {
                 // Never pruned (nobody owns it), but never silently either.
                 let object = ObjectRef { kind, id: id.to_string() };
