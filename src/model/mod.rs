@@ -7,6 +7,7 @@
 //! written ([`Provenance`]). This module knows nothing of files, HTTP or diffs.
 
 pub mod chronos;
+pub mod duration;
 pub mod live;
 pub mod location;
 pub mod marathon;
@@ -135,6 +136,12 @@ pub struct SyncOptions {
     /// as changed. Names that look secret (PASSWORD, TOKEN, …) are masked anyway.
     #[serde(default)]
     pub secret: Vec<String>,
+    /// How long a write of this object may take to be done — for an app, its
+    /// deployment ended and the app Healthy — and how long its dependants wait for it
+    /// to be Healthy before they are reported blocked. Written `10m`, `90s` or a
+    /// number of seconds; unset: the apply's `--deployment-timeout`.
+    #[serde(default, with = "duration::option", skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl SyncOptions {

@@ -110,6 +110,10 @@ pub struct Action {
     /// The masked, normalized documents the changes were computed from, for the
     /// unified-diff rendering. Never holds a secret value.
     pub preview: Option<Preview>,
+    /// The object's `sync.timeout`: how long its write (an app: deployment and health)
+    /// and its dependants' wait for it may take. Never serialized (a saved plan is
+    /// applied through a fresh plan of the manifests).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// An [`Action`] as a plan file holds it.
@@ -206,6 +210,7 @@ impl<'de> Deserialize<'de> for Action {
             next_runs: w.next_runs,
             secrets: Default::default(),
             preview: w.preview,
+            timeout: None,
         })
     }
 }
@@ -235,6 +240,7 @@ impl Action {
             next_runs: Vec::new(),
             secrets: Default::default(),
             preview: None,
+            timeout: None,
         }
     }
 

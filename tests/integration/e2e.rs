@@ -113,7 +113,15 @@ async fn fresh_cluster_apply_converges_and_a_second_apply_writes_nothing() {
     assert_eq!(code, 0, "diff after apply must be empty:\n{stdout}\n{stderr}");
     assert_eq!(summary_line(&stdout), "0 to create, 0 to update (0 restart), 0 to scale, 0 to delete");
     let log = h.sandbox.requests();
-    assert_eq!(log.len(), 2, "a no-op diff costs one GET per system: {log:?}");
+    // One GET per system, plus Chronos's run states (for health: the job listing does
+    // not say which job is running).
+    let seen: Vec<String> = log.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert_eq!(
+        seen,
+        ["GET /v2/apps", "GET /scheduler/jobs", "GET /scheduler/graph/csv"],
+        "a no-op diff costs one GET per system and one for run states: {log:?}"
+    );
+    assert_eq!(log[0].query, "embed=apps.lastTaskFailure");
 
     h.sandbox.reset_requests();
     let (code, stdout, _) = tokio::task::block_in_place(|| {
@@ -122,7 +130,7 @@ async fn fresh_cluster_apply_converges_and_a_second_apply_writes_nothing() {
     assert_eq!(code, 0);
     let log = h.sandbox.requests();
     assert!(writes(&log).is_empty(), "second apply wrote: {:?}", writes(&log));
-    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log.len(), 3, "{log:?}");
     assert!(stdout.contains("0 to create, 0 to update (0 restart), 0 to scale, 0 to delete"), "{stdout}");
 }
 
