@@ -138,11 +138,11 @@ pub struct Listed<'a> {
     pub run_states: Option<&'a RunStates>,
 }
 
-/// Whether a desired job is a run-once job (it has not succeeded yet while it has
-/// never run). Scheduled jobs are Healthy before their first run.
-// i17jobs' `sync.run` (run-once jobs) is read here once it is part of the model.
-fn run_once(_desired: &DesiredObject) -> bool {
-    false
+/// Whether a desired job is a run-once job (`sync.run: onChange`): not done until a run
+/// succeeded, so Progressing while it has never run. A scheduled job is Healthy
+/// before its first run.
+fn run_once(desired: &DesiredObject) -> bool {
+    desired.sync.runs_once()
 }
 
 /// The health of each of `objects` (desired ones and owned live ones): `Missing` when

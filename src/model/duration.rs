@@ -1,9 +1,11 @@
-//! Durations as people write them, in manifests (`sync.timeout: 10m`) and on the
-//! command line (`--resync 60s`): one parser for both.
+//! The one parser of durations (`30s`, `5m`, `1.5h`), shared by the command line
+//! (`crate::cli::duration`) and the manifests (`sync.timeout`), and [`Timeout`], the
+//! per-object bound on waiting for an object to be done.
 
+use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Parse a duration written as a number and a unit: `500ms`, `30s`, `5m`, `1h`, `2d`
 /// (a bare number is seconds). Fractions are allowed (`1.5s`).
@@ -24,34 +26,71 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     };
     Duration::try_from_secs_f64(value * seconds_per_unit).map_err(|e| format!("`{text}`: {e}"))
 }
+/// The longest `sync.timeout` accepted: a week. A longer wait is a mistake (an hour
+/// written as `3600m`), and every wait of a process must be bounded.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Serde for an optional duration written as text (`"10m"`) or a number of seconds.
-pub mod option {
-    use super::*;
+/// `sync.timeout`: how long mesosync waits for one object to be done after writing it
+/// (a run-once job's run to succeed, an app to become healthy) before reporting it failed
+/// and leaving its dependants blocked. Written like a command-line duration (`20m`,
+/// `90s`); more than zero, at most [`MAX_TIMEOUT`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeout(Duration);
 
-    /// Read `"90s"`, `"10m"` or `600` (seconds).
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+impl Timeout {
+    /// A timeout of `d` (not checked against the bounds: for defaults and tests).
+    pub const fn new(d: Duration) -> Self {
+        Timeout(d)
+    }
+
+    /// The bound.
+    pub fn duration(self) -> Duration {
+        self.0
+    }
+
+    /// Parse and check the bounds.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let d = parse_duration(text)?;
+        if d.is_zero() {
+            return Err(format!("`{text}`: a timeout must be longer than zero"));
+        }
+        if d > MAX_TIMEOUT {
+            return Err(format!("`{text}`: a timeout must be at most 7d"));
+        }
+        Ok(Timeout(d))
+    }
+}
+
+/// As written back: whole seconds, milliseconds otherwise.
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        if d.subsec_millis() == 0 { write!(f, "{}s", d.as_secs()) } else { write!(f, "{}ms", d.as_millis()) }
+    }
+}
+
+impl Serialize for Timeout {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A string (`"20m"`) or a number of seconds.
+impl<'de> Deserialize<'de> for Timeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Written {
-            Seconds(f64),
             Text(String),
+            Seconds(f64),
         }
-        match Option::<Written>::deserialize(d)? {
-            None => Ok(None),
-            Some(Written::Text(text)) => parse_duration(&text).map(Some).map_err(serde::de::Error::custom),
-            Some(Written::Seconds(s)) => Duration::try_from_secs_f64(s)
-                .map(Some)
-                .map_err(|_| serde::de::Error::custom(format!("{s} is not a number of seconds"))),
-        }
-    }
-
-    /// Write as seconds with a unit (`"600s"`).
-    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(d) => s.serialize_str(&format!("{}s", d.as_secs_f64())),
-            None => s.serialize_none(),
-        }
+        let text = match Written::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a duration like 20m, 90s or 1h (or a number of seconds)")
+        })? {
+            Written::Text(t) => t,
+            Written::Seconds(s) => format!("{s}s"),
+        };
+        Timeout::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -72,28 +111,16 @@ mod tests {
     }
 
     #[test]
-    fn bad_durations_are_explained() {
-        assert!(parse_duration("").unwrap_err().contains("not a duration"));
-        assert!(parse_duration("s").unwrap_err().contains("not a duration"));
-        assert!(parse_duration("10 parsecs").unwrap_err().contains("unknown unit `parsecs`"));
-        assert!(parse_duration("1.2.3s").is_err());
-        assert!(parse_duration("-5s").is_err());
-    }
-
-    #[test]
-    fn manifests_write_text_or_seconds() {
-        #[derive(Deserialize, serde::Serialize, Debug, PartialEq)]
-        struct T {
-            #[serde(default, with = "option")]
-            timeout: Option<Duration>,
-        }
-        let read = |text: &str| serde_json::from_str::<T>(text).map(|t| t.timeout);
-        assert_eq!(read(r#"{"timeout": "10m"}"#).unwrap(), Some(Duration::from_secs(600)));
-        assert_eq!(read(r#"{"timeout": 90}"#).unwrap(), Some(Duration::from_secs(90)));
-        assert_eq!(read(r#"{}"#).unwrap(), None);
-        assert!(read(r#"{"timeout": "soon"}"#).unwrap_err().to_string().contains("not a duration"));
-        assert!(read(r#"{"timeout": -1}"#).is_err());
-        let written = serde_json::to_string(&T { timeout: Some(Duration::from_secs(90)) }).unwrap();
-        assert_eq!(written, r#"{"timeout":"90s"}"#);
+    fn timeouts_are_bounded_and_read_back() {
+        assert_eq!(Timeout::parse("20m"), Ok(Timeout::new(Duration::from_secs(1200))));
+        assert!(Timeout::parse("0s").unwrap_err().contains("longer than zero"));
+        assert!(Timeout::parse("8d").unwrap_err().contains("at most 7d"));
+        assert!(Timeout::parse("soon").unwrap_err().contains("not a duration"));
+        assert_eq!(Timeout::new(Duration::from_millis(1500)).to_string(), "1500ms");
+        let t: Timeout = serde_json::from_value(serde_json::json!(90)).unwrap();
+        assert_eq!((t.duration(), t.to_string()), (Duration::from_secs(90), "90s".to_string()));
+        let t: Timeout = serde_json::from_value(serde_json::json!("1h")).unwrap();
+        assert_eq!(serde_json::to_value(t).unwrap(), serde_json::json!("3600s"));
+        assert!(serde_json::from_value::<Timeout>(serde_json::json!(true)).is_err());
     }
 }
