@@ -123,7 +123,7 @@ impl Planned {
     pub fn waits(&self) -> Vec<(&ObjectRef, &ObjectRef, &HealthStatus)> {
         let mut waits = Vec::new();
         for action in self.plan.actions.iter().filter(|a| a.is_write()) {
-            for dep in &action.depends_on {
+            for dep in &action.awaits {
                 if let Some(status) = self.health.get(dep).filter(|s| !apply::ready(dep, s)) {
                     waits.push((&action.object, dep, status));
                 }

@@ -339,7 +339,7 @@ impl Ctx<'_> {
     /// Wait until every dependency of `a` is ready; `Some(outcome)` when one is not
     /// (within its timeout) or the apply was cancelled meanwhile.
     async fn wait_for_dependencies(&self, a: &Action, progress: &dyn ProgressSink) -> Option<Outcome> {
-        for dep in &a.depends_on {
+        for dep in a.depends_on.iter().chain(&a.awaits) {
             let listed = self.opts.live_health.as_ref().and_then(|l| l.get(dep));
             if let Some(status) = listed.filter(|s| !ready(dep, s) && !self.readiness.is_done(dep)) {
                 progress.waiting(a, dep, status);
