@@ -6,7 +6,8 @@
 //! (3.x `JobStats.updateJobState`). That is one more GET per reconcile, made only when
 //! there are jobs; 3.x's `jobs/summary` carries the same two values.
 //!
-//! The rules, in order: disabled → Suspended; running or queued → Progressing;
+//! The rules, in order: disabled → Suspended (unless Chronos disabled it because its
+//! repeat count ran out, `R0/…`); running or queued → Progressing;
 //! `errorsSinceLastSuccess` > 0 or `lastError` newer than `lastSuccess` → Degraded;
 //! never run → Progressing for a run-once job, Healthy for a scheduled one;
 //! else (`lastSuccess` the newest) → Healthy.
@@ -82,6 +83,7 @@ struct Wire {
     last_error: Option<String>,
     #[serde(default)]
     errors_since_last_success: u64,
+    schedule: Option<String>,
 }
 
 /// The health of one job from its JSON as listed, its run state (`None`: not known)
@@ -98,7 +100,10 @@ pub fn job_health(
             return HealthStatus::new(Health::Unknown, format!("cannot read the job's statistics: {e}"));
         }
     };
-    if job.disabled {
+    // Chronos 2.x disables a job whose repeat count ran out (`R0/…`, a run-once job
+    // after its run): that is not a suspension; its statistics say how it went.
+    let ran_out = job.schedule.as_deref().is_some_and(|s| s.starts_with("R0/"));
+    if job.disabled && !ran_out {
         return HealthStatus::new(Health::Suspended, "disabled");
     }
     match run_state {
@@ -186,5 +191,10 @@ mod tests {
         assert_eq!(health(never.clone(), None, true), HealthStatus::new(Health::Progressing, "never run"));
         assert_eq!(health(never, None, false), HealthStatus::new(Health::Healthy, "scheduled, not run yet"));
         assert_eq!(health(json!({"disabled": "no"}), None, false).health, Health::Unknown);
+        // A run-once job that ran: Chronos 2.x disabled it (its count ran out).
+        let mut ran = job("2026-03-04T09:00:00.000Z", "", 0);
+        ran["disabled"] = json!(true);
+        ran["schedule"] = json!("R0/2026-03-04T08:59:00.000Z/P1D");
+        assert_eq!(health(ran, None, true).health, Health::Healthy);
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! The rules, in order:
 //! 1. a deployment in flight → Progressing — unless the tasks of the current version
-//!    keep failing past the health grace (see 5), which is Degraded: a crash-looping
-//!    app's deployment never ends (Argo CD's "progress deadline exceeded");
+//!    keep failing past the health grace (see 5) or fail their health checks (see 4),
+//!    which is Degraded: such an app's deployment never ends (Argo CD's "progress
+//!    deadline exceeded");
 //! 2. `instances` 0 → Suspended;
 //! 3. `tasksRunning` ≥ `instances` (and `tasksHealthy` ≥ `instances` when the app has
 //!    health checks) → Healthy;
@@ -90,12 +91,14 @@ fn rules(app: &Wire, now: DateTime<Utc>) -> HealthStatus {
         Some(f) => format!("{text}, {f}"),
         None => text,
     };
+    let sick = (unhealthy > 0).then(|| plural(unhealthy, "task") + " unhealthy");
     if !app.deployments.is_empty() {
-        if failing.is_some() && up < instances {
-            return HealthStatus::new(
-                Health::Degraded,
-                with_failure(format!("deployment in flight, {tasks}")),
-            );
+        if (failing.is_some() || sick.is_some()) && up < instances {
+            let mut text = format!("deployment in flight, {tasks}");
+            if let Some(sick) = &sick {
+                text.push_str(&format!(", {sick}"));
+            }
+            return HealthStatus::new(Health::Degraded, with_failure(text));
         }
         return HealthStatus::new(Health::Progressing, format!("deployment in flight, {tasks}"));
     }
@@ -105,11 +108,8 @@ fn rules(app: &Wire, now: DateTime<Utc>) -> HealthStatus {
     if running >= instances && (!checked || healthy >= instances) {
         return HealthStatus::new(Health::Healthy, tasks);
     }
-    if unhealthy > 0 {
-        return HealthStatus::new(
-            Health::Degraded,
-            with_failure(format!("{}, {tasks}", plural(unhealthy, "task") + " unhealthy")),
-        );
+    if let Some(sick) = sick {
+        return HealthStatus::new(Health::Degraded, with_failure(format!("{sick}, {tasks}")));
     }
     if failing.is_some() {
         return HealthStatus::new(Health::Degraded, with_failure(tasks));
@@ -229,6 +229,13 @@ mod tests {
         assert_eq!(
             health(looping).reason,
             "deployment in flight, 0/1 tasks running, last task failure 09:30:00: Command exited with status 1"
+        );
+        // Failing health checks under a deployment that never ends: Degraded too.
+        let checks = json!([{"gracePeriodSeconds": 5}]);
+        let checked = with(with(app(1, 1, 0), "healthChecks", checks), "tasksUnhealthy", json!(1));
+        assert_eq!(
+            health(with(checked, "deployments", json!([{"id": "d"}]))),
+            HealthStatus::new(Health::Degraded, "deployment in flight, 0/1 tasks healthy, 1 task unhealthy")
         );
         // Running again after the failure: Healthy wins.
         let recovered = with(failed, "tasksRunning", json!(1));
