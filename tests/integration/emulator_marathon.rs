@@ -581,7 +581,7 @@ async fn restart_info_leader_ping() {
 }
 
 /// Read SSE text until `done` holds or 5 s pass.
-async fn read_events(response: &mut reqwest::Response, done: impl Fn(&str) -> bool) -> String {
+pub async fn read_events(response: &mut reqwest::Response, done: impl Fn(&str) -> bool) -> String {
     let mut text = String::new();
     let deadline = Instant::now() + Duration::from_secs(5);
     // Stop only at a frame boundary, so the text always parses as whole frames.
