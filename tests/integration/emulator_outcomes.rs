@@ -332,37 +332,9 @@ async fn the_run_controls_validate_and_the_log_can_be_cleared() {
 
 #[tokio::test]
 async fn the_sandbox_command_takes_run_timings() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mesosync"))
-        .args([
-            "sandbox",
-            "--marathon-addr",
-            "127.0.0.1:0",
-            "--chronos-addr",
-            "127.0.0.1:0",
-            "--controls",
-            "--job-run-duration",
-            "4321",
-            "--job-retry-delay",
-            "1234",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("mesosync sandbox starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut chronos = String::new();
-    while chronos.is_empty() {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("the sandbox prints its URLs")
-            .expect("stdout readable")
-            .expect("a line");
-        if let Some(rest) = line.strip_prefix("chronos:") {
-            chronos = rest.split_whitespace().next().expect("a URL").to_owned();
-        }
-    }
+    let (mut child, _, chronos) =
+        harness::spawn_sandbox(&["--controls", "--job-run-duration", "4321", "--job-retry-delay", "1234"])
+            .await;
     let outcomes: Value = reqwest::get(format!("{chronos}/_sandbox/chronos/outcomes"))
         .await
         .expect("served")
