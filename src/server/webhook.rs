@@ -152,7 +152,7 @@ fn body_signed(signature: &[u8], body: &[u8], secret: &Secret) -> bool {
 
 /// `token == secret`, in time independent of where they differ and of their lengths:
 /// the HMACs (keyed by the secret) of both are compared with `verify_slice`.
-fn same_secret(token: &[u8], secret: &Secret) -> bool {
+pub(crate) fn same_secret(token: &[u8], secret: &Secret) -> bool {
     let mut expected = secret.mac();
     expected.update(&secret.0);
     let expected = expected.finalize().into_bytes();

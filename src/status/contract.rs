@@ -67,6 +67,8 @@ pub enum Trigger {
     RetryAfterError,
     /// This replica just became the leader (`--ha-zk`): reconcile at once.
     Leadership,
+    /// Someone asked for it (the dashboard's "reconcile now").
+    Requested,
 }
 
 impl fmt::Display for Trigger {
@@ -78,6 +80,7 @@ impl fmt::Display for Trigger {
             Trigger::LiveEvent => f.write_str("live-event"),
             Trigger::Signal => f.write_str("signal"),
             Trigger::Leadership => f.write_str("leadership"),
+            Trigger::Requested => f.write_str("requested"),
             Trigger::GitPull => f.write_str("git-pull"),
             Trigger::Retry(object) => write!(f, "retry {object}"),
             Trigger::RetryAfterError => f.write_str("retry-after-error"),
@@ -171,6 +174,9 @@ pub struct ReconcileReport {
     pub api_errors: Vec<ApiError>,
     /// Stopped early because of shutdown.
     pub cancelled: bool,
+    /// What the dashboard shows beyond `/status` (changes, holds, writes).
+    #[serde(skip)]
+    pub details: super::history::ReportDetails,
 }
 
 impl ReconcileReport {
