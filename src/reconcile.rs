@@ -380,7 +380,13 @@ fn dashboard_details(planned: &Planned) -> ReportDetails {
             impact: Some(action.impact),
             held,
             source: sources.get(&action.object).cloned(),
-            changes: action.changes.clone(),
+            // A create's changes are every field of the manifest: not worth the budget
+            // that real drift needs (a first dry run would spend it all on creates).
+            changes: if action.kind() == plan::ActionKind::Create {
+                Vec::new()
+            } else {
+                action.changes.clone()
+            },
             changes_dropped: 0,
             next_runs: action.next_runs.clone(),
             depends_on: action.depends_on.clone(),

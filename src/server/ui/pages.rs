@@ -435,6 +435,7 @@ pub fn object(
                     @if d.changes_dropped > 0 { p { (d.changes_dropped) " more change(s) not kept; run " code { "mesosync diff" } " for all." } }
                 }
                 Some(d) if d.changes_dropped > 0 => p { (d.changes_dropped) " change(s) not kept; run " code { "mesosync diff" } "." },
+                Some(d) if d.action == Some(crate::plan::ActionKind::Create) => p #not-live { "Not live: the manifest creates it." },
                 Some(_) => p #no-diff { "Live equals the manifest." },
                 None => p { "Not compared in the last reconcile." },
             }
