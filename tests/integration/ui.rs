@@ -411,7 +411,7 @@ async fn fifteen_thousand_objects_paint_within_a_second() {
     let dir = tempfile::tempdir().unwrap();
     let spec = mesosync::generate::GenSpec { apps: 10_000, jobs: 5_000, seed: 42, per_file: 50 };
     mesosync::generate::write_manifests(dir.path(), &spec).unwrap();
-    let controller = Controller::start(&h, dir.path(), &["--dry-run", "--resync", "1h"]);
+    let controller = Controller::start(&h, dir.path(), &["--dry-run"]);
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let ready = reqwest::get(format!("{}/readyz", controller.status_base)).await.unwrap().status();
@@ -447,4 +447,35 @@ async fn fifteen_thousand_objects_paint_within_a_second() {
     std::fs::write(out.join("first-paint-15k.txt"), format!("{figures}\n")).unwrap();
     browser.screenshot("objects-15k").await;
     browser.close().await;
+}
+
+/// The object page lists the writes made to an object (no browser needed): the create,
+/// then a scale with the changed field and its file:line, each with its reconcile,
+/// outcome and Marathon deployment.
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_are_listed_on_the_object_page() {
+    let h = harness::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.yaml");
+    std::fs::write(&file, super::fake_reconcile::app_manifest("/ui/web", 1)).unwrap();
+    let controller = Controller::start(&h, dir.path(), &[]);
+    controller.wait_status("the first reconcile", |s| s["ready"] == true).await;
+    let page = format!("{}/object?kind=app&id=/ui/web", controller.status_base);
+    let get = || async { reqwest::get(&page).await.unwrap().text().await.unwrap() };
+    let first = get().await;
+    assert!(first.contains("<td>create</td>") && first.contains("applied"), "{first}");
+    let deployment = regex::Regex::new(
+        r"<td><code>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}</code></td>",
+    )
+    .unwrap();
+    assert!(deployment.is_match(&first), "the deployment id is shown: {first}");
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    let line = text.lines().position(|l| l.trim_start().starts_with("instances:")).unwrap() + 1;
+    std::fs::write(&file, text.replace("instances: 1", "instances: 2")).unwrap();
+    controller.wait_status("the scale", |s| s["last_reconcile"]["writes"][0]["action"] == "scale").await;
+    let second = get().await;
+    assert!(second.contains("<td>scale</td>"), "{second}");
+    assert!(second.contains(&format!("<code>/instances</code> (app.yaml:{line}:")), "{second}");
+    assert!(second.find("<td>scale</td>") < second.find("<td>create</td>"), "newest first");
 }

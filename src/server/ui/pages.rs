@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{ObjectQuery, PAGE_SIZE, SYNC_STATES, Selection, counts};
 use crate::diff::FieldChange;
-use crate::model::{ObjectKind, ObjectRef};
+use crate::model::{Location, ObjectKind, ObjectRef};
 use crate::status::history::{ObjectDetail, WriteRecord, sync_word};
 use crate::status::{ObjectState, ObjectStatus, Status};
 
@@ -23,6 +23,8 @@ pub struct Frame {
     revision: Option<String>,
     ha_role: Option<String>,
     generation: u64,
+    /// The manifest directory: file names are shown relative to it.
+    root: String,
 }
 
 impl Frame {
@@ -34,7 +36,19 @@ impl Frame {
             revision: s.revision.as_ref().map(ToString::to_string),
             ha_role: role,
             generation: s.dashboard.generation,
+            root: s.manifest_dir.clone(),
         }
+    }
+}
+
+/// `location` with the manifest directory `root` cut from its file name
+/// (`horizon/horizon.yaml.j2:9:3`).
+fn place(location: &Location, root: &str) -> String {
+    let text = location.to_string();
+    let root = root.trim_end_matches('/');
+    match text.strip_prefix(root).and_then(|rest| rest.strip_prefix('/')) {
+        Some(rest) if !root.is_empty() => rest.to_string(),
+        _ => text,
     }
 }
 
@@ -124,7 +138,7 @@ fn layout(frame: &Frame, title: &str, current: &str, main: Markup) -> String {
 
 /// A page with a heading and one sentence (bad requests).
 pub fn message(title: &str, text: &str) -> String {
-    let frame = Frame { dry_run: false, revision: None, ha_role: None, generation: 0 };
+    let frame = Frame { dry_run: false, revision: None, ha_role: None, generation: 0, root: String::new() };
     layout(&frame, title, "", html! { h1 { (title) } p { (text) } })
 }
 
@@ -320,7 +334,7 @@ pub fn objects(frame: &Frame, query: &ObjectQuery, sel: &Selection) -> String {
                     }
                 }
                 tbody {
-                    @for row in &sel.rows { (object_row(&row.status, row.detail.as_ref())) }
+                    @for row in &sel.rows { (object_row(&row.status, row.detail.as_ref(), &frame.root)) }
                 }
             }
             @if sel.pages > 1 {
@@ -335,7 +349,7 @@ pub fn objects(frame: &Frame, query: &ObjectQuery, sel: &Selection) -> String {
     layout(frame, "Objects", "/objects", main)
 }
 
-fn object_row(o: &ObjectStatus, detail: Option<&ObjectDetail>) -> Markup {
+fn object_row(o: &ObjectStatus, detail: Option<&ObjectDetail>, root: &str) -> Markup {
     let plan = detail.map(plan_words).unwrap_or_default();
     html! {
         tr data-id=(o.object.id) {
@@ -344,7 +358,7 @@ fn object_row(o: &ObjectStatus, detail: Option<&ObjectDetail>) -> Markup {
             td { (badge(&o.state)) }
             td.note { (state_note(&o.state)) }
             td { (plan) }
-            td.source { @if let Some(src) = detail.and_then(|d| d.source.as_ref()) { code { (src) } } }
+            td.source { @if let Some(src) = detail.and_then(|d| d.source.as_ref()) { code { (place(src, root)) } } }
         }
     }
 }
@@ -370,7 +384,7 @@ fn value_cell(v: Option<&Value>, secret: bool) -> Markup {
     }
 }
 
-fn changes_table(id: &str, caption: &str, changes: &[FieldChange]) -> Markup {
+fn changes_table(id: &str, caption: &str, changes: &[FieldChange], root: &str) -> Markup {
     html! {
         table.changes #(id) {
             caption { (caption) }
@@ -381,7 +395,7 @@ fn changes_table(id: &str, caption: &str, changes: &[FieldChange]) -> Markup {
                         th scope="row" { code { (if c.pointer.is_empty() { "/" } else { &c.pointer }) } }
                         td.old { (value_cell(c.old.as_ref(), c.secret)) }
                         td.new { (value_cell(c.new.as_ref(), c.secret)) }
-                        td.source { @if let Some(l) = &c.location { code { (l) } } }
+                        td.source { @if let Some(l) = &c.location { code { (place(l, root)) } } }
                     }
                 }
             }
@@ -410,7 +424,7 @@ pub fn object(
                         @if let Some(d) = detail {
                             dt { "Plan" } dd #plan { (plan_words(d)) }
                             @if let Some(held) = &d.held { dt { "Why it waits" } dd #held { (held) } }
-                            @if let Some(src) = &d.source { dt { "Manifest" } dd { code #source { (src) } } }
+                            @if let Some(src) = &d.source { dt { "Manifest" } dd { code #source { (place(src, &frame.root)) } } }
                             @if !d.depends_on.is_empty() {
                                 dt { "Waits for" }
                                 dd { @for (i, dep) in d.depends_on.iter().enumerate() { @if i > 0 { ", " } a href=(object_href(dep)) { (dep) } } }
@@ -431,7 +445,7 @@ pub fn object(
             h2 #diff-h { "Live vs desired" }
             @match detail {
                 Some(d) if !d.changes.is_empty() => {
-                    (changes_table("changes", "Fields that differ (secret values masked)", &d.changes))
+                    (changes_table("changes", "Fields that differ (secret values masked)", &d.changes, &frame.root))
                     @if d.changes_dropped > 0 { p { (d.changes_dropped) " more change(s) not kept; run " code { "mesosync diff" } " for all." } }
                 }
                 Some(d) if d.changes_dropped > 0 => p { (d.changes_dropped) " change(s) not kept; run " code { "mesosync diff" } "." },
@@ -466,7 +480,7 @@ pub fn object(
                                 td {
                                     @for c in &w.changes {
                                         code { (c.pointer) } " "
-                                        @if let Some(l) = &c.location { "(" (l) ")" } br;
+                                        @if let Some(l) = &c.location { "(" (place(l, &frame.root)) ")" } br;
                                     }
                                 }
                             }
@@ -520,4 +534,61 @@ pub fn history(s: &Status) -> String {
         }
     };
     layout(&frame, "History", "/history", main)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::status::history::{Dashboard, ObjectDetail};
+
+    fn status() -> Status {
+        let bad = ObjectRef::app("/a<b>");
+        let detail = ObjectDetail {
+            action: Some(crate::plan::ActionKind::Update),
+            source: Some(Location::new(Arc::from(Path::new("/m/dir/a.yaml")), 3, 1)),
+            changes: vec![FieldChange {
+                pointer: "/env/X".into(),
+                old: Some(json!(crate::diff::mask::MASK)),
+                new: Some(json!("<img src=x onerror=alert(1)>")),
+                location: Some(Location::new(Arc::from(Path::new("/m/dir/a.yaml")), 7, 5)),
+                secret: false,
+            }],
+            ..Default::default()
+        };
+        Status {
+            dry_run: true,
+            manifest_dir: "/m/dir".into(),
+            objects: vec![ObjectStatus {
+                object: bad.clone(),
+                state: ObjectState::Failed {
+                    error: "<script>alert(1)</script>".into(),
+                    requeue: crate::status::Requeue::Backoff,
+                },
+                retry: None,
+            }],
+            dashboard: Dashboard { details: Arc::new([(bad, detail)].into()), ..Default::default() },
+            ..Status::default()
+        }
+    }
+
+    #[test]
+    fn everything_from_the_status_is_escaped_and_files_are_relative() {
+        let s = status();
+        let selection = super::super::select(&s, &ObjectQuery::default());
+        let table = objects(&Frame::of(&s), &ObjectQuery::default(), &selection);
+        assert!(table.contains("&lt;script&gt;") && !table.contains("<script>alert"), "{table}");
+        assert!(table.contains("<code>a.yaml:3:1</code>"), "{table}");
+        let o = &s.objects[0];
+        let page = object(&Frame::of(&s), &o.object, Some(o), s.dashboard.details.get(&o.object), &[]);
+        assert!(!page.contains("<img src=x"), "{page}");
+        assert!(page.contains("a.yaml:7:5") && page.contains("(sensitive value)"), "{page}");
+        assert!(overview(&s, None).contains("DRY RUN"));
+        assert!(!overview(&s, None).contains("Reconcile now"), "actions are off");
+        assert!(overview(&s, Some(false)).contains("Reconcile now"));
+    }
 }
