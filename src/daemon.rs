@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::runtime::{Controller, Reconcile, RuntimeConfig, RuntimeError, Trigger};
 use crate::server::ui::{self, Ui, actions::Actions};
 use crate::server::webhook::Webhook;
-use crate::server::{ServerState, router, serve_router};
+use crate::server::{ServeLimits, ServerState, router, serve_router};
 
 /// `mesosync run`: bind `config.listen`, then [`run_with`].
 pub async fn run<R: Reconcile>(config: RuntimeConfig, reconciler: Arc<R>) -> Result<(), RuntimeError> {
@@ -84,7 +84,12 @@ pub async fn run_with_ui(
     };
 
     let state = ServerState { status: controller.status(), metrics: controller.metrics() };
-    let limits = controller.serve_limits();
+    let config = controller.config();
+    let limits = ServeLimits {
+        max_connections: config.max_connections,
+        header_timeout: config.header_timeout,
+        shutdown_grace: config.shutdown_grace,
+    };
     let ui = Ui { status: controller.status(), actions };
     let mut routes = router(state).merge(ui::routes(ui));
     match webhook {
