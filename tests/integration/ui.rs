@@ -372,7 +372,20 @@ async fn dashboard_in_a_real_browser() {
     }
     browser.screenshot("history").await;
     assert_no_secret("the history", &c.source().await.unwrap(), &secrets);
+    let background = "return getComputedStyle(document.body).backgroundColor;";
+    assert_eq!(c.execute(background, vec![]).await.unwrap(), json!("rgb(255, 255, 255)"));
     browser.close().await;
+
+    // Dark: the same pages under prefers-color-scheme: dark.
+    let dark = Browser::start("ui::dashboard_in_a_real_browser", &["--force-dark-mode"]).await.unwrap();
+    dark.client.goto(&format!("{base}/object?kind=app&id={keystone}")).await.unwrap();
+    let prefers = "return matchMedia('(prefers-color-scheme: dark)').matches;";
+    assert_eq!(dark.client.execute(prefers, vec![]).await.unwrap(), json!(true));
+    assert_eq!(dark.client.execute(background, vec![]).await.unwrap(), json!("rgb(17, 20, 24)"));
+    dark.screenshot("object-secret-dark").await;
+    dark.client.goto(&format!("{base}/")).await.unwrap();
+    dark.screenshot("overview-dark").await;
+    dark.close().await;
     drop(controller);
 }
 

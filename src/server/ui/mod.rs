@@ -66,6 +66,13 @@ pub fn routes(ui: Ui) -> Router {
         .with_state(Arc::new(ui))
 }
 
+/// Whether `path` is one of the dashboard's (a webhook may not take it: the routes would
+/// overlap).
+pub fn owns_path(path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    path.is_empty() || ["/objects", "/object", "/history", "/ui"].contains(&path) || path.starts_with("/ui/")
+}
+
 /// The query of the objects table.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 pub struct ObjectQuery {
@@ -378,6 +385,15 @@ mod tests {
             })
             .collect();
         Status { objects, ..Status::default() }
+    }
+
+    #[test]
+    fn a_webhook_cannot_take_a_dashboard_path() {
+        let secret = || crate::server::webhook::Secret::new("s").unwrap();
+        for path in ["/", "/objects", "/history/", "/ui/app.js"] {
+            assert!(crate::server::webhook::Webhook::new(path, secret(), "main", || {}).is_err(), "{path}");
+        }
+        assert!(crate::server::webhook::Webhook::new("/hooks/git", secret(), "main", || {}).is_ok());
     }
 
     #[test]
