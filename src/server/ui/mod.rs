@@ -300,7 +300,8 @@ async fn object(State(ui): State<Arc<Ui>>, key: Result<Query<ObjectKey>, QueryRe
         return html(StatusCode::BAD_REQUEST, pages::message("Which object?", "Give ?kind=app|job&id=…"));
     };
     let found = ui.status.read(|s| {
-        let status = s.objects.iter().find(|o| o.object == object).cloned();
+        // The status lists objects in order (they come out of the report's map).
+        let status = s.objects.binary_search_by(|o| o.object.cmp(&object)).ok().map(|i| s.objects[i].clone());
         let detail = s.dashboard.details.get(&object).cloned();
         let writes: Vec<_> = s.dashboard.writes_to(&object).take(20).cloned().collect();
         (pages::Frame::of(s), status, detail, writes)
@@ -331,13 +332,6 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }
 
-/// The form of an action.
-#[derive(Debug, Default, Deserialize)]
-struct ActionForm {
-    #[serde(default)]
-    token: Option<String>,
-}
-
 async fn reconcile_now(State(ui): State<Arc<Ui>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     act(&ui, Action::Reconcile, &headers, &body)
 }
@@ -351,20 +345,16 @@ fn act(ui: &Ui, action: Action, headers: &HeaderMap, body: &[u8]) -> Response {
         None => {
             (StatusCode::FORBIDDEN, "actions are off (start `mesosync run` with --ui-actions)".to_string())
         }
-        Some(actions) => {
-            let form: ActionForm = serde_urlencoded_form(body);
-            actions.run(action, headers, form.token.as_deref())
-        }
+        Some(actions) => actions.run(action, headers, form_token(body).as_deref()),
     };
     let mut response = (code, format!("{words}\n")).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
-/// The `token` of an urlencoded body (anything else in it is ignored).
-fn serde_urlencoded_form(body: &[u8]) -> ActionForm {
-    let token = form_urlencoded::parse(body).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned());
-    ActionForm { token }
+/// The `token` field of an urlencoded body (anything else in it is ignored).
+fn form_token(body: &[u8]) -> Option<String> {
+    form_urlencoded::parse(body).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned())
 }
 
 #[cfg(test)]

@@ -325,7 +325,7 @@ pub fn objects(frame: &Frame, query: &ObjectQuery, sel: &Selection) -> String {
                                     @let here = key == sort;
                                     @let next = if here && !desc { "desc" } else { "asc" };
                                     th scope="col" aria-sort=(if !here { "none" } else if desc { "descending" } else { "ascending" }) {
-                                        a href=(query.href(&[("sort", key), ("dir", next), ("page", "")])) { (name) @if here { (if desc { " ▼" } else { " ▲" }) } }
+                                        a href=(query.href(&[("sort", key), ("dir", next), ("page", "")])) { (name) @if here { span aria-hidden="true" { (if desc { " ▼" } else { " ▲" }) } } }
                                     }
                                 }
                                 None => th scope="col" { (name) },
