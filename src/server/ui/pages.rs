@@ -214,11 +214,22 @@ pub fn overview(s: &Status, actions: Option<bool>) -> String {
             section #leadership data-live aria-labelledby="ha-h" {
                 h2 #ha-h { "Leadership" }
                 dl.facts-list {
-                    @for key in ["role", "id", "leader"] {
-                        @if let Some(v) = ha.get(key).filter(|v| !v.is_null()) {
-                            dt { (key) } dd { (plain(v)) }
+                    dt { "Role" } dd #ha-role { (ha.get("role").map(plain).unwrap_or_default()) }
+                    dt { "Leader" }
+                    dd {
+                        @match ha.get("leader").filter(|l| !l.is_null()) {
+                            Some(leader) => {
+                                (replica(leader))
+                                @if let Some(endpoint) = leader.get("endpoint").and_then(Value::as_str) {
+                                    " · " a href={ "http://" (endpoint.trim_start_matches("http://")) "/" } { "its dashboard" }
+                                }
+                            }
+                            None => "none known",
                         }
                     }
+                    @if let Some(me) = ha.get("me") { dt { "This replica" } dd { (replica(me)) } }
+                    dt { "May write" } dd { (if ha.get("may_write") == Some(&Value::Bool(true)) { "yes" } else { "no (reconciles report only)" }) }
+                    @if let Some(session) = ha.get("session_state") { dt { "ZooKeeper session" } dd { (plain(session)) } }
                 }
             }
         }
@@ -253,6 +264,15 @@ pub fn overview(s: &Status, actions: Option<bool>) -> String {
         }
     };
     layout(&frame, "Overview", "/", main)
+}
+
+/// `host (pid N)` of a replica in the HA status.
+fn replica(r: &Value) -> String {
+    let host = r.get("host").map(plain).unwrap_or_default();
+    match r.get("pid") {
+        Some(pid) => format!("{host} (pid {pid})"),
+        None => host,
+    }
 }
 
 fn plain(v: &Value) -> String {
@@ -590,5 +610,17 @@ mod tests {
         assert!(overview(&s, None).contains("DRY RUN"));
         assert!(!overview(&s, None).contains("Reconcile now"), "actions are off");
         assert!(overview(&s, Some(false)).contains("Reconcile now"));
+        let ha = json!({"role": "follower", "leader": {"host": "db-1", "pid": 7, "endpoint": "10.0.0.5:9100"},
+                        "me": {"host": "db-2", "pid": 9}, "may_write": false, "session_state": "SyncConnected"});
+        let page = overview(&Status { ha: Some(ha), ..s }, None);
+        for words in [
+            "follower",
+            "db-1 (pid 7)",
+            "http://10.0.0.5:9100/",
+            "db-2 (pid 9)",
+            "no (reconciles report only)",
+        ] {
+            assert!(page.contains(words), "{words}: {page}");
+        }
     }
 }
