@@ -492,3 +492,30 @@ async fn writes_are_listed_on_the_object_page() {
     assert!(second.contains(&format!("<code>/instances</code> (app.yaml:{line}:")), "{second}");
     assert!(second.find("<td>scale</td>") < second.find("<td>create</td>"), "newest first");
 }
+
+/// `--ui-actions` without a token (or with two) is refused at start, naming the
+/// variables; nothing is served unauthenticated.
+#[test]
+fn actions_are_refused_at_start_without_exactly_one_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "from-a-file\n").unwrap();
+    let token_file = token_file.display().to_string();
+    for (env, expected) in [
+        (vec![], "--ui-actions needs a token (MESOSYNC_UI_TOKEN or MESOSYNC_UI_TOKEN_FILE)"),
+        (vec![("MESOSYNC_UI_TOKEN", "a"), ("MESOSYNC_UI_TOKEN_FILE", token_file.as_str())], "set twice"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mesosync"))
+            .env_remove("MESOSYNC_UI_TOKEN")
+            .env_remove("MESOSYNC_UI_TOKEN_FILE")
+            .envs(env)
+            .args(["run", dir.path().to_str().unwrap(), "--marathon", "http://127.0.0.1:9", "--ui-actions"])
+            .args(["--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!stderr.contains("from-a-file"));
+    }
+}
