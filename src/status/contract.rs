@@ -15,6 +15,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::GitRevision;
+use crate::health::HealthStatus;
 use crate::model::ObjectRef;
 use crate::plan::{ActionKind, Summary};
 
@@ -174,6 +175,8 @@ pub struct ReconcileReport {
     pub api_errors: Vec<ApiError>,
     /// Stopped early because of shutdown.
     pub cancelled: bool,
+    /// The live health of every object, as listed (or as read after its write).
+    pub health: BTreeMap<ObjectRef, HealthStatus>,
     /// What the dashboard shows beyond `/status` (changes, holds, writes).
     #[serde(skip)]
     pub details: super::history::ReportDetails,

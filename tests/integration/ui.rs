@@ -253,6 +253,11 @@ async fn dashboard_in_a_real_browser() {
     assert_eq!(browser.text("dd[data-count=synced]").await, (apps + jobs).to_string());
     assert_eq!(browser.text("dd[data-count=out-of-sync]").await, "0");
     assert!(browser.text("#frame").await.contains("DRY RUN"));
+    let mut healths = 0;
+    for cell in c.find_all(Locator::Css("dd[data-health]")).await.unwrap() {
+        healths += cell.text().await.unwrap().parse::<usize>().unwrap();
+    }
+    assert_eq!(healths, apps + jobs, "every object has a health");
     browser.screenshot("overview").await;
     assert_no_secret("the overview", &c.source().await.unwrap(), &secrets);
 
@@ -271,6 +276,11 @@ async fn dashboard_in_a_real_browser() {
     };
     assert!(ids.contains(&"/openstack/horizon/horizon".to_string()), "{ids:?}");
     assert!(ids.iter().all(|id| id.contains("horizon")), "{ids:?}");
+    let health = c
+        .find(Locator::Css("tr[data-id='/openstack/horizon/horizon'] .badge[class*=health-]"))
+        .await
+        .unwrap();
+    assert!(!health.attr("title").await.unwrap().unwrap_or_default().is_empty(), "the health has its reason");
     browser.screenshot("objects").await;
 
     // A manual drift of a secret on the sandbox appears live (no reload), masked.
@@ -361,6 +371,7 @@ async fn dashboard_in_a_real_browser() {
     assert!(cells.contains('7'), "{cells}");
     assert!(cells.contains(&format!("horizon/horizon.yaml.j2:{line}:")), "{cells}");
     assert!(browser.text("#plan").await.contains("scale"));
+    assert!(browser.text("#health").await.contains("since"), "the object page shows its health");
     browser.screenshot("object").await;
     assert_no_secret("the edited object", &c.source().await.unwrap(), &secrets);
 
@@ -435,6 +446,9 @@ async fn fifteen_thousand_objects_paint_within_a_second() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let base = &controller.status_base;
+    // A fresh chromium's first navigation also pays for starting its renderer: warm it
+    // on the small history page, so the figures are the pages' own.
+    browser.client.goto(&format!("{base}/history")).await.unwrap();
     let mut figures = Vec::new();
     for (page, path) in [
         ("overview", "/".to_string()),

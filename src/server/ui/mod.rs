@@ -31,6 +31,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use self::actions::{Action, Actions};
+use crate::health::Health;
 use crate::model::{ObjectKind, ObjectRef};
 use crate::status::history::{ObjectDetail, sync_word};
 use crate::status::{ObjectStatus, Status, StatusStore};
@@ -82,6 +83,9 @@ pub struct ObjectQuery {
     /// One of [`SYNC_STATES`].
     #[serde(default)]
     pub state: Option<String>,
+    /// A health status (`Healthy`, `Degraded`, …).
+    #[serde(default)]
+    pub health: Option<String>,
     /// Part of the id (case-insensitive).
     #[serde(default)]
     pub q: Option<String>,
@@ -113,9 +117,13 @@ impl ObjectQuery {
         self.state.as_deref().filter(|s| SYNC_STATES.contains(s))
     }
 
+    fn health(&self) -> Option<Health> {
+        Health::ALL.into_iter().find(|h| Some(h.as_str()) == self.health.as_deref())
+    }
+
     fn sort(&self) -> &str {
         match self.sort.as_deref() {
-            Some(s @ ("kind" | "state" | "source")) => s,
+            Some(s @ ("kind" | "state" | "health" | "source")) => s,
             _ => "id",
         }
     }
@@ -131,6 +139,7 @@ impl ObjectQuery {
         let fields = [
             ("kind", self.kind.clone()),
             ("state", self.state.clone()),
+            ("health", self.health.clone()),
             ("q", self.q.clone()),
             ("sort", self.sort.clone()),
             ("dir", self.dir.clone()),
@@ -178,12 +187,13 @@ pub struct Selection {
 /// copied; sorting moves indices.
 pub fn select(status: &Status, query: &ObjectQuery) -> Selection {
     let details = &status.dashboard.details;
-    let (kind, state, text) = (query.kind(), query.state(), query.text());
+    let (kind, state, health, text) = (query.kind(), query.state(), query.health(), query.text());
     let mut picked: Vec<&ObjectStatus> = status
         .objects
         .iter()
         .filter(|o| kind.is_none_or(|k| o.object.kind == k))
         .filter(|o| state.is_none_or(|s| sync_word(&o.state) == s))
+        .filter(|o| health.is_none_or(|h| o.health.as_ref().map(|x| x.status) == Some(h)))
         .filter(|o| text.as_deref().is_none_or(|t| contains_lowercase(&o.object.id, t)))
         .collect();
     let source = |o: &ObjectStatus| details.get(&o.object).and_then(|d| d.source.clone());
@@ -191,6 +201,7 @@ pub fn select(status: &Status, query: &ObjectQuery) -> Selection {
     match query.sort() {
         "kind" => picked.sort_by(|a, b| a.object.kind.cmp(&b.object.kind).then_with(|| by_id(a, b))),
         "state" => picked.sort_by(|a, b| state_rank(a).cmp(&state_rank(b)).then_with(|| by_id(a, b))),
+        "health" => picked.sort_by(|a, b| health_rank(a).cmp(&health_rank(b)).then_with(|| by_id(a, b))),
         "source" => picked.sort_by(|a, b| match (source(a), source(b)) {
             (Some(x), Some(y)) => x.cmp(&y),
             (Some(_), None) => Ordering::Less,
@@ -227,6 +238,30 @@ fn contains_lowercase(haystack: &str, needle_lower: &str) -> bool {
 fn state_rank(o: &ObjectStatus) -> usize {
     let order = ["failed", "blocked", "out-of-sync", "suspended", "synced"];
     order.iter().position(|s| *s == sync_word(&o.state)).unwrap_or(order.len())
+}
+
+/// Worst first: Degraded, Missing, Unknown, Progressing, Suspended, Healthy, none.
+fn health_rank(o: &ObjectStatus) -> usize {
+    let order = [
+        Health::Degraded,
+        Health::Missing,
+        Health::Unknown,
+        Health::Progressing,
+        Health::Suspended,
+        Health::Healthy,
+    ];
+    o.health.as_ref().and_then(|h| order.iter().position(|x| *x == h.status)).unwrap_or(order.len())
+}
+
+/// Counts by health, in [`Health::ALL`] order (objects without a health are not counted).
+pub fn health_counts(status: &Status) -> [usize; 6] {
+    let mut counts = [0; 6];
+    for h in status.objects.iter().filter_map(|o| o.health.as_ref()) {
+        if let Some(i) = Health::ALL.iter().position(|x| *x == h.status) {
+            counts[i] += 1;
+        }
+    }
+    counts
 }
 
 /// Counts by sync state, in [`SYNC_STATES`] order, and by kind (apps, jobs).
@@ -372,6 +407,7 @@ mod tests {
                 },
                 state: if i % 10 == 0 { ObjectState::Drifted { changes: 1 } } else { ObjectState::Synced },
                 retry: None,
+                health: None,
             })
             .collect();
         Status { objects, ..Status::default() }

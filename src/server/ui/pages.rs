@@ -3,8 +3,8 @@
 //! leadership), a `<main>` whose `data-live` regions the script swaps when the status
 //! changes, and nothing from outside the binary.
 //!
-//! Health (DESIGN §9) is not in the status contract yet; when it lands it is one more
-//! column in [`objects`] (`COLUMNS`), one more filter and one more count block.
+//! Health (DESIGN §9, `crate::health`) is one column of [`objects`] (`COLUMNS`), one
+//! filter, one count block on the overview and one line of the object page.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use maud::{DOCTYPE, Markup, html};
@@ -164,6 +164,15 @@ pub fn overview(s: &Status, actions: Option<bool>) -> String {
                     }
                 }
             }
+            h2 #health-h { "Health" }
+            dl.counts aria-labelledby="health-h" {
+                @for (h, n) in crate::health::Health::ALL.iter().zip(super::health_counts(s)) {
+                    div class={ "count health-" (h.as_str().to_lowercase()) } {
+                        dt { a href={ "/objects?health=" (h.as_str()) } { (h.as_str()) } }
+                        dd data-health=(h.as_str()) { (n) }
+                    }
+                }
+            }
             p.kinds {
                 a href="/objects?kind=app" { (kinds[0]) " apps" } " · "
                 a href="/objects?kind=job" { (kinds[1]) " jobs" } " · manifests in "
@@ -289,10 +298,11 @@ fn reasons(reasons: &[crate::status::Trigger]) -> String {
 /// `/objects`: the filtered, sorted page of objects.
 pub fn objects(frame: &Frame, query: &ObjectQuery, sel: &Selection) -> String {
     // The columns: (sort key if sortable, heading). Health goes here when it lands.
-    const COLUMNS: [(Option<&str>, &str); 6] = [
+    const COLUMNS: [(Option<&str>, &str); 7] = [
         (Some("kind"), "Kind"),
         (Some("id"), "Id"),
         (Some("state"), "Sync"),
+        (Some("health"), "Health"),
         (None, "Detail"),
         (None, "Plan"),
         (Some("source"), "Manifest"),
@@ -318,6 +328,15 @@ pub fn objects(frame: &Frame, query: &ObjectQuery, sel: &Selection) -> String {
                     option value="" selected[query.state().is_none()] { "any" }
                     @for word in SYNC_STATES {
                         option value=(word) selected[query.state() == Some(word)] { (word.replace('-', " ")) }
+                    }
+                }
+            }
+            div {
+                label for="f-health" { "Health" }
+                select #f-health name="health" {
+                    option value="" selected[query.health().is_none()] { "any" }
+                    @for h in crate::health::Health::ALL {
+                        option value=(h.as_str()) selected[query.health() == Some(h)] { (h.as_str()) }
                     }
                 }
             }
@@ -376,9 +395,20 @@ fn object_row(o: &ObjectStatus, detail: Option<&ObjectDetail>, root: &str) -> Ma
             td { (kind_word(o.object.kind)) }
             td.id { a href=(object_href(&o.object)) { (o.object.id) } }
             td { (badge(&o.state)) }
+            td { (health_badge(o)) }
             td.note { (state_note(&o.state)) }
             td { (plan) }
             td.source { @if let Some(src) = detail.and_then(|d| d.source.as_ref()) { code { (place(src, root)) } } }
+        }
+    }
+}
+
+fn health_badge(o: &ObjectStatus) -> Markup {
+    html! {
+        @if let Some(h) = &o.health {
+            span class={ "badge health-" (h.status.as_str().to_lowercase()) } title=(h.reason) { (h.status.as_str()) }
+        } @else {
+            span.absent { "—" }
         }
     }
 }
@@ -456,7 +486,10 @@ pub fn object(
                             dt { "Retry" } dd { (format!("{requeue:?}").to_lowercase()) }
                         }
                         @if let Some(r) = &st.retry { dt { "Next attempt" } dd { (time(&r.at)) " (after " (r.failures) " failures)" } }
-                        // Health (DESIGN §9) goes here when the status carries it.
+                        @if let Some(h) = &st.health {
+                            dt { "Health" }
+                            dd #health { (health_badge(st)) " " (h.reason) " (since " (time(&h.since)) ")" }
+                        }
                     }
                 }
             }
@@ -590,6 +623,7 @@ mod tests {
                     requeue: crate::status::Requeue::Backoff,
                 },
                 retry: None,
+                health: None,
             }],
             dashboard: Dashboard { details: Arc::new([(bad, detail)].into()), ..Default::default() },
             ..Status::default()
