@@ -79,8 +79,8 @@ impl ApplyError {
             | ApplyError::DeploymentTimeout { .. }
             | ApplyError::StillLocked { .. }
             | ApplyError::NotVisible(_)
-            | ApplyError::NotHealthy { .. }
-            | ApplyError::ReplaceUnsettled(_) => true,
+            | ApplyError::ReplaceUnsettled(_)
+            | ApplyError::NotHealthy { .. } => true,
             ApplyError::NotOwned(_) | ApplyError::InvalidAction(_) | ApplyError::NoClient(_) => false,
         }
     }
