@@ -35,6 +35,7 @@ mod runtime;
 mod secrets;
 mod server;
 mod templates;
+mod ui;
 mod validate;
 mod webhooks;
 mod zk;
