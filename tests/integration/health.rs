@@ -6,13 +6,16 @@
 //! Unhealthy apps are made with the emulator's deployment fault rules (DESIGN §8):
 //! `fail` makes an app's new tasks fail (`TASK_FAILED`, `lastTaskFailure`) and its
 //! deployment end with `deployment_failed`; `kill_tasks` makes an app lose its tasks
-//! until Marathon's replacements run. Job runs are scripted with the emulator's
-//! Chronos outcome controls.
+//! until Marathon's replacements run; the app outcome controls make an app whose
+//! tasks keep failing. Job runs are scripted with the emulator's Chronos outcome
+//! controls.
 
 use std::path::Path;
 use std::time::Duration;
 
-use mesosync::emulator::{DeploymentOutcome, FaultRule, JobOutcome, RecordedRequest, RunResult};
+use mesosync::emulator::{
+    AppOutcome, DeploymentOutcome, FaultRule, JobOutcome, RecordedRequest, RunResult, TaskOutcome,
+};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -326,4 +329,35 @@ async fn job_health_reads_the_statistics_and_the_run_states() {
     };
     assert!(reason("it-ok").as_str().unwrap().starts_with("last run succeeded at "));
     assert_eq!(reason("it-new"), "scheduled, not run yet");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_looping_app_is_degraded_and_only_its_dependants_are_blocked() {
+    let h = harness::start().await;
+    let dir = manifests("1s");
+    // db's tasks fail as they start and Marathon keeps relaunching them: its deployment
+    // never ends (the emulator's app outcome controls).
+    let failing = AppOutcome { tasks: TaskOutcome::Fail, ..AppOutcome::default() };
+    h.sandbox.set_app_outcome("/it/db", Some(failing));
+    let (code, stdout, stderr) = run(&h, &["apply", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(line(&stderr, "app /it/db create").contains("still running after 1s"), "{stderr}");
+    assert!(line(&stderr, "app /it/api create").contains("blocked by app /it/db"), "{stderr}");
+    assert!(line(&stderr, "app /it/other create").contains("applied"), "{stderr}");
+
+    // Left as it is now, with its deployment still in flight: Degraded, not Progressing,
+    // because the tasks of its current version keep failing; api waits, then is blocked.
+    let (code, text, stderr) = run(&h, &["diff", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{text}\n{stderr}");
+    let db = line(&text, "app /it/db: ");
+    assert!(db.starts_with("app /it/db: Degraded: deployment in flight, 0/1 tasks running"), "{text}");
+    assert!(db.contains(", last task failure "), "{text}");
+    let (code, stdout, stderr) = run(&h, &["apply", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let blocked = line(&stderr, "app /it/api create");
+    assert!(
+        blocked.contains("blocked: waits for app /it/db: deployment in flight, 0/1 tasks running"),
+        "{stderr}"
+    );
+    assert!(line(&stderr, "job it-report create").contains("blocked by app /it/api"), "{stderr}");
 }
