@@ -12,7 +12,7 @@
 //! - An object whose dependency failed (or was blocked or skipped) is not attempted and
 //!   is reported "blocked by" it; unrelated objects proceed.
 //! - An object is written only once each of its dependencies is ready ([`readiness`]:
-//!   an app Healthy, a job in place): one written in this apply is ready when its write
+//!   an app Healthy, a job as it is): one written in this apply is ready when its write
 //!   is done; one left as it is may be waited for, re-read, up to its timeout, and its
 //!   dependant is then reported [`Outcome::Waits`] with the dependency's health.
 //! - A Marathon write is done when its deployment ends ([`deployments`]) and the app

@@ -7,8 +7,8 @@
 //! One check per system, in [`ready`]:
 //! - a Marathon app is ready when it is Healthy (or Suspended: scaled to 0 on purpose,
 //!   nothing to wait for) — see [`crate::health::marathon`];
-//! - a Chronos job is ready once it is in place. (Run-once jobs — done for their
-//!   current definition — plug in here.)
+//! - a Chronos job is ready as it is (its write, if any, is done); run-once jobs —
+//!   done once a run of their current definition succeeded — plug in here.
 //!
 //! An object written in this apply is ready when its write succeeded (an app's write
 //! is done only once it is Healthy: [`Readiness::wait_healthy`] in the Marathon
@@ -33,7 +33,8 @@ use crate::model::{ObjectKind, ObjectRef};
 pub fn ready(object: &ObjectRef, status: &HealthStatus) -> bool {
     match object.kind {
         ObjectKind::MarathonApp => matches!(status.health, Health::Healthy | Health::Suspended),
-        ObjectKind::ChronosJob => !matches!(status.health, Health::Missing | Health::Unknown),
+        // Nothing to wait for yet: a job written or left in place is ready.
+        ObjectKind::ChronosJob => true,
     }
 }
 
@@ -153,7 +154,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn apps_are_ready_when_healthy_or_scaled_to_zero_jobs_when_in_place() {
+    fn apps_are_ready_when_healthy_or_scaled_to_zero_jobs_as_they_are() {
         let app = ObjectRef::app("/a");
         let job = ObjectRef::job("j");
         for (health, app_ready, job_ready) in [
@@ -161,8 +162,8 @@ mod tests {
             (Health::Suspended, true, true),
             (Health::Progressing, false, true),
             (Health::Degraded, false, true),
-            (Health::Missing, false, false),
-            (Health::Unknown, false, false),
+            (Health::Missing, false, true),
+            (Health::Unknown, false, true),
         ] {
             let status = HealthStatus::new(health, "");
             assert_eq!(ready(&app, &status), app_ready, "{health}");

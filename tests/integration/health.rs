@@ -6,12 +6,17 @@
 //! Unhealthy apps are made with the emulator's deployment fault rules (DESIGN §8):
 //! `fail` makes an app's new tasks fail (`TASK_FAILED`, `lastTaskFailure`) and its
 //! deployment end with `deployment_failed`; `kill_tasks` makes an app lose its tasks
-//! until Marathon's replacements run.
+//! until Marathon's replacements run; the app outcome controls make an app whose
+//! tasks keep failing. Job runs are scripted with the emulator's Chronos outcome
+//! controls.
 
 use std::path::Path;
 use std::time::Duration;
 
-use mesosync::emulator::{DeploymentOutcome, FaultRule, RecordedRequest};
+use mesosync::emulator::{
+    AppOutcome, DeploymentOutcome, FaultRule, JobOutcome, RecordedRequest, RunResult, TaskOutcome,
+};
+use reqwest::Method;
 use serde_json::Value;
 
 use super::e2e::{Controller, mesosync};
@@ -266,4 +271,93 @@ async fn sync_timeout_bounds_an_app_write_and_blocks_only_its_dependants() {
     assert!(line(&stderr, "app /it/api create").contains("blocked by app /it/db"), "{stderr}");
     assert!(line(&stderr, "job it-report create").contains("blocked by app /it/api"), "{stderr}");
     assert!(line(&stderr, "app /it/other create").contains("applied"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn job_health_reads_the_statistics_and_the_run_states() {
+    let h = harness::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["it-ok", "it-bad", "it-slow", "it-new"] {
+        write(
+            dir.path(),
+            &format!("{name}.yaml"),
+            &format!(
+                "kind: ChronosJob\nspec: {{name: {name}, command: \"true\", owner: a@b.c, \
+                 schedule: R/2030-01-01T00:00:00Z/PT1H}}\n"
+            ),
+        );
+    }
+    let (code, stdout, stderr) = run(&h, &["apply", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    // it-bad's runs fail, it-slow's run takes ten minutes; each is started by hand.
+    let fail = JobOutcome { result: RunResult::Fail, ..JobOutcome::default() };
+    h.sandbox.set_job_outcome("it-bad", Some(fail));
+    h.sandbox
+        .set_job_outcome("it-slow", Some(JobOutcome { duration_ms: Some(600_000), ..JobOutcome::default() }));
+    for name in ["it-ok", "it-bad", "it-slow"] {
+        let answer = h.call(Method::PUT, &h.chronos(&format!("/scheduler/job/{name}")), None).await;
+        assert_eq!(answer.status.as_u16(), 204, "{}", answer.text);
+    }
+    // Wait (bounded) until Chronos reports the outcomes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let jobs = h.get(&h.chronos("/scheduler/jobs")).await.json();
+        let graph = h.get(&h.chronos("/scheduler/graph/csv")).await.text;
+        let job = |name: &str| jobs.as_array().unwrap().iter().find(|j| j["name"] == name).cloned().unwrap();
+        if job("it-ok")["lastSuccess"] != ""
+            && job("it-bad")["lastError"] != ""
+            && graph.contains("node,it-slow,fresh,running")
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "runs did not end: {jobs:#}\n{graph}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (code, text, stderr) = run(&h, &["diff", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "run statistics are not changes:\n{text}\n{stderr}");
+    assert_eq!(line(&text, "health: "), "health: 2 Healthy, 1 Progressing, 1 Degraded");
+    let bad = line(&text, "job it-bad: ");
+    assert!(bad.starts_with("job it-bad: Degraded: last run failed at "), "{text}");
+    assert!(bad.contains(" since last success"), "{text}");
+    assert_eq!(line(&text, "job it-slow: "), "job it-slow: Progressing: running");
+    let (_, json, _) =
+        run(&h, &["diff", dir.path().to_str().unwrap(), "--output", "json", "--show-unchanged"]);
+    let json: Value = serde_json::from_str(&json).unwrap();
+    let reason = |id: &str| {
+        json["health"]["objects"].as_array().unwrap().iter().find(|o| o["object"]["id"] == id).unwrap()["reason"]
+            .clone()
+    };
+    assert!(reason("it-ok").as_str().unwrap().starts_with("last run succeeded at "));
+    assert_eq!(reason("it-new"), "scheduled, not run yet");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_looping_app_is_degraded_and_only_its_dependants_are_blocked() {
+    let h = harness::start().await;
+    let dir = manifests("1s");
+    // db's tasks fail as they start and Marathon keeps relaunching them: its deployment
+    // never ends (the emulator's app outcome controls).
+    let failing = AppOutcome { tasks: TaskOutcome::Fail, ..AppOutcome::default() };
+    h.sandbox.set_app_outcome("/it/db", Some(failing));
+    let (code, stdout, stderr) = run(&h, &["apply", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(line(&stderr, "app /it/db create").contains("still running after 1s"), "{stderr}");
+    assert!(line(&stderr, "app /it/api create").contains("blocked by app /it/db"), "{stderr}");
+    assert!(line(&stderr, "app /it/other create").contains("applied"), "{stderr}");
+
+    // Left as it is now, with its deployment still in flight: Degraded, not Progressing,
+    // because the tasks of its current version keep failing; api waits, then is blocked.
+    let (code, text, stderr) = run(&h, &["diff", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{text}\n{stderr}");
+    let db = line(&text, "app /it/db: ");
+    assert!(db.starts_with("app /it/db: Degraded: deployment in flight, 0/1 tasks running"), "{text}");
+    assert!(db.contains(", last task failure "), "{text}");
+    let (code, stdout, stderr) = run(&h, &["apply", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let blocked = line(&stderr, "app /it/api create");
+    assert!(
+        blocked.contains("blocked: waits for app /it/db: deployment in flight, 0/1 tasks running"),
+        "{stderr}"
+    );
+    assert!(line(&stderr, "job it-report create").contains("blocked by app /it/api"), "{stderr}");
 }
