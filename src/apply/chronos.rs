@@ -1,20 +1,36 @@
 //! How a Chronos write is executed and waited on: a PUT (or POST) of the whole job, a
 //! DELETE, a replace as DELETE then create (Chronos cannot switch a job between
 //! scheduled and dependent in place), transient errors retried, and on Chronos 3.x the
-//! wait until a created job is listed.
+//! wait until a created job is listed. A run-once job's run, after its write, is
+//! `job_runs`.
 
 use std::time::Duration;
 
 use super::{ApplyError, Ctx, Executed, Outcome, invalid};
 use crate::client::{ChronosClient, ChronosVersion, ClientError};
+use crate::plan::runs::RunCause;
 use crate::plan::{Action, Write};
 
 impl Ctx<'_> {
     /// One Chronos action: replace (or delete + create when the job switches between
     /// scheduled and dependent), or delete. Transient errors are retried.
     pub(super) async fn run_job(&self, a: &Action, c: &ChronosClient) -> Executed {
-        let name = a.object.id.as_str();
         let Some(write) = a.decision.write() else { return Executed::new(Outcome::Unchanged, None, 0) };
+        let written = match write {
+            // Written again with its run record first (statistics reset), then run.
+            Write::Run(RunCause::Unrecorded) => self.write_job(a, c, &Write::Update).await,
+            Write::Run(_) => Executed::new(Outcome::Applied, None, 0),
+            write => self.write_job(a, c, write).await,
+        };
+        match (&written.outcome, &a.run) {
+            (Outcome::Applied, Some(run)) => self.run_once(a, c, run, written.attempts).await,
+            _ => written,
+        }
+    }
+
+    /// Send one write of a job (retrying transient errors).
+    async fn write_job(&self, a: &Action, c: &ChronosClient, write: &Write) -> Executed {
+        let name = a.object.id.as_str();
         let body = match (write, &a.body) {
             (Write::Delete, _) => None,
             (Write::Scale, _) => return invalid("Chronos jobs cannot be scaled".into()),

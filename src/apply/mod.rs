@@ -19,6 +19,9 @@
 //! - A Chronos [`Write::Replace`](crate::plan::Write::Replace) (the job switches
 //!   between scheduled and dependent) is a DELETE then the create, since Chronos cannot
 //!   do it in place.
+//! - A run-once job (an action with a `run`) is done only once a run of its current
+//!   definition succeeded (`job_runs`): its dependants, in later waves, are blocked
+//!   when it fails.
 //!
 //! How one system's write is executed and waited on lives in that system's module
 //! (`marathon`, `chronos`), registered by one arm in `Ctx::run`; this module keeps what
@@ -27,6 +30,7 @@
 
 mod chronos;
 mod deployments;
+mod job_runs;
 mod marathon;
 pub mod report;
 
@@ -81,6 +85,9 @@ pub struct ApplyOptions {
     pub cancel: Option<CancellationToken>,
     /// Checked before every write.
     pub write_fence: Option<WriteFence>,
+    /// The pause before a failed run-once job is started again (doubled after each
+    /// failed run, at most 5 minutes).
+    pub run_retry_delay: Duration,
 }
 
 impl Default for ApplyOptions {
@@ -104,6 +111,7 @@ impl Default for ApplyOptions {
             chronos_visibility_timeout: Duration::from_secs(10),
             cancel: None,
             write_fence: None,
+            run_retry_delay: Duration::from_secs(10),
         }
     }
 }
@@ -120,6 +128,7 @@ impl fmt::Debug for ApplyOptions {
             .field("error_retry", &self.error_retry)
             .field("cancel", &self.cancel.is_some())
             .field("write_fence", &self.write_fence.is_some())
+            .field("run_retry_delay", &self.run_retry_delay)
             .finish()
     }
 }
@@ -168,7 +177,7 @@ pub async fn apply(
 ) -> ApplyReport {
     let started = Instant::now();
     let waiter = marathon::waiter(plan, clients, opts).await;
-    let ctx = Ctx { clients, opts, waiter: waiter.as_ref() };
+    let ctx = Ctx { clients, opts, waiter: waiter.as_ref(), jobs: job_runs::JobWatch::default() };
 
     let mut waves: BTreeMap<usize, Vec<(usize, &Action)>> = BTreeMap::new();
     for (i, a) in plan.actions.iter().enumerate() {
@@ -257,6 +266,8 @@ struct Ctx<'a> {
     clients: &'a Clients,
     opts: &'a ApplyOptions,
     waiter: Option<&'a DeploymentWaiter>,
+    /// The run statistics of jobs whose runs are waited for.
+    jobs: job_runs::JobWatch,
 }
 
 impl Ctx<'_> {

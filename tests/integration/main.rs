@@ -13,6 +13,7 @@ mod ha;
 mod ha_e2e;
 mod harness;
 mod import;
+mod job_runs;
 mod loader_fuzz;
 mod packaging;
 mod plan_fixtures;
