@@ -213,32 +213,10 @@ pub struct DesiredObject {
     pub secrets: SecretValues,
     /// Marathon `dependencies` / Chronos `parents` and `sync.dependsOn`, sorted
     /// (shared between the copies a reconcile makes).
-    dependencies: std::sync::Arc<[ObjectRef]>,
+    pub(crate) dependencies: std::sync::Arc<[ObjectRef]>,
 }
 
 impl DesiredObject {
-    /// A desired object; its dependencies are read from `spec` and `sync` once.
-    pub fn new(
-        object: ObjectRef,
-        sync: SyncOptions,
-        spec: &serde_json::Value,
-        mut provenance: Provenance,
-    ) -> Self {
-        let mut dependencies = sync.depends_on_refs();
-        let (field, make): (&str, fn(String) -> ObjectRef) = match object.kind {
-            ObjectKind::MarathonApp => ("dependencies", ObjectRef::app),
-            ObjectKind::ChronosJob => ("parents", ObjectRef::job),
-        };
-        if let Some(list) = spec.get(field).and_then(|v| v.as_array()) {
-            dependencies.extend(list.iter().filter_map(|v| v.as_str()).map(|s| make(s.to_string())));
-        }
-        dependencies.sort();
-        dependencies.dedup();
-        provenance.compact();
-        let secrets = SecretValues::of_spec(object.kind, spec, &sync.secret);
-        Self { object, sync, spec: Spec::new(spec), provenance, secrets, dependencies: dependencies.into() }
-    }
-
     /// Where the value at JSON `pointer` inside `spec` was written (or its nearest
     /// enclosing value, e.g. the document itself for a default filled in later).
     pub fn locate(&self, pointer: &str) -> Location {

@@ -96,7 +96,7 @@ fn document_secrets(document: &Value) -> crate::model::SecretValues {
         .and_then(Value::as_array)
         .map(|list| list.iter().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default();
-    crate::model::SecretValues::of_spec(kind, spec, &pointers)
+    crate::system::secret_values(kind, spec, &pointers)
 }
 
 fn parse_error(file: &ManifestFile, e: &serde_saphyr::Error) -> LoadError {
