@@ -39,11 +39,7 @@ pub(super) struct JobWatch {
 
 impl JobWatch {
     /// The statistics of every job, listed at most `max_age` ago.
-    async fn stats(
-        &self,
-        c: &ChronosClient,
-        max_age: Duration,
-    ) -> Result<Listed, ClientError> {
+    async fn stats(&self, c: &ChronosClient, max_age: Duration) -> Result<Listed, ClientError> {
         let mut last = self.last.lock().await;
         if let Some((at, stats)) = last.as_ref() {
             if at.elapsed() < max_age {
