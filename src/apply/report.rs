@@ -46,6 +46,10 @@ pub enum ApplyError {
     /// parent is missing).
     #[error("job accepted but not listed after {0:?} (missing parent?)")]
     NotVisible(Duration),
+    /// A Chronos replace (delete + create) was written but reading the job and its
+    /// children back did not show what was sent (e.g. a child's parents rewritten).
+    #[error("replaced, but {0}")]
+    ReplaceUnsettled(String),
     /// The plan's action cannot be executed as written (missing body, scale of a job…).
     #[error("invalid action: {0}")]
     InvalidAction(String),
@@ -86,6 +90,7 @@ impl ApplyError {
             | ApplyError::DeploymentTimeout { .. }
             | ApplyError::StillLocked { .. }
             | ApplyError::NotVisible(_)
+            | ApplyError::ReplaceUnsettled(_)
             | ApplyError::RunTimeout { .. }
             | ApplyError::RunGone => true,
             ApplyError::NotOwned(_)
