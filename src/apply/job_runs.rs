@@ -1,6 +1,7 @@
 //! The run of a run-once job (`sync.run: onChange`): start it with Chronos's manual
 //! start (`PUT …/job/NAME`) — or, when its parents ran in this apply, let Chronos start
-//! it — and wait until the job's run statistics say how it ended. The job is done
+//! it; when one is queued or running already (`…/graph/csv`), e.g. started by a
+//! controller killed meanwhile, join that one — and wait until the job's run statistics say how it ended. The job is done
 //! (`Applied`) only once a run of its current definition succeeded.
 //!
 //! - Chronos's own `retries` are its business: its statistics move only once a run has
@@ -10,8 +11,9 @@
 //!   live statistics, so a restart does not reset the count); then the job fails and
 //!   its dependants stay blocked. A new definition starts again from zero.
 //! - The whole wait, retries included, is bounded by the job's `sync.timeout`.
-//! - The statistics are read from one shared listing (`GET …/jobs`), refreshed at most
-//!   every `poll_interval` however many jobs are waited for.
+//! - The statistics are read from one shared listing (`GET …/jobs`), however many jobs
+//!   are waited for: 50 ms after a start, then twice as long each time up to
+//!   `poll_interval`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +24,12 @@ use tokio::time::Instant;
 
 use super::{ApplyError, Ctx, Executed, Outcome, SkipReason};
 use crate::client::{ChronosClient, ClientError};
-use crate::plan::Action;
-use crate::plan::runs::{MAX_RUNS, RunOnce, RunStart, RunStats};
+use crate::plan::runs::{MAX_RUNS, RunCause, RunOnce, RunStart, RunStats};
+use crate::plan::{Action, Write};
+
+/// The first pause between two looks at a run's statistics (doubled up to the apply's
+/// `poll_interval`).
+const FIRST_POLL: Duration = Duration::from_millis(50);
 
 /// The longest pause before a failed run is started again.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
@@ -84,8 +90,22 @@ impl Ctx<'_> {
         let mut attempts = attempts;
         let mut failed = run.failed_runs;
         let mut last = run.seen.clone();
-        if run.start == RunStart::Parents {
+        // Not written in this apply: a run may be in flight already (started by a
+        // controller that was killed meanwhile, or by Chronos): wait for it rather than
+        // start a second one.
+        let in_flight = match a.decision.write() {
+            Some(Write::Run(RunCause::NotSucceeded)) => match c.busy_jobs().await {
+                Ok(busy) => busy.contains(name),
+                Err(e) => return Executed::new(Outcome::Failed(e.into()), None, attempts),
+            },
+            _ => false,
+        };
+        if in_flight {
+            tracing::info!(job = name, "a run is in flight already; waiting for it");
+        } else if run.start == RunStart::Parents {
             tracing::info!(job = name, "waiting for the run Chronos starts after its parents");
+        }
+        if run.start == RunStart::Parents || in_flight {
             match self.wait_run(c, name, &run.seen, deadline).await {
                 Ok(Ended::Succeeded) => return Executed::new(Outcome::Applied, None, attempts),
                 Ok(Ended::Failed(stats)) => {
@@ -180,8 +200,11 @@ impl Ctx<'_> {
         deadline: Instant,
     ) -> Result<Ended, ClientError> {
         let mut before = before.clone();
+        // Soon after the start, then less often: short runs are seen at once, long
+        // ones cost one listing per `poll_interval`.
+        let mut every = FIRST_POLL.min(self.opts.poll_interval);
         loop {
-            let all = self.jobs.stats(c, self.opts.poll_interval).await?;
+            let all = self.jobs.stats(c, every).await?;
             let Some(now) = all.get(name).cloned() else { return Ok(Ended::Gone) };
             // Replaced meanwhile (statistics reset): count from here.
             if now.successes < before.successes || now.errors < before.errors {
@@ -196,7 +219,8 @@ impl Ctx<'_> {
             if Instant::now() >= deadline {
                 return Ok(Ended::TimedOut(now));
             }
-            let wake = (Instant::now() + self.opts.poll_interval).min(deadline);
+            let wake = (Instant::now() + every).min(deadline);
+            every = (every * 2).min(self.opts.poll_interval);
             let slept = match &self.opts.cancel {
                 Some(cancel) => tokio::select! {
                     _ = cancel.cancelled() => false,

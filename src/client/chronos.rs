@@ -102,6 +102,24 @@ impl ChronosClient {
         self.http.decoded(&req, live::split_array(body))
     }
 
+    /// The jobs with a run queued or in flight: `GET …/graph/csv` (every version), whose
+    /// `node,<name>,<last result>,<state>` lines carry the run state the job listing
+    /// lacks (`idle`, `queued`, `running`; 3.x writes `<n> running`).
+    pub async fn busy_jobs(&self) -> Result<std::collections::HashSet<String>, ClientError> {
+        let req = Request::new(Method::GET, self.path("/graph/csv").await?);
+        let body = self.http.send(&req).await?.body;
+        let text = String::from_utf8_lossy(&body);
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.trim().split(',');
+                (fields.next() == Some("node")).then_some(())?;
+                let (name, _last, state) = (fields.next()?, fields.next()?, fields.next()?.trim());
+                (state == "queued" || state.ends_with("running")).then(|| name.to_string())
+            })
+            .collect())
+    }
+
     /// Create or fully replace a job: `POST …/dependency` if it has `parents`, else
     /// `POST …/iso8601`. Replacing is idempotent, so transient failures are retried.
     pub async fn put_job(&self, job: &Value) -> Result<(), ClientError> {

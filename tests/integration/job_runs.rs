@@ -266,3 +266,32 @@ async fn kill_9_while_waiting_on_a_job_then_restart_neither_reruns_it_nor_writes
     assert_eq!(h.app("/api").await["cmd"], "serve v1", "the API stays on the old version");
     drop(controller);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_while_the_run_is_in_flight_joins_it_instead_of_starting_another() {
+    let h = harness::start().await;
+    h.sandbox
+        .set_job_outcome("db-sync", Some(JobOutcome { duration_ms: Some(3000), ..JobOutcome::default() }));
+    let dir = tempfile::tempdir().unwrap();
+    write_set(dir.path(), SET);
+    let args = ["--chronos-version", "2.4"];
+    let controller = Controller::start(&h, dir.path(), &args);
+    wait_for("db-sync started", || count(&h, "PUT /scheduler/job/db-sync") == 1).await;
+    drop(controller); // SIGKILL, the run goes on
+    let controller = Controller::start(&h, dir.path(), &args);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !app_exists(&h, "/api").await {
+        assert!(std::time::Instant::now() < deadline, "the API was never written");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(ended(&h, "db-sync", RunEventKind::Succeeded), 1, "the API waited for the run");
+    assert_eq!(count(&h, "PUT /scheduler/job/db-sync"), 1, "the run in flight was joined, not doubled");
+    let started = h
+        .sandbox
+        .job_runs()
+        .iter()
+        .filter(|e| e.job == "db-sync" && e.event == RunEventKind::Started)
+        .count();
+    assert_eq!(started, 1);
+    drop(controller);
+}
