@@ -85,6 +85,11 @@ impl Ctx<'_> {
     /// retried.
     pub(super) async fn run_job(&self, a: &Action, c: &ChronosClient) -> Executed {
         let Some(write) = a.decision.write() else { return Executed::new(Outcome::Unchanged, None, 0) };
+        if let Some(run) = &a.run {
+            if let Err(outcome) = self.settle_runs(a, c, run, write).await {
+                return Executed::new(outcome, None, 0);
+            }
+        }
         let written = match write {
             // Written again with its run record first (statistics reset), then run.
             Write::Run(RunCause::Unrecorded) => self.write_job(a, c, &Write::Update).await,

@@ -159,6 +159,53 @@ impl Ctx<'_> {
         }
     }
 
+    /// Before a run-once job that exists is rewritten: wait until no run of it is
+    /// queued or in flight. Chronos credits a run's result to whatever job bears the
+    /// name when the task ends (`JobScheduler.handleFinishedTask` looks the job up by
+    /// name), so an old definition's run ending after the write would count as a run of
+    /// the new one. (Chronos starts such runs itself: a child whose parents just ran.)
+    pub(super) async fn settle_runs(
+        &self,
+        a: &Action,
+        c: &ChronosClient,
+        run: &RunOnce,
+        write: &Write,
+    ) -> Result<(), Outcome> {
+        if !matches!(
+            write,
+            Write::Update | Write::Replace { .. } | Write::Adopt { .. } | Write::Run(RunCause::Unrecorded)
+        ) {
+            return Ok(());
+        }
+        let name = a.object.id.as_str();
+        let deadline = Instant::now() + run.timeout;
+        let mut every = FIRST_POLL.min(self.opts.poll_interval);
+        let mut announced = false;
+        loop {
+            let busy = c.busy_jobs().await.map_err(|e| Outcome::Failed(e.into()))?;
+            if !busy.contains(name) {
+                return Ok(());
+            }
+            if !announced {
+                tracing::info!(
+                    job = name,
+                    "a run of its old definition is in flight; writing it once it ends"
+                );
+                announced = true;
+            }
+            if Instant::now() >= deadline {
+                return Err(Outcome::Failed(ApplyError::RunTimeout {
+                    after: run.timeout,
+                    stats: run.seen.clone(),
+                }));
+            }
+            if !self.pause(every.min(deadline - Instant::now())).await {
+                return Err(Outcome::Skipped(SkipReason::Cancelled));
+            }
+            every = (every * 2).min(self.opts.poll_interval);
+        }
+    }
+
     fn ended(&self, ended: Ended, run: &RunOnce, attempts: u32) -> Executed {
         let outcome = match ended {
             Ended::Succeeded => Outcome::Applied,
@@ -204,7 +251,9 @@ impl Ctx<'_> {
         // ones cost one listing per `poll_interval`.
         let mut every = FIRST_POLL.min(self.opts.poll_interval);
         loop {
-            let all = self.jobs.stats(c, every).await?;
+            // A listing taken since the last look (shared with other waits that look
+            // at about the same time).
+            let all = self.jobs.stats(c, every / 4).await?;
             let Some(now) = all.get(name).cloned() else { return Ok(Ended::Gone) };
             // Replaced meanwhile (statistics reset): count from here.
             if now.successes < before.successes || now.errors < before.errors {

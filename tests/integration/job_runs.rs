@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use mesosync::emulator::{JobOutcome, RecordedRequest, RunEventKind, RunResult};
+use mesosync::emulator::{JobOutcome, RecordedRequest, RunEventKind, RunResult, Trigger};
 use mesosync::plan::runs::MAX_RUNS;
 
 use super::e2e::{Controller, mesosync};
@@ -294,4 +294,43 @@ async fn a_restart_while_the_run_is_in_flight_joins_it_instead_of_starting_anoth
         .count();
     assert_eq!(started, 1);
     drop(controller);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_is_not_replaced_while_chronos_runs_its_old_definition() {
+    // db-create and db-sync both change. Once db-create's new run succeeds, Chronos
+    // starts the *old* db-sync (its child) by itself. Chronos credits a run's result to
+    // whatever job has the name when it ends, so db-sync is replaced only after that
+    // run ended, and then its new definition is run by mesosync.
+    let h = harness::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_set(dir.path(), SET);
+    assert_eq!(apply(&h, dir.path()).await.0, 0);
+    h.sandbox
+        .set_job_outcome("db-sync", Some(JobOutcome { duration_ms: Some(700), ..JobOutcome::default() }));
+    let since = h.sandbox.job_runs().last().unwrap().seq;
+    let v2 = SET
+        .replace("create-db", "create-db v2")
+        .replace("migrate v1", "migrate v2")
+        .replace("serve v1", "serve v2");
+    write_set(dir.path(), &v2);
+    let (code, stdout, stderr) = apply(&h, dir.path()).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let events: Vec<_> =
+        h.sandbox.job_runs().into_iter().filter(|e| e.seq > since && e.job == "db-sync").collect();
+    let runs: Vec<(RunEventKind, Trigger)> = events.iter().map(|e| (e.event, e.trigger)).collect();
+    // The API rolls only after the new definition's own run succeeded.
+    let api = h.app("/api").await;
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+    assert!(at(api["version"].as_str().unwrap()) >= at(&events.last().unwrap().at), "{api}\n{events:?}");
+    assert_eq!(
+        runs,
+        [
+            (RunEventKind::Started, Trigger::Dependency),
+            (RunEventKind::Succeeded, Trigger::Dependency),
+            (RunEventKind::Started, Trigger::Manual),
+            (RunEventKind::Succeeded, Trigger::Manual),
+        ],
+        "the old definition's run ends before the new one is written and run"
+    );
 }
