@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 use super::{ApplyError, Ctx, Executed, Outcome, SkipReason};
 use crate::client::{ChronosClient, ClientError};
+use crate::health::chronos::RunState;
 use crate::plan::runs::{MAX_RUNS, RunCause, RunOnce, RunStart, RunStats};
 use crate::plan::{Action, Write};
 
@@ -94,8 +95,8 @@ impl Ctx<'_> {
         // controller that was killed meanwhile, or by Chronos): wait for it rather than
         // start a second one.
         let in_flight = match a.decision.write() {
-            Some(Write::Run(RunCause::NotSucceeded)) => match c.busy_jobs().await {
-                Ok(busy) => busy.contains(name),
+            Some(Write::Run(RunCause::NotSucceeded)) => match c.run_states().await {
+                Ok(states) => states.get(name) != RunState::Idle,
                 Err(e) => return Executed::new(Outcome::Failed(e.into()), None, attempts),
             },
             _ => false,
@@ -182,8 +183,8 @@ impl Ctx<'_> {
         let mut every = FIRST_POLL.min(self.opts.poll_interval);
         let mut announced = false;
         loop {
-            let busy = c.busy_jobs().await.map_err(|e| Outcome::Failed(e.into()))?;
-            if !busy.contains(name) {
+            let states = c.run_states().await.map_err(|e| Outcome::Failed(e.into()))?;
+            if states.get(name) == RunState::Idle {
                 return Ok(());
             }
             if !announced {

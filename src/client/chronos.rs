@@ -13,6 +13,7 @@ use tokio::sync::OnceCell;
 
 use super::error::ClientError;
 use super::http::{HttpClient, HttpConfig, Request, encode_segment};
+use crate::health::RunStates;
 use crate::model::live::{self, LiveObject};
 
 pub use crate::model::chronos::ChronosVersion;
@@ -102,22 +103,12 @@ impl ChronosClient {
         self.http.decoded(&req, live::split_array(body))
     }
 
-    /// The jobs with a run queued or in flight: `GET …/graph/csv` (every version), whose
-    /// `node,<name>,<last result>,<state>` lines carry the run state the job listing
-    /// lacks (`idle`, `queued`, `running`; 3.x writes `<n> running`).
-    pub async fn busy_jobs(&self) -> Result<std::collections::HashSet<String>, ClientError> {
+    /// Whether each job is running, queued or idle: `GET …/graph/csv` (every version;
+    /// see [`crate::health::chronos`]). The job listing does not carry it.
+    pub async fn run_states(&self) -> Result<RunStates, ClientError> {
         let req = Request::new(Method::GET, self.path("/graph/csv").await?);
         let body = self.http.send(&req).await?.body;
-        let text = String::from_utf8_lossy(&body);
-        Ok(text
-            .lines()
-            .filter_map(|line| {
-                let mut fields = line.trim().split(',');
-                (fields.next() == Some("node")).then_some(())?;
-                let (name, _last, state) = (fields.next()?, fields.next()?, fields.next()?.trim());
-                (state == "queued" || state.ends_with("running")).then(|| name.to_string())
-            })
-            .collect())
+        Ok(RunStates::parse_graph_csv(&String::from_utf8_lossy(&body)))
     }
 
     /// Create or fully replace a job: `POST …/dependency` if it has `parents`, else

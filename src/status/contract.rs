@@ -15,6 +15,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::GitRevision;
+use crate::health::HealthStatus;
 use crate::model::ObjectRef;
 use crate::plan::{ActionKind, Summary};
 
@@ -171,6 +172,8 @@ pub struct ReconcileReport {
     pub api_errors: Vec<ApiError>,
     /// Stopped early because of shutdown.
     pub cancelled: bool,
+    /// The live health of every object, as listed (or as read after its write).
+    pub health: BTreeMap<ObjectRef, HealthStatus>,
 }
 
 impl ReconcileReport {

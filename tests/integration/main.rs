@@ -13,6 +13,7 @@ mod fake_reconcile;
 mod ha;
 mod ha_e2e;
 mod harness;
+mod health;
 mod import;
 mod job_runs;
 mod kolla_jobs;
