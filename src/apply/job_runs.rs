@@ -106,48 +106,45 @@ impl Ctx<'_> {
         } else if run.start == RunStart::Parents {
             tracing::info!(job = name, "waiting for the run Chronos starts after its parents");
         }
-        if run.start == RunStart::Parents || in_flight {
-            match self.wait_run(c, name, &run.seen, deadline).await {
-                Ok(Ended::Succeeded) => return Executed::new(Outcome::Applied, None, attempts),
-                Ok(Ended::Failed(stats)) => {
-                    failed += 1;
-                    last = stats;
-                }
-                Ok(ended) => return self.ended(ended, run, attempts),
-                Err(e) => return Executed::new(Outcome::Failed(e.into()), None, attempts),
-            }
-        }
+        // The first run waited for may be one somebody else started.
+        let mut join = run.start == RunStart::Parents || in_flight;
         loop {
             if failed >= MAX_RUNS {
                 let error = ApplyError::RunFailed { stats: last, runs: failed };
                 return Executed::new(Outcome::Failed(error), None, attempts);
             }
-            if failed > 0 {
-                let delay = self.retry_delay(failed);
-                tracing::info!(job = name, failed, ?delay, "run failed; starting it again after a pause");
-                if Instant::now() + delay >= deadline {
-                    return self.ended(Ended::TimedOut(last), run, attempts);
+            let before = if join {
+                join = false;
+                run.seen.clone()
+            } else {
+                if failed > 0 {
+                    let delay = self.retry_delay(failed);
+                    tracing::info!(job = name, failed, ?delay, "run failed; starting it again after a pause");
+                    if Instant::now() + delay >= deadline {
+                        return self.ended(Ended::TimedOut(last), run, attempts);
+                    }
+                    if !self.pause(delay).await {
+                        return Executed::new(Outcome::Skipped(SkipReason::Cancelled), None, attempts);
+                    }
                 }
-                if !self.pause(delay).await {
-                    return Executed::new(Outcome::Skipped(SkipReason::Cancelled), None, attempts);
+                if let Some(reason) = self.write_refused(attempts) {
+                    return Executed::new(Outcome::Skipped(reason), None, attempts);
                 }
-            }
-            if let Some(reason) = self.write_refused(attempts) {
-                return Executed::new(Outcome::Skipped(reason), None, attempts);
-            }
-            // Fresh statistics: the run started now is the one that moves them on.
-            let before = match self.jobs.stats(c, Duration::ZERO).await {
-                Ok(all) => match all.get(name) {
-                    Some(s) => s.clone(),
-                    None => return self.ended(Ended::Gone, run, attempts),
-                },
-                Err(e) => return Executed::new(Outcome::Failed(e.into()), None, attempts),
+                // Fresh statistics: the run started now is the one that moves them on.
+                let before = match self.jobs.stats(c, Duration::ZERO).await {
+                    Ok(all) => match all.get(name) {
+                        Some(s) => s.clone(),
+                        None => return self.ended(Ended::Gone, run, attempts),
+                    },
+                    Err(e) => return Executed::new(Outcome::Failed(e.into()), None, attempts),
+                };
+                attempts += 1;
+                tracing::info!(job = name, run = failed + 1, "starting a run");
+                if let Err(e) = c.run_job(name).await {
+                    return Executed::new(Outcome::Failed(e.into()), None, attempts);
+                }
+                before
             };
-            attempts += 1;
-            tracing::info!(job = name, run = failed + 1, "starting a run");
-            if let Err(e) = c.run_job(name).await {
-                return Executed::new(Outcome::Failed(e.into()), None, attempts);
-            }
             match self.wait_run(c, name, &before, deadline).await {
                 Ok(Ended::Succeeded) => return Executed::new(Outcome::Applied, None, attempts),
                 Ok(Ended::Failed(stats)) => {
