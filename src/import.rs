@@ -256,7 +256,7 @@ pub fn job_spec(live: &Value, instance: &str, version: Option<ChronosVersion>) -
     let mut job = live.clone();
     if let Some(Value::String(description)) = job.get_mut("description") {
         let marker = chronos_norm::owner_marker(instance);
-        *description = chronos_norm::without_secret_marker(description)
+        *description = chronos_norm::without_records(description)
             .replace(&format!(" {marker}"), "")
             .replace(&marker, "");
     }

@@ -459,15 +459,46 @@ fn planned_state(action: &plan::Action, dry_run: bool, backing_off: &BTreeSet<Ob
     }
     match &action.decision {
         Decision::Hold(HoldReason::Suspended { .. }) => ObjectState::Suspended { changes },
-        Decision::Hold(reason @ HoldReason::AmbiguousOwner) => {
-            // Retrying does not help: someone has to remove a mark.
+        // Retrying does not help: someone has to remove a mark, or fix the job in git.
+        Decision::Hold(reason @ (HoldReason::AmbiguousOwner | HoldReason::RunFailed { .. })) => {
             ObjectState::Failed { error: reason.to_string(), requeue: Requeue::AwaitChange }
+        }
+        Decision::Hold(reason @ HoldReason::WaitsForJob { .. }) => {
+            ObjectState::Skipped { reason: reason.to_string() }
         }
         Decision::Equal | Decision::Hold(_) if changes > 0 => ObjectState::Drifted { changes },
         Decision::Equal | Decision::Hold(_) => ObjectState::Synced,
         Decision::Write(_) if dry_run => ObjectState::Drifted { changes: changes.max(1) },
         Decision::Write(_) => ObjectState::Synced,
     }
+}
+
+/// For each object blocked (directly or through other blocked objects) by a run-once
+/// job whose run failed or timed out: why, in words ("waits for job X: last run failed
+/// at …"), as the plan says it once the job is left failed.
+fn blocked_reasons(applied: &apply::ApplyReport) -> HashMap<ObjectRef, String> {
+    let outcomes: HashMap<&ObjectRef, &Outcome> =
+        applied.objects.iter().map(|o| (&o.object, &o.outcome)).collect();
+    let mut out = HashMap::new();
+    for object in &applied.objects {
+        let Outcome::Blocked { by } = &object.outcome else { continue };
+        // Follow the chain of blocked objects to the one that failed (bounded: a chain
+        // never revisits an object, the plan has no cycles).
+        let mut root = by;
+        for _ in 0..outcomes.len() {
+            match outcomes.get(root) {
+                Some(Outcome::Blocked { by }) => root = by,
+                _ => break,
+            }
+        }
+        if let Some(Outcome::Failed(
+            e @ (apply::ApplyError::RunFailed { .. } | apply::ApplyError::RunTimeout { .. }),
+        )) = outcomes.get(root)
+        {
+            out.insert(object.object.clone(), format!("waits for {root}: {e}"));
+        }
+    }
+    out
 }
 
 /// What the dashboard shows of each planned object: its action, held reason, changes
@@ -581,6 +612,7 @@ impl Reconcile for Pipeline {
                 .execute_planned(&plan, &planned.health, Some(ctx.cancel.clone()), &apply::TracingProgress)
                 .await;
             report.health.extend(health_after(&applied));
+            let waits = blocked_reasons(&applied);
             let written_at = Utc::now();
             let actions: HashMap<&ObjectRef, &plan::Action> =
                 plan.actions.iter().map(|a| (&a.object, a)).collect();
@@ -592,7 +624,11 @@ impl Reconcile for Pipeline {
                 if object.outcome == Outcome::Applied {
                     report.writes.push(AppliedWrite { object: object.object.clone(), action: object.kind });
                 }
-                if let Some(state) = outcome_state(&object.outcome) {
+                let state = match waits.get(&object.object) {
+                    Some(reason) => Some(ObjectState::Skipped { reason: reason.clone() }),
+                    None => outcome_state(&object.outcome),
+                };
+                if let Some(state) = state {
                     if let Outcome::Failed(e) = &object.outcome {
                         report.api_errors.push(ApiError {
                             system: object.object.kind.system().into(),

@@ -1,6 +1,7 @@
 //! How a Chronos write is executed and waited on: a PUT (or POST) of the whole job, a
 //! DELETE, a replace (below), transient errors retried, and on Chronos 3.x the wait
-//! until a created job is listed.
+//! until a created job is listed. A run-once job's run, after its write, is
+//! `job_runs`.
 //!
 //! A replace (the job switches between scheduled and dependent, which Chronos 2.4
 //! cannot do in place) is a DELETE then the create. Chronos rewrites the children of a
@@ -29,6 +30,7 @@ use crate::client::chronos::is_dependent;
 use crate::client::{ChronosClient, ChronosVersion, ClientError};
 use crate::diff::mask::{self, Masker};
 use crate::model::{LiveObject, ObjectKind};
+use crate::plan::runs::RunCause;
 use crate::plan::{Action, Write};
 use crate::system;
 
@@ -82,8 +84,27 @@ impl Ctx<'_> {
     /// between scheduled and dependent ([`Ctx::replace_job`]). Transient errors are
     /// retried.
     pub(super) async fn run_job(&self, a: &Action, c: &ChronosClient) -> Executed {
-        let name = a.object.id.as_str();
         let Some(write) = a.decision.write() else { return Executed::new(Outcome::Unchanged, None, 0) };
+        if let Some(run) = &a.run {
+            if let Err(outcome) = self.settle_runs(a, c, run, write).await {
+                return Executed::new(outcome, None, 0);
+            }
+        }
+        let written = match write {
+            // Written again with its run record first (statistics reset), then run.
+            Write::Run(RunCause::Unrecorded) => self.write_job(a, c, &Write::Update).await,
+            Write::Run(_) => Executed::new(Outcome::Applied, None, 0),
+            write => self.write_job(a, c, write).await,
+        };
+        match (&written.outcome, &a.run) {
+            (Outcome::Applied, Some(run)) => self.run_once(a, c, run, written.attempts).await,
+            _ => written,
+        }
+    }
+
+    /// Send one write of a job (retrying transient errors).
+    async fn write_job(&self, a: &Action, c: &ChronosClient, write: &Write) -> Executed {
+        let name = a.object.id.as_str();
         let body = match (write, &a.body) {
             (Write::Delete, _) => None,
             (Write::Scale, _) => return invalid("Chronos jobs cannot be scaled".into()),

@@ -26,6 +26,9 @@
 //!   between scheduled and dependent) is a DELETE then the create, since Chronos 2.4
 //!   cannot do it in place; the job's children are kept as they were and the result
 //!   is read back (`chronos`).
+//! - A run-once job (an action with a `run`) is done only once a run of its current
+//!   definition succeeded (`job_runs`): its dependants, in later waves, are blocked
+//!   when it fails.
 //!
 //! How one system's write is executed and waited on lives in that system's module
 //! (`marathon`, `chronos`), registered by one arm in `Ctx::run`; this module keeps what
@@ -34,6 +37,7 @@
 
 mod chronos;
 mod deployments;
+mod job_runs;
 mod marathon;
 mod readiness;
 pub mod report;
@@ -92,6 +96,9 @@ pub struct ApplyOptions {
     pub cancel: Option<CancellationToken>,
     /// Checked before every write.
     pub write_fence: Option<WriteFence>,
+    /// The pause before a failed run-once job is started again (doubled after each
+    /// failed run, at most 5 minutes).
+    pub run_retry_delay: Duration,
     /// The health of each object as the plan's listing saw it: a dependency listed
     /// ready is not read again. Without it every dependency left as it is is read.
     pub live_health: Option<Arc<HealthMap>>,
@@ -118,6 +125,7 @@ impl Default for ApplyOptions {
             chronos_visibility_timeout: Duration::from_secs(10),
             cancel: None,
             write_fence: None,
+            run_retry_delay: Duration::from_secs(10),
             live_health: None,
         }
     }
@@ -135,6 +143,7 @@ impl fmt::Debug for ApplyOptions {
             .field("error_retry", &self.error_retry)
             .field("cancel", &self.cancel.is_some())
             .field("write_fence", &self.write_fence.is_some())
+            .field("run_retry_delay", &self.run_retry_delay)
             .field("live_health", &self.live_health.as_ref().map(|h| h.len()))
             .finish()
     }
@@ -195,7 +204,14 @@ pub async fn apply(
         .iter()
         .map(|a| (a.object.clone(), a.timeout.unwrap_or(opts.deployment_timeout)))
         .collect();
-    let ctx = Ctx { clients, opts, waiter: waiter.as_ref(), readiness: &readiness, timeouts };
+    let ctx = Ctx {
+        clients,
+        opts,
+        waiter: waiter.as_ref(),
+        readiness: &readiness,
+        timeouts,
+        jobs: job_runs::JobWatch::default(),
+    };
 
     let mut waves: BTreeMap<usize, Vec<(usize, &Action)>> = BTreeMap::new();
     for (i, a) in plan.actions.iter().enumerate() {
@@ -287,6 +303,8 @@ struct Ctx<'a> {
     clients: &'a Clients,
     opts: &'a ApplyOptions,
     waiter: Option<&'a DeploymentWaiter>,
+    /// The run statistics of jobs whose runs are waited for.
+    jobs: job_runs::JobWatch,
     readiness: &'a Readiness<'a>,
     /// Each object's timeout (`sync.timeout`, else `deployment_timeout`).
     timeouts: std::collections::HashMap<ObjectRef, Duration>,

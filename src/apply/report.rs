@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::client::ClientError;
 use crate::health::HealthStatus;
 use crate::model::ObjectRef;
+use crate::plan::runs::RunStats;
 use crate::plan::{Action, ActionKind, Impact};
 
 /// Why one object's action failed.
@@ -56,6 +57,26 @@ pub enum ApplyError {
     /// The system of this object has no configured client.
     #[error("no {0} client configured")]
     NoClient(&'static str),
+    /// A run-once job's runs of its current definition failed: `runs` of them, the
+    /// last as `stats` say. Not started again until the definition changes.
+    #[error("{stats}; {runs} run(s) of this definition failed (at most {max}), not started again until its definition changes", max = crate::plan::runs::MAX_RUNS)]
+    RunFailed {
+        /// The job's run statistics after the last failed run.
+        stats: RunStats,
+        /// Failed runs of this definition.
+        runs: u64,
+    },
+    /// A run-once job had not succeeded when its `sync.timeout` ran out.
+    #[error("no successful run within {after:?} (sync.timeout): {stats}")]
+    RunTimeout {
+        /// The timeout.
+        after: Duration,
+        /// Its run statistics then.
+        stats: RunStats,
+    },
+    /// A run-once job vanished from the listing while its run was waited for.
+    #[error("the job disappeared from Chronos while its run was waited for")]
+    RunGone,
     /// Written (its deployment ended), but not Healthy within the object's timeout
     /// (`sync.timeout`, else the deployment timeout).
     #[error("written, but not Healthy after {after:?}: {status}")]
@@ -80,8 +101,13 @@ impl ApplyError {
             | ApplyError::StillLocked { .. }
             | ApplyError::NotVisible(_)
             | ApplyError::ReplaceUnsettled(_)
-            | ApplyError::NotHealthy { .. } => true,
-            ApplyError::NotOwned(_) | ApplyError::InvalidAction(_) | ApplyError::NoClient(_) => false,
+            | ApplyError::NotHealthy { .. }
+            | ApplyError::RunTimeout { .. }
+            | ApplyError::RunGone => true,
+            ApplyError::NotOwned(_)
+            | ApplyError::InvalidAction(_)
+            | ApplyError::NoClient(_)
+            | ApplyError::RunFailed { .. } => false,
         }
     }
 }

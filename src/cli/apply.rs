@@ -41,7 +41,12 @@ pub struct ApplyCommand {
 impl ApplyArgs {
     /// The defaults, for commands that plan but do not apply.
     pub fn default_flags() -> Self {
-        ApplyArgs { concurrency: 8, force: false, deployment_timeout: std::time::Duration::from_secs(600) }
+        ApplyArgs {
+            concurrency: 8,
+            force: false,
+            deployment_timeout: std::time::Duration::from_secs(600),
+            job_retry_delay: std::time::Duration::from_secs(10),
+        }
     }
 }
 

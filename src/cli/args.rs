@@ -174,6 +174,11 @@ pub struct ApplyArgs {
     /// Per-object bound on waiting for a Marathon deployment to finish.
     #[arg(long, default_value = "10m", value_parser = parse_positive_duration, env = "MESOSYNC_DEPLOYMENT_TIMEOUT")]
     pub deployment_timeout: Duration,
+
+    /// The pause before a failed run-once job (`sync.run: onChange`) is started again;
+    /// doubled after each failed run (at most 3 runs per definition).
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration, env = "MESOSYNC_JOB_RETRY_DELAY")]
+    pub job_retry_delay: Duration,
 }
 
 impl ApplyArgs {
@@ -183,6 +188,7 @@ impl ApplyArgs {
             concurrency: self.concurrency.max(1),
             force: self.force,
             deployment_timeout: self.deployment_timeout,
+            run_retry_delay: self.job_retry_delay,
             ..ApplyOptions::default()
         }
     }

@@ -105,17 +105,59 @@ pub fn with_secret_marker(job: &mut Value, pointers: &[String]) {
     if pointers.is_empty() {
         return;
     }
+    insert_marker(job, &format!("{SECRETS_MARKER}{}]", json!(pointers)));
+}
+
+/// Put `marker` into the job's description, before the ownership marker when it is
+/// there already (it stays last: the single-mark rule, [`owner_mark`]).
+fn insert_marker(job: &mut Value, marker: &str) {
     if let Value::Object(map) = job {
         let description = map.get("description").and_then(Value::as_str).unwrap_or("");
-        let marker = format!("{SECRETS_MARKER}{}]", json!(pointers));
-        // Before the ownership marker when it is there already: it stays last.
-        let text = match description.find("[mesosync:") {
+        let text = match description.find(MARKER_OPEN) {
             Some(at) => format!("{}{marker} {}", &description[..at], &description[at..]),
-            None if description.is_empty() => marker,
+            None if description.is_empty() => marker.to_string(),
             None => format!("{description} {marker}"),
         };
         map.insert("description".into(), Value::String(text));
     }
+}
+
+/// The start of the run record of a run-once job (`sync.run: onChange`): the
+/// fingerprint of the definition it was written with, `[mesosync-run:<16 hex>]`.
+/// Written with every write of such a job, before the ownership marker; never
+/// compared (live normalization removes it). Chronos resets a job's run statistics
+/// when it is replaced, so the statistics of a job whose record matches the manifest
+/// are those of runs of that definition (see `plan::runs`).
+const RUN_MARKER: &str = "[mesosync-run:";
+
+/// Record the definition fingerprint `definition` in the job's description.
+pub fn with_run_marker(job: &mut Value, definition: &str) {
+    insert_marker(job, &format!("{RUN_MARKER}{definition}]"));
+}
+
+/// The byte range of the run record in `description` and the fingerprint it holds.
+fn find_run_marker(description: &str) -> Option<(std::ops::Range<usize>, &str)> {
+    let start = description.find(RUN_MARKER)?;
+    let value_start = start + RUN_MARKER.len();
+    let len = description[value_start..].find(']')?;
+    let value = &description[value_start..value_start + len];
+    value.bytes().all(|b| b.is_ascii_hexdigit()).then_some((start..value_start + len + 1, value))
+}
+
+/// The definition fingerprint a live job's run record holds, if it has one.
+pub fn recorded_run(live: &Value) -> Option<&str> {
+    live.get("description").and_then(Value::as_str).and_then(find_run_marker).map(|(_, v)| v)
+}
+
+/// `description` without the byte range `range` (and the space that joined it).
+fn cut(description: &str, range: std::ops::Range<usize>) -> String {
+    let (mut start, mut end) = (range.start, range.end);
+    if description[..start].ends_with(' ') {
+        start -= 1;
+    } else if description[end..].starts_with(' ') {
+        end += 1;
+    }
+    format!("{}{}", &description[..start], &description[end..])
 }
 
 /// The byte range of the secrets marker in `description` and the pointers it holds.
@@ -140,14 +182,19 @@ pub fn recorded_secret_pointers(live: &Value) -> Vec<String> {
 
 /// `description` without the secrets marker (and the space that joined it).
 pub fn without_secret_marker(description: &str) -> String {
-    let Some((range, _)) = find_secret_marker(description) else { return description.to_string() };
-    let (mut start, mut end) = (range.start, range.end);
-    if description[..start].ends_with(' ') {
-        start -= 1;
-    } else if description[end..].starts_with(' ') {
-        end += 1;
+    match find_secret_marker(description) {
+        Some((range, _)) => cut(description, range),
+        None => description.to_string(),
     }
-    format!("{}{}", &description[..start], &description[end..])
+}
+
+/// `description` without mesosync's records (secrets, run): what is compared.
+pub fn without_records(description: &str) -> String {
+    let text = without_secret_marker(description);
+    match find_run_marker(&text) {
+        Some((range, _)) => cut(&text, range),
+        None => text,
+    }
 }
 
 /// Whether a live job (its `description` and `name`) carries the marker of
@@ -175,11 +222,13 @@ pub fn desired_job(spec: &Value, opts: &NormalizeOptions) -> Value {
 
 /// The live job (as `GET …/jobs` reports it) in canonical form, statistics removed.
 pub fn live_job(live: &Value, opts: &NormalizeOptions) -> Value {
-    if let Some(description) =
-        live.get("description").and_then(Value::as_str).filter(|d| d.contains(SECRETS_MARKER))
+    if let Some(description) = live
+        .get("description")
+        .and_then(Value::as_str)
+        .filter(|d| d.contains(SECRETS_MARKER) || d.contains(RUN_MARKER))
     {
         let mut job = live.clone();
-        job["description"] = Value::String(without_secret_marker(description));
+        job["description"] = Value::String(without_records(description));
         return canonical_job(&job, opts.chronos_version, opts.chronos_version.is_some());
     }
     canonical_job(live, opts.chronos_version, opts.chronos_version.is_some())
@@ -404,6 +453,25 @@ mod tests {
         with_secret_marker(&mut bare, &["/x".into()]);
         with_owner_marker(&mut bare, "p");
         assert_eq!(without_secret_marker(bare["description"].as_str().unwrap()), "[mesosync:p]");
+    }
+
+    #[test]
+    fn run_records_sit_before_the_owner_mark_and_vanish_from_the_live_form() {
+        let mut job = json!({"description": "migrate"});
+        with_owner_marker(&mut job, "prod");
+        with_secret_marker(&mut job, &["/environmentVariables/0/value".into()]);
+        with_run_marker(&mut job, "00ff00ff00ff00ff");
+        let d = job["description"].as_str().unwrap();
+        assert!(d.ends_with("[mesosync-run:00ff00ff00ff00ff] [mesosync:prod]"), "{d}");
+        assert_eq!(recorded_run(&job), Some("00ff00ff00ff00ff"));
+        assert_eq!(marked_owner(d), Some("prod"), "one ownership mark, still last");
+        assert_eq!(without_records(d), "migrate [mesosync:prod]");
+        let live = live_job(&job, &NormalizeOptions::default());
+        assert_eq!(live["description"], "migrate [mesosync:prod]");
+        assert_eq!(recorded_run(&json!({"description": "[mesosync-run:not hex]"})), None);
+        let mut bare = json!({});
+        with_run_marker(&mut bare, "ab");
+        assert_eq!(bare["description"], "[mesosync-run:ab]");
     }
 
     #[test]

@@ -123,7 +123,11 @@ impl Memo {
 /// What a live system holds once `d` was created by apply (the create body): the
 /// offline preview takes the base revision as applied this way.
 pub fn created_form(d: &DesiredObject, instance: &str, now: DateTime<Utc>) -> Value {
-    system::of(d.object.kind).request_body(&d.spec.value(), None, instance, now)
+    let mut form = system::of(d.object.kind).request_body(&d.spec.value(), None, instance, now);
+    if d.object.kind == ObjectKind::ChronosJob && d.sync.runs_once() {
+        super::runs::as_run(&mut form, &d.spec.value(), now);
+    }
+    form
 }
 
 /// Compute the plan that makes `live` equal to `desired` (pure; `now` only decides
@@ -169,6 +173,14 @@ pub fn compute_with(
         })
         .collect();
     memo.equal = verdicts;
+    {
+        let body_of = |d: &DesiredObject, live: Option<&Value>| {
+            write_body(system::of(d.object.kind), d, &d.spec.value(), live, opts, now)
+        };
+        let live_job = |name: &str| index.get(ObjectKind::ChronosJob, name);
+        let mut actions: Vec<&mut Action> = planned.iter_mut().map(|n| &mut n.action).collect();
+        super::runs::plan_runs(desired, &live_job, &mut actions, &body_of);
+    }
     let prune_refused = plan_prunes(desired, live, opts, &nopts, &mut planned);
     order_around_replaces(&mut planned, live);
     Plan { actions: order(planned), prune_refused }
@@ -290,14 +302,7 @@ pub(crate) fn plan_object(
     });
     let mut action =
         Action { changes, preview, ..unchanged(d, live.and_then(|l| system.live_version(l)), None, now) };
-    let body = |live: Option<&Value>| {
-        let mut body = system.request_body(&spec, live, &opts.instance, now);
-        mask::record_secret_pointers(kind, &mut body, &d.sync.secret);
-        if let Some(live) = live {
-            normalize::apply_ignore(&mut body, live, &d.sync.ignore);
-        }
-        body
-    };
+    let body = |live: Option<&Value>| write_body(system, d, &spec, live, opts, now);
     let owns = live_object.is_some_and(|l| opts.owns(system, l.head()));
     match live {
         None => {
@@ -350,6 +355,23 @@ pub(crate) fn plan_object(
     let in_force = action.body.as_ref().or(if action.is_write() { None } else { live }).unwrap_or(&spec);
     action.next_runs = system.next_runs(in_force, now);
     action
+}
+
+/// Exactly what apply sends to write `d` (`spec` parsed) over `live`.
+fn write_body(
+    system: &dyn System,
+    d: &DesiredObject,
+    spec: &Value,
+    live: Option<&Value>,
+    opts: &PlanOptions,
+    now: DateTime<Utc>,
+) -> Value {
+    let mut body = system.request_body(spec, live, &opts.instance, now);
+    mask::record_secret_pointers(system.kind(), &mut body, &d.sync.secret);
+    if let Some(live) = live {
+        normalize::apply_ignore(&mut body, live, &d.sync.ignore);
+    }
+    body
 }
 
 /// Why a live object this instance does not own is left alone.

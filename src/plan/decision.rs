@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ActionKind;
+use super::runs::{MAX_RUNS, RunCause, RunStats};
 
 /// The decision for one object.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +45,10 @@ pub enum Write {
         /// The instance taking it over.
         instance: Box<str>,
     },
+    /// A run-once job (`sync.run: onChange`) equal to its manifest whose current
+    /// definition has not run successfully: apply runs it (or waits for its run) and
+    /// it is done only once that run succeeded ([`super::runs`]).
+    Run(RunCause),
 }
 
 /// Why an object with a difference (or a would-be write) is left alone.
@@ -99,6 +104,22 @@ pub enum HoldReason {
     /// markers, or owner labels differing only in case): nobody owns it. An error for
     /// that object: never written, adopted or pruned until one mark remains.
     AmbiguousOwner,
+    /// A run-once job whose current definition failed [`MAX_RUNS`] runs: not started
+    /// again until its definition changes (no endless run loop).
+    RunFailed {
+        /// Its run statistics.
+        stats: RunStats,
+        /// Failed runs of this definition.
+        runs: u64,
+    },
+    /// A write that depends (directly or through other held writes) on a run-once job
+    /// that is not done for its current definition and does not run in this apply.
+    WaitsForJob {
+        /// The job.
+        job: Box<str>,
+        /// Its run statistics.
+        stats: RunStats,
+    },
     /// A reason read back from a saved plan file: its words as written. Only shown,
     /// never inspected (a saved plan is applied for its writes alone).
     Recorded(Box<str>),
@@ -136,6 +157,7 @@ impl Write {
             Write::Scale => ActionKind::Scale,
             Write::Delete => ActionKind::Delete,
             Write::Adopt { .. } => ActionKind::Adopt,
+            Write::Run(_) => ActionKind::Run,
         }
     }
 
@@ -151,6 +173,21 @@ impl Write {
             Write::Adopt { instance } => {
                 Some(format!("not owned yet: adopting it for instance '{instance}'"))
             }
+            Write::Run(RunCause::NotSucceeded) => Some(
+                "run once (sync.run: onChange): no run of this definition has succeeded yet; started (unless one \
+                 is in flight) and waited for"
+                    .into(),
+            ),
+            Write::Run(RunCause::Unrecorded) => Some(
+                "run once (sync.run: onChange): carries no run record of this definition; written again with \
+                 one (resets its run statistics), then run and waited for"
+                    .into(),
+            ),
+            Write::Run(RunCause::AfterParents) => Some(
+                "run once (sync.run: onChange): its parents run in this apply, so Chronos runs it after them; \
+                 that run is waited for"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -243,6 +280,12 @@ impl fmt::Display for HoldReason {
                 "error: carries more than one ownership mark (`[mesosync:…]` markers in the description, \
                  or MESOSYNC_OWNER labels differing in case): owned by nobody, left alone until only one remains",
             ),
+            HoldReason::RunFailed { stats, runs } => write!(
+                f,
+                "run once (sync.run: onChange): {stats}; {runs} run(s) of this definition failed (at most \
+                 {MAX_RUNS}), not started again until its definition changes"
+            ),
+            HoldReason::WaitsForJob { job, stats } => write!(f, "waits for job {job}: {stats}"),
             HoldReason::Recorded(words) => f.write_str(words),
         }
     }

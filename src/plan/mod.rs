@@ -37,6 +37,7 @@ mod compute;
 mod decision;
 mod order;
 pub mod render;
+pub mod runs;
 mod saved;
 
 use std::fmt;
@@ -73,6 +74,8 @@ pub enum ActionKind {
     /// A live object with the same id that mesosync does not own yet: take it over
     /// (only when adoption is allowed); the write carries the ownership mark.
     Adopt,
+    /// A run-once job equal to its manifest that apply runs (or waits for).
+    Run,
     /// Nothing to do (equal, suspended with no change, or only ignored fields differ).
     NoOp,
 }
@@ -114,6 +117,10 @@ pub struct Action {
     /// The masked, normalized documents the changes were computed from, for the
     /// unified-diff rendering. Never holds a secret value.
     pub preview: Option<Preview>,
+    /// A run-once job's run, made (or waited for) after the write, if any: the action
+    /// is done only once it succeeded. Not saved in plan files (a saved plan is
+    /// applied through a fresh plan of the manifests).
+    pub run: Option<runs::RunOnce>,
     /// The object's `sync.timeout`: how long its write (an app: deployment and health)
     /// and its dependants' wait for it may take. Never serialized (a saved plan is
     /// applied through a fresh plan of the manifests).
@@ -197,6 +204,7 @@ impl<'de> Deserialize<'de> for Action {
             ActionKind::Update => Write::Update.into(),
             ActionKind::Scale => Write::Scale.into(),
             ActionKind::Delete => Write::Delete.into(),
+            ActionKind::Run => Write::Run(runs::RunCause::NotSucceeded).into(),
             ActionKind::Adopt => {
                 let owner = body.and_then(|b| crate::plan::compute::body_owner(w.object.kind, b));
                 Write::Adopt { instance: owner.unwrap_or_default().into() }.into()
@@ -215,6 +223,7 @@ impl<'de> Deserialize<'de> for Action {
             next_runs: w.next_runs,
             secrets: Default::default(),
             preview: w.preview,
+            run: None,
             timeout: None,
         })
     }
@@ -246,6 +255,7 @@ impl Action {
             next_runs: Vec::new(),
             secrets: Default::default(),
             preview: None,
+            run: None,
             timeout: None,
         }
     }
@@ -277,6 +287,7 @@ impl Action {
         self.decision = Decision::Hold(reason);
         self.impact = Impact::None;
         self.body = None;
+        self.run = None;
     }
 }
 
@@ -294,6 +305,9 @@ pub struct Summary {
     pub scale: usize,
     /// Deletes.
     pub delete: usize,
+    /// Run-once jobs equal to their manifest that are run (or waited for).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub run: usize,
     /// NoOps: objects equal to their manifest, or left alone (with a note).
     pub unchanged: usize,
     /// Of the NoOps, deletes the mass-delete guard (or the empty-manifest rule)
@@ -323,6 +337,9 @@ impl fmt::Display for Summary {
             "{} to create, {} to update ({} restart), {} to scale, {} to delete",
             self.create, self.update, self.restart, self.scale, self.delete
         )?;
+        if self.run > 0 {
+            write!(f, ", {} job(s) to run", self.run)?;
+        }
         if self.refused_deletes > 0 {
             write!(f, " ({} refused by the prune guard)", self.refused_deletes)?;
         }
@@ -345,6 +362,7 @@ impl Plan {
                 }
                 ActionKind::Scale => s.scale += 1,
                 ActionKind::Delete => s.delete += 1,
+                ActionKind::Run => s.run += 1,
                 ActionKind::NoOp => s.unchanged += 1,
             }
             if matches!(a.decision, Decision::Hold(HoldReason::PruneRefused(_))) {
@@ -551,6 +569,7 @@ mod tests {
             restart: 1,
             scale: 1,
             delete: 0,
+            run: 0,
             unchanged: 4,
             refused_deletes: 0,
         };

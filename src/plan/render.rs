@@ -42,6 +42,7 @@ pub fn kind_word(kind: ActionKind) -> &'static str {
         ActionKind::Scale => "scale",
         ActionKind::Delete => "delete",
         ActionKind::Adopt => "adopt",
+        ActionKind::Run => "run",
         ActionKind::NoOp => "no change",
     }
 }
@@ -50,6 +51,7 @@ fn sign(kind: ActionKind) -> (&'static str, &'static str) {
     match kind {
         ActionKind::Create | ActionKind::Adopt => ("+", ansi::GREEN),
         ActionKind::Update | ActionKind::Scale => ("~", ansi::YELLOW),
+        ActionKind::Run => (">", ansi::YELLOW),
         ActionKind::Delete => ("-", ansi::RED),
         ActionKind::NoOp => ("=", ""),
     }

@@ -110,6 +110,8 @@ pub enum Category {
     ScaleOnly,
     /// Chronos job replaced (its run statistics reset).
     JobReplace,
+    /// Run-once Chronos job run again (its parents ran, or its run record is missing).
+    JobRun,
     /// Taken over (adoption): written with the ownership mark.
     Adopt,
     /// Deleted (only with `--prune`).
@@ -120,11 +122,12 @@ pub enum Category {
 
 impl Category {
     /// Every category, in table order.
-    pub const ALL: [Category; 7] = [
+    pub const ALL: [Category; 8] = [
         Category::Create,
         Category::Restart,
         Category::ScaleOnly,
         Category::JobReplace,
+        Category::JobRun,
         Category::Adopt,
         Category::Delete,
         Category::LeftAlone,
@@ -137,6 +140,7 @@ impl Category {
             Category::Restart => "update (restart)",
             Category::ScaleOnly => "scale only",
             Category::JobReplace => "job replace",
+            Category::JobRun => "job run",
             Category::Adopt => "adopt",
             Category::Delete => "delete",
             Category::LeftAlone => "left alone",
@@ -155,6 +159,7 @@ impl Category {
             Decision::Write(Write::Scale) => Category::ScaleOnly,
             Decision::Write(Write::Adopt { .. }) => Category::Adopt,
             Decision::Write(Write::Delete) => Category::Delete,
+            Decision::Write(Write::Run(_)) => Category::JobRun,
         })
     }
 }

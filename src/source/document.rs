@@ -203,6 +203,14 @@ impl DocumentChecker {
             );
             return false;
         }
+        if spec.get("disabled") == Some(&Value::Bool(true)) {
+            self.error(
+                "/spec/disabled",
+                "a job with `sync.run: onChange` cannot be disabled: Chronos drops the run of a disabled job \
+                 (TaskManager: expired), so it would never be done; use `sync.suspend: true` to leave it alone",
+            );
+            return false;
+        }
         let Some(Value::String(text)) = spec.get("schedule") else { return true };
         match chronos::Schedule::parse(text) {
             Ok(schedule) if schedule.repeat == Some(0) => true,

@@ -79,6 +79,7 @@ fn action(object: ObjectRef, kind: ActionKind, body: Option<Value>) -> Action {
         ActionKind::Scale => Write::Scale.into(),
         ActionKind::Delete => Write::Delete.into(),
         ActionKind::Adopt => Write::Adopt { instance: "it".into() }.into(),
+        ActionKind::Run => Write::Run(mesosync::plan::runs::RunCause::NotSucceeded).into(),
     };
     Action { body, ..Action::new(object, decision, impact) }
 }

@@ -15,6 +15,8 @@ mod ha_e2e;
 mod harness;
 mod health;
 mod import;
+mod job_runs;
+mod kolla_jobs;
 mod layering;
 mod loader_fuzz;
 mod packaging;
