@@ -24,6 +24,7 @@ pub mod ha;
 pub mod import;
 pub mod model;
 pub mod normalize;
+pub mod notify;
 pub mod plan;
 pub mod preview;
 pub mod reconcile;

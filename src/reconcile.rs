@@ -23,7 +23,7 @@ use crate::client::{ClientError, Clients};
 use crate::model::{DesiredState, LiveObject, LiveState, ObjectRef};
 use crate::plan::{self, Decision, HoldReason, Plan, PlanOptions};
 use crate::runtime::{
-    ApiError, AppliedWrite, BoxFuture, FailureStage, ObjectState, Reconcile, ReconcileContext,
+    ApiError, AppliedWrite, BoxFuture, FailureStage, ObjectState, PruneRefused, Reconcile, ReconcileContext,
     ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue,
 };
 use crate::source::{self, LoadErrors, LoadOptions};
@@ -362,6 +362,18 @@ fn planned_state(action: &plan::Action, dry_run: bool, backing_off: &BTreeSet<Ob
     }
 }
 
+/// The deletes the guard refused, for the report (and the `prune-refused` event).
+fn prune_refused(plan: &Plan) -> Option<PruneRefused> {
+    let reason = plan.prune_refused.as_ref()?.to_string();
+    let objects = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a.decision, Decision::Hold(HoldReason::PruneRefused(_))))
+        .map(|a| a.object.clone())
+        .collect();
+    Some(PruneRefused { reason, objects })
+}
+
 fn outcome_state(outcome: &Outcome) -> Option<ObjectState> {
     match outcome {
         Outcome::Applied | Outcome::Unchanged => None,
@@ -385,8 +397,11 @@ impl Reconcile for Pipeline {
             let now = Utc::now();
             let mut planned = self.plan(now).await.map_err(ReconcileFailure::from)?;
             self.delay_prunes(&mut planned.plan, now);
-            let mut report =
-                ReconcileReport { summary: planned.plan.summary(), ..ReconcileReport::default() };
+            let mut report = ReconcileReport {
+                summary: planned.plan.summary(),
+                prune_refused: prune_refused(&planned.plan),
+                ..ReconcileReport::default()
+            };
             for action in &planned.plan.actions {
                 report
                     .objects

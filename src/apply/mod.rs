@@ -379,7 +379,7 @@ impl Ctx<'_> {
                     return Executed::new(Outcome::Applied, None, attempts);
                 }
                 Err(e) if e.is_transient() && error_retries + 1 < self.opts.error_retry.max_attempts => {
-                    tracing::info!(object = %a.object, error = %e, "transient error; retrying");
+                    tracing::info!(object = %a.object, error = %masked(a, &e), "transient error; retrying");
                     had_transient = true;
                     tokio::time::sleep(self.opts.error_retry.delay(error_retries)).await;
                     error_retries += 1;
@@ -449,7 +449,7 @@ impl Ctx<'_> {
                     return Executed::new(Outcome::Applied, None, attempts);
                 }
                 Err(e) if e.is_transient() && error_retries + 1 < self.opts.error_retry.max_attempts => {
-                    tracing::info!(object = %a.object, error = %e, "transient error; retrying");
+                    tracing::info!(object = %a.object, error = %masked(a, &e), "transient error; retrying");
                     tokio::time::sleep(self.opts.error_retry.delay(error_retries)).await;
                     error_retries += 1;
                 }
@@ -470,6 +470,13 @@ impl Ctx<'_> {
         };
         Executed::new(outcome, None, attempts)
     }
+}
+
+/// A transient error as it may be logged: a server may echo the request body (and its
+/// secrets) in the error, so it is masked like a final failure is.
+fn masked(a: &Action, e: &ClientError) -> String {
+    let masker = crate::diff::mask::Masker::for_action(a.object.kind, a.body.as_ref(), &a.secrets);
+    e.clone().map_text(&|t| masker.text(t)).to_string()
 }
 
 fn invalid(reason: String) -> Executed {

@@ -171,6 +171,19 @@ pub struct ReconcileReport {
     pub api_errors: Vec<ApiError>,
     /// Stopped early because of shutdown.
     pub cancelled: bool,
+    /// The mass-delete guard (or the empty-manifest rule) refused this reconcile's
+    /// deletes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune_refused: Option<PruneRefused>,
+}
+
+/// Deletes the prune guard refused: why, and which objects they were.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PruneRefused {
+    /// The guard's words (`refusing to delete 4 of 10 owned object(s): …`).
+    pub reason: String,
+    /// The owned objects without a manifest that were left alone.
+    pub objects: Vec<ObjectRef>,
 }
 
 impl ReconcileReport {

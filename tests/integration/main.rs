@@ -14,6 +14,7 @@ mod ha_e2e;
 mod harness;
 mod import;
 mod loader_fuzz;
+mod notifications;
 mod packaging;
 mod plan_fixtures;
 mod plan_properties;

@@ -15,7 +15,7 @@ use super::fake_reconcile::app_manifest;
 use super::harness::{self, Harness};
 use super::preview::git;
 
-const SECRET: &str = "webhook-test-secret";
+pub(super) const SECRET: &str = "webhook-test-secret";
 
 /// `sha256=<hex HMAC-SHA256(secret, body)>`, GitHub's and Flux generic-hmac's format.
 fn sign(secret: &str, body: &[u8]) -> String {
@@ -25,14 +25,14 @@ fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 /// An origin, an author clone, and the controller's checkout holding app `/first`.
-struct Repos {
+pub(super) struct Repos {
     _root: tempfile::TempDir,
-    author: PathBuf,
-    checkout: PathBuf,
-    secret_file: PathBuf,
+    pub(super) author: PathBuf,
+    pub(super) checkout: PathBuf,
+    pub(super) secret_file: PathBuf,
 }
 
-fn repos() -> Repos {
+pub(super) fn repos() -> Repos {
     let root = tempfile::tempdir().unwrap();
     let (origin, author, checkout) =
         (root.path().join("origin.git"), root.path().join("author"), root.path().join("checkout"));
