@@ -303,6 +303,9 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         }
         _ => None,
     };
+    if let Some(hook) = &webhook {
+        controller.register_metrics(|registry| hook.register_metrics(registry));
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding the status server to {}", args.listen))?;

@@ -283,3 +283,52 @@ fn transport_error(e: &reqwest::Error) -> String {
         "request failed".into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::notify::event::EventKind;
+
+    fn target(url: &str, events: &[EventKind]) -> Target {
+        Target {
+            name: "t".into(),
+            format: Format::Generic,
+            url: url.parse().unwrap(),
+            events: events.iter().copied().collect::<BTreeSet<_>>(),
+            key: None,
+        }
+    }
+
+    fn metric(notifier: &Notifier, outcome: &str) -> u64 {
+        notifier.metrics.total.get_or_create(&vec![("target", "t".into()), ("outcome", outcome.into())]).get()
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_without_waiting() {
+        // A receiver that accepts connections and never answers: the worker is stuck on
+        // its first event for the request timeout.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let _hold = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        let notifier = Notifier::start(vec![target(&url, &[EventKind::Leadership])]);
+        let started = std::time::Instant::now();
+        for _ in 0..QUEUE + 36 {
+            notifier.send(Event::leadership(true, "r", Utc::now()));
+        }
+        // Events of kinds the target did not ask for are not queued at all.
+        notifier.send(Event { kind: EventKind::Drift, ..Event::leadership(true, "r", Utc::now()) });
+        assert!(started.elapsed() < Duration::from_secs(1), "send never waits");
+        let dropped = metric(&notifier, "dropped");
+        assert!(dropped == 35 || dropped == 36, "{dropped}");
+        notifier.shutdown(Duration::from_millis(100)).await;
+    }
+}

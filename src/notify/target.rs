@@ -145,7 +145,10 @@ pub fn parse(spec: &str, index: usize, lookup: &dyn Lookup) -> Result<Target, Ta
         "generic" => Format::Generic,
         "slack" => Format::Slack,
         other => {
-            return Err(fail(&format!("#{index}"), format!("unknown format {other:?}: use generic or slack")));
+            return Err(fail(
+                &format!("#{index}"),
+                format!("unknown format {other:?}: use generic or slack"),
+            ));
         }
     };
     let mut name = format!("{}-{index}", format.name());
