@@ -253,14 +253,15 @@ impl Controller {
         };
         self.metrics.record_revision(revision.as_ref());
         self.status.started(number, &batch.reasons, revision.as_ref());
+        let reasons = batch.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         let span = info_span!(
             "reconcile",
             number,
+            reasons,
             revision = revision.as_ref().map_or("none", GitRevision::short),
             dirty = revision.as_ref().is_some_and(|r| r.dirty),
         );
-        let reasons = batch.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-        span.in_scope(|| info!(reasons, dry_run = self.config.dry_run, "reconcile started"));
+        span.in_scope(|| info!(dry_run = self.config.dry_run, "reconcile started"));
 
         let context = ReconcileContext {
             number,

@@ -12,6 +12,7 @@ mod fake_reconcile;
 mod ha;
 mod ha_e2e;
 mod harness;
+mod human_logs;
 mod import;
 mod loader_fuzz;
 mod notifications;
