@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use crate::runtime::{Controller, Reconcile, RuntimeConfig, RuntimeError, Trigger};
 use crate::server::webhook::Webhook;
-use crate::server::{ServerState, router, serve_router};
+use crate::server::{ServeLimits, ServerState, router, serve_router};
 
 /// `mesosync run`: bind `config.listen`, then [`run_with`].
 pub async fn run<R: Reconcile>(config: RuntimeConfig, reconciler: Arc<R>) -> Result<(), RuntimeError> {
@@ -72,7 +72,12 @@ pub async fn run_with_webhook(
     };
 
     let state = ServerState { status: controller.status(), metrics: controller.metrics() };
-    let limits = controller.serve_limits();
+    let config = controller.config();
+    let limits = ServeLimits {
+        max_connections: config.max_connections,
+        header_timeout: config.header_timeout,
+        shutdown_grace: config.shutdown_grace,
+    };
     let mut routes = router(state);
     match webhook {
         Some(hook) => {

@@ -16,10 +16,18 @@
 //!   transient errors (5xx, transport) are retried with backoff; 4xx never.
 //! - Create is a POST, so that an id held by an app mesosync does not own is reported
 //!   (409 "already exists") instead of overwritten.
-//! - A Chronos [`Write::Replace`] (the job switches between scheduled and dependent)
-//!   is a DELETE then the create, since Chronos cannot do it in place.
+//! - A Chronos [`Write::Replace`](crate::plan::Write::Replace) (the job switches
+//!   between scheduled and dependent) is a DELETE then the create, since Chronos cannot
+//!   do it in place.
+//!
+//! How one system's write is executed and waited on lives in that system's module
+//! (`marathon`, `chronos`), registered by one arm in `Ctx::run`; this module keeps what
+//! every system shares (waves, concurrency, blocking, cancellation, the fence, masking
+//! of server errors). A third system adds a module here beside its `crate::system` impl.
 
+mod chronos;
 mod deployments;
+mod marathon;
 pub mod report;
 
 use std::collections::{BTreeMap, HashSet};
@@ -29,14 +37,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::client::{ChronosClient, ChronosVersion, ClientError, Clients, MarathonClient, RetryPolicy};
+use crate::client::{Clients, RetryPolicy};
 use crate::model::{ObjectKind, ObjectRef};
-use crate::plan::{Action, Plan, Write};
+use crate::plan::{Action, Plan};
 use deployments::DeploymentWaiter;
 
 pub use report::{
@@ -160,13 +167,7 @@ pub async fn apply(
     progress: &dyn ProgressSink,
 ) -> ApplyReport {
     let started = Instant::now();
-    let marathon_writes =
-        plan.actions.iter().any(|a| a.object.kind == ObjectKind::MarathonApp && a.is_write());
-    let waiter = if marathon_writes {
-        Some(DeploymentWaiter::start(clients.marathon.as_ref(), opts.use_events, opts.poll_interval).await)
-    } else {
-        None
-    };
+    let waiter = marathon::waiter(plan, clients, opts).await;
     let ctx = Ctx { clients, opts, waiter: waiter.as_ref() };
 
     let mut waves: BTreeMap<usize, Vec<(usize, &Action)>> = BTreeMap::new();
@@ -267,6 +268,7 @@ impl Ctx<'_> {
         }
         progress.started(a);
         let t0 = Instant::now();
+        // The registry of executors: one arm per system.
         let executed = match a.object.kind {
             ObjectKind::MarathonApp => match &self.clients.marathon {
                 Some(m) => self.run_app(a, m).await,
@@ -302,179 +304,11 @@ impl Ctx<'_> {
             (!self.opts.fence_open()).then_some(SkipReason::FenceLost)
         }
     }
-
-    /// One Marathon action: write, wait out locks and transient errors, then wait for
-    /// the deployment.
-    async fn run_app(&self, a: &Action, m: &MarathonClient) -> Executed {
-        let id = a.object.id.as_str();
-        let force = self.opts.force;
-        let Some(write) = a.decision.write() else { return Executed::new(Outcome::Unchanged, None, 0) };
-        let body = match (write, &a.body) {
-            (Write::Delete, _) => None,
-            (Write::Scale, Some(b)) => match scale_only(b) {
-                Some(_) => Some(b),
-                None => return invalid(format!("a scale body must be {{\"instances\": N}}, got {b}")),
-            },
-            (Write::Replace { .. }, _) => return invalid("Marathon apps are never replaced".into()),
-            (_, Some(b)) => Some(b),
-            (write, None) => return invalid(format!("{:?} of {id} has no body", write.kind())),
-        };
-        let mut attempts = 0u32;
-        let mut lock_retries = 0u32;
-        let mut error_retries = 0u32;
-        let mut had_transient = false;
-        loop {
-            if let Some(reason) = self.write_refused(attempts) {
-                return Executed::new(Outcome::Skipped(reason), None, attempts);
-            }
-            attempts += 1;
-            let result = match (write, body) {
-                (Write::Create, Some(b)) => m.create_app(b).await,
-                (Write::Update | Write::Adopt { .. }, Some(b)) => m.update_app(id, b, force).await,
-                (Write::Scale, Some(b)) => m.put_app_raw(id, b, force).await,
-                (Write::Delete, _) => m.delete_app(id).await,
-                _ => return Executed::new(Outcome::Unchanged, None, 0),
-            };
-            match result {
-                Ok(w) => {
-                    let outcome = match (&w.deployment_id, self.waiter) {
-                        (Some(d), Some(waiter)) => match waiter.wait(d, self.opts.deployment_timeout).await {
-                            Ok(()) => Outcome::Applied,
-                            Err(e) => Outcome::Failed(e),
-                        },
-                        _ => Outcome::Applied,
-                    };
-                    return Executed::new(outcome, w.deployment_id, attempts);
-                }
-                Err(ClientError::Locked { deployments, .. }) => {
-                    if lock_retries + 1 >= self.opts.lock_retry.max_attempts {
-                        let e = ApplyError::StillLocked { deployments, attempts };
-                        return Executed::new(Outcome::Failed(e), None, attempts);
-                    }
-                    tracing::info!(object = %a.object, blocking = ?deployments, "locked by a running deployment; waiting");
-                    if let Some(waiter) = self.waiter {
-                        for d in &deployments {
-                            waiter.wait_gone(d, self.opts.deployment_timeout).await;
-                        }
-                    }
-                    tokio::time::sleep(self.opts.lock_retry.delay(lock_retries)).await;
-                    lock_retries += 1;
-                }
-                Err(ClientError::AlreadyExists { message, .. }) => {
-                    // The 409 may be our own earlier attempt (after a create that failed
-                    // transiently) or a create by another run of this same instance
-                    // that got there first (two applies, or a replica, at once): either
-                    // way the app carries our ownership mark, so it is ours. Any
-                    // difference from the manifest is found and written by the next
-                    // plan, like any drift.
-                    if self.landed_earlier(m, id, body).await {
-                        if !had_transient {
-                            tracing::info!(object = %a.object, "created meanwhile by another run of this instance; ours");
-                        }
-                        return Executed::new(Outcome::Applied, None, attempts);
-                    }
-                    return Executed::new(Outcome::Failed(ApplyError::NotOwned(message)), None, attempts);
-                }
-                Err(ClientError::NotFound { .. }) if *write == Write::Delete => {
-                    return Executed::new(Outcome::Applied, None, attempts);
-                }
-                Err(e) if e.is_transient() && error_retries + 1 < self.opts.error_retry.max_attempts => {
-                    tracing::info!(object = %a.object, error = %masked(a, &e), "transient error; retrying");
-                    had_transient = true;
-                    tokio::time::sleep(self.opts.error_retry.delay(error_retries)).await;
-                    error_retries += 1;
-                }
-                Err(e) => return Executed::new(Outcome::Failed(e.into()), None, attempts),
-            }
-        }
-    }
-
-    /// Whether the live app `id` carries the same ownership mark as `body`.
-    async fn landed_earlier(&self, m: &MarathonClient, id: &str, body: Option<&Value>) -> bool {
-        let mark = |v: &Value| crate::model::marathon::owner(v).map(String::from);
-        let Some(ours) = body.and_then(mark) else { return false };
-        matches!(m.get_app(id).await, Ok(Some(live)) if mark(&live).as_deref() == Some(ours.as_str()))
-    }
-
-    /// One Chronos action: replace (or delete + create when the job switches between
-    /// scheduled and dependent), or delete. Transient errors are retried.
-    async fn run_job(&self, a: &Action, c: &ChronosClient) -> Executed {
-        let name = a.object.id.as_str();
-        let Some(write) = a.decision.write() else { return Executed::new(Outcome::Unchanged, None, 0) };
-        let body = match (write, &a.body) {
-            (Write::Delete, _) => None,
-            (Write::Scale, _) => return invalid("Chronos jobs cannot be scaled".into()),
-            (_, Some(b)) => Some(b),
-            (write, None) => return invalid(format!("{:?} of job {name} has no body", write.kind())),
-        };
-        let switches = matches!(write, Write::Replace { .. });
-        let mut attempts = 0u32;
-        let mut error_retries = 0u32;
-        // Set once the delete half of a delete + create has been done.
-        let mut deleted = false;
-        loop {
-            if let Some(reason) = self.write_refused(attempts) {
-                return Executed::new(Outcome::Skipped(reason), None, attempts);
-            }
-            attempts += 1;
-            let result = match body {
-                None => match c.delete_job(name).await {
-                    Err(ClientError::NotFound { .. }) => Ok(()),
-                    other => other,
-                },
-                Some(b) => {
-                    let mut r = Ok(());
-                    if switches && !deleted {
-                        r = match c.delete_job(name).await {
-                            Ok(()) | Err(ClientError::NotFound { .. }) => {
-                                deleted = true;
-                                Ok(())
-                            }
-                            Err(e) => Err(e),
-                        };
-                    }
-                    match r {
-                        Ok(()) => c.put_job(b).await,
-                        e => e,
-                    }
-                }
-            };
-            match result {
-                Ok(()) => {
-                    if let (Some(_), Ok(ChronosVersion::V3)) = (body, c.version().await) {
-                        if *write == Write::Create || switches {
-                            return self.wait_job_visible(c, name, attempts).await;
-                        }
-                    }
-                    return Executed::new(Outcome::Applied, None, attempts);
-                }
-                Err(e) if e.is_transient() && error_retries + 1 < self.opts.error_retry.max_attempts => {
-                    tracing::info!(object = %a.object, error = %masked(a, &e), "transient error; retrying");
-                    tokio::time::sleep(self.opts.error_retry.delay(error_retries)).await;
-                    error_retries += 1;
-                }
-                Err(e) => return Executed::new(Outcome::Failed(e.into()), None, attempts),
-            }
-        }
-    }
-
-    /// Chronos 3.x answers 204 before the job exists (and hides a job whose parent is
-    /// missing): dependants must not start before it is listed.
-    async fn wait_job_visible(&self, c: &ChronosClient, name: &str, attempts: u32) -> Executed {
-        let timeout = self.opts.chronos_visibility_timeout;
-        let interval = self.opts.poll_interval.min(Duration::from_millis(500));
-        let outcome = match c.wait_visible(name, interval, timeout).await {
-            Ok(true) => Outcome::Applied,
-            Ok(false) => Outcome::Failed(ApplyError::NotVisible(timeout)),
-            Err(e) => Outcome::Failed(e.into()),
-        };
-        Executed::new(outcome, None, attempts)
-    }
 }
 
 /// A transient error as it may be logged: a server may echo the request body (and its
 /// secrets) in the error, so it is masked like a final failure is.
-fn masked(a: &Action, e: &ClientError) -> String {
+pub(super) fn masked(a: &Action, e: &crate::client::ClientError) -> String {
     let masker = crate::diff::mask::Masker::for_action(a.object.kind, a.body.as_ref(), &a.secrets);
     e.clone().map_text(&|t| masker.text(t)).to_string()
 }
@@ -483,31 +317,15 @@ fn invalid(reason: String) -> Executed {
     Executed::new(Outcome::Failed(ApplyError::InvalidAction(reason)), None, 0)
 }
 
-/// `Some(n)` if `body` is exactly `{"instances": n}`.
-fn scale_only(body: &Value) -> Option<u64> {
-    let map = body.as_object()?;
-    if map.len() != 1 {
-        return None;
-    }
-    map.get("instances")?.as_u64()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::diff::FieldChange;
-    use crate::plan::{Decision, Impact};
+    use crate::plan::{Decision, Impact, Write};
     use serde_json::json;
 
     fn action(decision: impl Into<Decision>, changes: Vec<FieldChange>) -> Action {
         Action { changes, ..Action::new(ObjectRef::job("j"), decision, Impact::Replace) }
-    }
-
-    #[test]
-    fn scale_bodies() {
-        assert_eq!(scale_only(&json!({"instances": 3})), Some(3));
-        assert_eq!(scale_only(&json!({"instances": 3, "cpus": 1})), None);
-        assert_eq!(scale_only(&json!({"instances": -1})), None);
     }
 
     #[test]

@@ -102,6 +102,12 @@ pub struct RunArgs {
     /// With --sandbox: how long each emulated Marathon deployment takes.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub sandbox_deployment_duration: Duration,
+    /// With --sandbox: how long each emulated Chronos job run takes.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub sandbox_job_run_duration: Duration,
+    /// With --sandbox: how long after a failed emulated Chronos run its retry starts.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub sandbox_job_retry_delay: Duration,
     /// With --sandbox: serve the emulator's /_sandbox/ control endpoints (faults,
     /// request log, clock, state), as `mesosync sandbox --controls` does. Off by default.
     #[arg(long, requires = "sandbox")]
@@ -218,6 +224,8 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
             chronos_addr: args.sandbox_chronos_addr,
             chronos_version: SandboxChronos::V2_4,
             deployment_duration: args.sandbox_deployment_duration,
+            job_run_duration: args.sandbox_job_run_duration,
+            job_retry_delay: args.sandbox_job_retry_delay,
             controls: args.sandbox_controls,
             seed: None,
         };

@@ -29,6 +29,13 @@ pub struct SandboxArgs {
     /// How long a Marathon deployment takes, in milliseconds.
     #[arg(long, env = "MESOSYNC_SANDBOX_DEPLOYMENT_MS", default_value_t = 2000)]
     pub deployment_duration: u64,
+    /// How long a Chronos job run takes, in milliseconds (per job: the controls).
+    #[arg(long, env = "MESOSYNC_SANDBOX_JOB_RUN_MS", default_value_t = 1000)]
+    pub job_run_duration: u64,
+    /// How long after a failed Chronos run its retry starts, in milliseconds (a real
+    /// Chronos waits `--failure_retry`, 60000).
+    #[arg(long, env = "MESOSYNC_SANDBOX_JOB_RETRY_MS", default_value_t = 2000)]
+    pub job_retry_delay: u64,
     /// Serve the /_sandbox/ control endpoints (faults, request log, clock, state).
     #[arg(long, env = "MESOSYNC_SANDBOX_CONTROLS")]
     pub controls: bool,
@@ -42,6 +49,8 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<u8> {
         chronos_addr: args.chronos_addr,
         chronos_version: args.chronos_version,
         deployment_duration: Duration::from_millis(args.deployment_duration),
+        job_run_duration: Duration::from_millis(args.job_run_duration),
+        job_retry_delay: Duration::from_millis(args.job_retry_delay),
         controls: args.controls,
         seed,
     };

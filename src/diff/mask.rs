@@ -36,7 +36,7 @@ pub use crate::system::looks_secret;
 /// The pointers of every secret value in `doc` (a normalized or raw app / job), plus
 /// the `extra` pointers from `sync.secret`.
 pub fn secret_pointers(kind: ObjectKind, doc: &Value, extra: &[String]) -> Vec<String> {
-    crate::model::secret::secret_pointers(kind, doc, extra)
+    crate::system::secret_pointers(kind, doc, extra)
 }
 
 /// Whether the secret pointer `secret` covers `pointer` (equal, or `pointer` below it).
@@ -87,7 +87,7 @@ impl Masker {
     /// `kind`): the object's `secrets` plus every value of the body under a secret name.
     pub fn for_action(kind: ObjectKind, body: Option<&Value>, secrets: &SecretValues) -> Self {
         match body {
-            Some(body) => Self::new(&SecretValues::of_spec(kind, body, &[]).with(secrets)),
+            Some(body) => Self::new(&crate::system::secret_values(kind, body, &[]).with(secrets)),
             None => Self::new(secrets),
         }
     }
@@ -242,7 +242,7 @@ pub fn recorded_secrets(kind: ObjectKind, live: &Value) -> SecretValues {
         ObjectKind::MarathonApp => crate::normalize::marathon::recorded_secret_pointers(live),
         ObjectKind::ChronosJob => crate::normalize::chronos::recorded_secret_pointers(live),
     };
-    SecretValues::of_spec(kind, live, &pointers)
+    crate::system::secret_values(kind, live, &pointers)
 }
 
 /// Record the `sync.secret` `pointers` on a request body of `kind` (see

@@ -9,6 +9,9 @@
 //! - `PUT /_sandbox/deployment-duration` `{"millis": n}`
 //! - `GET /_sandbox/clock`, `POST /_sandbox/clock/advance` `{"seconds": n}`
 //! - `GET|PUT /_sandbox/state` (snapshot / restore), `POST /_sandbox/seed`
+//! - `GET /_sandbox/chronos/outcomes`, `PUT /_sandbox/chronos/outcome` (server-wide run
+//!   default), `PUT|POST|DELETE /_sandbox/chronos/jobs/{name}/outcome` (one job's script)
+//! - `GET|DELETE /_sandbox/chronos/runs` (the run log)
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,7 +19,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +27,7 @@ use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 
 use super::clock::iso_millis;
-use super::{Clock, Seed, chronos::ChronosState, marathon::MarathonState};
+use super::{Clock, JobOutcome, RunDefaults, Seed, chronos::ChronosState, marathon::MarathonState};
 
 /// Which emulated server answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -297,6 +300,13 @@ fn control_router(targets: ControlTargets) -> Router {
         .route("/clock/advance", post(advance_clock))
         .route("/state", get(snapshot).put(restore))
         .route("/seed", post(seed))
+        .route("/chronos/outcomes", get(job_outcomes))
+        .route("/chronos/outcome", put(set_run_defaults))
+        .route(
+            "/chronos/jobs/{name}/outcome",
+            put(set_job_outcome).post(set_job_outcome).delete(clear_job_outcome),
+        )
+        .route("/chronos/runs", get(job_runs).delete(clear_job_runs))
         .with_state(targets)
 }
 
@@ -424,4 +434,42 @@ async fn seed(State(t): State<ControlTargets>, body: Bytes) -> Response {
         }
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+async fn job_outcomes(State(t): State<ControlTargets>) -> Response {
+    json_response(StatusCode::OK, t.chronos.outcomes())
+}
+
+async fn set_run_defaults(State(t): State<ControlTargets>, body: Bytes) -> Response {
+    match serde_json::from_slice::<RunDefaults>(&body) {
+        Ok(defaults) => {
+            t.chronos.set_run_defaults(defaults);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(err) => bad_request(err),
+    }
+}
+
+async fn set_job_outcome(State(t): State<ControlTargets>, Path(name): Path<String>, body: Bytes) -> Response {
+    match serde_json::from_slice::<JobOutcome>(&body) {
+        Ok(outcome) => {
+            t.chronos.set_outcome(&name, Some(outcome));
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(err) => bad_request(err),
+    }
+}
+
+async fn clear_job_outcome(State(t): State<ControlTargets>, Path(name): Path<String>) -> StatusCode {
+    t.chronos.set_outcome(&name, None);
+    StatusCode::NO_CONTENT
+}
+
+async fn job_runs(State(t): State<ControlTargets>) -> Response {
+    json_response(StatusCode::OK, serde_json::to_value(t.chronos.run_log()).unwrap_or_default())
+}
+
+async fn clear_job_runs(State(t): State<ControlTargets>) -> StatusCode {
+    t.chronos.clear_run_log();
+    StatusCode::NO_CONTENT
 }

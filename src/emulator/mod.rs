@@ -3,8 +3,8 @@
 //!
 //! It serves Marathon's v2 API and one Chronos API version over real HTTP, holding apps
 //! and jobs as JSON the way the real servers report them (defaults filled in, versions
-//! and deployment ids minted, deployments that take time, job statistics that move as
-//! jobs "run"). It must **not** reuse the controller's normalizer, model or defaults
+//! and deployment ids minted, deployments that take time, job runs that take time and
+//! succeed or fail as the test controls say, moving the job statistics). It must **not** reuse the controller's normalizer, model or defaults
 //! tables: everything here is written again from the API facts (DESIGN §4, §5) so a
 //! mistake on one side is caught by the other instead of hidden by it.
 //!
@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use chronos::runs::{JobOutcome, JobRunEvent, RunDefaults, RunEventKind, RunResult, Trigger};
 pub use clock::Clock;
 pub use controls::{DeploymentOutcome, FaultRule, Faults, RecordedRequest, System};
 
@@ -117,6 +118,11 @@ pub struct SandboxConfig {
     pub chronos_version: ChronosVersion,
     /// How long a Marathon deployment takes (tasks staged → running → healthy).
     pub deployment_duration: Duration,
+    /// How long a Chronos job run takes (per job: [`Sandbox::set_job_outcome`]).
+    pub job_run_duration: Duration,
+    /// How long after a failed Chronos run its retry starts (Chronos's
+    /// `--failure_retry`, 60 s on a real server).
+    pub job_retry_delay: Duration,
     /// Serve the `/_sandbox/` control endpoints over HTTP.
     pub controls: bool,
     /// Apps and jobs to load at start.
@@ -125,8 +131,9 @@ pub struct SandboxConfig {
 
 impl Default for SandboxConfig {
     /// Both servers on 127.0.0.1 with a free port, Chronos 2.4 (what Kolla ran),
-    /// 200 ms deployments and the control endpoints on (this default is for tests; the
-    /// CLI turns controls off unless `--controls`).
+    /// 200 ms deployments, Chronos runs that end (successfully) the instant they start
+    /// and retry at once, and the control endpoints on (this default is for tests; the
+    /// CLI turns controls off unless `--controls` and makes runs take time).
     fn default() -> Self {
         let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
         SandboxConfig {
@@ -134,6 +141,8 @@ impl Default for SandboxConfig {
             chronos_addr: any_port,
             chronos_version: ChronosVersion::V2_4,
             deployment_duration: Duration::from_millis(200),
+            job_run_duration: Duration::ZERO,
+            job_retry_delay: Duration::ZERO,
             controls: true,
             seed: None,
         }
@@ -168,7 +177,13 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<Sandbox> {
         marathon_addr,
         config.deployment_duration,
     );
-    let chronos = chronos::ChronosState::new(config.chronos_version, clock.clone(), chronos_addr);
+    let run_defaults = RunDefaults {
+        result: RunResult::Succeed,
+        duration_ms: u64::try_from(config.job_run_duration.as_millis()).unwrap_or(u64::MAX),
+        retry_delay_ms: u64::try_from(config.job_retry_delay.as_millis()).unwrap_or(u64::MAX),
+    };
+    let chronos =
+        chronos::ChronosState::new(config.chronos_version, clock.clone(), chronos_addr, run_defaults);
 
     if let Some(seed) = &config.seed {
         seed_into(&marathon, &chronos, seed)?;
@@ -280,7 +295,25 @@ impl Sandbox {
         self.marathon.kill_tasks(&mut store, app_id, |_| true).map_or(0, |killed| killed.len())
     }
 
-    /// Move the emulated clock forward; due Chronos jobs "run" at once.
+    /// Script how the runs of a Chronos job end (kept by name: it may be set before the
+    /// job exists); `None` puts the job back on the server-wide default.
+    pub fn set_job_outcome(&self, job: &str, outcome: Option<JobOutcome>) {
+        self.chronos.set_outcome(job, outcome)
+    }
+
+    /// Change the server-wide Chronos run settings (result, duration, retry delay).
+    pub fn set_job_run_defaults(&self, defaults: RunDefaults) {
+        self.chronos.set_run_defaults(defaults)
+    }
+
+    /// The Chronos run log (every run start and end, oldest first; the last
+    /// [`chronos::runs::RUN_LOG_CAPACITY`] entries).
+    pub fn job_runs(&self) -> Vec<JobRunEvent> {
+        self.chronos.run_log()
+    }
+
+    /// Move the emulated clock forward; runs, retries and schedules the clock passes
+    /// play out in order.
     pub fn advance_clock(&self, by: Duration) {
         self.clock.advance(by);
         self.chronos.catch_up();

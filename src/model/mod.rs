@@ -7,6 +7,7 @@
 //! written ([`Provenance`]). This module knows nothing of files, HTTP or diffs.
 
 pub mod chronos;
+pub mod duration;
 pub mod live;
 pub mod location;
 pub mod marathon;
@@ -20,6 +21,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use duration::Timeout;
 pub use live::{LiveHead, LiveIndex, LiveObject, LiveState};
 pub use location::{Location, Provenance};
 pub use secret::SecretValues;
@@ -135,9 +137,54 @@ pub struct SyncOptions {
     /// as changed. Names that look secret (PASSWORD, TOKEN, …) are masked anyway.
     #[serde(default)]
     pub secret: Vec<String>,
+    /// Who starts a Chronos job's runs: Chronos alone (the default), or mesosync once
+    /// per definition (`onChange`, a run-once job, like kolla's `run_once` commands and
+    /// Argo CD's hook Jobs), with its dependants waiting for that run to succeed.
+    #[serde(default)]
+    pub run: RunPolicy,
+    /// How long to wait for this object to be done after writing it (a run-once job's
+    /// run, an app's health) before it counts as failed and its dependants stay
+    /// blocked. Default per kind: [`SyncOptions::timeout_for`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Timeout>,
 }
 
+/// `sync.run`: who starts a Chronos job's runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RunPolicy {
+    /// Chronos alone: its schedule, or its parents' success. mesosync writes the job
+    /// and never starts it; dependants wait only for the write.
+    #[default]
+    Chronos,
+    /// Run once per definition: when the job is created or its definition changes,
+    /// mesosync starts a run (Chronos's manual start) and the job is done only once a
+    /// run of that definition succeeded; dependants wait for that. Chronos must never
+    /// start it by itself: its `schedule` has a repeat count of 0 (`R0//P1D`), or it is
+    /// a dependent job (`parents`), which Chronos also runs after its parents succeed.
+    OnChange,
+}
+
+/// The default `sync.timeout` of a run-once job: long enough for a database migration.
+pub const DEFAULT_JOB_TIMEOUT: Timeout = Timeout::new(std::time::Duration::from_secs(30 * 60));
+
+/// The default `sync.timeout` of an app (the default deployment wait).
+pub const DEFAULT_APP_TIMEOUT: Timeout = Timeout::new(std::time::Duration::from_secs(10 * 60));
+
 impl SyncOptions {
+    /// `sync.timeout`, or the default of `kind` when it is not written.
+    pub fn timeout_for(&self, kind: ObjectKind) -> Timeout {
+        self.timeout.unwrap_or(match kind {
+            ObjectKind::MarathonApp => DEFAULT_APP_TIMEOUT,
+            ObjectKind::ChronosJob => DEFAULT_JOB_TIMEOUT,
+        })
+    }
+
+    /// Whether mesosync runs this (job) once per definition (`sync.run: onChange`).
+    pub fn runs_once(&self) -> bool {
+        self.run == RunPolicy::OnChange
+    }
+
     /// The objects named by `depends_on`, as references.
     pub fn depends_on_refs(&self) -> Vec<ObjectRef> {
         self.depends_on
@@ -166,32 +213,10 @@ pub struct DesiredObject {
     pub secrets: SecretValues,
     /// Marathon `dependencies` / Chronos `parents` and `sync.dependsOn`, sorted
     /// (shared between the copies a reconcile makes).
-    dependencies: std::sync::Arc<[ObjectRef]>,
+    pub(crate) dependencies: std::sync::Arc<[ObjectRef]>,
 }
 
 impl DesiredObject {
-    /// A desired object; its dependencies are read from `spec` and `sync` once.
-    pub fn new(
-        object: ObjectRef,
-        sync: SyncOptions,
-        spec: &serde_json::Value,
-        mut provenance: Provenance,
-    ) -> Self {
-        let mut dependencies = sync.depends_on_refs();
-        let (field, make): (&str, fn(String) -> ObjectRef) = match object.kind {
-            ObjectKind::MarathonApp => ("dependencies", ObjectRef::app),
-            ObjectKind::ChronosJob => ("parents", ObjectRef::job),
-        };
-        if let Some(list) = spec.get(field).and_then(|v| v.as_array()) {
-            dependencies.extend(list.iter().filter_map(|v| v.as_str()).map(|s| make(s.to_string())));
-        }
-        dependencies.sort();
-        dependencies.dedup();
-        provenance.compact();
-        let secrets = SecretValues::of_spec(object.kind, spec, &sync.secret);
-        Self { object, sync, spec: Spec::new(spec), provenance, secrets, dependencies: dependencies.into() }
-    }
-
     /// Where the value at JSON `pointer` inside `spec` was written (or its nearest
     /// enclosing value, e.g. the document itself for a default filled in later).
     pub fn locate(&self, pointer: &str) -> Location {

@@ -5,7 +5,7 @@
 //!
 //! Secrets are kept as **values**, not as pointers: a `sync.secret` pointer is resolved
 //! once, against the manifest as written, to the values it covers
-//! ([`SecretValues::of_spec`]). The normalizer sorts some arrays (Chronos
+//! (`system::secret_values`). The normalizer sorts some arrays (Chronos
 //! `environmentVariables`, Marathon `healthChecks`, …), so a pointer read against a
 //! normalized document would name another element; a value is the same in every order
 //! and every output. Masking those values is the job of `diff::mask`.
@@ -15,16 +15,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value;
-
-use super::ObjectKind;
-
-/// The pointers of every value of `doc` (a raw or normalized app / job) that is secret
-/// by its name, as the object's system says (`System::secret_pointers`), plus `extra`.
-pub fn secret_pointers(kind: ObjectKind, doc: &Value, extra: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = extra.to_vec();
-    crate::system::of(kind).secret_pointers(doc, &mut out);
-    out
-}
 
 /// The text a scalar stands for (a string's content, a number as JSON writes it);
 /// `None` for null, booleans and containers: `true` is never a secret worth masking
@@ -69,12 +59,12 @@ impl SecretValues {
         if set.is_empty() { Self::default() } else { Self { layers: vec![Arc::new(set)] } }
     }
 
-    /// The secret values of a spec as written: every scalar under a `sync.secret`
-    /// pointer (`extra`) and every value secret by its name. Pointers that name
-    /// nothing are skipped (the loader reports them).
-    pub fn of_spec(kind: ObjectKind, spec: &Value, extra: &[String]) -> Self {
+    /// Every scalar of `spec` under one of `pointers` (which the object's system
+    /// chooses: `system::secret_values`). Pointers that name nothing are skipped (the
+    /// loader reports them).
+    pub fn at_pointers(spec: &Value, pointers: impl IntoIterator<Item = String>) -> Self {
         let mut values = Vec::new();
-        for pointer in secret_pointers(kind, spec, extra) {
+        for pointer in pointers {
             if let Some(v) = spec.pointer(&pointer) {
                 leaf_texts(v, &mut values);
             }
@@ -116,37 +106,5 @@ impl SecretValues {
     /// No value at all.
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn pointers_resolve_against_the_spec_as_written_to_values() {
-        let job = json!({"environmentVariables": [
-            {"name": "Z_PLAIN", "value": "zzz"},
-            {"name": "A_URL", "value": "postgres://u:p@db"},
-            {"name": "OS_PASSWORD", "value": 987654321}
-        ], "command": "run"});
-        let s =
-            SecretValues::of_spec(ObjectKind::ChronosJob, &job, &["/environmentVariables/1/value".into()]);
-        assert!(s.contains("postgres://u:p@db") && s.contains("987654321"));
-        assert!(!s.contains("zzz") && !s.contains("run"));
-        assert!(s.contains_value(&json!(987654321)));
-        let shared = SecretValues::new(["from-sops".to_string()]);
-        let both = s.with(&shared).with(&shared);
-        assert_eq!(both.len(), 3);
-        assert!(both.contains("from-sops"));
-        assert!(!format!("{both:?}").contains("from-sops"));
-        let covered = SecretValues::of_spec(
-            ObjectKind::MarathonApp,
-            &json!({"env": {"A": "1", "B": "2"}}),
-            &["/env".into()],
-        );
-        assert!(covered.contains("1") && covered.contains("2"));
     }
 }

@@ -141,13 +141,9 @@ impl Controller {
         self.shutdown.clone()
     }
 
-    /// The limits of the HTTP server beside this controller.
-    pub fn serve_limits(&self) -> crate::server::ServeLimits {
-        crate::server::ServeLimits {
-            max_connections: self.config.max_connections,
-            header_timeout: self.config.header_timeout,
-            shutdown_grace: self.config.shutdown_grace,
-        }
+    /// The configuration it runs with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
     }
 
     /// The last file event the watcher handled: a barrier for tests (see

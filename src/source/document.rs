@@ -96,7 +96,7 @@ fn document_secrets(document: &Value) -> crate::model::SecretValues {
         .and_then(Value::as_array)
         .map(|list| list.iter().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default();
-    crate::model::SecretValues::of_spec(kind, spec, &pointers)
+    crate::system::secret_values(kind, spec, &pointers)
 }
 
 fn parse_error(file: &ManifestFile, e: &serde_saphyr::Error) -> LoadError {
@@ -188,6 +188,11 @@ impl DocumentChecker {
             ObjectKind::MarathonApp => self.check_app(&mut spec)?,
             ObjectKind::ChronosJob => self.check_job(&spec)?,
         };
+        if let Some(sync) = &sync {
+            if sync.runs_once() && !self.check_run_once(object.kind, &spec) {
+                return None;
+            }
+        }
         Some(DesiredObject::new(object, sync?, &spec, self.provenance.clone()))
     }
 
@@ -321,6 +326,43 @@ impl DocumentChecker {
             }
         }
         if ok { name.map(ObjectRef::job) } else { None }
+    }
+
+    /// `sync.run: onChange`: only a job, and one Chronos never starts by itself (a
+    /// repeat count of 0, or a dependent job, which Chronos runs after its parents).
+    fn check_run_once(&mut self, kind: ObjectKind, spec: &Value) -> bool {
+        if kind != ObjectKind::ChronosJob {
+            self.error(
+                "/sync/run",
+                "`sync.run: onChange` is for Chronos jobs (an app runs all the time; its dependants wait \
+                 for it to be healthy)",
+            );
+            return false;
+        }
+        let Some(Value::String(text)) = spec.get("schedule") else { return true };
+        match chronos::Schedule::parse(text) {
+            Ok(schedule) if schedule.repeat == Some(0) => true,
+            Ok(schedule) => {
+                let period = text.rsplit('/').next().unwrap_or("P1D");
+                let runs = match schedule.repeat {
+                    None => "forever".to_string(),
+                    Some(1) => "once".to_string(),
+                    Some(n) => format!("{n} times"),
+                };
+                self.error(
+                    "/spec/schedule",
+                    format!(
+                        "a job with `sync.run: onChange` is started by mesosync, once per definition, but this \
+                         schedule makes Chronos start it as well ({runs}): write `schedule: R0//{period}` \
+                         (repeat count 0: Chronos never starts it by itself), or make it a dependent job with \
+                         `parents`; no far-future start is needed"
+                    ),
+                );
+                false
+            }
+            // Reported by the spec check.
+            Err(_) => false,
+        }
     }
 
     /// `constraints`: `[field, OPERATOR]` or `[field, OPERATOR, value]`, with an

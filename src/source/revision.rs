@@ -380,17 +380,20 @@ pub fn load_revision(
         if resolved.mode == SYMLINK {
             continue;
         }
-        if rel == "values.yaml" || rel == "values.yml" {
-            seen.insert(target.clone());
-            if values_default.is_none() {
-                values_default = Some((shown, resolved.oid.clone()));
+        match walk::root_values(Path::new(rel)) {
+            Some(walk::RootValues::Defaults) => {
+                seen.insert(target.clone());
+                if values_default.is_none() {
+                    values_default = Some((shown, resolved.oid.clone()));
+                }
+                continue;
             }
-            continue;
-        }
-        if !rel.contains('/') && super::sops::is_sops_name(&shown) {
-            seen.insert(target.clone());
-            values_sops.push((shown, resolved.oid.clone()));
-            continue;
+            Some(walk::RootValues::Sops) => {
+                seen.insert(target.clone());
+                values_sops.push((shown, resolved.oid.clone()));
+                continue;
+            }
+            None => {}
         }
         let Some(format) = walk::format_of(&shown) else { continue };
         if !seen.insert(target) {

@@ -526,7 +526,10 @@ pub fn root_sops_files(root: &Path) -> Vec<std::path::PathBuf> {
         .map(|entries| {
             entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| super::sops::is_sops_name(p) && p.is_file())
+                .filter(|p| {
+                    let name = Path::new(p.file_name().unwrap_or_default());
+                    super::walk::root_values(name) == Some(super::walk::RootValues::Sops) && p.is_file()
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -543,7 +546,7 @@ pub fn collect_values(
     env: &[(String, String)],
 ) -> Result<ValuesFile, Vec<LoadError>> {
     // `exists`, not `is_file`: a FIFO named values.yaml is refused, not skipped.
-    let defaults = ["values.yaml", "values.yml"].iter().map(|n| root.join(n)).find(|p| p.exists());
+    let defaults = super::walk::DEFAULT_VALUES.iter().map(|n| root.join(n)).find(|p| p.exists());
     let sops_files = root_sops_files(root);
     merge_values(defaults.iter().chain(&sops_files).chain(files).map(|p| read_values(p, env)), env)
 }

@@ -49,6 +49,34 @@ pub fn format_of(path: &Path) -> Option<FileFormat> {
     }
 }
 
+/// The names of the default values file at the manifest root, the first found wins.
+pub const DEFAULT_VALUES: [&str; 2] = ["values.yaml", "values.yml"];
+
+/// A file at the manifest root that holds template values rather than manifests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootValues {
+    /// `values.yaml` / `values.yml`.
+    Defaults,
+    /// A SOPS-encrypted file (`*.sops.yaml`, …), decrypted in memory.
+    Sops,
+}
+
+/// The one rule, for a directory and for a git revision alike, of which files are
+/// template values: `rel` is a path relative to the manifest root.
+pub fn root_values(rel: &Path) -> Option<RootValues> {
+    if rel.components().count() != 1 {
+        return None;
+    }
+    let name = rel.file_name()?.to_str()?;
+    if DEFAULT_VALUES.contains(&name) {
+        Some(RootValues::Defaults)
+    } else if super::sops::is_sops_name(rel) {
+        Some(RootValues::Sops)
+    } else {
+        None
+    }
+}
+
 /// Every manifest file below `root`, sorted by path, and the problems met on the way.
 pub fn find_manifests(root: &Path) -> (Vec<ManifestFile>, Vec<LoadError>) {
     let mut files = Vec::new();
@@ -66,9 +94,9 @@ pub fn find_manifests(root: &Path) -> (Vec<ManifestFile>, Vec<LoadError>) {
     };
     let mut seen = std::collections::HashSet::new();
     // The root's values files hold template values, not manifests.
-    let sops_files = super::template::root_sops_files(root);
-    for path in ["values.yaml", "values.yml"].iter().map(|n| root.join(n)).chain(sops_files) {
-        if let Ok(real) = fs::canonicalize(path) {
+    let entries = fs::read_dir(root).into_iter().flatten().filter_map(|e| e.ok());
+    for entry in entries.filter(|e| root_values(Path::new(&e.file_name())).is_some()) {
+        if let Ok(real) = fs::canonicalize(entry.path()) {
             seen.insert(real);
         }
     }

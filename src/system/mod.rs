@@ -16,8 +16,10 @@
 //! one arm in [`of`], and a list in `DesiredState` / `LiveState`. The test-only
 //! system in `tests` below shows the trait is enough to plan with.
 //!
-//! Writes are executed by `apply` (one executor per system, chosen by kind):
-//! execution needs the clients and the apply engine, which sit above this module.
+//! Writes are executed by `apply`, in one module per system (`apply::marathon`,
+//! `apply::chronos`, chosen by kind in one place): execution needs the clients and the
+//! apply engine, which sit above this module, so a system is this impl plus its
+//! executor there.
 
 pub mod chronos;
 pub mod marathon;
@@ -25,7 +27,10 @@ pub mod marathon;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::model::{Impact, LiveHead, LiveObject, ObjectKind, ObjectRef};
+use crate::model::{
+    DesiredObject, Impact, LiveHead, LiveObject, ObjectKind, ObjectRef, Provenance, SecretValues, Spec,
+    SyncOptions,
+};
 use crate::normalize::NormalizeOptions;
 
 /// What the pipeline needs to know about one system (see the module docs).
@@ -142,6 +147,46 @@ pub fn looks_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     SECRET_WORDS.iter().any(|w| upper.contains(w))
         || upper.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| word.ends_with("KEY"))
+}
+
+/// The pointers of every value of `doc` (a raw or normalized app / job) that is secret
+/// by its name, as the object's system says ([`System::secret_pointers`]), plus `extra`.
+pub fn secret_pointers(kind: ObjectKind, doc: &Value, extra: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = extra.to_vec();
+    of(kind).secret_pointers(doc, &mut out);
+    out
+}
+
+/// The secret values of a spec as written: every scalar under a `sync.secret` pointer
+/// (`extra`) and every value secret by its name.
+pub fn secret_values(kind: ObjectKind, spec: &Value, extra: &[String]) -> SecretValues {
+    SecretValues::at_pointers(spec, secret_pointers(kind, spec, extra))
+}
+
+/// The constructor of a desired object lives here, beside the systems, and not in
+/// `model`: it reads the system's dependency field and secret names, and `model` must
+/// not import `system` (which imports `model`).
+impl DesiredObject {
+    /// A desired object; its dependencies are read from `spec` and `sync` once.
+    pub fn new(
+        object: ObjectRef,
+        sync: SyncOptions,
+        spec: &serde_json::Value,
+        mut provenance: Provenance,
+    ) -> Self {
+        let mut dependencies = sync.depends_on_refs();
+        let (kind, field) = (object.kind, of(object.kind).dependency_field());
+        if let Some(list) = spec.get(field).and_then(|v| v.as_array()) {
+            dependencies.extend(
+                list.iter().filter_map(|v| v.as_str()).map(|s| ObjectRef { kind, id: s.to_string() }),
+            );
+        }
+        dependencies.sort();
+        dependencies.dedup();
+        provenance.compact();
+        let secrets = secret_values(object.kind, spec, &sync.secret);
+        Self { object, sync, spec: Spec::new(spec), provenance, secrets, dependencies: dependencies.into() }
+    }
 }
 
 /// The system that holds objects of `kind`: the registry.
@@ -278,5 +323,26 @@ mod tests {
         }
         let names: Vec<&str> = all().map(|s| s.name()).collect();
         assert_eq!(names, ["marathon", "chronos"]);
+    }
+
+    #[test]
+    fn pointers_resolve_against_the_spec_as_written_to_values() {
+        let job = json!({"environmentVariables": [
+            {"name": "Z_PLAIN", "value": "zzz"},
+            {"name": "A_URL", "value": "postgres://u:p@db"},
+            {"name": "OS_PASSWORD", "value": 987654321}
+        ], "command": "run"});
+        let s = secret_values(ObjectKind::ChronosJob, &job, &["/environmentVariables/1/value".into()]);
+        assert!(s.contains("postgres://u:p@db") && s.contains("987654321"));
+        assert!(!s.contains("zzz") && !s.contains("run"));
+        assert!(s.contains_value(&json!(987654321)));
+        let shared = SecretValues::new(["from-sops".to_string()]);
+        let both = s.with(&shared).with(&shared);
+        assert_eq!(both.len(), 3);
+        assert!(both.contains("from-sops"));
+        assert!(!format!("{both:?}").contains("from-sops"));
+        let covered =
+            secret_values(ObjectKind::MarathonApp, &json!({"env": {"A": "1", "B": "2"}}), &["/env".into()]);
+        assert!(covered.contains("1") && covered.contains("2"));
     }
 }

@@ -20,8 +20,8 @@ use super::zk::zookeeper_available;
 
 /// Every dependency: its name, whether it is here, how to install it, and the tests
 /// that cannot run without it.
-fn dependencies() -> [(&'static str, bool, &'static str, &'static [&'static str]); 3] {
-    [
+fn dependencies() -> Vec<(&'static str, bool, &'static str, &'static [&'static str])> {
+    vec![
         (
             "ZooKeeper (Debian's zookeeper package and java)",
             zookeeper_available(),
@@ -42,6 +42,12 @@ fn dependencies() -> [(&'static str, bool, &'static str, &'static [&'static str]
             runs("git", "--version"),
             "your package manager (git is a prerequisite)",
             &["reliability_input::a_half_written_git_checkout_is_refused_and_writes_nothing"],
+        ),
+        (
+            "sops and age-keygen",
+            super::secrets::sops_tools().is_some(),
+            "`make test-deps` (scripts/sops-tools.sh install)",
+            &["secrets::files_the_sops_cli_makes_now_decrypt_partially_encrypted_and_after_key_rotation"],
         ),
     ]
 }

@@ -224,3 +224,8 @@ fn the_load_cache_sees_every_edit_and_every_error() {
     fs::remove_file(root.join("b.yaml")).unwrap();
     assert_eq!(load_dir_cached(root, &options, &mut cache).unwrap().apps.len(), 1);
 }
+
+#[test]
+fn run_once_jobs_say_which_schedule_to_use() {
+    check_bad_fixture("run_once");
+}

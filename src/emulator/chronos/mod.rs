@@ -3,9 +3,11 @@
 //!
 //! A POST to `iso8601` or `dependency` creates or fully replaces a job (nothing is
 //! merged); GET reports every field in the version's order with server defaults; jobs
-//! "run" when the emulated clock passes their schedule ([`ChronosState::catch_up`]),
-//! which moves their statistics and rewrites their schedule string.
+//! run (see [`runs`]) when started by hand, when the clock passes their schedule or
+//! when their parents succeeded; runs take time, succeed or fail as the test controls
+//! say, and move the statistics as Chronos does.
 
+pub mod runs;
 pub mod schedule;
 
 use std::collections::BTreeMap;
@@ -22,8 +24,8 @@ use chrono::{DateTime, Utc};
 use regex::Regex;
 use serde_json::{Map, Value, json};
 
+use self::runs::{JobOutcome, JobRunEvent, RunDefaults, RunState, Scheduler};
 use self::schedule::Schedule;
-use super::clock::iso_millis;
 use super::{ChronosVersion, Clock, query};
 
 /// Why Chronos refused a request.
@@ -60,14 +62,13 @@ struct Job {
     fields: Map<String, Value>,
     schedule: Option<Schedule>,
     parents: Vec<String>,
-    last_success: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
+    runs: RunState,
 }
 
 /// The Chronos server's state.
 pub struct ChronosState {
     version: ChronosVersion,
-    jobs: Mutex<BTreeMap<String, Job>>,
+    state: Mutex<Scheduler>,
     clock: Arc<Clock>,
     addr: SocketAddr,
 }
@@ -127,8 +128,13 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ChronosState {
-    pub(crate) fn new(version: ChronosVersion, clock: Arc<Clock>, addr: SocketAddr) -> Arc<ChronosState> {
-        Arc::new(ChronosState { version, jobs: Mutex::new(BTreeMap::new()), clock, addr })
+    pub(crate) fn new(
+        version: ChronosVersion,
+        clock: Arc<Clock>,
+        addr: SocketAddr,
+        defaults: RunDefaults,
+    ) -> Arc<ChronosState> {
+        Arc::new(ChronosState { version, state: Mutex::new(Scheduler::new(defaults)), clock, addr })
     }
 
     fn name_rule(&self) -> (&'static Regex, &'static str) {
@@ -202,12 +208,21 @@ impl ChronosState {
     }
 
     /// Create or fully replace a job (POST iso8601 / dependency).
-    fn accept(
+    fn accept(&self, scheduler: &mut Scheduler, body: &Value, route: Route) -> Result<(), ChronosError> {
+        let jobs = &scheduler.jobs;
+        let job = self.parse_job(jobs, body, route)?;
+        let name = job.fields.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+        scheduler.insert(name, job);
+        Ok(())
+    }
+
+    /// Read a POSTed job against the jobs already defined.
+    fn parse_job(
         &self,
-        jobs: &mut BTreeMap<String, Job>,
+        jobs: &BTreeMap<String, Job>,
         body: &Value,
         route: Route,
-    ) -> Result<(), ChronosError> {
+    ) -> Result<Job, ChronosError> {
         let input =
             body.as_object().ok_or_else(|| ChronosError::Requirement("job must be a JSON object".into()))?;
         let name = input.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -221,7 +236,6 @@ impl ChronosState {
                 )));
             }
         }
-        let created_at = existing.map_or(now, |j| j.created_at);
         let job = match route {
             Route::Scheduled => {
                 let raw = input.get("schedule").and_then(Value::as_str).unwrap_or_default();
@@ -241,8 +255,7 @@ impl ChronosState {
                     fields: self.fields(input, tail),
                     schedule: Some(schedule),
                     parents: Vec::new(),
-                    last_success: None,
-                    created_at,
+                    runs: RunState::default(),
                 }
             }
             Route::Dependent => {
@@ -263,17 +276,10 @@ impl ChronosState {
                     )));
                 }
                 let tail = vec![("parents", json!(parents))];
-                Job {
-                    fields: self.fields(input, tail),
-                    schedule: None,
-                    parents,
-                    last_success: None,
-                    created_at,
-                }
+                Job { fields: self.fields(input, tail), schedule: None, parents, runs: RunState::default() }
             }
         };
-        jobs.insert(name, job);
-        Ok(())
+        Ok(job)
     }
 
     /// A start in the past: occurrences a real server would never have run are
@@ -302,8 +308,8 @@ impl ChronosState {
     /// Accept a job like a POST does (seeds): `parents` → dependency, else iso8601.
     pub(crate) fn seed_job(&self, body: &Value) -> Result<(), String> {
         let route = if body.get("parents").is_some() { Route::Dependent } else { Route::Scheduled };
-        let mut jobs = locked(&self.jobs);
-        self.accept(&mut jobs, body, route).map_err(|e| e.to_string())
+        let mut scheduler = locked(&self.state);
+        self.accept(&mut scheduler, body, route).map_err(|e| e.to_string())
     }
 
     /// Whether a job shows in listings (3.x hides jobs whose parents are missing).
@@ -311,75 +317,54 @@ impl ChronosState {
         job.parents.iter().all(|p| jobs.contains_key(p))
     }
 
-    fn mark_success(job: &mut Job, now: DateTime<Utc>, runs: u64) {
-        let count = job.fields.get("successCount").and_then(Value::as_u64).unwrap_or(0);
-        job.fields.insert("successCount".into(), json!(count + runs));
-        job.fields.insert("lastSuccess".into(), json!(iso_millis(now)));
-        job.fields.insert("errorsSinceLastSuccess".into(), json!(0));
-        job.last_success = Some(now);
-    }
-
-    /// Run every job whose schedule the clock has passed, then their dependants.
+    /// Play the runs, retries and schedule occurrences the clock has passed.
     pub(crate) fn catch_up(&self) {
         let now = self.clock.now();
-        let mut jobs = locked(&self.jobs);
-        for job in jobs.values_mut() {
-            if job.fields.get("disabled") == Some(&json!(true)) {
-                continue;
-            }
-            let Some(schedule) = job.schedule.as_mut() else { continue };
-            let runs = schedule.take_due(now);
-            if runs == 0 {
-                continue;
-            }
-            let rendered = schedule.render();
-            let exhausted = schedule.exhausted();
-            job.fields.insert("schedule".into(), json!(rendered));
-            if exhausted {
-                job.fields.insert("disabled".into(), json!(true));
-            }
-            Self::mark_success(job, now, runs);
-        }
-        Self::run_dependants(&mut jobs, now);
+        locked(&self.state).advance(now);
     }
 
-    /// A dependent job runs once every parent has succeeded since it last ran (or since
-    /// it was created).
-    fn run_dependants(jobs: &mut BTreeMap<String, Job>, now: DateTime<Utc>) {
-        for _ in 0..jobs.len() {
-            let ready: Vec<String> = jobs
-                .iter()
-                .filter(|(_, job)| !job.parents.is_empty())
-                .filter(|(_, job)| {
-                    let since = job.last_success.unwrap_or(job.created_at).max(job.created_at);
-                    job.parents.iter().all(|p| {
-                        jobs.get(p).and_then(|parent| parent.last_success).is_some_and(|t| t > since)
-                    })
-                })
-                .map(|(name, _)| name.clone())
-                .collect();
-            if ready.is_empty() {
-                return;
-            }
-            for name in ready {
-                if let Some(job) = jobs.get_mut(&name) {
-                    Self::mark_success(job, now, 1);
-                }
-            }
-        }
+    /// Script how the runs of a job end (`None`: back to the server-wide default).
+    pub(crate) fn set_outcome(&self, name: &str, outcome: Option<JobOutcome>) {
+        self.catch_up();
+        locked(&self.state).set_outcome(name, outcome);
+    }
+
+    /// Change the server-wide run settings.
+    pub(crate) fn set_run_defaults(&self, defaults: RunDefaults) {
+        self.catch_up();
+        locked(&self.state).defaults = defaults;
+    }
+
+    /// The per-job scripts and the server-wide default.
+    pub(crate) fn outcomes(&self) -> Value {
+        locked(&self.state).outcomes()
+    }
+
+    /// The run log, oldest first.
+    pub(crate) fn run_log(&self) -> Vec<JobRunEvent> {
+        self.catch_up();
+        locked(&self.state).run_log()
+    }
+
+    /// Forget the run log.
+    pub(crate) fn clear_run_log(&self) {
+        self.catch_up();
+        locked(&self.state).clear_run_log();
     }
 
     /// Delete a job, re-wiring its dependants as Chronos does.
-    fn delete(&self, jobs: &mut BTreeMap<String, Job>, name: &str) -> Result<(), ChronosError> {
-        let removed =
-            jobs.remove(name).ok_or_else(|| ChronosError::Requirement(format!("Job '{name}' not found")))?;
-        let children: Vec<String> = jobs
+    fn delete(&self, scheduler: &mut Scheduler, name: &str) -> Result<(), ChronosError> {
+        let removed = scheduler
+            .remove(name, self.clock.now())
+            .ok_or_else(|| ChronosError::Requirement(format!("Job '{name}' not found")))?;
+        let children: Vec<String> = scheduler
+            .jobs
             .iter()
             .filter(|(_, j)| j.parents.iter().any(|p| p == name))
             .map(|(n, _)| n.clone())
             .collect();
         for child_name in children {
-            let Some(child) = jobs.get(&child_name).cloned() else { continue };
+            let Some(child) = scheduler.jobs.get(&child_name).cloned() else { continue };
             let mut parents: Vec<String> = Vec::new();
             for parent in &child.parents {
                 if parent == name {
@@ -414,30 +399,29 @@ impl ChronosState {
                     fields: self.fields(&input, tail),
                     schedule: removed.schedule.clone(),
                     parents,
-                    last_success: None,
-                    created_at: child.created_at,
+                    runs: RunState::default(),
                 }
             } else {
                 let tail = vec![("parents", json!(parents))];
                 Job { fields: self.fields(&input, tail), schedule: None, parents, ..child }
             };
-            jobs.insert(child_name, replacement);
+            scheduler.insert(child_name, replacement);
         }
         Ok(())
     }
 
-    fn run_now(&self, jobs: &mut BTreeMap<String, Job>, name: &str) -> Result<(), ChronosError> {
-        let now = self.clock.now();
-        let job =
-            jobs.get_mut(name).ok_or_else(|| ChronosError::Requirement(format!("Job '{name}' not found")))?;
-        Self::mark_success(job, now, 1);
-        Self::run_dependants(jobs, now);
+    /// `PUT …/job/{name}`: start a run now (JobManagementResource.trigger).
+    fn run_now(&self, scheduler: &mut Scheduler, name: &str) -> Result<(), ChronosError> {
+        if !scheduler.jobs.contains_key(name) {
+            return Err(ChronosError::Requirement(format!("Job '{name}' not found")));
+        }
+        scheduler.trigger(name, self.clock.now());
         Ok(())
     }
 
     /// Every job (hidden ones too), as GET reports them.
     pub(crate) fn snapshot(&self) -> Vec<Value> {
-        locked(&self.jobs).values().map(|j| Value::Object(j.fields.clone())).collect()
+        locked(&self.state).jobs.values().map(|j| Value::Object(j.fields.clone())).collect()
     }
 
     /// Replace all jobs with a snapshot.
@@ -455,9 +439,9 @@ impl ChronosState {
                 .unwrap_or_default();
             let schedule =
                 fields.get("schedule").and_then(Value::as_str).and_then(|s| Schedule::parse(s, now));
-            fresh.insert(name, Job { fields, schedule, parents, last_success: None, created_at: now });
+            fresh.insert(name, Job { fields, schedule, parents, runs: RunState::default() });
         }
-        *locked(&self.jobs) = fresh;
+        locked(&self.state).replace_all(fresh);
         Ok(())
     }
 
@@ -533,8 +517,8 @@ fn create(state: &ChronosState, body: &Bytes, route: Route) -> Response {
         Ok(value) => value,
         Err(err) => return state.error_response(&ChronosError::Requirement(format!("invalid JSON: {err}"))),
     };
-    let mut jobs = locked(&state.jobs);
-    match state.accept(&mut jobs, &value, route) {
+    let mut scheduler = locked(&state.state);
+    match state.accept(&mut scheduler, &value, route) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => state.error_response(&error),
     }
@@ -566,10 +550,11 @@ fn visible_jobs(jobs: &BTreeMap<String, Job>) -> impl Iterator<Item = &Job> {
 
 async fn list_jobs(State(state): Shared) -> Response {
     state.catch_up();
-    let jobs = locked(&state.jobs);
+    let scheduler = locked(&state.state);
+    let jobs = &scheduler.jobs;
     let mut body = String::with_capacity(jobs.len() * 900 + 2);
     body.push('[');
-    for (i, job) in visible_jobs(&jobs).enumerate() {
+    for (i, job) in visible_jobs(jobs).enumerate() {
         if i > 0 {
             body.push(',');
         }
@@ -588,10 +573,11 @@ async fn search_jobs(State(state): Shared, RawQuery(raw): RawQuery) -> Response 
     let (name, command, any) = (term("name"), term("command"), term("any"));
     let limit = query::last(&pairs, "limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(10);
     let offset = query::last(&pairs, "offset").and_then(|o| o.parse::<usize>().ok()).unwrap_or(0);
-    let jobs = locked(&state.jobs);
+    let scheduler = locked(&state.state);
+    let jobs = &scheduler.jobs;
     let field =
         |job: &Job, key: &str| job.fields.get(key).and_then(Value::as_str).unwrap_or_default().to_lowercase();
-    let found: Vec<Value> = visible_jobs(&jobs)
+    let found: Vec<Value> = visible_jobs(jobs)
         .filter(|job| name.as_ref().is_none_or(|n| field(job, "name").contains(n.as_str())))
         .filter(|job| command.as_ref().is_none_or(|c| field(job, "command").contains(c.as_str())))
         .filter(|job| {
@@ -608,8 +594,9 @@ async fn search_jobs(State(state): Shared, RawQuery(raw): RawQuery) -> Response 
 
 async fn get_job(State(state): Shared, Path(name): Path<String>) -> Response {
     state.catch_up();
-    let jobs = locked(&state.jobs);
-    match jobs.get(&name).filter(|job| ChronosState::visible(&jobs, job)) {
+    let scheduler = locked(&state.state);
+    let jobs = &scheduler.jobs;
+    match jobs.get(&name).filter(|job| ChronosState::visible(jobs, job)) {
         Some(job) => json_ok(&Value::Object(job.fields.clone())),
         None => state.error_response(&ChronosError::Requirement(format!("Job '{name}' not found"))),
     }
@@ -617,8 +604,8 @@ async fn get_job(State(state): Shared, Path(name): Path<String>) -> Response {
 
 async fn delete_job(State(state): Shared, Path(name): Path<String>) -> Response {
     state.catch_up();
-    let mut jobs = locked(&state.jobs);
-    match state.delete(&mut jobs, &name) {
+    let mut scheduler = locked(&state.state);
+    match state.delete(&mut scheduler, &name) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => state.error_response(&error),
     }
@@ -626,16 +613,18 @@ async fn delete_job(State(state): Shared, Path(name): Path<String>) -> Response 
 
 async fn run_job(State(state): Shared, Path(name): Path<String>) -> Response {
     state.catch_up();
-    let mut jobs = locked(&state.jobs);
-    match state.run_now(&mut jobs, &name) {
+    let mut scheduler = locked(&state.state);
+    match state.run_now(&mut scheduler, &name) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => state.error_response(&error),
     }
 }
 
 async fn kill_tasks(State(state): Shared, Path(name): Path<String>) -> Response {
-    let jobs = locked(&state.jobs);
-    if jobs.contains_key(&name) {
+    state.catch_up();
+    let mut scheduler = locked(&state.state);
+    if scheduler.jobs.contains_key(&name) {
+        scheduler.kill(&name, state.clock.now());
         StatusCode::NO_CONTENT.into_response()
     } else {
         state.error_response(&ChronosError::Requirement(format!("Job '{name}' not found")))
@@ -656,7 +645,8 @@ fn last_status(job: &Job) -> &'static str {
 
 async fn graph_dot(State(state): Shared) -> Response {
     state.catch_up();
-    let jobs = locked(&state.jobs);
+    let scheduler = locked(&state.state);
+    let jobs = &scheduler.jobs;
     let mut dot = String::from("digraph G {\n  node [style=filled];\n");
     for (name, job) in jobs.iter() {
         let color = match last_status(job) {
@@ -677,10 +667,15 @@ async fn graph_dot(State(state): Shared) -> Response {
 
 async fn graph_csv(State(state): Shared) -> Response {
     state.catch_up();
-    let jobs = locked(&state.jobs);
+    let scheduler = locked(&state.state);
+    let jobs = &scheduler.jobs;
     let mut csv = String::new();
     for (name, job) in jobs.iter() {
-        csv.push_str(&format!("node,{name},{},idle\n", last_status(job)));
+        csv.push_str(&format!(
+            "node,{name},{},{}\n",
+            last_status(job),
+            runs::run_state(&scheduler, name, !state.version.is_2x())
+        ));
     }
     for (name, job) in jobs.iter() {
         for parent in &job.parents {
@@ -699,7 +694,8 @@ async fn leader(State(state): Shared) -> Response {
 /// both are empty.
 async fn job_stat(State(state): Shared, Path(name): Path<String>) -> Response {
     state.catch_up();
-    let jobs = locked(&state.jobs);
+    let scheduler = locked(&state.state);
+    let jobs = &scheduler.jobs;
     if !jobs.contains_key(&name) {
         return state.error_response(&ChronosError::Requirement(format!("Job '{name}' not found")));
     }
@@ -715,17 +711,18 @@ async fn job_stat(State(state): Shared, Path(name): Path<String>) -> Response {
 /// `GET /v1/scheduler/jobs/summary` (3.x JobManagementResource.getSummary, read by
 /// Chronos's own UI). The resource passes `state` and `status` to `JobSummary` in
 /// swapped order, so `status` holds the last outcome (`fresh`/`success`/`failure`) and
-/// `state` the run state (`idle`: the emulator's jobs are never running).
+/// `state` the run state (`running` while a run is in flight, else `idle`).
 async fn jobs_summary(State(state): Shared) -> Response {
     state.catch_up();
-    let jobs = locked(&state.jobs);
-    let summaries: Vec<Value> = visible_jobs(&jobs)
+    let scheduler = locked(&state.state);
+    let jobs = &scheduler.jobs;
+    let summaries: Vec<Value> = visible_jobs(jobs)
         .map(|job| {
             let schedule = job.fields.get("schedule").cloned().unwrap_or(json!(""));
             json!({
                 "name": job.fields.get("name").cloned().unwrap_or(json!("")),
                 "status": last_status(job),
-                "state": "idle",
+                "state": runs::run_state(&scheduler, job.fields.get("name").and_then(Value::as_str).unwrap_or_default(), !state.version.is_2x()),
                 "schedule": if job.parents.is_empty() { schedule } else { json!("") },
                 "parents": job.parents,
                 "disabled": job.fields.get("disabled").cloned().unwrap_or(json!(false)),
