@@ -61,7 +61,7 @@ pub struct RunArgs {
     /// `secret-env=VAR` or `secret-file=PATH`) or `slack` (Slack, Mattermost, Rocket.Chat);
     /// URL may be `env:VAR` or `file:PATH`; `events=applied+failed…` filters. See
     /// docs/notifications.md.
-    #[arg(long, value_name = "FORMAT=URL[,name=N][,events=E+E][,secret-env=VAR]")]
+    #[arg(long, value_name = "FORMAT=URL[,OPTION=VALUE…]")]
     pub notify: Vec<String>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "MESOSYNC_LOG_FORMAT")]

@@ -16,6 +16,10 @@ use serde::Serialize;
 use crate::model::ObjectRef;
 use crate::status::{FailureStage, GitRevision, ObjectState, ReconcileOutcome};
 
+/// Objects an event keeps (a queued event stays small however many objects drift);
+/// [`Event::objects_total`] gives the count.
+pub const MAX_OBJECTS: usize = 100;
+
 /// The kinds of event a target can subscribe to (`events=` in `--notify`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -113,8 +117,10 @@ pub struct Event {
     pub message: String,
     /// The git revision of the manifests, when they are a git checkout.
     pub revision: Option<GitRevision>,
-    /// The objects concerned (every one; payloads cap how many they list).
+    /// The objects concerned, the first [`MAX_OBJECTS`] of them.
     pub objects: Vec<EventObject>,
+    /// How many objects are concerned in all.
+    pub objects_total: usize,
     /// The reconcile that found it (none for leadership).
     pub reconcile: Option<u64>,
     /// When.
@@ -138,6 +144,7 @@ impl Event {
             message,
             revision: None,
             objects: Vec::new(),
+            objects_total: 0,
             reconcile: None,
             timestamp: at,
         }
@@ -195,14 +202,19 @@ impl Tracker {
     /// recovered, drift, prune refused. A cancelled reconcile says nothing.
     pub fn observe(&mut self, r: &Reconciled<'_>) -> Vec<Event> {
         let mut events = Vec::new();
-        let event = |kind, severity, message: String, objects| Event {
-            kind,
-            severity,
-            message,
-            revision: r.revision.cloned(),
-            objects,
-            reconcile: Some(r.number),
-            timestamp: r.at,
+        let event = |kind, severity, message: String, mut objects: Vec<EventObject>| {
+            let objects_total = objects.len();
+            objects.truncate(MAX_OBJECTS);
+            Event {
+                kind,
+                severity,
+                message,
+                revision: r.revision.cloned(),
+                objects,
+                objects_total,
+                reconcile: Some(r.number),
+                timestamp: r.at,
+            }
         };
         let at = short(r.revision);
         let failing = match r.outcome {
@@ -396,6 +408,12 @@ mod tests {
         assert!(observe(&mut t, None, true, drift(&["/a"])).is_empty());
         assert!(observe(&mut t, None, true, drift(&[])).is_empty());
         assert_eq!(kinds(&observe(&mut t, None, true, drift(&["/a"]))), [EventKind::Drift], "drifted again");
+        let many: Vec<String> = (0..MAX_OBJECTS + 7).map(|i| format!("/m/{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let outcome = drift(&many);
+        let events =
+            t.observe(&Reconciled { number: 2, revision: None, dry_run: true, outcome: &outcome, at: at() });
+        assert_eq!((events[0].objects.len(), events[0].objects_total), (MAX_OBJECTS, MAX_OBJECTS + 7));
     }
 
     #[test]

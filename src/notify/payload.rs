@@ -16,8 +16,6 @@ use crate::diff::mask::redact_userinfo;
 /// The header carrying `sha256=<hex HMAC-SHA256(key, body)>` (Flux's generic-hmac form,
 /// which `mesosync run`'s own push receiver accepts too).
 pub const SIGNATURE_HEADER: &str = "X-Signature";
-/// Objects listed in one generic event; `objects_total` gives the full count.
-pub const MAX_OBJECTS: usize = 100;
 /// Objects named in one chat message.
 pub const MAX_CHAT_OBJECTS: usize = 10;
 /// Longest message or object detail kept (a long server error is cut).
@@ -41,7 +39,6 @@ pub fn generic(event: &Event) -> Vec<u8> {
     let objects: Vec<_> = event
         .objects
         .iter()
-        .take(MAX_OBJECTS)
         .map(|o| json!({"kind": o.kind, "id": o.id, "detail": clip(&o.detail)}))
         .collect();
     let body = json!({
@@ -51,7 +48,7 @@ pub fn generic(event: &Event) -> Vec<u8> {
         "message": clip(&event.message),
         "revision": event.revision.as_ref().map(|r| json!({"commit": r.commit, "dirty": r.dirty})),
         "objects": objects,
-        "objects_total": event.objects.len(),
+        "objects_total": event.objects_total,
         "reconcile": event.reconcile,
         "timestamp": event.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     });
@@ -70,8 +67,8 @@ pub fn slack(event: &Event) -> Vec<u8> {
     for o in event.objects.iter().take(MAX_CHAT_OBJECTS) {
         text.push_str(&format!("\n• {} `{}` {}", o.kind, escape(&o.id), escape(&clip(&o.detail))));
     }
-    if event.objects.len() > MAX_CHAT_OBJECTS {
-        text.push_str(&format!("\n… and {} more", event.objects.len() - MAX_CHAT_OBJECTS));
+    if event.objects_total > MAX_CHAT_OBJECTS {
+        text.push_str(&format!("\n… and {} more", event.objects_total - MAX_CHAT_OBJECTS));
     }
     serde_json::to_vec(&json!({ "text": text })).expect("JSON values always serialize")
 }
@@ -94,7 +91,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::notify::event::{EventKind, EventObject};
+    use crate::notify::event::{EventKind, EventObject, MAX_OBJECTS};
     use crate::status::GitRevision;
 
     fn event(objects: usize) -> Event {
@@ -103,9 +100,10 @@ mod tests {
             severity: Severity::Info,
             message: "applied 2 writes at abc1234 via https://u:pw@git.example/x".into(),
             revision: Some(GitRevision { commit: "abc1234def".into(), dirty: false }),
-            objects: (0..objects)
+            objects: (0..objects.min(MAX_OBJECTS))
                 .map(|i| EventObject { kind: "app", id: format!("/a/{i}"), detail: "update".into() })
                 .collect(),
+            objects_total: objects,
             reconcile: Some(7),
             timestamp: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         }
