@@ -24,14 +24,14 @@ struct Received {
 }
 
 /// An HTTP receiver on 127.0.0.1:0 recording every request; answers 503 while `down`.
-struct Receiver {
-    base: String,
+pub(super) struct Receiver {
+    pub(super) base: String,
     seen: Arc<Mutex<Vec<Received>>>,
     attempts: Arc<std::sync::atomic::AtomicUsize>,
     down: Arc<AtomicBool>,
 }
 
-async fn receiver() -> Receiver {
+pub(super) async fn receiver() -> Receiver {
     let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
     let down = Arc::new(AtomicBool::new(false));
     let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -64,7 +64,7 @@ impl Receiver {
     }
 
     /// The generic events received on `path`, as JSON.
-    fn events(&self, path: &str) -> Vec<Value> {
+    pub(super) fn events(&self, path: &str) -> Vec<Value> {
         self.at(path).iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect()
     }
 
