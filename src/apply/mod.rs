@@ -17,8 +17,9 @@
 //! - Create is a POST, so that an id held by an app mesosync does not own is reported
 //!   (409 "already exists") instead of overwritten.
 //! - A Chronos [`Write::Replace`](crate::plan::Write::Replace) (the job switches
-//!   between scheduled and dependent) is a DELETE then the create, since Chronos cannot
-//!   do it in place.
+//!   between scheduled and dependent) is a DELETE then the create, since Chronos 2.4
+//!   cannot do it in place; the job's children are kept as they were and the result
+//!   is read back (`chronos`).
 //!
 //! How one system's write is executed and waited on lives in that system's module
 //! (`marathon`, `chronos`), registered by one arm in `Ctx::run`; this module keeps what

@@ -45,6 +45,10 @@ pub enum ApplyError {
     /// parent is missing).
     #[error("job accepted but not listed after {0:?} (missing parent?)")]
     NotVisible(Duration),
+    /// A Chronos replace (delete + create) was written but reading the job and its
+    /// children back did not show what was sent (e.g. a child's parents rewritten).
+    #[error("replaced, but {0}")]
+    ReplaceUnsettled(String),
     /// The plan's action cannot be executed as written (missing body, scale of a job…).
     #[error("invalid action: {0}")]
     InvalidAction(String),
@@ -64,7 +68,8 @@ impl ApplyError {
             ApplyError::DeploymentFailed { .. }
             | ApplyError::DeploymentTimeout { .. }
             | ApplyError::StillLocked { .. }
-            | ApplyError::NotVisible(_) => true,
+            | ApplyError::NotVisible(_)
+            | ApplyError::ReplaceUnsettled(_) => true,
             ApplyError::NotOwned(_) | ApplyError::InvalidAction(_) | ApplyError::NoClient(_) => false,
         }
     }

@@ -89,6 +89,9 @@ pub struct FaultRule {
     pub deployment: Option<DeploymentOutcome>,
     /// With `deployment`: only deployments touching an app id with this prefix.
     pub app_id_prefix: Option<String>,
+    /// Let this many matching requests through untouched before the rule applies
+    /// (counted down as they pass), e.g. to hold only the second POST of a sequence.
+    pub skip: u64,
 }
 
 impl FaultRule {
@@ -156,6 +159,21 @@ impl Controls {
 
     fn rules(&self) -> Vec<FaultRule> {
         locked(&self.rules).clone()
+    }
+
+    /// The rules that apply to this request; a matching rule still skipping requests
+    /// counts this one down instead.
+    fn take_matching(&self, system: System, method: &str, path: &str) -> Vec<FaultRule> {
+        let mut rules = locked(&self.rules);
+        let mut applying = Vec::new();
+        for rule in rules.iter_mut().filter(|r| r.matches(system, method, path)) {
+            if rule.skip > 0 {
+                rule.skip -= 1;
+            } else {
+                applying.push(rule.clone());
+            }
+        }
+        applying
     }
 }
 
@@ -232,8 +250,7 @@ async fn log_and_fault(State(layer): State<LogLayerState>, mut request: Request,
     let user_agent =
         request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
 
-    let rules: Vec<FaultRule> =
-        layer.controls.rules().into_iter().filter(|r| r.matches(layer.system, &method, &path)).collect();
+    let rules = layer.controls.take_matching(layer.system, &method, &path);
     let mut injected: Option<Response> = None;
     if let Some(rule) = rules
         .iter()

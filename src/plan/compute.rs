@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::order::{Node, order};
-use super::{Action, Decision, HoldReason, Impact, Plan, Preview, PruneRefusal, Write};
+use super::{Action, ActionKind, Decision, HoldReason, Impact, Plan, Preview, PruneRefusal, Write};
 use crate::diff::{FieldChange, diff_object, mask};
 use crate::model::{
     DesiredObject, DesiredState, LiveHead, LiveObject, LiveState, ObjectKind, ObjectRef, fingerprint,
@@ -170,7 +170,52 @@ pub fn compute_with(
         .collect();
     memo.equal = verdicts;
     let prune_refused = plan_prunes(desired, live, opts, &nopts, &mut planned);
+    order_around_replaces(&mut planned, live);
     Plan { actions: order(planned), prune_refused }
+}
+
+/// A Chronos replace deletes the job for a moment, and Chronos rewrites the children of
+/// a deleted job; the replace keeps them as they were (`apply::chronos`). Any other
+/// write to one of those live children waits for the replace, so that neither undoes
+/// the other — unless the replaced job now depends on that child (then the child goes
+/// first, as the job's own edge says, and is no longer its child when it is replaced).
+/// Deletes need nothing: they come after every other write.
+fn order_around_replaces(planned: &mut [Node], live: &LiveState) {
+    let is_replace = |n: &Node| matches!(n.action.decision.write(), Some(Write::Replace { .. }));
+    if !planned.iter().any(is_replace) {
+        return;
+    }
+    let children = live_children(live);
+    let at: HashMap<ObjectRef, usize> = planned
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.action.kind() != ActionKind::Delete)
+        .map(|(i, n)| (n.action.object.clone(), i))
+        .collect();
+    let replaced: Vec<usize> = (0..planned.len()).filter(|&i| is_replace(&planned[i])).collect();
+    for j in replaced {
+        let parent = planned[j].action.object.clone();
+        let Some(kids) = children.get(&parent) else { continue };
+        // What the replaced job waits for, transitively: an edge back would be a cycle.
+        let mut upstream = vec![false; planned.len()];
+        let mut stack = vec![j];
+        while let Some(i) = stack.pop() {
+            for e in &planned[i].edges {
+                if let Some(&k) = at.get(e) {
+                    if !upstream[k] {
+                        upstream[k] = true;
+                        stack.push(k);
+                    }
+                }
+            }
+        }
+        for kid in kids {
+            let Some(&c) = at.get(kid) else { continue };
+            if c != j && planned[c].action.is_write() && !upstream[c] && !planned[c].edges.contains(&parent) {
+                planned[c].edges.push(parent.clone());
+            }
+        }
+    }
 }
 
 /// The memo key of one desired object against one live object.

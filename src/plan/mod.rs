@@ -680,4 +680,63 @@ mod tests {
             Decision::Hold(HoldReason::OutsidePrefix { prefix: "ms-".into(), would: ActionKind::Create })
         );
     }
+
+    #[test]
+    fn writes_to_live_children_of_a_replaced_job_wait_for_the_replace() {
+        // `place`: a schedule, or parents.
+        let spec = |name: &str, place: Value| {
+            let mut s = json!({"name": name, "command": "x", "owner": "o"});
+            match place {
+                Value::String(schedule) => s["schedule"] = json!(schedule),
+                parents => s["parents"] = parents,
+            }
+            s
+        };
+        let desired_job = |name: &str, place: Value| {
+            DesiredObject::new(
+                ObjectRef::job(name),
+                SyncOptions::default(),
+                &spec(name, place),
+                Provenance::default(),
+            )
+        };
+        let live_job = |name: &str, place: Value| {
+            let mut j = spec(name, place);
+            j["description"] = json!("[mesosync:mesosync]");
+            j
+        };
+        let every = json!("R/2030-01-01T00:00:00Z/PT1H");
+        // j: scheduled → dependent on p (a replace). c: live child of j moving to o (an
+        // update that must not race the replace). k: live child of j that j now
+        // depends on (it goes first; an edge back would be a cycle).
+        // (Sorted by name, as the loader leaves them.)
+        let desired = DesiredState {
+            jobs: vec![
+                desired_job("c", json!(["o"])),
+                desired_job("j", json!(["p", "k"])),
+                desired_job("k", json!(["p"])),
+                desired_job("o", every.clone()),
+                desired_job("p", every.clone()),
+            ],
+            ..Default::default()
+        };
+        let live = LiveState::from_values(
+            &[],
+            &[
+                live_job("p", every.clone()),
+                live_job("o", every.clone()),
+                live_job("j", every.clone()),
+                live_job("c", json!(["j"])),
+                live_job("k", json!(["j"])),
+            ],
+        );
+        let plan = compute(&desired, &live, &PlanOptions::default(), now());
+        let action = |name: &str| plan.action(&ObjectRef::job(name)).unwrap();
+        assert_eq!(action("j").decision, Decision::Write(Write::Replace { to_scheduled: false }));
+        assert_eq!(action("c").kind(), ActionKind::Update);
+        assert!(action("c").depends_on.contains(&ObjectRef::job("j")), "{:?}", action("c").depends_on);
+        assert!(action("c").wave > action("j").wave);
+        assert!(action("j").depends_on.contains(&ObjectRef::job("k")));
+        assert!(action("k").wave < action("j").wave, "the job's own dependency goes first");
+    }
 }

@@ -299,11 +299,32 @@ async fn deleting_parents_rewires_children() {
         "re-parented to the grandparent"
     );
     h.put(&h.chronos("/scheduler/job/leaf"), &json!({})).await;
+    // A second child of the scheduled root, with another parent and fields that the
+    // conversion does not copy (JobManagementResource.delete builds a ScheduleBasedJob
+    // from a fixed list of fields).
+    post(&h, "/iso8601", &scheduled("other")).await;
+    let rich = json!({"name": "rich", "command": "x", "parents": ["root", "other"], "description": "d [mesosync:x]",
+        "ownerName": "ops", "runAsUser": "nobody", "retries": 5, "arguments": ["a"],
+        "environmentVariables": [{"name": "A", "value": "1"}]});
+    post(&h, "/dependency", &rich).await;
     assert_eq!(h.delete(&h.chronos("/scheduler/job/root")).await.status, StatusCode::NO_CONTENT);
     let leaf = job(&h, "/scheduler", "leaf").await;
     assert!(leaf.get("parents").is_none());
     assert_eq!(leaf["schedule"], json!(format!("R5/{FAR_START}/PT1H")), "takes the parent's schedule");
-    assert_eq!(leaf["successCount"], json!(0), "statistics reset");
+    assert_eq!(leaf["successCount"], json!(1), "statistics are copied");
+    let rich = job(&h, "/scheduler", "rich").await;
+    assert!(rich.get("parents").is_none(), "converted despite its other parent: {rich}");
+    assert_eq!(rich["schedule"], json!(format!("R5/{FAR_START}/PT1H")));
+    assert_eq!(rich["retries"], json!(5), "copied");
+    for (field, default) in [
+        ("description", json!("")),
+        ("ownerName", json!("")),
+        ("runAsUser", json!("")),
+        ("arguments", json!([])),
+        ("environmentVariables", json!([])),
+    ] {
+        assert_eq!(rich[field], default, "{field} is not copied by the conversion");
+    }
 }
 
 #[tokio::test]

@@ -28,6 +28,7 @@ mod reliability_input;
 mod reliability_liveness;
 mod reliability_properties;
 mod reliability_prune;
+mod reliability_replace;
 mod reliability_security;
 mod reliability_support;
 mod requires;

@@ -352,7 +352,7 @@ impl ChronosState {
         locked(&self.state).clear_run_log();
     }
 
-    /// Delete a job, re-wiring its dependants as Chronos does.
+    /// Delete a job, re-wiring its dependants as Chronos does ([`Self::orphaned`]).
     fn delete(&self, scheduler: &mut Scheduler, name: &str) -> Result<(), ChronosError> {
         let removed = scheduler
             .remove(name, self.clock.now())
@@ -365,49 +365,75 @@ impl ChronosState {
             .collect();
         for child_name in children {
             let Some(child) = scheduler.jobs.get(&child_name).cloned() else { continue };
-            let mut parents: Vec<String> = Vec::new();
-            for parent in &child.parents {
-                if parent == name {
-                    // A dependent parent's children inherit its parents.
-                    for grandparent in &removed.parents {
-                        if !parents.contains(grandparent) {
-                            parents.push(grandparent.clone());
-                        }
-                    }
-                } else if !parents.contains(parent) {
-                    parents.push(parent.clone());
-                }
-            }
-            let mut input = child.fields.clone();
-            input.remove("parents");
+            let (fields, parents) = self.orphaned(&removed, name, &child);
             let replacement = if parents.is_empty() {
-                // A scheduled parent's children take its schedule; their statistics reset.
-                for key in
-                    ["successCount", "errorCount", "lastSuccess", "lastError", "errorsSinceLastSuccess"]
-                {
-                    input.remove(key);
-                }
-                let schedule_text = removed.fields.get("schedule").cloned().unwrap_or(json!(""));
-                let tail = vec![
-                    ("schedule", schedule_text),
-                    (
-                        "scheduleTimeZone",
-                        removed.fields.get("scheduleTimeZone").cloned().unwrap_or(json!("")),
-                    ),
-                ];
-                Job {
-                    fields: self.fields(&input, tail),
-                    schedule: removed.schedule.clone(),
-                    parents,
-                    runs: RunState::default(),
-                }
+                Job { fields, schedule: removed.schedule.clone(), parents, runs: RunState::default() }
             } else {
-                let tail = vec![("parents", json!(parents))];
-                Job { fields: self.fields(&input, tail), schedule: None, parents, ..child }
+                Job { fields, schedule: None, parents, ..child }
             };
             scheduler.insert(child_name, replacement);
         }
         Ok(())
+    }
+
+    /// What deleting `removed` (named `name`) makes of one of its dependent children:
+    /// its reported fields and parents (none: it became scheduled). The DELETE handler
+    /// (`JobManagementResource.delete`, 2.4.0 / 2.5.x / v3.0.2) rewrites every child
+    /// before deregistering the parent:
+    /// - a **dependent** parent: `childJob.copy(parents = childJob.parents.filter(_ !=
+    ///   job.name) ++ j.parents)` — the grandparents appended, a set, nothing else
+    ///   touched;
+    /// - a **scheduled** parent: *every* dependent child (whatever its other parents)
+    ///   becomes `new ScheduleBasedJob(schedule = j.schedule, scheduleTimeZone =
+    ///   j.scheduleTimeZone, …)` copying only name, command, epsilon, successCount,
+    ///   errorCount, executor, executorFlags, taskInfoData (2.5+), retries, owner,
+    ///   lastError, lastSuccess, async, cpus, disk, mem, disabled, softError, uris,
+    ///   fetch (2.5+) and highPriority; the rest takes the case class defaults
+    ///   (`description` and `ownerName` "", `runAsUser` "", no environment, arguments,
+    ///   container or constraints, `errorsSinceLastSuccess` 0, `shell` true).
+    fn orphaned(&self, removed: &Job, name: &str, child: &Job) -> (Map<String, Value>, Vec<String>) {
+        if !removed.parents.is_empty() {
+            let mut parents: Vec<String> = child.parents.iter().filter(|p| *p != name).cloned().collect();
+            for grandparent in &removed.parents {
+                if !parents.contains(grandparent) {
+                    parents.push(grandparent.clone());
+                }
+            }
+            let mut fields = child.fields.clone();
+            fields.insert("parents".into(), json!(parents));
+            return (fields, parents);
+        }
+        const COPIED: &[&str] = &[
+            "name",
+            "command",
+            "epsilon",
+            "successCount",
+            "errorCount",
+            "executor",
+            "executorFlags",
+            "taskInfoData",
+            "retries",
+            "owner",
+            "lastError",
+            "lastSuccess",
+            "async",
+            "cpus",
+            "disk",
+            "mem",
+            "disabled",
+            "softError",
+            "uris",
+            "fetch",
+            "highPriority",
+        ];
+        let mut input: Map<String, Value> =
+            COPIED.iter().filter_map(|k| Some(((*k).to_owned(), child.fields.get(*k)?.clone()))).collect();
+        input.insert("runAsUser".into(), json!(""));
+        let tail = vec![
+            ("schedule", removed.fields.get("schedule").cloned().unwrap_or(json!(""))),
+            ("scheduleTimeZone", removed.fields.get("scheduleTimeZone").cloned().unwrap_or(json!(""))),
+        ];
+        (self.fields(&input, tail), Vec::new())
     }
 
     /// `PUT …/job/{name}`: start a run now (JobManagementResource.trigger).
