@@ -21,6 +21,7 @@ pub mod diff;
 pub mod emulator;
 pub mod generate;
 pub mod ha;
+pub mod health;
 pub mod import;
 pub mod model;
 pub mod normalize;

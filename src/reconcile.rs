@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apply::{self, ApplyOptions, ApplyReport, Outcome, ProgressSink, WriteFence};
 use crate::client::{ClientError, Clients};
+use crate::health::{self, HealthMap, HealthStatus};
 use crate::model::{DesiredState, LiveObject, LiveState, ObjectRef};
 use crate::plan::{self, Decision, HoldReason, Plan, PlanOptions};
 use crate::runtime::{
@@ -112,6 +113,24 @@ pub struct Planned {
     /// pruned), and apps depending on a job are held back. The reconcile must report
     /// this as an error.
     pub chronos_unreachable: Option<ClientError>,
+    /// The live health of every object of the plan, as listed (reasons masked).
+    pub health: HealthMap,
+}
+
+impl Planned {
+    /// Each write whose dependency is not Healthy now, with that dependency: what a
+    /// write would wait for (apply waits, bounded, and then reports it blocked).
+    pub fn waits(&self) -> Vec<(&ObjectRef, &ObjectRef, &HealthStatus)> {
+        let mut waits = Vec::new();
+        for action in self.plan.actions.iter().filter(|a| a.is_write()) {
+            for dep in &action.awaits {
+                if let Some(status) = self.health.get(dep).filter(|s| !apply::ready(dep, s)) {
+                    waits.push((&action.object, dep, status));
+                }
+            }
+        }
+        waits
+    }
 }
 
 impl Planned {
@@ -176,15 +195,29 @@ impl Pipeline {
 
     /// The Chronos version to plan for (the configured one, else detected once — the
     /// client caches it) and the live jobs.
-    async fn list_chronos(
-        &self,
-    ) -> Result<(Option<crate::client::ChronosVersion>, Vec<LiveObject>), ClientError> {
-        let Some(chronos) = &self.clients.chronos else { return Ok((self.plan.chronos_version, Vec::new())) };
+    ///
+    /// With jobs listed, one more GET reads their run states (`…/graph/csv`, for
+    /// health: the listing does not say which job is running). Its failure costs only
+    /// that: running jobs are then not told apart from idle ones.
+    async fn list_chronos(&self) -> Result<ChronosListing, ClientError> {
+        let Some(chronos) = &self.clients.chronos else {
+            return Ok((self.plan.chronos_version, Vec::new(), None));
+        };
         let version = match self.plan.chronos_version {
             Some(v) => v,
             None => chronos.version().await?,
         };
-        Ok((Some(version), chronos.list_jobs().await?))
+        let jobs = chronos.list_jobs().await?;
+        let runs = if jobs.is_empty() {
+            None
+        } else {
+            chronos
+                .run_states()
+                .await
+                .map_err(|e| tracing::warn!(error = %e, "cannot read Chronos run states; running jobs are not seen"))
+                .ok()
+        };
+        Ok((Some(version), jobs, runs))
     }
 
     /// Load, list and plan. Pure after the two reads. Marathon unreachable fails the
@@ -210,11 +243,13 @@ impl Pipeline {
         let mut opts = self.plan.clone();
         let mut memo = lock(&self.caches.verdicts);
         match chronos {
-            Ok((version, jobs)) => {
+            Ok((version, jobs, runs)) => {
                 opts.chronos_version = version;
                 let live = LiveState { apps, jobs };
                 let plan = plan::compute_with(&desired, &live, &opts, now, &mut memo);
-                Ok(Planned { desired, live, plan, chronos_unreachable: None })
+                let listed = health::Listed { live: &live, chronos_listed: true, run_states: runs.as_ref() };
+                let health = assess_health(&plan, &desired, listed, now);
+                Ok(Planned { desired, live, plan, chronos_unreachable: None, health })
             }
             Err(e) => {
                 // Plan the apps only: no desired jobs and no live jobs means no job is
@@ -227,7 +262,11 @@ impl Pipeline {
                 let live = LiveState { apps, jobs: Vec::new() };
                 let mut plan = plan::compute_with(&apps_only, &live, &opts, now, &mut memo);
                 hold_back_waiting_on_jobs(&mut plan, &desired);
-                Ok(Planned { desired, live, plan, chronos_unreachable: Some(e) })
+                let listed = health::Listed { live: &live, chronos_listed: false, run_states: None };
+                let mut health = assess_health(&plan, &desired, listed, now);
+                let jobs = desired.jobs.iter().map(|j| &j.object);
+                health.extend(health::assess(jobs, &desired, listed, now));
+                Ok(Planned { desired, live, plan, chronos_unreachable: Some(e), health })
             }
         }
     }
@@ -261,11 +300,13 @@ impl Pipeline {
             return Ok(None);
         }
         Self::check_writable(&fresh.plan)?;
-        Ok(Some(self.execute(&fresh.plan, None, None, progress).await))
+        Ok(Some(self.execute_planned(&fresh.plan, &fresh.health, None, progress).await))
     }
 
     /// Apply a plan. `cancel` stops it between writes; `fence` is checked before
-    /// every write (on top of the pipeline's own).
+    /// every write (on top of the pipeline's own). Every dependency left as it is is
+    /// read before its dependants are written ([`Pipeline::execute_planned`] uses the
+    /// plan's listing instead).
     pub async fn execute(
         &self,
         plan: &Plan,
@@ -273,7 +314,31 @@ impl Pipeline {
         fence: Option<WriteFence>,
         progress: &dyn ProgressSink,
     ) -> ApplyReport {
+        self.execute_seen(plan, None, cancel, fence, progress).await
+    }
+
+    /// [`Pipeline::execute`] with the health the plan's listing saw ([`Planned::health`]):
+    /// a dependency listed ready is not read again.
+    pub async fn execute_planned(
+        &self,
+        plan: &Plan,
+        health: &HealthMap,
+        cancel: Option<CancellationToken>,
+        progress: &dyn ProgressSink,
+    ) -> ApplyReport {
+        self.execute_seen(plan, Some(Arc::new(health.clone())), cancel, None, progress).await
+    }
+
+    async fn execute_seen(
+        &self,
+        plan: &Plan,
+        live_health: Option<Arc<HealthMap>>,
+        cancel: Option<CancellationToken>,
+        fence: Option<WriteFence>,
+        progress: &dyn ProgressSink,
+    ) -> ApplyReport {
         let mut opts = self.apply.clone();
+        opts.live_health = live_health;
         if cancel.is_some() {
             opts.cancel = cancel;
         }
@@ -282,6 +347,27 @@ impl Pipeline {
         }
         apply::apply(plan, &self.clients, &opts, progress).await
     }
+}
+
+/// What listing Chronos gives: the version planned for, the jobs, their run states.
+type ChronosListing = (Option<crate::client::ChronosVersion>, Vec<LiveObject>, Option<health::RunStates>);
+
+/// The health of every object of `plan`. A Degraded reason may quote a server (a task
+/// failure's message): it is masked against the object's secrets.
+fn assess_health(
+    plan: &Plan,
+    desired: &DesiredState,
+    listed: health::Listed<'_>,
+    now: DateTime<Utc>,
+) -> HealthMap {
+    let mut map = health::assess(plan.actions.iter().map(|a| &a.object), desired, listed, now);
+    for action in &plan.actions {
+        if let Some(status) = map.get_mut(&action.object).filter(|s| s.health == health::Health::Degraded) {
+            let masker = crate::diff::mask::Masker::new(&action.secrets);
+            status.reason = masker.text(&status.reason);
+        }
+    }
+    map
 }
 
 /// Hold the writes of objects the controller must not attempt now (their retry is not
@@ -343,6 +429,27 @@ impl Pipeline {
     }
 }
 
+/// The health of what an apply wrote, as far as it read it: an app's health once its
+/// write was done; any other written object is read again by the next listing.
+fn health_after(applied: &ApplyReport) -> Vec<(ObjectRef, HealthStatus)> {
+    applied
+        .objects
+        .iter()
+        .filter(|o| o.attempts > 0 && o.kind != plan::ActionKind::Delete)
+        .filter_map(|o| {
+            let status = match (&o.health, &o.outcome) {
+                (Some(h), _) => h.clone(),
+                (None, Outcome::Applied) => HealthStatus::new(
+                    health::Health::Progressing,
+                    "written; read again by the next reconcile",
+                ),
+                _ => return None,
+            };
+            Some((o.object.clone(), status))
+        })
+        .collect()
+}
+
 /// What a reconcile reports for one planned object, before or without applying.
 fn planned_state(action: &plan::Action, dry_run: bool, backing_off: &BTreeSet<ObjectRef>) -> ObjectState {
     let changes = action.changes.len();
@@ -382,6 +489,7 @@ fn outcome_state(outcome: &Outcome) -> Option<ObjectState> {
             requeue: Requeue::transient_if(e.is_transient()),
         }),
         Outcome::Blocked { by } => Some(ObjectState::Skipped { reason: format!("blocked by {by}") }),
+        Outcome::Waits { by, status } => Some(ObjectState::Skipped { reason: apply::waits_text(by, status) }),
         Outcome::Skipped(reason) => Some(ObjectState::Skipped { reason: reason.to_string() }),
     }
 }
@@ -415,13 +523,17 @@ impl Reconcile for Pipeline {
                     report.objects.insert(job.clone(), ObjectState::Failed { error, requeue });
                 }
             }
-            let mut plan = planned.plan;
-            if dry_run || !plan.actions.iter().any(|a| a.is_write()) {
+            report.health = planned.health.clone();
+            if dry_run || !planned.plan.actions.iter().any(|a| a.is_write()) {
                 return Ok(report);
             }
-            Self::check_writable(&plan)?;
+            Self::check_writable(&planned.plan)?;
+            let mut plan = planned.plan;
             hold_back(&mut plan, &ctx.backing_off);
-            let applied = self.execute(&plan, Some(ctx.cancel.clone()), None, &apply::TracingProgress).await;
+            let applied = self
+                .execute_planned(&plan, &planned.health, Some(ctx.cancel.clone()), &apply::TracingProgress)
+                .await;
+            report.health.extend(health_after(&applied));
             for object in &applied.objects {
                 if object.outcome == Outcome::Applied {
                     report.writes.push(AppliedWrite { object: object.object.clone(), action: object.kind });

@@ -1,12 +1,16 @@
 //! How a Marathon write is executed and waited on: the request by write kind, a 409
 //! lock waited out (or forced), transient errors retried, a 409 "already exists" told
-//! apart from our own earlier attempt, and the deployment the write started waited
-//! for (through [`DeploymentWaiter`]).
+//! apart from our own earlier attempt, the deployment the write started waited for
+//! (through [`DeploymentWaiter`]), and then the app waited for until it is Healthy
+//! (through [`super::readiness`]) — both within the object's timeout.
 
 use serde_json::Value;
 
+use std::time::Duration;
+
 use super::deployments::DeploymentWaiter;
-use super::{ApplyError, ApplyOptions, Ctx, Executed, Outcome, invalid, masked};
+use super::readiness::Waited;
+use super::{ApplyError, ApplyOptions, Ctx, Executed, Outcome, ProgressSink, invalid, masked};
 use crate::client::{ClientError, Clients, MarathonClient};
 use crate::model::ObjectKind;
 use crate::plan::{Action, Plan, Write};
@@ -24,7 +28,12 @@ pub(super) async fn waiter(plan: &Plan, clients: &Clients, opts: &ApplyOptions) 
 impl Ctx<'_> {
     /// One Marathon action: write, wait out locks and transient errors, then wait for
     /// the deployment.
-    pub(super) async fn run_app(&self, a: &Action, m: &MarathonClient) -> Executed {
+    pub(super) async fn run_app(
+        &self,
+        a: &Action,
+        m: &MarathonClient,
+        progress: &dyn ProgressSink,
+    ) -> Executed {
         let id = a.object.id.as_str();
         let force = self.opts.force;
         let Some(write) = a.decision.write() else { return Executed::new(Outcome::Unchanged, None, 0) };
@@ -38,6 +47,8 @@ impl Ctx<'_> {
             (_, Some(b)) => Some(b),
             (write, None) => return invalid(format!("{:?} of {id} has no body", write.kind())),
         };
+        let timeout = self.timeout_of(&a.object);
+        let started = tokio::time::Instant::now();
         let mut attempts = 0u32;
         let mut lock_retries = 0u32;
         let mut error_retries = 0u32;
@@ -57,13 +68,21 @@ impl Ctx<'_> {
             match result {
                 Ok(w) => {
                     let outcome = match (&w.deployment_id, self.waiter) {
-                        (Some(d), Some(waiter)) => match waiter.wait(d, self.opts.deployment_timeout).await {
+                        (Some(d), Some(waiter)) => match waiter.wait(d, timeout).await {
                             Ok(()) => Outcome::Applied,
                             Err(e) => Outcome::Failed(e),
                         },
                         _ => Outcome::Applied,
                     };
-                    return Executed::new(outcome, w.deployment_id, attempts);
+                    if outcome != Outcome::Applied || *write == Write::Delete {
+                        return Executed::new(outcome, w.deployment_id, attempts);
+                    }
+                    let left = timeout.saturating_sub(started.elapsed());
+                    return self.wait_healthy(a, left, progress).await.into_executed(
+                        w.deployment_id,
+                        attempts,
+                        timeout,
+                    );
                 }
                 Err(ClientError::Locked { deployments, .. }) => {
                     if lock_retries + 1 >= self.opts.lock_retry.max_attempts {
@@ -108,11 +127,40 @@ impl Ctx<'_> {
         }
     }
 
+    /// After its deployment ended: wait until the app is Healthy, for up to `left`.
+    async fn wait_healthy(&self, a: &Action, left: Duration, progress: &dyn ProgressSink) -> Waited {
+        let first = self.readiness.wait_until_ready(&a.object, Duration::ZERO).await;
+        match first {
+            Waited::TimedOut(status) if !left.is_zero() => {
+                progress.waiting(a, &a.object, &status);
+                self.readiness.wait_until_ready(&a.object, left).await
+            }
+            other => other,
+        }
+    }
+
     /// Whether the live app `id` carries the same ownership mark as `body`.
     async fn landed_earlier(&self, m: &MarathonClient, id: &str, body: Option<&Value>) -> bool {
         let mark = |v: &Value| system::of(ObjectKind::MarathonApp).owner_of(v).map(String::from);
         let Some(ours) = body.and_then(mark) else { return false };
         matches!(m.get_app(id).await, Ok(Some(live)) if mark(&live).as_deref() == Some(ours.as_str()))
+    }
+}
+
+impl Waited {
+    /// What a write whose deployment succeeded became, given how its health wait ended.
+    fn into_executed(self, deployment_id: Option<String>, attempts: u32, timeout: Duration) -> Executed {
+        match self {
+            Waited::Ready(health) => {
+                Executed::new(Outcome::Applied, deployment_id, attempts).with_health(health)
+            }
+            Waited::TimedOut(status) => {
+                let e = ApplyError::NotHealthy { status: status.clone(), after: timeout };
+                Executed::new(Outcome::Failed(e), deployment_id, attempts).with_health(Some(status))
+            }
+            // Written; the shutdown only ended the wait (no new write starts anyway).
+            Waited::Cancelled => Executed::new(Outcome::Applied, deployment_id, attempts),
+        }
     }
 }
 

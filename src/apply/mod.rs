@@ -11,7 +11,13 @@
 //!   `concurrency` objects are in flight.
 //! - An object whose dependency failed (or was blocked or skipped) is not attempted and
 //!   is reported "blocked by" it; unrelated objects proceed.
-//! - A Marathon write is done when its deployment ends ([`deployments`]). A 409 lock is
+//! - An object is written only once each of its dependencies is ready ([`readiness`]:
+//!   an app Healthy, a job in place): one written in this apply is ready when its write
+//!   is done; one left as it is may be waited for, re-read, up to its timeout, and its
+//!   dependant is then reported [`Outcome::Waits`] with the dependency's health.
+//! - A Marathon write is done when its deployment ends ([`deployments`]) and the app
+//!   is Healthy, both within the object's timeout (`sync.timeout`, else
+//!   `deployment_timeout`). A 409 lock is
 //!   waited out and retried with backoff (`force` sends `?force=true` instead);
 //!   transient errors (5xx, transport) are retried with backoff; 4xx never.
 //! - Create is a POST, so that an id held by an app mesosync does not own is reported
@@ -29,6 +35,7 @@
 mod chronos;
 mod deployments;
 mod marathon;
+mod readiness;
 pub mod report;
 
 use std::collections::{BTreeMap, HashSet};
@@ -43,13 +50,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::client::{Clients, RetryPolicy};
+use crate::health::{HealthMap, HealthStatus};
 use crate::model::{ObjectKind, ObjectRef};
 use crate::plan::{Action, Plan};
 use deployments::DeploymentWaiter;
+use readiness::{Readiness, Waited};
 
+pub use readiness::ready;
 pub use report::{
     ApplyError, ApplyReport, Counts, LineProgress, NoProgress, ObjectReport, Outcome, ProgressSink,
-    SkipReason, TracingProgress,
+    SkipReason, TracingProgress, waits_text,
 };
 
 pub use crate::normalize::marathon::OWNER_LABEL;
@@ -82,6 +92,9 @@ pub struct ApplyOptions {
     pub cancel: Option<CancellationToken>,
     /// Checked before every write.
     pub write_fence: Option<WriteFence>,
+    /// The health of each object as the plan's listing saw it: a dependency listed
+    /// ready is not read again. Without it every dependency left as it is is read.
+    pub live_health: Option<Arc<HealthMap>>,
 }
 
 impl Default for ApplyOptions {
@@ -105,6 +118,7 @@ impl Default for ApplyOptions {
             chronos_visibility_timeout: Duration::from_secs(10),
             cancel: None,
             write_fence: None,
+            live_health: None,
         }
     }
 }
@@ -121,6 +135,7 @@ impl fmt::Debug for ApplyOptions {
             .field("error_retry", &self.error_retry)
             .field("cancel", &self.cancel.is_some())
             .field("write_fence", &self.write_fence.is_some())
+            .field("live_health", &self.live_health.as_ref().map(|h| h.len()))
             .finish()
     }
 }
@@ -151,11 +166,16 @@ struct Executed {
     outcome: Outcome,
     deployment_id: Option<String>,
     attempts: u32,
+    health: Option<HealthStatus>,
 }
 
 impl Executed {
     fn new(outcome: Outcome, deployment_id: Option<String>, attempts: u32) -> Self {
-        Executed { outcome, deployment_id, attempts }
+        Executed { outcome, deployment_id, attempts, health: None }
+    }
+
+    fn with_health(self, health: Option<HealthStatus>) -> Self {
+        Executed { health, ..self }
     }
 }
 
@@ -169,7 +189,13 @@ pub async fn apply(
 ) -> ApplyReport {
     let started = Instant::now();
     let waiter = marathon::waiter(plan, clients, opts).await;
-    let ctx = Ctx { clients, opts, waiter: waiter.as_ref() };
+    let readiness = Readiness::new(clients, opts);
+    let timeouts = plan
+        .actions
+        .iter()
+        .map(|a| (a.object.clone(), a.timeout.unwrap_or(opts.deployment_timeout)))
+        .collect();
+    let ctx = Ctx { clients, opts, waiter: waiter.as_ref(), readiness: &readiness, timeouts };
 
     let mut waves: BTreeMap<usize, Vec<(usize, &Action)>> = BTreeMap::new();
     for (i, a) in plan.actions.iter().enumerate() {
@@ -220,7 +246,9 @@ pub async fn apply(
             }
         }
         for (i, a, r) in done {
-            if !r.outcome.is_ok() {
+            if r.outcome == Outcome::Applied {
+                readiness.mark_done(&a.object);
+            } else if !r.outcome.is_ok() {
                 not_in_place.insert(&a.object);
             }
             reports.push((i, r));
@@ -251,6 +279,7 @@ fn report_for(a: &Action, e: Executed, duration: Duration) -> ObjectReport {
         duration,
         deployment_id: e.deployment_id,
         attempts: e.attempts,
+        health: e.health,
     }
 }
 
@@ -258,6 +287,9 @@ struct Ctx<'a> {
     clients: &'a Clients,
     opts: &'a ApplyOptions,
     waiter: Option<&'a DeploymentWaiter>,
+    readiness: &'a Readiness<'a>,
+    /// Each object's timeout (`sync.timeout`, else `deployment_timeout`).
+    timeouts: std::collections::HashMap<ObjectRef, Duration>,
 }
 
 impl Ctx<'_> {
@@ -267,12 +299,17 @@ impl Ctx<'_> {
             progress.finished(a, &r);
             return r;
         }
-        progress.started(a);
         let t0 = Instant::now();
+        if let Some(outcome) = self.wait_for_dependencies(a, progress).await {
+            let r = report_for(a, Executed::new(outcome, None, 0), t0.elapsed());
+            progress.finished(a, &r);
+            return r;
+        }
+        progress.started(a);
         // The registry of executors: one arm per system.
         let executed = match a.object.kind {
             ObjectKind::MarathonApp => match &self.clients.marathon {
-                Some(m) => self.run_app(a, m).await,
+                Some(m) => self.run_app(a, m, progress).await,
                 None => Executed::new(Outcome::Failed(ApplyError::NoClient("marathon")), None, 0),
             },
             ObjectKind::ChronosJob => match &self.clients.chronos {
@@ -293,6 +330,28 @@ impl Ctx<'_> {
         let r = report_for(a, executed, t0.elapsed());
         progress.finished(a, &r);
         r
+    }
+
+    /// The timeout of `object` (`sync.timeout`, else `deployment_timeout`).
+    fn timeout_of(&self, object: &ObjectRef) -> Duration {
+        self.timeouts.get(object).copied().unwrap_or(self.opts.deployment_timeout)
+    }
+
+    /// Wait until every dependency of `a` is ready; `Some(outcome)` when one is not
+    /// (within its timeout) or the apply was cancelled meanwhile.
+    async fn wait_for_dependencies(&self, a: &Action, progress: &dyn ProgressSink) -> Option<Outcome> {
+        for dep in a.depends_on.iter().chain(&a.awaits) {
+            let listed = self.opts.live_health.as_ref().and_then(|l| l.get(dep));
+            if let Some(status) = listed.filter(|s| !ready(dep, s) && !self.readiness.is_done(dep)) {
+                progress.waiting(a, dep, status);
+            }
+            match self.readiness.wait_for(dep, self.timeout_of(dep)).await {
+                Waited::Ready(_) => {}
+                Waited::TimedOut(status) => return Some(Outcome::Waits { by: dep.clone(), status }),
+                Waited::Cancelled => return Some(Outcome::Skipped(SkipReason::Cancelled)),
+            }
+        }
+        None
     }
 
     /// Why write number `attempts + 1` may not be sent, if it may not: the fence is

@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::client::ClientError;
+use crate::health::HealthStatus;
 use crate::model::ObjectRef;
 use crate::plan::{Action, ActionKind, Impact};
 
@@ -55,6 +56,15 @@ pub enum ApplyError {
     /// The system of this object has no configured client.
     #[error("no {0} client configured")]
     NoClient(&'static str),
+    /// Written (its deployment ended), but not Healthy within the object's timeout
+    /// (`sync.timeout`, else the deployment timeout).
+    #[error("written, but not Healthy after {after:?}: {status}")]
+    NotHealthy {
+        /// Its health at the deadline.
+        status: HealthStatus,
+        /// The timeout.
+        after: Duration,
+    },
 }
 
 impl ApplyError {
@@ -69,7 +79,8 @@ impl ApplyError {
             | ApplyError::DeploymentTimeout { .. }
             | ApplyError::StillLocked { .. }
             | ApplyError::NotVisible(_)
-            | ApplyError::ReplaceUnsettled(_) => true,
+            | ApplyError::ReplaceUnsettled(_)
+            | ApplyError::NotHealthy { .. } => true,
             ApplyError::NotOwned(_) | ApplyError::InvalidAction(_) | ApplyError::NoClient(_) => false,
         }
     }
@@ -107,8 +118,25 @@ pub enum Outcome {
         /// The dependency that failed (or was itself blocked).
         by: ObjectRef,
     },
+    /// Not attempted because a dependency in place did not become ready in time (an
+    /// app not Healthy): the dependency and its health at the deadline.
+    Waits {
+        /// The dependency.
+        by: ObjectRef,
+        /// Its health when the wait ended.
+        status: HealthStatus,
+    },
     /// Not attempted (cancellation, write fence).
     Skipped(SkipReason),
+}
+
+/// `waits for app /db: 0/1 tasks healthy, … (Degraded)`: why a dependant is not written.
+pub fn waits_text(by: &ObjectRef, status: &HealthStatus) -> String {
+    if status.reason.is_empty() {
+        format!("waits for {by} ({})", status.health)
+    } else {
+        format!("waits for {by}: {} ({})", status.reason, status.health)
+    }
 }
 
 impl ApplyError {
@@ -119,6 +147,9 @@ impl ApplyError {
             ApplyError::Client(e) => ApplyError::Client(e.map_text(mask)),
             ApplyError::NotOwned(m) => ApplyError::NotOwned(mask(&m)),
             ApplyError::InvalidAction(m) => ApplyError::InvalidAction(mask(&m)),
+            ApplyError::NotHealthy { status, after } => {
+                ApplyError::NotHealthy { status: status.map_reason(mask), after }
+            }
             other => other,
         }
     }
@@ -138,6 +169,7 @@ impl fmt::Display for Outcome {
             Outcome::Unchanged => f.write_str("unchanged"),
             Outcome::Failed(e) => write!(f, "failed: {e}"),
             Outcome::Blocked { by } => write!(f, "blocked by {by}"),
+            Outcome::Waits { by, status } => write!(f, "blocked: {}", waits_text(by, status)),
             Outcome::Skipped(r) => write!(f, "skipped: {r}"),
         }
     }
@@ -160,6 +192,8 @@ pub struct ObjectReport {
     pub deployment_id: Option<String>,
     /// Writes attempted (0 for NoOp, blocked, skipped).
     pub attempts: u32,
+    /// The object's health when its write was done (apps), as last read.
+    pub health: Option<HealthStatus>,
 }
 
 impl fmt::Display for ObjectReport {
@@ -176,6 +210,9 @@ impl fmt::Display for ObjectReport {
         if let Some(d) = &self.deployment_id {
             write!(f, " [deployment {d}]")?;
         }
+        if let (Some(h), true) = (&self.health, self.outcome.is_ok()) {
+            write!(f, ", {h}")?;
+        }
         Ok(())
     }
 }
@@ -189,7 +226,7 @@ pub struct Counts {
     pub unchanged: usize,
     /// Failed.
     pub failed: usize,
-    /// Blocked by a failed dependency.
+    /// Blocked by a failed dependency, or waiting on one that is not ready.
     pub blocked: usize,
     /// Skipped (cancelled, fence).
     pub skipped: usize,
@@ -218,7 +255,7 @@ impl ApplyReport {
                 Outcome::Applied => c.applied += 1,
                 Outcome::Unchanged => c.unchanged += 1,
                 Outcome::Failed(_) => c.failed += 1,
-                Outcome::Blocked { .. } => c.blocked += 1,
+                Outcome::Blocked { .. } | Outcome::Waits { .. } => c.blocked += 1,
                 Outcome::Skipped(_) => c.skipped += 1,
             }
         }
@@ -254,6 +291,9 @@ pub trait ProgressSink: Send + Sync {
     fn started(&self, action: &Action);
     /// An action is done, whatever the outcome.
     fn finished(&self, action: &Action, report: &ObjectReport);
+    /// An action waits for `on` (a dependency, or the object itself after its write)
+    /// to be ready; `status` is its health now.
+    fn waiting(&self, _action: &Action, _on: &ObjectRef, _status: &HealthStatus) {}
 }
 
 /// A [`ProgressSink`] that logs one `tracing` line per start and end.
@@ -273,6 +313,10 @@ impl ProgressSink for TracingProgress {
         } else {
             tracing::warn!(object = %action.object, action = ?action.kind(), impact = ?action.impact, duration_ms, deployment, outcome = %report.outcome, "not applied");
         }
+    }
+
+    fn waiting(&self, action: &Action, on: &ObjectRef, status: &HealthStatus) {
+        tracing::info!(object = %action.object, waits_for = %on, health = %status.health, reason = %status.reason, "waiting");
     }
 }
 
@@ -322,5 +366,13 @@ impl<W: std::io::Write + Send> ProgressSink for LineProgress<W> {
 
     fn finished(&self, _: &Action, report: &ObjectReport) {
         self.line(format_args!("{report}"));
+    }
+
+    fn waiting(&self, action: &Action, on: &ObjectRef, status: &HealthStatus) {
+        if on == &action.object {
+            self.line(format_args!("{} waits to be Healthy: {status}", action.object));
+        } else {
+            self.line(format_args!("{} {}", action.object, waits_text(on, status)));
+        }
     }
 }

@@ -81,7 +81,7 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
         return Ok(super::EXIT_ERROR);
     };
     args::check_targets(&planned.desired, &args.target)?;
-    print_plan(&planned.plan, OutputFormat::Text, args.color.enabled(), false)?;
+    print_plan(&planned, OutputFormat::Text, args.color.enabled(), false)?;
     let chronos_down = super::diff::report_unreachable(&planned);
     if args.dry_run {
         return Ok(if chronos_down {
@@ -114,7 +114,7 @@ pub async fn run(args: ApplyCommand) -> anyhow::Result<u8> {
         return Ok(if chronos_down || failed_holds { super::EXIT_ERROR } else { super::EXIT_OK });
     }
     crate::reconcile::Pipeline::check_writable(&planned.plan)?;
-    let report = pipeline.execute(&planned.plan, None, None, &progress).await;
+    let report = pipeline.execute_planned(&planned.plan, &planned.health, None, &progress).await;
     let code = finish(&report);
     if chronos_down {
         super::diff::report_unreachable(&planned);

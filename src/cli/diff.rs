@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::args::{self, ApplyArgs, PlanArgs, TargetArgs};
-use crate::plan::Plan;
 use crate::plan::render::{RenderOptions, render_json, render_text};
+use crate::reconcile::Planned;
 
 /// Output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -98,25 +98,86 @@ pub struct DiffArgs {
     pub fail_on_delete: bool,
 }
 
-/// Print the plan and return 0 (no changes) or 2 (changes).
+/// Print the plan, then the live health of its objects (and what writes would wait
+/// for).
 pub fn print_plan(
-    plan: &Plan,
+    planned: &Planned,
     output: OutputFormat,
     color: bool,
     show_unchanged: bool,
 ) -> anyhow::Result<()> {
+    let plan = &planned.plan;
     match output {
         OutputFormat::Markdown => anyhow::bail!(MARKDOWN_NEEDS_BASE),
-        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&render_json(plan))?),
+        OutputFormat::Json => {
+            let mut json = render_json(plan);
+            json["health"] = health_json(planned);
+            json["waits"] = waits_json(planned);
+            outln!("{}", serde_json::to_string_pretty(&json)?);
+        }
         OutputFormat::Text => {
             // The rendering ends with the prune refusal (if any) and the summary line.
             outln!(
                 "{}",
                 render_text(plan, &RenderOptions { color, show_unchanged, unified: true }).trim_end()
             );
+            let health = health_text(planned, show_unchanged);
+            if !health.is_empty() {
+                outln!("{}", health.trim_end());
+            }
         }
     }
     Ok(())
+}
+
+/// The health section of the text output: a summary line, every object that is not
+/// Healthy (all with `--show-unchanged`) with its reason, and each write that would
+/// wait for a dependency that is not ready.
+fn health_text(planned: &Planned, show_all: bool) -> String {
+    if planned.health.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\nhealth: {}\n", crate::health::summary(&planned.health));
+    for (object, status) in &planned.health {
+        if show_all || status.health != crate::health::Health::Healthy {
+            out.push_str(&format!("  {object}: {status}\n"));
+        }
+    }
+    for (object, dep, status) in planned.waits() {
+        out.push_str(&format!("  {object} {}\n", crate::apply::waits_text(dep, status)));
+    }
+    out
+}
+
+fn health_json(planned: &Planned) -> serde_json::Value {
+    let objects: Vec<serde_json::Value> = planned
+        .health
+        .iter()
+        .map(|(object, status)| {
+            serde_json::json!({"object": object, "health": status.health, "reason": status.reason})
+        })
+        .collect();
+    let counts: serde_json::Map<String, serde_json::Value> = crate::health::counts(planned.health.values())
+        .into_iter()
+        .map(|(h, n)| (h.to_string(), n.into()))
+        .collect();
+    serde_json::json!({"objects": objects, "counts": counts})
+}
+
+fn waits_json(planned: &Planned) -> serde_json::Value {
+    let waits: Vec<serde_json::Value> = planned
+        .waits()
+        .into_iter()
+        .map(|(object, dep, status)| {
+            serde_json::json!({
+                "object": object,
+                "waitsFor": dep,
+                "health": status.health,
+                "reason": crate::apply::waits_text(dep, status),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(waits)
 }
 
 /// Say on stderr that Chronos was unreachable (its jobs were not compared); true if so.
@@ -142,7 +203,7 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<u8> {
         return Ok(super::EXIT_ERROR);
     };
     args::check_targets(&planned.desired, &args.target)?;
-    print_plan(&planned.plan, args.output, args.color.enabled(), args.show_unchanged)?;
+    print_plan(&planned, args.output, args.color.enabled(), args.show_unchanged)?;
     if report_unreachable(&planned) {
         // A saved plan must be whole: one missing every job would be applied as such.
         return Ok(super::EXIT_ERROR);

@@ -57,7 +57,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH", env = "MESOSYNC_WEBHOOK_PATH")]
     pub webhook_path: Option<String>,
     /// Send notifications (reconcile applied / failed / recovered, drift, prune refused,
-    /// leadership) to a receiver; repeatable. FORMAT is `generic` (JSON, signed with
+    /// leadership, objects degraded / healthy again) to a receiver; repeatable. FORMAT is `generic` (JSON, signed with
     /// `secret-env=VAR` or `secret-file=PATH`) or `slack` (Slack, Mattermost, Rocket.Chat);
     /// URL may be `env:VAR` or `file:PATH`; `events=applied+failed…` filters. See
     /// docs/notifications.md.

@@ -13,6 +13,7 @@ use tokio::sync::OnceCell;
 
 use super::error::ClientError;
 use super::http::{HttpClient, HttpConfig, Request, encode_segment};
+use crate::health::RunStates;
 use crate::model::live::{self, LiveObject};
 
 pub use crate::model::chronos::ChronosVersion;
@@ -100,6 +101,14 @@ impl ChronosClient {
         let req = Request::new(Method::GET, self.path("/jobs").await?);
         let body = self.http.send(&req).await?.body;
         self.http.decoded(&req, live::split_array(body))
+    }
+
+    /// Whether each job is running, queued or idle: `GET …/graph/csv` (every version;
+    /// see [`crate::health::chronos`]). The job listing does not carry it.
+    pub async fn run_states(&self) -> Result<RunStates, ClientError> {
+        let req = Request::new(Method::GET, self.path("/graph/csv").await?);
+        let body = self.http.send(&req).await?.body;
+        Ok(RunStates::parse_graph_csv(&String::from_utf8_lossy(&body)))
     }
 
     /// Create or fully replace a job: `POST …/dependency` if it has `parents`, else

@@ -195,10 +195,13 @@ impl MarathonClient {
         &self.http
     }
 
-    /// All apps, with ONE `GET /v2/apps`, optionally narrowed server-side with a
-    /// label selector (`MESOSYNC_OWNER==prod`).
+    /// All apps, with ONE `GET /v2/apps?embed=apps.lastTaskFailure`, optionally
+    /// narrowed server-side with a label selector (`MESOSYNC_OWNER==prod`). Marathon
+    /// adds the task counts and `deployments` whatever `embed` says (1.4–1.10
+    /// `AppsResource.index`: `+ Embed.Counts + Embed.Deployments`); the last task
+    /// failure, which health reads ([`crate::health::marathon`]), only when asked.
     pub async fn list_apps(&self, label_selector: Option<&str>) -> Result<Vec<LiveObject>, ClientError> {
-        let mut req = Request::new(Method::GET, "/v2/apps");
+        let mut req = Request::new(Method::GET, "/v2/apps").query("embed", "apps.lastTaskFailure");
         if let Some(sel) = label_selector {
             req = req.query("label", sel);
         }

@@ -3,9 +3,9 @@
 //! said and only speaks on a change (a failure is announced once, not at every retry;
 //! an apply once per git revision; drift when the drifted set changes).
 //!
-//! Adding an event (object health, once `/status` carries it): a variant of
-//! [`EventKind`] (its name, severity), what the tracker must remember (the last health
-//! of each object), and a block in [`Tracker::observe`] comparing it with the report.
+//! Adding an event: a variant of [`EventKind`] (its name), what the tracker must
+//! remember, and a block in [`Tracker::observe`] comparing it with the report (object
+//! health, `degraded` / `healthy`, was added that way).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -13,6 +13,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::health::{Health, HealthStatus};
 use crate::model::ObjectRef;
 use crate::status::{FailureStage, GitRevision, ObjectState, ReconcileOutcome};
 
@@ -36,17 +37,24 @@ pub enum EventKind {
     PruneRefused,
     /// This replica became the HA leader, or stopped being it.
     Leadership,
+    /// Objects became Degraded (unhealthy tasks, tasks that keep failing, a job whose
+    /// last run failed).
+    Degraded,
+    /// Objects that were Degraded are Healthy again.
+    Healthy,
 }
 
 impl EventKind {
     /// Every kind, in the order of the docs.
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Applied,
         EventKind::Failed,
         EventKind::Recovered,
         EventKind::Drift,
         EventKind::PruneRefused,
         EventKind::Leadership,
+        EventKind::Degraded,
+        EventKind::Healthy,
     ];
 
     /// The name in `--notify … events=` and in payloads.
@@ -58,6 +66,8 @@ impl EventKind {
             EventKind::Drift => "drift",
             EventKind::PruneRefused => "prune-refused",
             EventKind::Leadership => "leadership",
+            EventKind::Degraded => "degraded",
+            EventKind::Healthy => "healthy",
         }
     }
 
@@ -183,6 +193,8 @@ pub struct Tracker {
     failing: Option<Failing>,
     drifted: BTreeSet<ObjectRef>,
     prune_refused: Option<String>,
+    /// Objects announced Degraded and not Healthy since.
+    degraded: BTreeSet<ObjectRef>,
 }
 
 fn short(revision: Option<&GitRevision>) -> String {
@@ -298,6 +310,33 @@ impl Tracker {
             events.push(event(EventKind::PruneRefused, Severity::Warning, message, objects));
         }
         self.prune_refused = refused;
+
+        // Health: an object turning Degraded is announced once; once Healthy again, so
+        // is its recovery (Progressing in between — a redeploy — is neither). An
+        // object gone from the report is forgotten.
+        let degraded_now: Vec<(&ObjectRef, &HealthStatus)> =
+            report.health.iter().filter(|(_, h)| h.health == Health::Degraded).collect();
+        let newly: Vec<EventObject> = degraded_now
+            .iter()
+            .filter(|(o, _)| !self.degraded.contains(*o))
+            .map(|(o, h)| EventObject::new(o, h.to_string()))
+            .collect();
+        let healthy: Vec<EventObject> = self
+            .degraded
+            .iter()
+            .filter(|o| report.health.get(*o).is_some_and(|h| h.health == Health::Healthy))
+            .map(|o| EventObject::new(o, Health::Healthy.to_string()))
+            .collect();
+        self.degraded.retain(|o| report.health.get(o).is_some_and(|h| h.health != Health::Healthy));
+        self.degraded.extend(degraded_now.iter().map(|(o, _)| (*o).clone()));
+        if !newly.is_empty() {
+            let message = format!("{} degraded{at}", plural(newly.len(), "object"));
+            events.push(event(EventKind::Degraded, Severity::Error, message, newly));
+        }
+        if !healthy.is_empty() {
+            let message = format!("{} healthy again{at}", plural(healthy.len(), "object"));
+            events.push(event(EventKind::Healthy, Severity::Info, message, healthy));
+        }
         events
     }
 }
@@ -433,6 +472,40 @@ mod tests {
         assert!(observe(&mut t, None, false, refused("too many")).is_empty());
         assert!(observe(&mut t, None, false, wrote(&[])).is_empty());
         assert_eq!(kinds(&observe(&mut t, None, false, refused("too many"))), [EventKind::PruneRefused]);
+    }
+
+    #[test]
+    fn degraded_objects_are_announced_once_and_their_recovery_once() {
+        let mut t = Tracker::default();
+        let health = |states: &[(&str, Health)]| -> ReconcileOutcome {
+            Ok(ReconcileReport {
+                health: states
+                    .iter()
+                    .map(|(id, h)| (ObjectRef::app(*id), HealthStatus::new(*h, "0/1 tasks healthy")))
+                    .collect(),
+                ..Default::default()
+            })
+        };
+        assert!(observe(&mut t, None, false, health(&[("/a", Health::Healthy)])).is_empty());
+        let events =
+            observe(&mut t, None, false, health(&[("/a", Health::Degraded), ("/b", Health::Progressing)]));
+        assert_eq!(events, [(EventKind::Degraded, "1 object degraded".into())]);
+        assert!(observe(&mut t, None, false, health(&[("/a", Health::Degraded)])).is_empty(), "said once");
+        assert!(
+            observe(&mut t, None, false, health(&[("/a", Health::Progressing)])).is_empty(),
+            "redeploying"
+        );
+        let events =
+            observe(&mut t, None, false, health(&[("/a", Health::Healthy), ("/b", Health::Degraded)]));
+        assert_eq!(kinds(&events), [EventKind::Degraded, EventKind::Healthy]);
+        assert!(
+            observe(&mut t, None, false, health(&[("/a", Health::Healthy)])).is_empty(),
+            "/b gone: forgotten"
+        );
+        assert_eq!(
+            kinds(&observe(&mut t, None, false, health(&[("/b", Health::Degraded)]))),
+            [EventKind::Degraded]
+        );
     }
 
     #[test]

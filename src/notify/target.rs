@@ -271,7 +271,7 @@ mod tests {
         let t = parse("generic=http://127.0.0.1:9000/hook", 1, &lookup()).unwrap();
         assert_eq!(
             (t.name.as_str(), t.format, t.events.len(), t.key.is_none()),
-            ("generic-1", Format::Generic, 6, true)
+            ("generic-1", Format::Generic, 8, true)
         );
         let t = parse(
             "generic=http://127.0.0.1:9000/hook,name=ops,events=applied+failed+recovered,secret-file=/run/key",

@@ -243,6 +243,7 @@ fn unchanged(
     Action {
         live_version,
         secrets: d.secrets.clone(),
+        timeout: d.sync.timeout.map(crate::model::Timeout::duration),
         next_runs: live_head.map(|h| system::of(d.object.kind).next_runs_listed(h, now)).unwrap_or_default(),
         ..Action::new(d.object.clone(), Decision::Equal, Impact::None)
     }

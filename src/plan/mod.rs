@@ -99,6 +99,10 @@ pub struct Action {
     pub live_version: Option<String>,
     /// Objects that must be done first (they are in earlier waves).
     pub depends_on: Vec<ObjectRef>,
+    /// Dependencies this plan leaves as they are (no write of their own, so no wave):
+    /// apply writes this object only once they are ready (an app Healthy). Never
+    /// serialized: a saved plan is applied through a fresh plan.
+    pub awaits: Vec<ObjectRef>,
     /// Ordering wave: all actions of wave n run before any of wave n+1.
     pub wave: usize,
     /// For scheduled Chronos jobs: the next three run times.
@@ -110,6 +114,10 @@ pub struct Action {
     /// The masked, normalized documents the changes were computed from, for the
     /// unified-diff rendering. Never holds a secret value.
     pub preview: Option<Preview>,
+    /// The object's `sync.timeout`: how long its write (an app: deployment and health)
+    /// and its dependants' wait for it may take. Never serialized (a saved plan is
+    /// applied through a fresh plan of the manifests).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// An [`Action`] as a plan file holds it.
@@ -202,10 +210,12 @@ impl<'de> Deserialize<'de> for Action {
             body: w.body,
             live_version: w.live_version,
             depends_on: w.depends_on,
+            awaits: Vec::new(),
             wave: w.wave,
             next_runs: w.next_runs,
             secrets: Default::default(),
             preview: w.preview,
+            timeout: None,
         })
     }
 }
@@ -231,10 +241,12 @@ impl Action {
             body: None,
             live_version: None,
             depends_on: Vec::new(),
+            awaits: Vec::new(),
             wave: 0,
             next_runs: Vec::new(),
             secrets: Default::default(),
             preview: None,
+            timeout: None,
         }
     }
 
@@ -487,7 +499,10 @@ mod tests {
         let plan = compute(&desired, &live, &PlanOptions::default(), now());
         let b = plan.action(&ObjectRef::app("/b")).unwrap();
         assert_eq!((b.kind(), b.wave, b.depends_on.len()), (ActionKind::Create, 0, 0));
+        // No wave waits for it, but apply checks it is ready before writing /b.
+        assert_eq!(b.awaits, [ObjectRef::app("/a")]);
         assert_eq!(plan.action(&ObjectRef::app("/a")).unwrap().kind(), ActionKind::NoOp);
+        assert!(plan.action(&ObjectRef::app("/a")).unwrap().awaits.is_empty());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! (lower first); inside a group an action's wave is one more than the latest wave of
 //! the writes it depends on (topological levels). Deletes come after everything else,
 //! children before parents. Only writes take a wave of their own: an unchanged object
-//! is already in place, so nothing waits for it. Cycles (rejected by the loader
+//! is already in place, so no wave waits for it — a write names it in `awaits`
+//! instead, and apply checks it is ready (an app Healthy) before writing. Cycles (rejected by the loader
 //! anyway) are cut where they close, never followed forever.
 
 use std::collections::{BTreeMap, HashMap};
@@ -47,6 +48,24 @@ pub(super) fn order(planned: Vec<Node>) -> Vec<Action> {
             e.sort_unstable();
             e.dedup();
             e
+        })
+        .collect();
+
+    // Dependencies in the plan that are not written: in place, to be ready.
+    let mut awaits: Vec<Vec<ObjectRef>> = (0..n)
+        .map(|i| {
+            if !is_write(i) || is_delete(i) {
+                return Vec::new();
+            }
+            let mut a: Vec<ObjectRef> = planned[i]
+                .edges
+                .iter()
+                .filter(|r| index.get(&(false, (*r).clone())).is_some_and(|&j| j != i && !is_write(j)))
+                .cloned()
+                .collect();
+            a.sort();
+            a.dedup();
+            a
         })
         .collect();
 
@@ -95,6 +114,7 @@ pub(super) fn order(planned: Vec<Node>) -> Vec<Action> {
             edges[*i].iter().filter(|&&j| wave[j] < wave[*i]).map(|&j| refs[j].clone()).collect();
         deps.sort();
         action.depends_on = deps;
+        action.awaits = std::mem::take(&mut awaits[*i]);
     }
     actions.sort_by(|a, b| (a.2.wave, a.1, &a.2.object).cmp(&(b.2.wave, b.1, &b.2.object)));
     actions.into_iter().map(|(_, _, a)| a).collect()

@@ -15,6 +15,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::GitRevision;
+use crate::health::HealthStatus;
 use crate::model::ObjectRef;
 use crate::plan::{ActionKind, Summary};
 
@@ -175,6 +176,8 @@ pub struct ReconcileReport {
     /// deletes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prune_refused: Option<PruneRefused>,
+    /// The live health of every object, as listed (or as read after its write).
+    pub health: BTreeMap<ObjectRef, HealthStatus>,
 }
 
 /// Deletes the prune guard refused: why, and which objects they were.

@@ -10,6 +10,7 @@
 //! | `mesosync_api_errors_total` | counter | `system` |
 //! | `mesosync_drifted_objects` | gauge | |
 //! | `mesosync_failed_objects` | gauge | |
+//! | `mesosync_objects_health` | gauge | `kind` = MarathonApp, ChronosJob; `health` = Healthy, Progressing, Degraded, Suspended, Missing, Unknown |
 //! | `mesosync_last_success_timestamp_seconds` | gauge | |
 //! | `mesosync_git_revision` | gauge (always 1) | `commit` |
 //! | `mesosync_git_dirty` | gauge | |
@@ -27,6 +28,7 @@ use prometheus_client::registry::Registry;
 
 use super::GitRevision;
 use super::contract::{OutcomeKind, ReconcileOutcome};
+use crate::model::ObjectKind;
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -40,6 +42,7 @@ pub struct Metrics {
     api_errors: Family<Labels, Counter>,
     drifted: Gauge,
     failed: Gauge,
+    health: Family<Labels, Gauge>,
     last_success: Gauge<f64, AtomicU64>,
     git_revision: Family<Labels, Gauge>,
     git_dirty: Gauge,
@@ -69,6 +72,7 @@ impl Metrics {
             api_errors: Family::default(),
             drifted: Gauge::default(),
             failed: Gauge::default(),
+            health: Family::default(),
             last_success: Gauge::default(),
             git_revision: Family::default(),
             git_dirty: Gauge::default(),
@@ -96,6 +100,11 @@ impl Metrics {
             metrics.drifted.clone(),
         );
         registry.register("failed_objects", "Objects whose last write failed", metrics.failed.clone());
+        registry.register(
+            "objects_health",
+            "Managed objects by kind and live health (as of the last reconcile that listed live state)",
+            metrics.health.clone(),
+        );
         registry.register(
             "last_success_timestamp_seconds",
             "Unix time of the last reconcile that loaded, listed and applied without error",
@@ -135,6 +144,13 @@ impl Metrics {
                     self.writes.get_or_create(&labels).inc();
                 }
                 self.drifted.set(report.drifted() as i64);
+                for kind in ObjectKind::ALL {
+                    let of_kind = report.health.iter().filter(|(o, _)| o.kind == *kind).map(|(_, h)| h);
+                    for (health, n) in crate::health::counts(of_kind) {
+                        let labels = vec![("kind", kind.to_string()), ("health", health.to_string())];
+                        self.health.get_or_create(&labels).set(n as i64);
+                    }
+                }
                 self.failed.set(report.failed().count() as i64);
                 &report.api_errors
             }
@@ -173,6 +189,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::health::{Health, HealthStatus};
     use crate::model::ObjectRef;
     use crate::plan::ActionKind;
     use crate::status::contract::{ApiError, AppliedWrite, ObjectState, ReconcileReport};
@@ -192,10 +209,25 @@ mod tests {
                 AppliedWrite { object: ObjectRef::job("j"), action: ActionKind::Create },
             ],
             api_errors: vec![ApiError { system: "marathon".into(), message: "409 locked".into() }],
+            health: [
+                (ObjectRef::app("/a"), HealthStatus::new(Health::Healthy, "1/1 tasks running")),
+                (ObjectRef::app("/b"), HealthStatus::new(Health::Degraded, "0/1 tasks running")),
+                (ObjectRef::job("j"), HealthStatus::new(Health::Healthy, "last run succeeded")),
+            ]
+            .into(),
             ..Default::default()
         };
         let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         metrics.record(&Ok(report), Duration::from_millis(250), at);
+        let text = metrics.encode();
+        for line in [
+            "mesosync_objects_health{kind=\"MarathonApp\",health=\"Healthy\"} 1",
+            "mesosync_objects_health{kind=\"MarathonApp\",health=\"Degraded\"} 1",
+            "mesosync_objects_health{kind=\"MarathonApp\",health=\"Missing\"} 0",
+            "mesosync_objects_health{kind=\"ChronosJob\",health=\"Healthy\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing `{line}` in\n{text}");
+        }
         metrics.record(&Ok(ReconcileReport::default()), Duration::from_millis(20), at);
         metrics.record_revision(Some(&GitRevision { commit: "abc123".into(), dirty: true }));
         let text = metrics.encode();

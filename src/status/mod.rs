@@ -24,6 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::health::Health;
 use crate::model::ObjectRef;
 use crate::plan::Summary;
 pub use contract::{
@@ -121,6 +122,21 @@ pub struct ObjectStatus {
     /// Pending retry after failures, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
+    /// Its live health, why, and since when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<ObjectHealth>,
+}
+
+/// One object's live health in `/status`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ObjectHealth {
+    /// `Healthy`, `Progressing`, `Degraded`, `Suspended`, `Missing` or `Unknown`.
+    pub status: Health,
+    /// Why, in words.
+    pub reason: String,
+    /// Since when it has had this status, as far as this controller has seen: the end
+    /// of the first reconcile that found it so (its reason may change meanwhile).
+    pub since: DateTime<Utc>,
 }
 
 /// A pending retry.
@@ -257,15 +273,26 @@ impl StatusStore {
                     s.stuck = None;
                     last.summary = Some(report.summary);
                     last.writes = report.writes.clone();
-                    s.objects = report
+                    let before: BTreeMap<&ObjectRef, &ObjectHealth> =
+                        s.objects.iter().filter_map(|o| Some((&o.object, o.health.as_ref()?))).collect();
+                    let objects = report
                         .objects
                         .iter()
                         .map(|(object, state)| ObjectStatus {
                             object: object.clone(),
                             state: state.clone(),
                             retry: done.retries.get(object).cloned(),
+                            health: report.health.get(object).map(|h| ObjectHealth {
+                                status: h.health,
+                                reason: h.reason.clone(),
+                                since: before
+                                    .get(object)
+                                    .filter(|b| b.status == h.health)
+                                    .map_or(finished_at, |b| b.since),
+                            }),
                         })
                         .collect();
+                    s.objects = objects;
                     for (object, error) in report.failed() {
                         push_error(s, finished_at, Some(object.clone()), error.clone());
                     }
@@ -329,6 +356,34 @@ mod tests {
         finish(&store, 2, &Ok(ReconcileReport::default()));
         assert!(store.is_ready());
         assert!(store.snapshot().last_success_at.is_some());
+    }
+
+    #[test]
+    fn health_since_is_kept_while_the_status_stays() {
+        use crate::health::HealthStatus;
+        let store = StatusStore::new(Path::new("m"), false);
+        let report = |health: Health, reason: &str| ReconcileReport {
+            objects: [(ObjectRef::app("/a"), crate::status::ObjectState::Synced)].into(),
+            health: [(ObjectRef::app("/a"), HealthStatus::new(health, reason))].into(),
+            ..ReconcileReport::default()
+        };
+        let health = |store: &StatusStore| store.snapshot().objects[0].health.clone().unwrap();
+        finish(&store, 1, &Ok(report(Health::Progressing, "0/1 tasks running")));
+        let long_ago = DateTime::from_timestamp(1_000_000_000, 0).unwrap();
+        store.update(|s| s.objects[0].health.as_mut().unwrap().since = long_ago);
+        let first = health(&store);
+        finish(&store, 2, &Ok(report(Health::Progressing, "0/1 tasks running, 1 staged")));
+        let second = health(&store);
+        assert_eq!(second.since, long_ago, "same status, same since");
+        assert_eq!(first.since, long_ago);
+        assert_eq!(second.reason, "0/1 tasks running, 1 staged");
+        finish(&store, 3, &Ok(report(Health::Healthy, "1/1 tasks running")));
+        let third = health(&store);
+        assert_eq!(third.status, Health::Healthy);
+        assert!(third.since > long_ago, "a new status starts a new since");
+        let json = serde_json::to_value(store.snapshot().objects[0].clone()).unwrap();
+        assert_eq!(json["health"]["status"], "Healthy");
+        assert_eq!(json["health"]["reason"], "1/1 tasks running");
     }
 
     #[test]

@@ -228,7 +228,8 @@ async fn writes_send_the_documented_queries() {
         vec![
             "PUT /v2/apps/g/a?partialUpdate=false",
             "PUT /v2/apps/g/a?force=true",
-            "GET /v2/apps?label=MESOSYNC_OWNER%3D%3Dprod",
+            // The last task failure, for health (counts and deployments come anyway).
+            "GET /v2/apps?embed=apps.lastTaskFailure&label=MESOSYNC_OWNER%3D%3Dprod",
         ]
     );
 }

@@ -113,7 +113,18 @@ async fn fresh_cluster_apply_converges_and_a_second_apply_writes_nothing() {
     assert_eq!(code, 0, "diff after apply must be empty:\n{stdout}\n{stderr}");
     assert_eq!(summary_line(&stdout), "0 to create, 0 to update (0 restart), 0 to scale, 0 to delete");
     let log = h.sandbox.requests();
-    assert_eq!(log.len(), 2, "a no-op diff costs one GET per system: {log:?}");
+    // One GET per system, plus Chronos's run states (for health: the job listing does
+    // not say which job is running).
+    // (Marathon and Chronos are listed at once: in either order.)
+    let mut seen: Vec<String> = log.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["GET /scheduler/graph/csv", "GET /scheduler/jobs", "GET /v2/apps"],
+        "a no-op diff costs one GET per system and one for run states: {log:?}"
+    );
+    let apps = log.iter().find(|r| r.path == "/v2/apps").unwrap();
+    assert_eq!(apps.query, "embed=apps.lastTaskFailure");
 
     h.sandbox.reset_requests();
     let (code, stdout, _) = tokio::task::block_in_place(|| {
@@ -122,7 +133,7 @@ async fn fresh_cluster_apply_converges_and_a_second_apply_writes_nothing() {
     assert_eq!(code, 0);
     let log = h.sandbox.requests();
     assert!(writes(&log).is_empty(), "second apply wrote: {:?}", writes(&log));
-    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log.len(), 3, "{log:?}");
     assert!(stdout.contains("0 to create, 0 to update (0 restart), 0 to scale, 0 to delete"), "{stdout}");
 }
 

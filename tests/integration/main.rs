@@ -13,6 +13,7 @@ mod fake_reconcile;
 mod ha;
 mod ha_e2e;
 mod harness;
+mod health;
 mod human_logs;
 mod import;
 mod layering;

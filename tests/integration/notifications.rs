@@ -350,3 +350,41 @@ fn controller_sighup(controller: &Controller) {
     let pid = controller.child.id().unwrap().to_string();
     std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_turning_degraded_then_healthy_again_is_notified_once_each() {
+    use mesosync::emulator::{DeploymentOutcome, FaultRule};
+    let sb = support::sandbox(Duration::from_millis(50)).await;
+    sb.faults().add(FaultRule {
+        deployment: Some(DeploymentOutcome::Fail),
+        app_id_prefix: Some("/deg/db".into()),
+        ..FaultRule::default()
+    });
+    let recv = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("db.yaml"), support::app_yaml("/deg/db", 1)).unwrap();
+    let target = format!("generic={}/health,events=degraded+healthy", recv.base);
+    let controller =
+        start_controller_cmd(support::command(&sb, "run", dir.path()), &["--notify", &target], &[]).await;
+    recv.wait_kinds("/health", "the degraded app", &["degraded"]).await;
+    let degraded = &recv.events("/health")[0];
+    assert_eq!(degraded["severity"], "error");
+    assert_eq!(degraded["objects"][0]["id"], "/deg/db");
+    let detail = degraded["objects"][0]["detail"].as_str().unwrap();
+    assert!(detail.starts_with("Degraded: "), "{detail}");
+    // Retries and resyncs that find it still Degraded say nothing more.
+    let reconciles = controller.status().await["reconciles"].as_u64().unwrap();
+    controller_sighup(&controller);
+    eventually(Duration::from_secs(20), "another reconcile", || async {
+        controller.status().await["reconciles"].as_u64().unwrap() > reconciles
+    })
+    .await;
+    assert_eq!(recv.kinds("/health"), ["degraded"]);
+
+    // Its tasks run again after the next deployment (a scale): Healthy, said once.
+    sb.faults().clear();
+    std::fs::write(dir.path().join("db.yaml"), support::app_yaml("/deg/db", 2)).unwrap();
+    recv.wait_kinds("/health", "the recovery", &["degraded", "healthy"]).await;
+    assert_eq!(recv.events("/health")[1]["objects"][0]["id"], "/deg/db");
+    assert_eq!(controller.stop().await.code, 0);
+}

@@ -58,6 +58,7 @@ fn partial_report() -> ReconcileReport {
         api_errors: vec![ApiError { system: "marathon".into(), message: "422 Object is not valid".into() }],
         cancelled: false,
         prune_refused: None,
+        health: Default::default(),
     }
 }
 
