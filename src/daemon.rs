@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::runtime::{Controller, Reconcile, RuntimeConfig, RuntimeError, Trigger};
+use crate::server::ui::{self, Ui, actions::Actions};
 use crate::server::webhook::Webhook;
 use crate::server::{ServeLimits, ServerState, router, serve_router};
 
@@ -39,6 +40,17 @@ pub async fn run_with_webhook(
     controller: Controller,
     listener: TcpListener,
     webhook: Option<Webhook>,
+) -> Result<(), RuntimeError> {
+    run_with_ui(controller, listener, webhook, None).await
+}
+
+/// [`run_with_webhook`], with the dashboard's actions (`--ui-actions`) when given. The
+/// dashboard itself ([`crate::server::ui`]) is always served, at `/`.
+pub async fn run_with_ui(
+    controller: Controller,
+    listener: TcpListener,
+    webhook: Option<Webhook>,
+    actions: Option<Actions>,
 ) -> Result<(), RuntimeError> {
     let shutdown = controller.shutdown_token();
     let triggers = controller.triggers();
@@ -78,13 +90,14 @@ pub async fn run_with_webhook(
         header_timeout: config.header_timeout,
         shutdown_grace: config.shutdown_grace,
     };
-    let mut routes = router(state);
+    let ui = Ui { status: controller.status(), actions };
+    let mut routes = router(state).merge(ui::routes(ui));
     match webhook {
         Some(hook) => {
-            info!(%addr, webhook = hook.path(), "serving /healthz /readyz /status /metrics and the push webhook");
+            info!(%addr, webhook = hook.path(), "serving the dashboard, /healthz /readyz /status /metrics and the push webhook");
             routes = routes.merge(Arc::new(hook).routes());
         }
-        None => info!(%addr, "serving /healthz /readyz /status /metrics"),
+        None => info!(%addr, "serving the dashboard, /healthz /readyz /status /metrics"),
     }
     let server = tokio::spawn(serve_router(listener, routes, limits, shutdown.clone().cancelled_owned()));
     let result = tokio::select! {

@@ -21,13 +21,14 @@ use tokio_util::sync::CancellationToken;
 use crate::apply::{self, ApplyOptions, ApplyReport, Outcome, ProgressSink, WriteFence};
 use crate::client::{ClientError, Clients};
 use crate::health::{self, HealthMap, HealthStatus};
-use crate::model::{DesiredState, LiveObject, LiveState, ObjectRef};
+use crate::model::{DesiredState, LiveObject, LiveState, Location, ObjectRef};
 use crate::plan::{self, Decision, HoldReason, Plan, PlanOptions};
 use crate::runtime::{
     ApiError, AppliedWrite, BoxFuture, FailureStage, ObjectState, PruneRefused, Reconcile, ReconcileContext,
     ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue,
 };
 use crate::source::{self, LoadErrors, LoadOptions};
+use crate::status::history::{self, ObjectDetail, ReportDetails, WriteRecord};
 
 /// Why a reconcile stopped before planning.
 #[derive(Debug, thiserror::Error)]
@@ -481,6 +482,66 @@ fn prune_refused(plan: &Plan) -> Option<PruneRefused> {
     Some(PruneRefused { reason, objects })
 }
 
+/// What the dashboard shows of each planned object: its action, held reason, changes
+/// (already masked by the diff) with their file:line, where its manifest is, next runs.
+fn dashboard_details(planned: &Planned) -> ReportDetails {
+    let sources: HashMap<&ObjectRef, Location> =
+        planned.desired.objects().map(|d| (&d.object, d.locate(""))).collect();
+    let mut details = ReportDetails::default();
+    let mut budget = history::CHANGE_BUDGET;
+    for action in &planned.plan.actions {
+        let held = match &action.decision {
+            Decision::Hold(reason) => Some(reason.to_string()),
+            _ => None,
+        };
+        let detail = ObjectDetail {
+            action: Some(action.kind()),
+            impact: Some(action.impact),
+            held,
+            source: sources.get(&action.object).cloned(),
+            // A create's changes are every field of the manifest: not worth the budget
+            // that real drift needs (a first dry run would spend it all on creates).
+            changes: if action.kind() == plan::ActionKind::Create {
+                Vec::new()
+            } else {
+                action.changes.clone()
+            },
+            changes_dropped: 0,
+            next_runs: action.next_runs.clone(),
+            depends_on: action.depends_on.clone(),
+        };
+        details.insert(action.object.clone(), detail, &mut budget);
+    }
+    details
+}
+
+/// One attempted write, for the dashboard's log (with the changes of an update).
+fn write_record(
+    object: &apply::ObjectReport,
+    action: Option<&plan::Action>,
+    at: DateTime<Utc>,
+) -> WriteRecord {
+    let mut changes: Vec<_> = match (object.kind, action) {
+        (plan::ActionKind::Update | plan::ActionKind::Scale, Some(a)) => {
+            a.changes.iter().take(history::MAX_WRITE_CHANGES).cloned().collect()
+        }
+        _ => Vec::new(),
+    };
+    changes.iter_mut().for_each(history::cut_values);
+    WriteRecord {
+        at,
+        reconcile: 0,
+        revision: None,
+        object: object.object.clone(),
+        action: object.kind,
+        outcome: object.outcome.to_string(),
+        ok: object.outcome.is_ok(),
+        deployment_id: object.deployment_id.clone(),
+        duration_ms: u64::try_from(object.duration.as_millis()).unwrap_or(u64::MAX),
+        changes,
+    }
+}
+
 fn outcome_state(outcome: &Outcome) -> Option<ObjectState> {
     match outcome {
         Outcome::Applied | Outcome::Unchanged => None,
@@ -515,6 +576,7 @@ impl Reconcile for Pipeline {
                     .objects
                     .insert(action.object.clone(), planned_state(action, dry_run, &ctx.backing_off));
             }
+            report.details = dashboard_details(&planned);
             if let Some(e) = &planned.chronos_unreachable {
                 report.api_errors.push(ApiError { system: e.system().into(), message: e.to_string() });
                 for job in planned.jobs_not_reconciled() {
@@ -534,7 +596,14 @@ impl Reconcile for Pipeline {
                 .execute_planned(&plan, &planned.health, Some(ctx.cancel.clone()), &apply::TracingProgress)
                 .await;
             report.health.extend(health_after(&applied));
+            let written_at = Utc::now();
+            let actions: HashMap<&ObjectRef, &plan::Action> =
+                plan.actions.iter().map(|a| (&a.object, a)).collect();
             for object in &applied.objects {
+                if object.attempts > 0 || object.outcome == Outcome::Applied {
+                    let action = actions.get(&object.object).copied();
+                    report.details.writes.push(write_record(object, action, written_at));
+                }
                 if object.outcome == Outcome::Applied {
                     report.writes.push(AppliedWrite { object: object.object.clone(), action: object.kind });
                 }

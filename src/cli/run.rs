@@ -19,6 +19,7 @@ use crate::emulator::{self, ChronosVersion as SandboxChronos, SandboxConfig};
 use crate::ha::{LeaderElection, Role};
 use crate::notify::{self, Event, Notifier};
 use crate::runtime::{self, Controller, GitPullConfig, LogFormat, RuntimeConfig, Trigger};
+use crate::server::ui::actions as ui_actions;
 use crate::server::webhook::{self, Secret, Webhook};
 
 /// Arguments of `mesosync run`.
@@ -63,6 +64,11 @@ pub struct RunArgs {
     /// docs/notifications.md.
     #[arg(long, value_name = "FORMAT=URL[,OPTION=VALUE…]")]
     pub notify: Vec<String>,
+    /// Turn on the dashboard's actions ("reconcile now", "refresh from git"), allowed
+    /// only with the token (environment: MESOSYNC_UI_TOKEN, or MESOSYNC_UI_TOKEN_FILE
+    /// naming a file). The read-only pages are always served at /.
+    #[arg(long, env = "MESOSYNC_UI_ACTIONS")]
+    pub ui_actions: bool,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "MESOSYNC_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -140,34 +146,55 @@ pub const WEBHOOK_SECRET_ENV: &str = "MESOSYNC_WEBHOOK_SECRET";
 /// The environment variable naming a file holding the webhook secret.
 pub const WEBHOOK_SECRET_FILE_ENV: &str = "MESOSYNC_WEBHOOK_SECRET_FILE";
 
+/// The environment variable holding the dashboard token.
+pub const UI_TOKEN_ENV: &str = "MESOSYNC_UI_TOKEN";
+/// The environment variable naming a file holding the dashboard token.
+pub const UI_TOKEN_FILE_ENV: &str = "MESOSYNC_UI_TOKEN_FILE";
+
+/// A secret from the environment variable `env`, or the file named by `file_env`
+/// (trailing newlines dropped); never both, never empty. `what` names it in errors.
+fn secret_from_env(what: &str, env: &str, file_env: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    let from_env = std::env::var_os(env).filter(|v| !v.is_empty());
+    let file = std::env::var_os(file_env).filter(|v| !v.is_empty()).map(PathBuf::from);
+    match (from_env, &file) {
+        (Some(_), Some(_)) => anyhow::bail!("the {what} is set twice: {env} and {file_env}"),
+        (Some(value), None) => Ok(Some(value.into_encoded_bytes())),
+        (None, Some(file)) => {
+            let mut value =
+                std::fs::read(file).with_context(|| format!("reading the {what} file {}", file.display()))?;
+            while value.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                value.pop();
+            }
+            if value.is_empty() {
+                anyhow::bail!("the {what} file {} is empty", file.display());
+            }
+            Ok(Some(value))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 impl RunArgs {
+    /// The dashboard token (`--ui-actions` needs one; without `--ui-actions` the
+    /// actions stay off whatever is set).
+    fn ui_token(&self) -> anyhow::Result<Option<Secret>> {
+        if !self.ui_actions {
+            return Ok(None);
+        }
+        match secret_from_env("dashboard token", UI_TOKEN_ENV, UI_TOKEN_FILE_ENV)? {
+            Some(token) => Ok(Some(Secret::new(token)?)),
+            None => anyhow::bail!(
+                "--ui-actions needs a token ({UI_TOKEN_ENV} or {UI_TOKEN_FILE_ENV}); refusing to serve actions unauthenticated"
+            ),
+        }
+    }
+
     /// The webhook secret, from MESOSYNC_WEBHOOK_SECRET or the file named by
     /// MESOSYNC_WEBHOOK_SECRET_FILE (environment only, never a flag), and the checks
     /// around it: no secret, no receiver (a path alone is an error); a receiver needs
     /// --git-pull.
     fn webhook_secret(&self) -> anyhow::Result<Option<Secret>> {
-        let from_env = std::env::var_os(WEBHOOK_SECRET_ENV).filter(|v| !v.is_empty());
-        let file = std::env::var_os(WEBHOOK_SECRET_FILE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
-        let secret = match (from_env, &file) {
-            (Some(_), Some(_)) => {
-                anyhow::bail!(
-                    "the webhook secret is set twice: {WEBHOOK_SECRET_ENV} and {WEBHOOK_SECRET_FILE_ENV}"
-                )
-            }
-            (Some(value), None) => Some(value.into_encoded_bytes()),
-            (None, Some(file)) => {
-                let mut value = std::fs::read(file)
-                    .with_context(|| format!("reading the webhook secret file {}", file.display()))?;
-                while value.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                    value.pop();
-                }
-                if value.is_empty() {
-                    anyhow::bail!("the webhook secret file {} is empty", file.display());
-                }
-                Some(value)
-            }
-            (None, None) => None,
-        };
+        let secret = secret_from_env("webhook secret", WEBHOOK_SECRET_ENV, WEBHOOK_SECRET_FILE_ENV)?;
         match (secret, &self.webhook_path, &self.git_pull) {
             (None, Some(path), _) => anyhow::bail!(
                 "--webhook-path {path}: the webhook receiver needs a secret ({WEBHOOK_SECRET_ENV} or {WEBHOOK_SECRET_FILE_ENV}); refusing to serve it unauthenticated"
@@ -262,6 +289,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         None => None,
     };
     let webhook_secret = args.webhook_secret()?;
+    let ui_token = args.ui_token()?;
     let mut pipeline = args::pipeline(args.dir.clone(), &args.target, &args.plan, &args.apply)?;
     pipeline.plan.prune_delay = Some(args.prune_delay);
     if let Some(election) = &election {
@@ -314,6 +342,15 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     if let Some(hook) = &webhook {
         controller.register_metrics(|registry| hook.register_metrics(registry));
     }
+    let actions = ui_token.map(|token| {
+        let triggers = controller.triggers();
+        let reconcile: ui_actions::Callback = Arc::new(move || triggers.send(Trigger::Requested));
+        let refresh: Option<ui_actions::Callback> = match &args.git_pull {
+            Some(_) => Some(Arc::new(controller.git_pull_now())),
+            None => None,
+        };
+        ui_actions::Actions::new(token, reconcile, refresh)
+    });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding the status server to {}", args.listen))?;
@@ -322,10 +359,11 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         "mesosync: reconciling {} — status at http://{addr}/status, metrics at http://{addr}/metrics",
         args.dir.display()
     );
+    outln!("mesosync: dashboard at http://{addr}/{}", if actions.is_some() { " (actions on)" } else { "" });
     if let Some(hook) = &webhook {
         println!("mesosync: push webhook at http://{addr}{}", hook.path());
     }
-    let result = daemon::run_with_webhook(controller, listener, webhook).await;
+    let result = daemon::run_with_ui(controller, listener, webhook, actions).await;
     if let Some(notifier) = notifier {
         notifier.shutdown(NOTIFY_GRACE).await;
     }

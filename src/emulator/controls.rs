@@ -12,6 +12,8 @@
 //! - `GET /_sandbox/chronos/outcomes`, `PUT /_sandbox/chronos/outcome` (server-wide run
 //!   default), `PUT|POST|DELETE /_sandbox/chronos/jobs/{name}/outcome` (one job's script)
 //! - `GET|DELETE /_sandbox/chronos/runs` (the run log)
+//! - `GET /_sandbox/marathon/outcomes`, `PUT|POST|DELETE /_sandbox/marathon/outcomes/{app id}`
+//!   (how an app's tasks behave, its deployment time)
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,7 +29,9 @@ use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 
 use super::clock::iso_millis;
-use super::{Clock, JobOutcome, RunDefaults, Seed, chronos::ChronosState, marathon::MarathonState};
+use super::{
+    AppOutcome, Clock, JobOutcome, RunDefaults, Seed, chronos::ChronosState, marathon::MarathonState,
+};
 
 /// Which emulated server answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -324,6 +328,11 @@ fn control_router(targets: ControlTargets) -> Router {
             put(set_job_outcome).post(set_job_outcome).delete(clear_job_outcome),
         )
         .route("/chronos/runs", get(job_runs).delete(clear_job_runs))
+        .route("/marathon/outcomes", get(app_outcomes))
+        .route(
+            "/marathon/outcomes/{*id}",
+            put(set_app_outcome).post(set_app_outcome).delete(clear_app_outcome),
+        )
         .with_state(targets)
 }
 
@@ -488,5 +497,29 @@ async fn job_runs(State(t): State<ControlTargets>) -> Response {
 
 async fn clear_job_runs(State(t): State<ControlTargets>) -> StatusCode {
     t.chronos.clear_run_log();
+    StatusCode::NO_CONTENT
+}
+
+async fn app_outcomes(State(t): State<ControlTargets>) -> Response {
+    json_response(StatusCode::OK, serde_json::to_value(t.marathon.app_outcomes()).unwrap_or_default())
+}
+
+/// The app id of a `/_sandbox/marathon/outcomes/{*id}` path, absolute.
+fn absolute_app_id(tail: &str) -> String {
+    format!("/{}", tail.trim_matches('/'))
+}
+
+async fn set_app_outcome(State(t): State<ControlTargets>, Path(id): Path<String>, body: Bytes) -> Response {
+    match serde_json::from_slice::<AppOutcome>(&body) {
+        Ok(outcome) => {
+            t.marathon.set_app_outcome(&absolute_app_id(&id), Some(outcome));
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(err) => bad_request(err),
+    }
+}
+
+async fn clear_app_outcome(State(t): State<ControlTargets>, Path(id): Path<String>) -> StatusCode {
+    t.marathon.set_app_outcome(&absolute_app_id(&id), None);
     StatusCode::NO_CONTENT
 }

@@ -33,6 +33,7 @@ use tokio::task::JoinHandle;
 pub use chronos::runs::{JobOutcome, JobRunEvent, RunDefaults, RunEventKind, RunResult, Trigger};
 pub use clock::Clock;
 pub use controls::{DeploymentOutcome, FaultRule, Faults, RecordedRequest, System};
+pub use marathon::outcome::{AppOutcome, TaskOutcome};
 
 /// The Chronos API generation an emulator instance serves. A real Chronos server
 /// serves exactly one, so the emulator does too: 2.x under `/scheduler/*`, 3.x under
@@ -293,6 +294,12 @@ impl Sandbox {
     pub fn kill_tasks(&self, app_id: &str) -> usize {
         let mut store = self.marathon.store();
         self.marathon.kill_tasks(&mut store, app_id, |_| true).map_or(0, |killed| killed.len())
+    }
+
+    /// Script how an app's new tasks behave and how long its deployments take (kept by
+    /// absolute app id: it may be set before the app exists); `None` resets it.
+    pub fn set_app_outcome(&self, app_id: &str, outcome: Option<AppOutcome>) {
+        self.marathon.set_app_outcome(app_id, outcome)
     }
 
     /// Script how the runs of a Chronos job end (kept by name: it may be set before the

@@ -170,6 +170,7 @@ impl Scheduler {
                     | Trigger::GitPull
                     | Trigger::Signal
                     | Trigger::Leadership
+                    | Trigger::Requested
                     | Trigger::Resync
             )
         });

@@ -3,6 +3,8 @@
 //! reconcile, revision, per-object state and drift, recent errors) and `/metrics`
 //! (Prometheus / OpenMetrics text).
 //!
+//! The web dashboard ([`ui`]) is served beside them at `/` (merged in by `daemon`).
+//!
 //! These four are read-only: they report what the controller wrote into the shared
 //! [`StatusStore`] and [`Metrics`]. The one route that acts is the optional push
 //! webhook ([`webhook`], merged in by `daemon`), which only calls the callback it was
@@ -15,6 +17,7 @@
 //! `shutdown_grace` for open requests. Only the webhook reads a request body (at most
 //! [`webhook::MAX_BODY`], within a time limit).
 
+pub mod ui;
 pub mod webhook;
 
 use std::collections::VecDeque;

@@ -60,7 +60,7 @@ pub enum WebhookError {
     EmptySecret,
     /// The path is not a plain absolute path or collides with the status endpoints.
     #[error(
-        "webhook path {0:?}: give an absolute path of letters, digits and `/_.-`, other than /healthz /readyz /status /metrics"
+        "webhook path {0:?}: give an absolute path of letters, digits and `/_.-`, other than /healthz /readyz /status /metrics and the dashboard's (/objects /object /history /ui/…)"
     )]
     BadPath(String),
 }
@@ -162,7 +162,7 @@ fn body_signed(signature: &[u8], body: &[u8], secret: &Secret) -> bool {
 
 /// `token == secret`, in time independent of where they differ and of their lengths:
 /// the HMACs (keyed by the secret) of both are compared with `verify_slice`.
-fn same_secret(token: &[u8], secret: &Secret) -> bool {
+pub(crate) fn same_secret(token: &[u8], secret: &Secret) -> bool {
     let mut expected = secret.mac();
     expected.update(&secret.0);
     let expected = expected.finalize().into_bytes();
@@ -340,7 +340,8 @@ impl Webhook {
         let plain = path.starts_with('/')
             && path.len() > 1
             && path.chars().all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c))
-            && !["/healthz", "/readyz", "/status", "/metrics"].contains(&path.trim_end_matches('/'));
+            && !["/healthz", "/readyz", "/status", "/metrics"].contains(&path.trim_end_matches('/'))
+            && !crate::server::ui::owns_path(path);
         if !plain {
             return Err(WebhookError::BadPath(path.to_string()));
         }

@@ -68,6 +68,8 @@ pub enum Trigger {
     RetryAfterError,
     /// This replica just became the leader (`--ha-zk`): reconcile at once.
     Leadership,
+    /// Someone asked for it (the dashboard's "reconcile now").
+    Requested,
 }
 
 impl fmt::Display for Trigger {
@@ -79,6 +81,7 @@ impl fmt::Display for Trigger {
             Trigger::LiveEvent => f.write_str("live-event"),
             Trigger::Signal => f.write_str("signal"),
             Trigger::Leadership => f.write_str("leadership"),
+            Trigger::Requested => f.write_str("requested"),
             Trigger::GitPull => f.write_str("git-pull"),
             Trigger::Retry(object) => write!(f, "retry {object}"),
             Trigger::RetryAfterError => f.write_str("retry-after-error"),
@@ -178,6 +181,9 @@ pub struct ReconcileReport {
     pub prune_refused: Option<PruneRefused>,
     /// The live health of every object, as listed (or as read after its write).
     pub health: BTreeMap<ObjectRef, HealthStatus>,
+    /// What the dashboard shows beyond `/status` (changes, holds, writes).
+    #[serde(skip)]
+    pub details: super::history::ReportDetails,
 }
 
 /// Deletes the prune guard refused: why, and which objects they were.

@@ -13,6 +13,7 @@
 //! across an `.await`.
 
 pub mod contract;
+pub mod history;
 pub mod metrics;
 pub mod revision;
 
@@ -72,6 +73,9 @@ pub struct Status {
     /// High availability (`--ha-zk`): this replica's role and the current leader.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ha: Option<serde_json::Value>,
+    /// What the dashboard shows beyond this document (details, history, writes).
+    #[serde(skip)]
+    pub dashboard: history::Dashboard,
 }
 
 /// The reconcile in progress.
@@ -200,6 +204,17 @@ impl StatusStore {
         self.update(|s| s.ha = Some(ha));
     }
 
+    /// Read the status in place (the dashboard reads a page of objects without copying
+    /// all of them). `read` must not block: the controller waits for the lock.
+    pub fn read<T>(&self, read: impl FnOnce(&Status) -> T) -> T {
+        read(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// A number that changes whenever the status does.
+    pub fn generation(&self) -> u64 {
+        self.read(|s| s.dashboard.generation)
+    }
+
     /// A copy of the current status.
     pub fn snapshot(&self) -> Status {
         self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
@@ -237,7 +252,9 @@ impl StatusStore {
 
     fn update(&self, change: impl FnOnce(&mut Status)) {
         // A panic while holding the lock leaves a consistent-enough status: keep going.
-        change(&mut self.0.write().unwrap_or_else(PoisonError::into_inner));
+        let mut status = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        change(&mut status);
+        status.dashboard.generation += 1;
     }
 
     /// A reconcile starts.
@@ -308,6 +325,7 @@ impl StatusStore {
             if outcome == OutcomeKind::Success {
                 s.last_success_at = Some(finished_at);
             }
+            history::record(s, &done, &last);
             s.retry = done.retry;
             s.last_reconcile = Some(last);
         });

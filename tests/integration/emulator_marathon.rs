@@ -581,7 +581,7 @@ async fn restart_info_leader_ping() {
 }
 
 /// Read SSE text until `done` holds or 5 s pass.
-async fn read_events(response: &mut reqwest::Response, done: impl Fn(&str) -> bool) -> String {
+pub async fn read_events(response: &mut reqwest::Response, done: impl Fn(&str) -> bool) -> String {
     let mut text = String::new();
     let deadline = Instant::now() + Duration::from_secs(5);
     // Stop only at a frame boundary, so the text always parses as whole frames.
@@ -801,34 +801,7 @@ async fn sending_version_rolls_back() {
 
 #[tokio::test]
 async fn the_sandbox_command_serves_until_sigterm() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mesosync"))
-        .args([
-            "sandbox",
-            "--marathon-addr",
-            "127.0.0.1:0",
-            "--chronos-addr",
-            "127.0.0.1:0",
-            "--chronos-version",
-            "3",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("mesosync sandbox starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut next_url = async |label: &str| -> String {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("the sandbox prints its URLs")
-            .expect("stdout readable")
-            .expect("a line");
-        let rest = line.strip_prefix(label).unwrap_or_else(|| panic!("{label} expected, got {line}"));
-        rest.split_whitespace().next().expect("a URL").to_owned()
-    };
-    let marathon = next_url("marathon:").await;
-    let chronos = next_url("chronos:").await;
+    let (mut child, marathon, chronos) = harness::spawn_sandbox(&["--chronos-version", "3"]).await;
     let http = reqwest::Client::new();
     assert_eq!(http.get(format!("{marathon}/ping")).send().await.unwrap().text().await.unwrap(), "pong");
     let jobs = http.get(format!("{chronos}/v1/scheduler/jobs")).send().await.unwrap();

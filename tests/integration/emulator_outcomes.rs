@@ -332,37 +332,9 @@ async fn the_run_controls_validate_and_the_log_can_be_cleared() {
 
 #[tokio::test]
 async fn the_sandbox_command_takes_run_timings() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mesosync"))
-        .args([
-            "sandbox",
-            "--marathon-addr",
-            "127.0.0.1:0",
-            "--chronos-addr",
-            "127.0.0.1:0",
-            "--controls",
-            "--job-run-duration",
-            "4321",
-            "--job-retry-delay",
-            "1234",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("mesosync sandbox starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut chronos = String::new();
-    while chronos.is_empty() {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("the sandbox prints its URLs")
-            .expect("stdout readable")
-            .expect("a line");
-        if let Some(rest) = line.strip_prefix("chronos:") {
-            chronos = rest.split_whitespace().next().expect("a URL").to_owned();
-        }
-    }
+    let (mut child, _, chronos) =
+        harness::spawn_sandbox(&["--controls", "--job-run-duration", "4321", "--job-retry-delay", "1234"])
+            .await;
     let outcomes: Value = reqwest::get(format!("{chronos}/_sandbox/chronos/outcomes"))
         .await
         .expect("served")
@@ -371,4 +343,129 @@ async fn the_sandbox_command_takes_run_timings() {
         .expect("JSON");
     assert_eq!(outcomes["default"], json!({"result": "succeed", "durationMs": 4321, "retryDelayMs": 1234}));
     child.kill().await.expect("killed");
+}
+
+// ---- Marathon: task life cycle, failing and unhealthy apps --------------------------
+
+/// Poll the app listing (with `query`) until `done` holds for the app (5 s at most).
+async fn wait_for_app(h: &Harness, query: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let list = h.get(&h.marathon(&format!("/v2/apps{query}"))).await.json();
+        let app = list["apps"]
+            .as_array()
+            .and_then(|apps| apps.iter().find(|a| a["id"] == json!(id)).cloned())
+            .unwrap_or(Value::Null);
+        if done(&app) {
+            return app;
+        }
+        assert!(std::time::Instant::now() < deadline, "condition not reached for {id}: {app}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn counts(app: &Value) -> Value {
+    json!([app["tasksStaged"], app["tasksRunning"], app["tasksHealthy"], app["tasksUnhealthy"]])
+}
+
+fn checked_app(id: &str, grace: u64) -> Value {
+    json!({"id": id, "cmd": "serve", "instances": 1,
+           "healthChecks": [{"protocol": "HTTP", "path": "/", "gracePeriodSeconds": grace}]})
+}
+
+async fn app_outcome(h: &Harness, id: &str, body: Value) {
+    let answer = h.put(&h.marathon(&format!("/_sandbox/marathon/outcomes{id}")), &body).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT, "{}", answer.text);
+}
+
+#[tokio::test]
+async fn tasks_are_staged_then_run_then_pass_their_checks_before_the_deployment_ends() {
+    use crate::emulator_marathon::{frames, read_events};
+    let h = harness::start().await;
+    app_outcome(&h, "/web", json!({"deploymentMs": 2000})).await;
+    let mut stream =
+        h.http.get(h.marathon("/v2/events")).header("Accept", "text/event-stream").send().await.unwrap();
+    read_events(&mut stream, |t| t.contains("\n\n")).await;
+    let created = h.post(&h.marathon("/v2/apps"), &checked_app("/web", 300)).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let listed = h.get(&h.marathon("/v2/apps")).await.json();
+    assert_eq!(counts(&listed["apps"][0]), json!([1, 0, 0, 0]), "staged at once");
+    assert_eq!(listed["apps"][0]["deployments"].as_array().map(Vec::len), Some(1));
+
+    let text = read_events(&mut stream, |t| t.contains("event: deployment_success")).await;
+    let lifecycle: Vec<String> = frames(&text)
+        .into_iter()
+        .filter_map(|(name, data)| match name.as_str() {
+            "status_update_event" => Some(data["taskStatus"].as_str().unwrap().to_owned()),
+            "health_status_changed_event" => Some(format!("alive={}", data["alive"])),
+            "deployment_success" => Some(name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lifecycle, ["TASK_STAGING", "TASK_RUNNING", "alive=true", "deployment_success"]);
+    let done = h.get(&h.marathon("/v2/apps")).await.json();
+    assert_eq!(counts(&done["apps"][0]), json!([0, 1, 1, 0]));
+    assert_eq!(done["apps"][0]["deployments"], json!([]));
+}
+
+#[tokio::test]
+async fn an_app_whose_tasks_keep_failing_never_finishes_deploying_and_reports_the_failure() {
+    let h = harness::start().await;
+    let created = h.post(&h.marathon("/v2/apps"), &json!({"id": "/api", "cmd": "v1", "instances": 1})).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    h.settle().await;
+
+    app_outcome(&h, "/api", json!({"tasks": "fail"})).await;
+    let upgrade = h.put(&h.marathon("/v2/apps/api"), &json!({"cmd": "v2"})).await;
+    assert_eq!(upgrade.status, StatusCode::OK);
+    let failed = wait_for_app(&h, "?embed=apps.lastTaskFailure", "/api", |app| {
+        app["lastTaskFailure"]["state"] == json!("TASK_FAILED")
+    })
+    .await;
+    assert_eq!(failed["tasksRunning"], json!(1), "the old version keeps running: {failed}");
+    assert_eq!(failed["deployments"].as_array().map(Vec::len), Some(1), "still deploying");
+    let failure_time = failed["lastTaskFailure"]["timestamp"].clone();
+    let relaunched = wait_for_app(&h, "?embed=lastTaskFailure", "/api", |app| {
+        app["lastTaskFailure"]["timestamp"] != failure_time
+    })
+    .await;
+    assert_eq!(relaunched["lastTaskFailure"]["appId"], json!("/api"), "unprefixed embed works too");
+    let plain = h.get(&h.marathon("/v2/apps")).await.json();
+    assert!(plain["apps"][0].get("lastTaskFailure").is_none(), "not in the default listing");
+    assert_eq!(h.get(&h.marathon("/v2/deployments")).await.json().as_array().map(Vec::len), Some(1));
+
+    // Fixed: the next relaunch runs and the deployment completes.
+    assert_eq!(h.delete(&h.marathon("/_sandbox/marathon/outcomes/api")).await.status, StatusCode::NO_CONTENT);
+    h.settle().await;
+    let app = h.app("/api").await;
+    assert_eq!((app["cmd"].clone(), app["tasksRunning"].clone()), (json!("v2"), json!(1)));
+    let tasks = h.get(&h.marathon("/v2/apps/api/tasks")).await.json();
+    assert_eq!(tasks["tasks"].as_array().map(Vec::len), Some(1), "the old task is gone: {tasks}");
+    assert_eq!(tasks["tasks"][0]["version"], app["version"]);
+}
+
+#[tokio::test]
+async fn an_unhealthy_app_counts_unhealthy_tasks_after_the_grace_period_and_keeps_deploying() {
+    let h = harness::start().await;
+    app_outcome(&h, "/db", json!({"tasks": "unhealthy"})).await;
+    let created = h.post(&h.marathon("/v2/apps"), &checked_app("/db", 60)).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let running = wait_for_app(&h, "", "/db", |app| app["tasksRunning"] == json!(1)).await;
+    assert_eq!(counts(&running), json!([0, 1, 0, 0]), "within grace: neither healthy nor unhealthy");
+    advance(&h, 61).await;
+    let unhealthy = h.get(&h.marathon("/v2/apps?embed=apps.taskStats")).await.json();
+    let app = &unhealthy["apps"][0];
+    assert_eq!(counts(app), json!([0, 1, 0, 1]), "grace over: {app}");
+    assert_eq!(app["tasksStats"]["totalSummary"]["stats"]["counts"]["unhealthy"], json!(1));
+    assert_eq!(app["deployments"].as_array().map(Vec::len), Some(1), "waits for health");
+    let tasks = h.get(&h.marathon("/v2/apps/db/tasks")).await.json();
+    assert_eq!(tasks["tasks"][0]["healthCheckResults"][0]["alive"], json!(false));
+
+    assert_eq!(h.delete(&h.marathon("/_sandbox/marathon/outcomes/db")).await.status, StatusCode::NO_CONTENT);
+    h.settle().await;
+    assert_eq!(counts(&h.app("/db").await), json!([0, 1, 1, 0]));
+    let outcomes = h.get(&h.marathon("/_sandbox/marathon/outcomes")).await.json();
+    assert_eq!(outcomes, json!({}));
+    let bad = h.put(&h.marathon("/_sandbox/marathon/outcomes/db"), &json!({"tasks": "sick"})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }

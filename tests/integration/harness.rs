@@ -55,6 +55,33 @@ pub async fn start_with(config: SandboxConfig) -> Harness {
     Harness { sandbox, http }
 }
 
+/// `mesosync sandbox` on free ports with extra `args`, as a child process (killed on
+/// drop); returns it with the Marathon and Chronos URLs it printed.
+pub async fn spawn_sandbox(args: &[&str]) -> (tokio::process::Child, String, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mesosync"))
+        .args(["sandbox", "--marathon-addr", "127.0.0.1:0", "--chronos-addr", "127.0.0.1:0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("mesosync sandbox starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut next_url = async |label: &str| -> String {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the sandbox prints its URLs")
+            .expect("stdout readable")
+            .expect("a line");
+        let rest = line.strip_prefix(label).unwrap_or_else(|| panic!("{label} expected, got {line}"));
+        rest.split_whitespace().next().expect("a URL").to_owned()
+    };
+    let marathon = next_url("marathon:").await;
+    let chronos = next_url("chronos:").await;
+    (child, marathon, chronos)
+}
+
 /// The environment variable and path that let the binary decrypt the Kolla example's
 /// `manifests/secrets.sops.yaml`: the DEMO age key shipped in `examples/`.
 pub fn demo_key_env() -> (&'static str, String) {

@@ -37,6 +37,7 @@ mod runtime;
 mod secrets;
 mod server;
 mod templates;
+mod ui;
 mod validate;
 mod webhooks;
 mod zk;

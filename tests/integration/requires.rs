@@ -1,5 +1,5 @@
 //! Tests that need a program this machine may lack: ZooKeeper (the HA tests), `openssl`
-//! (test certificates), `git`. `make test-deps` installs them (Makefile,
+//! (test certificates), chromium and chromedriver (the dashboard), `git`. `make test-deps` installs them (Makefile,
 //! `scripts/test-deps.sh`); no test installs anything.
 //!
 //! A test that finds one missing calls [`missing`] and returns:
@@ -36,6 +36,12 @@ fn dependencies() -> Vec<(&'static str, bool, &'static str, &'static [&'static s
                 "client::custom_ca_bundle_and_client_certificate",
                 "reliability_security::tls_verification_is_on_by_default",
             ],
+        ),
+        (
+            "chromium and chromedriver (Debian's chromium, chromium-driver)",
+            super::ui::browser_available(),
+            "`make test-deps` (scripts/browser.sh install, as root)",
+            &["ui::*"],
         ),
         (
             "git",

@@ -59,6 +59,7 @@ fn partial_report() -> ReconcileReport {
         cancelled: false,
         prune_refused: None,
         health: Default::default(),
+        details: Default::default(),
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod app;
 mod groups;
+pub mod outcome;
 pub mod ports;
 pub mod selector;
 pub mod state;
@@ -203,10 +204,17 @@ fn created_location(headers: &HeaderMap, fallback: SocketAddr, id: &str) -> Opti
 
 // ---- GET /v2/apps ---------------------------------------------------------------
 
-fn embed_from(pairs: &[(String, String)], prefix: &str) -> Embed {
+/// The `embed` values of an app read (`InfoEmbedResolver.resolveApp`): each may carry
+/// any of the prefixes `group.apps.`, `apps.`, `app.` or none, on every route
+/// (`api/v2/InfoEmbedResolver.scala:12`, `:53`); unknown values are ignored.
+fn embed_from(pairs: &[(String, String)]) -> Embed {
     let mut embed = Embed::default();
     for value in query::all(pairs, "embed") {
-        match value.strip_prefix(prefix).unwrap_or_default() {
+        let bare = ["group.apps.", "apps.", "app."]
+            .iter()
+            .find_map(|prefix| value.strip_prefix(prefix))
+            .unwrap_or(value.as_str());
+        match bare {
             "tasks" => embed.tasks = true,
             "lastTaskFailure" => embed.last_task_failure = true,
             "readiness" => embed.readiness = true,
@@ -230,7 +238,7 @@ async fn list_apps(State(state): Shared, RawQuery(raw): RawQuery) -> Response {
         Some(Err(text)) => return message(StatusCode::BAD_REQUEST, &text),
         None => None,
     };
-    let embed = embed_from(&pairs, "apps.");
+    let embed = embed_from(&pairs);
     let mut store = state.store();
     let ids: Vec<String> = store
         .apps
@@ -605,7 +613,7 @@ async fn get_app_path(State(state): Shared, Path(path): Path<String>, RawQuery(r
     let id = app_id_from_path(&path);
     let Some(stored) = store.apps.get(&id) else { return not_found(&id, true) };
     let pairs = query::pairs(raw.as_deref());
-    let mut embed = embed_from(&pairs, "app.");
+    let mut embed = embed_from(&pairs);
     // The single-app GET embeds tasks and the last failure by default.
     embed.tasks = true;
     embed.last_task_failure = true;

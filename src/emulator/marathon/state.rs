@@ -14,10 +14,28 @@ use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
 use super::app::{self, AppRejection, Arrival};
+use super::outcome::{AppOutcome, TaskOutcome};
 use super::ports::ServicePorts;
 use crate::emulator::Clock;
 use crate::emulator::clock::iso_millis;
 use crate::emulator::controls::DeploymentOutcome;
+
+/// The shortest wait between two checks of a deployment that waits for failing or
+/// unhealthy tasks, so a zero deployment duration cannot spin.
+const MIN_RECHECK: Duration = Duration::from_millis(10);
+
+/// Marathon's default `gracePeriodSeconds` of a health check.
+const DEFAULT_GRACE_SECONDS: i64 = 300;
+
+/// How a deployment's half-way point went.
+enum Halfway {
+    /// The deployment is gone (finished, cancelled) or must never finish.
+    Gone,
+    /// New tasks failed and were relaunched: check again later.
+    Relaunched,
+    /// The new tasks run.
+    Running,
+}
 
 /// The agent every emulated task runs on.
 const AGENT_ID: &str = "emulator-agent-0";
@@ -330,6 +348,8 @@ pub struct MarathonState {
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
     /// Serve `/v2/events` like Marathon before 1.3.7, which ignores `event_type`.
     pub(crate) unfiltered_events: std::sync::atomic::AtomicBool,
+    /// What the test controls scripted per app id (kept by id: set before the app exists).
+    outcomes: Mutex<BTreeMap<String, AppOutcome>>,
 }
 
 /// The most tasks the emulator launches for one app. Marathon accepts up to 2^31-1
@@ -370,11 +390,37 @@ impl MarathonState {
             held_events: Mutex::new(None),
             shutdown,
             unfiltered_events: std::sync::atomic::AtomicBool::new(false),
+            outcomes: Mutex::new(BTreeMap::new()),
         })
     }
 
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         locked(&self.store)
+    }
+
+    /// Script how an app's new tasks behave (`None`: healthy, server-wide timing).
+    pub(crate) fn set_app_outcome(&self, app_id: &str, outcome: Option<AppOutcome>) {
+        match outcome {
+            Some(outcome) => locked(&self.outcomes).insert(app_id.to_owned(), outcome),
+            None => locked(&self.outcomes).remove(app_id),
+        };
+        if let Some(app) = self.store().apps.get_mut(app_id) {
+            app.touch();
+        }
+    }
+
+    /// The scripted outcomes by app id.
+    pub(crate) fn app_outcomes(&self) -> BTreeMap<String, AppOutcome> {
+        locked(&self.outcomes).clone()
+    }
+
+    fn outcome_of(&self, app_id: &str) -> AppOutcome {
+        locked(&self.outcomes).get(app_id).cloned().unwrap_or_default()
+    }
+
+    /// Whether an app's tasks wait for health checks they will not pass.
+    fn stays_unhealthy(&self, app: &StoredApp, app_id: &str) -> bool {
+        app.has_health_checks() && self.outcome_of(app_id).tasks == TaskOutcome::Unhealthy
     }
 
     pub(crate) fn set_deployment_duration(&self, duration: Duration) {
@@ -476,8 +522,9 @@ impl MarathonState {
                 app.touch();
             }
         }
+        let duration = self.duration_of(&deployment.affected);
         store.deployments.push(deployment);
-        self.schedule(deployment_id.clone());
+        self.schedule(deployment_id.clone(), duration);
         Ok((deployment_id, version))
     }
 
@@ -512,20 +559,41 @@ impl MarathonState {
         }
     }
 
-    /// Run a deployment's clock: tasks run half-way, the deployment ends at the end.
-    fn schedule(&self, deployment_id: String) {
-        let duration = *locked(&self.deployment_duration);
+    /// How long a deployment takes: the longest scripted `deploymentMs` of the apps it
+    /// touches, else the server-wide duration.
+    fn duration_of(&self, affected: &[String]) -> Duration {
+        let outcomes = locked(&self.outcomes);
+        affected
+            .iter()
+            .filter_map(|id| outcomes.get(id).and_then(|o| o.deployment_ms))
+            .max()
+            .map_or_else(|| *locked(&self.deployment_duration), Duration::from_millis)
+    }
+
+    /// Run a deployment's clock: tasks run half-way (failing tasks are relaunched and
+    /// checked again), the deployment ends at the end once the new tasks are healthy.
+    fn schedule(&self, deployment_id: String, duration: Duration) {
+        let recheck = (duration / 2).max(MIN_RECHECK);
         let me = self.me.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(duration / 2).await;
-            let Some(state) = me.upgrade() else { return };
-            if !state.tasks_running(&deployment_id) {
-                return;
+            let mut wait = duration / 2;
+            loop {
+                tokio::time::sleep(wait).await;
+                let Some(state) = me.upgrade() else { return };
+                match state.tasks_running(&deployment_id) {
+                    Halfway::Gone => return,
+                    Halfway::Running => break,
+                    Halfway::Relaunched => wait = recheck,
+                }
             }
-            drop(state);
-            tokio::time::sleep(duration / 2).await;
-            if let Some(state) = me.upgrade() {
-                state.finish(&deployment_id);
+            let mut wait = duration / 2;
+            loop {
+                tokio::time::sleep(wait).await;
+                let Some(state) = me.upgrade() else { return };
+                if state.finish(&deployment_id) {
+                    return;
+                }
+                wait = recheck;
             }
         });
     }
@@ -872,17 +940,22 @@ impl MarathonState {
         json!({ "queue": queue })
     }
 
-    /// Half-way: staged tasks run, tasks of older versions are killed. Returns false
-    /// when the deployment is gone or must never finish.
-    fn tasks_running(&self, deployment_id: &str) -> bool {
+    /// Half-way: staged tasks run, tasks of older versions are killed (kept while the
+    /// new ones fail or wait for health, as a rolling upgrade keeps its capacity).
+    /// Tasks scripted to fail fail and are relaunched.
+    fn tasks_running(&self, deployment_id: &str) -> Halfway {
         let mut store = self.store();
         let Some(deployment) = store.deployments.iter_mut().find(|d| d.id == deployment_id) else {
-            return false;
+            return Halfway::Gone;
         };
         if deployment.outcome == Some(DeploymentOutcome::NeverFinish) {
-            return false;
+            return Halfway::Gone;
         }
-        let done_steps: Vec<Step> = deployment.steps[..deployment.steps.len().saturating_sub(1)].to_vec();
+        let done_steps: Vec<Step> = if deployment.current_step < deployment.steps.len() {
+            deployment.steps[..deployment.steps.len().saturating_sub(1)].to_vec()
+        } else {
+            Vec::new()
+        };
         deployment.current_step = deployment.steps.len();
         let plan = deployment.plan_json();
         let affected = deployment.affected.clone();
@@ -891,17 +964,32 @@ impl MarathonState {
             self.emit("deployment_step_success", json!({"plan": plan, "currentStep": step_json(&step)}));
         }
         if fails {
-            return true;
+            return Halfway::Running;
         }
         let now = iso_millis(self.clock.now());
+        let mut relaunched = false;
         for id in affected {
             let Some(app) = store.apps.get_mut(&id) else { continue };
+            let failing = self.outcome_of(&id).tasks == TaskOutcome::Fail;
+            let keep_old = failing || self.stays_unhealthy(app, &id);
             let config = app.last_config_change_at.clone();
             let mut kept = Vec::new();
             for mut task in std::mem::take(&mut app.tasks) {
                 if task.config != config {
                     // Tasks of the old definition go once the new ones run.
-                    self.task_event(&id, &task, "TASK_KILLED");
+                    if keep_old {
+                        kept.push(task);
+                    } else {
+                        self.task_event(&id, &task, "TASK_KILLED");
+                    }
+                    continue;
+                }
+                if task.state == TaskState::Staging && failing {
+                    self.fail_task(app, &id, &task, "Command exited with status 1 (sandbox outcome)");
+                    let fresh = self.new_task(&id, app);
+                    self.task_event(&id, &fresh, "TASK_STAGING");
+                    kept.push(fresh);
+                    relaunched = true;
                     continue;
                 }
                 if task.state == TaskState::Staging {
@@ -914,16 +1002,36 @@ impl MarathonState {
             app.tasks = kept;
             app.touch();
         }
-        true
+        if relaunched { Halfway::Relaunched } else { Halfway::Running }
+    }
+
+    /// A task failed: `TASK_FAILED` and the app's `lastTaskFailure`
+    /// (`TaskFailure` as `Formats.scala` writes it).
+    fn fail_task(&self, app: &mut StoredApp, app_id: &str, task: &Task, message: &str) {
+        self.task_event(app_id, task, "TASK_FAILED");
+        app.last_task_failure = Some(json!({
+            "appId": app_id, "host": "127.0.0.1", "message": message,
+            "state": "TASK_FAILED", "taskId": task.id, "timestamp": iso_millis(self.clock.now()),
+            "version": task.version, "slaveId": AGENT_ID,
+        }));
     }
 
     /// The end: tasks become healthy and the deployment succeeds, or (fault) tasks fail.
-    fn finish(&self, deployment_id: &str) {
+    /// Returns false while an app's new tasks wait for health they do not get (the
+    /// deployment stays); true once the deployment is over.
+    fn finish(&self, deployment_id: &str) -> bool {
         let mut store = self.store();
-        let Some(index) = store.deployments.iter().position(|d| d.id == deployment_id) else { return };
+        let Some(index) = store.deployments.iter().position(|d| d.id == deployment_id) else { return true };
+        let waits = store.deployments[index].outcome != Some(DeploymentOutcome::Fail)
+            && store.deployments[index]
+                .affected
+                .iter()
+                .any(|id| store.apps.get(id).is_some_and(|app| self.stays_unhealthy(app, id)));
+        if waits {
+            return false;
+        }
         let deployment = store.deployments.remove(index);
         let plan = deployment.plan_json();
-        let now = iso_millis(self.clock.now());
         for id in &deployment.affected {
             let Some(app) = store.apps.get_mut(id) else { continue };
             if deployment.outcome == Some(DeploymentOutcome::Fail) {
@@ -932,15 +1040,18 @@ impl MarathonState {
                     .into_iter()
                     .partition(|t| t.config == config && t.state == TaskState::Staging);
                 for task in &failed {
-                    self.task_event(id, task, "TASK_FAILED");
-                    app.last_task_failure = Some(json!({
-                        "appId": id, "host": "127.0.0.1", "message": "injected failure (sandbox fault)",
-                        "state": "TASK_FAILED", "taskId": task.id, "timestamp": now, "version": task.version,
-                        "slaveId": AGENT_ID,
-                    }));
+                    self.fail_task(app, id, task, "injected failure (sandbox fault)");
                 }
                 app.tasks = kept;
             } else {
+                // Old tasks kept while the new ones were not yet healthy go now.
+                let config = app.last_config_change_at.clone();
+                let (old, current): (Vec<Task>, Vec<Task>) =
+                    std::mem::take(&mut app.tasks).into_iter().partition(|t| t.config != config);
+                for task in &old {
+                    self.task_event(id, task, "TASK_KILLED");
+                }
+                app.tasks = current;
                 let healthy = app.has_health_checks();
                 let mut now_healthy = Vec::new();
                 for task in &mut app.tasks {
@@ -970,6 +1081,7 @@ impl MarathonState {
             }
             self.emit("deployment_success", json!({"id": deployment.id, "plan": plan}));
         }
+        true
     }
 
     /// Stop a deployment where it is (apps keep their new definitions).
@@ -1055,10 +1167,11 @@ impl MarathonState {
         let staged = app.tasks.iter().filter(|t| t.state == TaskState::Staging).count();
         let running = app.tasks.iter().filter(|t| t.state == TaskState::Running).count();
         let healthy = app.tasks.iter().filter(|t| t.healthy).count();
+        let unhealthy = app.tasks.iter().filter(|t| self.counts_unhealthy(app, id, t)).count();
         out.insert("tasksStaged".into(), json!(staged));
         out.insert("tasksRunning".into(), json!(running));
         out.insert("tasksHealthy".into(), json!(healthy));
-        out.insert("tasksUnhealthy".into(), json!(0));
+        out.insert("tasksUnhealthy".into(), json!(unhealthy));
         let deployments: Vec<Value> =
             store.deployments_of(id).into_iter().map(|d| json!({"id": d})).collect();
         out.insert("deployments".into(), Value::Array(deployments));
@@ -1079,19 +1192,48 @@ impl MarathonState {
         if embed.task_stats {
             out.insert(
                 "tasksStats".into(),
-                json!({"totalSummary": {"stats": {"counts": {"staged": staged, "running": running, "healthy": healthy, "unhealthy": 0}}}}),
+                json!({"totalSummary": {"stats": {"counts": {"staged": staged, "running": running, "healthy": healthy, "unhealthy": unhealthy}}}}),
             );
         }
         out
     }
 
-    /// The cached default listing rendering of one app.
+    /// Whether a task counts in `tasksUnhealthy`: it runs, its app's checks are
+    /// scripted to fail, it never passed one, and the grace period since it started
+    /// is over (`HealthCheckActor.ignoreFailures`: failures before a first success
+    /// within `gracePeriodSeconds` are ignored).
+    fn counts_unhealthy(&self, app: &StoredApp, app_id: &str, task: &Task) -> bool {
+        if task.state != TaskState::Running || task.healthy || !self.stays_unhealthy(app, app_id) {
+            return false;
+        }
+        let grace = app
+            .definition
+            .get("healthChecks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|c| c.get("gracePeriodSeconds").and_then(Value::as_i64).unwrap_or(DEFAULT_GRACE_SECONDS))
+            .min()
+            .unwrap_or(DEFAULT_GRACE_SECONDS);
+        let started = task
+            .started_at
+            .as_deref()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.to_utc());
+        started.is_some_and(|t| self.clock.now() >= t + chrono::Duration::seconds(grace))
+    }
+
+    /// The cached default listing rendering of one app (not cached while its tasks
+    /// are scripted unhealthy: the count moves with the clock).
     pub(crate) fn render_listed(&self, store: &mut Store, id: &str) -> Option<Arc<str>> {
         if let Some(cached) = store.apps.get(id).and_then(|a| a.rendered.clone()) {
             return Some(cached);
         }
         let app = store.apps.get(id)?;
         let text: Arc<str> = Value::Object(self.render(store, app, Embed::default())).to_string().into();
+        if self.outcome_of(id).tasks == TaskOutcome::Unhealthy {
+            return Some(text);
+        }
         if let Some(app) = store.apps.get_mut(id) {
             app.rendered = Some(text.clone());
         }
@@ -1107,7 +1249,8 @@ impl MarathonState {
         if app.has_health_checks() && task.state == TaskState::Running {
             let mut result = Map::new();
             result.insert("alive".into(), json!(task.healthy));
-            result.insert("consecutiveFailures".into(), json!(0));
+            let failing = self.counts_unhealthy(app, app_id, task);
+            result.insert("consecutiveFailures".into(), json!(u8::from(failing)));
             if task.healthy {
                 result.insert("firstSuccess".into(), json!(task.started_at));
             }
