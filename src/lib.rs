@@ -25,6 +25,7 @@ pub mod health;
 pub mod import;
 pub mod model;
 pub mod normalize;
+pub mod notify;
 pub mod plan;
 pub mod preview;
 pub mod reconcile;

@@ -24,7 +24,7 @@ use crate::health::{self, HealthMap, HealthStatus};
 use crate::model::{DesiredState, LiveObject, LiveState, Location, ObjectRef};
 use crate::plan::{self, Decision, HoldReason, Plan, PlanOptions};
 use crate::runtime::{
-    ApiError, AppliedWrite, BoxFuture, FailureStage, ObjectState, Reconcile, ReconcileContext,
+    ApiError, AppliedWrite, BoxFuture, FailureStage, ObjectState, PruneRefused, Reconcile, ReconcileContext,
     ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue,
 };
 use crate::source::{self, LoadErrors, LoadOptions};
@@ -501,6 +501,18 @@ fn blocked_reasons(applied: &apply::ApplyReport) -> HashMap<ObjectRef, String> {
     out
 }
 
+/// The deletes the guard refused, for the report (and the `prune-refused` event).
+fn prune_refused(plan: &Plan) -> Option<PruneRefused> {
+    let reason = plan.prune_refused.as_ref()?.to_string();
+    let objects = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a.decision, Decision::Hold(HoldReason::PruneRefused(_))))
+        .map(|a| a.object.clone())
+        .collect();
+    Some(PruneRefused { reason, objects })
+}
+
 /// What the dashboard shows of each planned object: its action, held reason, changes
 /// (already masked by the diff) with their file:line, where its manifest is, next runs.
 fn dashboard_details(planned: &Planned) -> ReportDetails {
@@ -585,8 +597,11 @@ impl Reconcile for Pipeline {
             let now = Utc::now();
             let mut planned = self.plan(now).await.map_err(ReconcileFailure::from)?;
             self.delay_prunes(&mut planned.plan, now);
-            let mut report =
-                ReconcileReport { summary: planned.plan.summary(), ..ReconcileReport::default() };
+            let mut report = ReconcileReport {
+                summary: planned.plan.summary(),
+                prune_refused: prune_refused(&planned.plan),
+                ..ReconcileReport::default()
+            };
             for action in &planned.plan.actions {
                 report
                     .objects

@@ -25,7 +25,7 @@
 
 use serde_json::{Value, json};
 
-use super::{ApplyError, Ctx, Executed, Outcome, SkipReason, invalid};
+use super::{ApplyError, Ctx, Executed, Outcome, SkipReason, invalid, masked};
 use crate::client::chronos::is_dependent;
 use crate::client::{ChronosClient, ChronosVersion, ClientError};
 use crate::diff::mask::{self, Masker};
@@ -137,7 +137,7 @@ impl Ctx<'_> {
                     return Executed::new(Outcome::Applied, None, attempts);
                 }
                 Err(e) if e.is_transient() && error_retries + 1 < self.opts.error_retry.max_attempts => {
-                    tracing::info!(object = %a.object, error = %e, "transient error; retrying");
+                    tracing::info!(object = %a.object, error = %masked(a, &e), "transient error; retrying");
                     tokio::time::sleep(self.opts.error_retry.delay(error_retries)).await;
                     error_retries += 1;
                 }
@@ -251,7 +251,15 @@ impl Ctx<'_> {
             match result {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_transient() && error_retries + 1 < self.opts.error_retry.max_attempts => {
-                    tracing::info!(error = %e, "transient error; retrying");
+                    // The server may echo the job (and its secrets) in the error.
+                    let kind = ObjectKind::ChronosJob;
+                    let (body, secrets) = match step {
+                        Step::Put(job) => (Some(*job), mask::recorded_secrets(kind, job)),
+                        Step::Delete(_) => (None, Default::default()),
+                    };
+                    let masker = Masker::for_action(kind, body, &secrets);
+                    let error = e.clone().map_text(&|t| masker.text(t));
+                    tracing::info!(%error, "transient error; retrying");
                     tokio::time::sleep(self.opts.error_retry.delay(error_retries)).await;
                     error_retries += 1;
                 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::deployments::DeploymentWaiter;
 use super::readiness::Waited;
-use super::{ApplyError, ApplyOptions, Ctx, Executed, Outcome, ProgressSink, invalid};
+use super::{ApplyError, ApplyOptions, Ctx, Executed, Outcome, ProgressSink, invalid, masked};
 use crate::client::{ClientError, Clients, MarathonClient};
 use crate::model::ObjectKind;
 use crate::plan::{Action, Plan, Write};
@@ -117,7 +117,7 @@ impl Ctx<'_> {
                     return Executed::new(Outcome::Applied, None, attempts);
                 }
                 Err(e) if e.is_transient() && error_retries + 1 < self.opts.error_retry.max_attempts => {
-                    tracing::info!(object = %a.object, error = %e, "transient error; retrying");
+                    tracing::info!(object = %a.object, error = %masked(a, &e), "transient error; retrying");
                     had_transient = true;
                     tokio::time::sleep(self.opts.error_retry.delay(error_retries)).await;
                     error_retries += 1;

@@ -384,6 +384,13 @@ impl Ctx<'_> {
     }
 }
 
+/// A transient error as it may be logged: a server may echo the request body (and its
+/// secrets) in the error, so it is masked like a final failure is.
+pub(super) fn masked(a: &Action, e: &crate::client::ClientError) -> String {
+    let masker = crate::diff::mask::Masker::for_action(a.object.kind, a.body.as_ref(), &a.secrets);
+    e.clone().map_text(&|t| masker.text(t)).to_string()
+}
+
 fn invalid(reason: String) -> Executed {
     Executed::new(Outcome::Failed(ApplyError::InvalidAction(reason)), None, 0)
 }

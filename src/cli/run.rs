@@ -17,6 +17,7 @@ use crate::client::MarathonClient;
 use crate::daemon;
 use crate::emulator::{self, ChronosVersion as SandboxChronos, SandboxConfig};
 use crate::ha::{LeaderElection, Role};
+use crate::notify::{self, Event, Notifier};
 use crate::runtime::{self, Controller, GitPullConfig, LogFormat, RuntimeConfig, Trigger};
 use crate::server::ui::actions as ui_actions;
 use crate::server::webhook::{self, Secret, Webhook};
@@ -56,6 +57,13 @@ pub struct RunArgs {
     /// (environment: MESOSYNC_WEBHOOK_SECRET, or MESOSYNC_WEBHOOK_SECRET_FILE naming a file) and needs --git-pull.
     #[arg(long, value_name = "PATH", env = "MESOSYNC_WEBHOOK_PATH")]
     pub webhook_path: Option<String>,
+    /// Send notifications (reconcile applied / failed / recovered, drift, prune refused,
+    /// leadership, objects degraded / healthy again) to a receiver; repeatable. FORMAT is `generic` (JSON, signed with
+    /// `secret-env=VAR` or `secret-file=PATH`) or `slack` (Slack, Mattermost, Rocket.Chat);
+    /// URL may be `env:VAR` or `file:PATH`; `events=applied+failed…` filters. See
+    /// docs/notifications.md.
+    #[arg(long, value_name = "FORMAT=URL[,OPTION=VALUE…]")]
+    pub notify: Vec<String>,
     /// Turn on the dashboard's actions ("reconcile now", "refresh from git"), allowed
     /// only with the token (environment: MESOSYNC_UI_TOKEN, or MESOSYNC_UI_TOKEN_FILE
     /// naming a file). The read-only pages are always served at /.
@@ -221,6 +229,19 @@ fn live_changes(marathon: MarathonClient) -> impl FnMut() -> futures::stream::Bo
     }
 }
 
+/// How long queued notifications may take to go out at shutdown.
+const NOTIFY_GRACE: Duration = Duration::from_secs(5);
+
+/// The `--notify` targets' delivery tasks, if any target is given.
+fn notifier(specs: &[String]) -> anyhow::Result<Option<Notifier>> {
+    let targets = notify::target::parse_all(specs, &notify::target::ProcessLookup)?;
+    for t in &targets {
+        let events: Vec<_> = t.events.iter().map(|k| k.name()).collect();
+        tracing::info!(name = %t.name, format = t.format.name(), url = %t.shown_url(), signed = t.key.is_some(), events = %events.join(","), "notifications on");
+    }
+    Ok((!targets.is_empty()).then(|| Notifier::start(targets)))
+}
+
 /// Run `mesosync run` until SIGTERM / Ctrl-C.
 pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     runtime::init_logging(args.log_format).context("setting up logging")?;
@@ -281,12 +302,19 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     if let Some(marathon) = marathon {
         controller = controller.with_live_events(live_changes(marathon));
     }
+    let notifier = notifier(&args.notify)?;
+    if let Some(notifier) = &notifier {
+        controller.register_metrics(|registry| notifier.register_metrics(registry));
+        controller = controller.with_notifier(notifier.clone());
+    }
     if let Some(election) = &election {
         controller.register_metrics(|registry| election.register_metrics(registry));
         let status = controller.status();
         let triggers = controller.triggers();
         let mut roles = election.subscribe();
         let reporter = election.handle();
+        let notifier = notifier.clone();
+        let replica = args.target.replica_id.clone().unwrap_or_default();
         tokio::spawn(async move {
             loop {
                 status.set_ha(serde_json::to_value(reporter.status()).unwrap_or_default());
@@ -294,8 +322,12 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
                 if roles.changed().await.is_err() {
                     break;
                 }
-                if !was_leader && matches!(*roles.borrow(), Role::Leader) {
+                let is_leader = matches!(*roles.borrow(), Role::Leader);
+                if !was_leader && is_leader {
                     triggers.send(Trigger::Leadership);
+                }
+                if let Some(notifier) = notifier.as_ref().filter(|_| was_leader != is_leader) {
+                    notifier.send(Event::leadership(is_leader, &replica, chrono::Utc::now()));
                 }
             }
         });
@@ -307,6 +339,9 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         }
         _ => None,
     };
+    if let Some(hook) = &webhook {
+        controller.register_metrics(|registry| hook.register_metrics(registry));
+    }
     let actions = ui_token.map(|token| {
         let triggers = controller.triggers();
         let reconcile: ui_actions::Callback = Arc::new(move || triggers.send(Trigger::Requested));
@@ -329,6 +364,9 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
         println!("mesosync: push webhook at http://{addr}{}", hook.path());
     }
     let result = daemon::run_with_ui(controller, listener, webhook, actions).await;
+    if let Some(notifier) = notifier {
+        notifier.shutdown(NOTIFY_GRACE).await;
+    }
     if let Some(election) = election {
         election.shutdown().await;
     }

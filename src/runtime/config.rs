@@ -11,10 +11,11 @@ use super::backoff::Backoff;
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
-    /// One human-readable line per event (the default).
+    /// One short line per event and a summary line per reconcile, coloured on a
+    /// terminal unless NO_COLOR is set (the default, terminal or not).
     #[default]
     Human,
-    /// One JSON object per line, for log collectors.
+    /// One JSON object per line with every field, for log collectors.
     Json,
 }
 

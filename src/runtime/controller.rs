@@ -18,6 +18,7 @@ use super::config::RuntimeConfig;
 use super::git;
 use super::scheduler::{Batch, RetryState, Scheduler, SchedulerConfig};
 use super::triggers::{self, LastFileEvent, LiveEvents, TRIGGER_QUEUE, TriggerSender};
+use crate::notify::{Notifier, Reconciled};
 use crate::status::{
     FailureStage, Finished, GitRevision, Metrics, OutcomeKind, Reconcile, ReconcileContext, ReconcileFailure,
     ReconcileOutcome, Requeue, Retry, StatusStore, Trigger,
@@ -72,6 +73,8 @@ pub struct Controller {
     pull_now: Arc<tokio::sync::Notify>,
     /// In a mutex only so the controller is `Sync` (it is taken once, at start).
     live: std::sync::Mutex<Option<ConnectLive>>,
+    /// Told every finished reconcile (`--notify`).
+    notifier: Option<Notifier>,
 }
 
 impl Controller {
@@ -91,7 +94,14 @@ impl Controller {
             last_file_event: LastFileEvent::default(),
             pull_now: Arc::new(tokio::sync::Notify::new()),
             live: std::sync::Mutex::new(None),
+            notifier: None,
         }
+    }
+
+    /// Tell `notifier` about every finished reconcile (it never blocks the loop).
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// Follow a stream of live-change notifications (e.g. Marathon's `/v2/events`
@@ -239,14 +249,15 @@ impl Controller {
         };
         self.metrics.record_revision(revision.as_ref());
         self.status.started(number, &batch.reasons, revision.as_ref());
+        let reasons = batch.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         let span = info_span!(
             "reconcile",
             number,
+            reasons,
             revision = revision.as_ref().map_or("none", GitRevision::short),
             dirty = revision.as_ref().is_some_and(|r| r.dirty),
         );
-        let reasons = batch.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-        span.in_scope(|| info!(reasons, dry_run = self.config.dry_run, "reconcile started"));
+        span.in_scope(|| info!(dry_run = self.config.dry_run, "reconcile started"));
 
         let context = ReconcileContext {
             number,
@@ -284,6 +295,17 @@ impl Controller {
             retry: scheduler.whole_retry().map(retry_wall),
         });
         span.in_scope(|| log_outcome(&outcome, duration, scheduler));
+        if let Some(notifier) = &self.notifier {
+            let dry_run = self.config.dry_run;
+            let revision = revision.as_ref();
+            notifier.reconciled(&Reconciled {
+                number,
+                revision,
+                dry_run,
+                outcome: &outcome,
+                at: finished_at,
+            });
+        }
     }
 }
 

@@ -132,8 +132,8 @@ pub use logging::init_logging;
 // leaf the HTTP server reads too); re-exported here, where the controller is used.
 pub use crate::status::{
     ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, GitRevision, Metrics, ObjectState,
-    OutcomeKind, Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue,
-    Status, StatusStore, Trigger,
+    OutcomeKind, PruneRefused, Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome,
+    ReconcileReport, Requeue, Status, StatusStore, Trigger,
 };
 pub use tokio_util::sync::CancellationToken;
 pub use triggers::{LastFileEvent, TriggerSender};

@@ -113,11 +113,11 @@ pub async fn serve_router(
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors (or a client gone before accept): wait a
                     // moment instead of spinning; connections closing free some.
@@ -134,7 +134,9 @@ pub async fn serve_router(
         let (service, open, closing) = (service.clone(), open.clone(), closing.clone());
         connections.spawn(async move {
             let busy = slot.busy.clone();
-            let tracked = hyper::service::service_fn(move |request| {
+            let tracked = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+                // Who is asking (the push webhook limits its rate per source).
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
                 let guard = BusyGuard::enter(busy.clone());
                 let response = hyper::service::Service::call(&service, request);
                 async move {

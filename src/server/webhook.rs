@@ -11,21 +11,26 @@
 //!
 //! Every comparison with the secret is constant-time (`hmac`'s `verify_slice`; the
 //! GitLab token is compared as an HMAC of itself). In order, a request is: refused 429
-//! when the token bucket is empty, 413 over [`MAX_BODY`], 401 unsigned or wrongly
+//! when its source address's token bucket is empty, 413 over [`MAX_BODY`], 401 unsigned or wrongly
 //! signed (nothing else happens), 400 for a push whose body is not JSON, else 202
 //! (fetching) or 200 (ping, another ref, another event). The secret is never logged or
 //! echoed.
 
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hmac::{Hmac, Mac};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use sha2::Sha256;
 use tracing::{debug, info, warn};
@@ -37,10 +42,15 @@ pub const DEFAULT_PATH: &str = "/hooks/git";
 /// Larger bodies are refused with 413 (GitHub caps its payloads at 25 MB, but a push
 /// of a few commits is a few kB; only `ref` is read).
 pub const MAX_BODY: usize = 1024 * 1024;
-/// Requests accepted in a burst before 429.
+/// Requests accepted in a burst from one source address before 429.
 pub const RATE_BURST: f64 = 20.0;
-/// Sustained requests per second after a burst.
+/// Sustained requests per second from one source address after a burst.
 pub const RATE_PER_SECOND: f64 = 2.0;
+/// Source addresses remembered by the rate limiter; beyond, a new source is refused
+/// until an idle one is forgotten (a flood from many addresses cannot grow memory).
+pub const MAX_SOURCES: usize = 1024;
+/// A source idle this long is forgotten (its bucket would be full again anyway).
+const SOURCE_IDLE: Duration = Duration::from_secs(60);
 
 /// Why a webhook cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -229,6 +239,76 @@ fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, String> {
         .ok_or_else(|| "a form-encoded body without a `payload` field".to_string())
 }
 
+/// One token bucket per source address (the peer of the TCP connection: behind a
+/// reverse proxy, the proxy), at most [`MAX_SOURCES`] of them.
+#[derive(Debug, Default)]
+pub struct SourceBuckets {
+    buckets: HashMap<IpAddr, TokenBucket>,
+}
+
+impl SourceBuckets {
+    /// Take a token for `source` at `now`.
+    pub fn take(&mut self, source: IpAddr, now: Instant) -> bool {
+        if !self.buckets.contains_key(&source) && self.buckets.len() >= MAX_SOURCES {
+            self.buckets.retain(|_, b| now.saturating_duration_since(b.last) < SOURCE_IDLE);
+            if self.buckets.len() >= MAX_SOURCES {
+                return false;
+            }
+        }
+        self.buckets
+            .entry(source)
+            .or_insert_with(|| TokenBucket::new(RATE_BURST, RATE_PER_SECOND, now))
+            .take(now)
+    }
+}
+
+/// What became of a webhook request, as the `outcome` label of
+/// `mesosync_webhook_requests_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// A push to the watched branch: fetching.
+    Accepted,
+    /// Authenticated, but a ping, another ref or another event.
+    Ignored,
+    /// Unsigned, or wrongly signed.
+    Unauthorized,
+    /// Over the source's rate.
+    RateLimited,
+    /// Over [`MAX_BODY`].
+    TooLarge,
+    /// A push whose body could not be read.
+    BadRequest,
+    /// The body took longer than the read timeout.
+    Timeout,
+}
+
+impl RequestOutcome {
+    const ALL: [RequestOutcome; 7] = [
+        RequestOutcome::Accepted,
+        RequestOutcome::Ignored,
+        RequestOutcome::Unauthorized,
+        RequestOutcome::RateLimited,
+        RequestOutcome::TooLarge,
+        RequestOutcome::BadRequest,
+        RequestOutcome::Timeout,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestOutcome::Accepted => "accepted",
+            RequestOutcome::Ignored => "ignored",
+            RequestOutcome::Unauthorized => "unauthorized",
+            RequestOutcome::RateLimited => "rate_limited",
+            RequestOutcome::TooLarge => "too_large",
+            RequestOutcome::BadRequest => "bad_request",
+            RequestOutcome::Timeout => "timeout",
+        }
+    }
+}
+
+type OutcomeLabels = Vec<(&'static str, &'static str)>;
+
 /// The receiver: where it listens, the secret, the watched branch and what a push to it
 /// does.
 pub struct Webhook {
@@ -236,7 +316,8 @@ pub struct Webhook {
     secret: Secret,
     branch: String,
     on_push: Box<dyn Fn() + Send + Sync>,
-    bucket: Mutex<TokenBucket>,
+    buckets: Mutex<SourceBuckets>,
+    requests: Family<OutcomeLabels, Counter>,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -269,8 +350,26 @@ impl Webhook {
             secret,
             branch: branch.to_string(),
             on_push: Box::new(on_push),
-            bucket: Mutex::new(TokenBucket::new(RATE_BURST, RATE_PER_SECOND, Instant::now())),
+            buckets: Mutex::new(SourceBuckets::default()),
+            requests: Family::default(),
         })
+    }
+
+    /// Add `mesosync_webhook_requests_total{outcome}` to `registry` (every outcome
+    /// from 0).
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        for outcome in RequestOutcome::ALL {
+            drop(self.requests.get_or_create(&vec![("outcome", outcome.as_str())]));
+        }
+        registry.register(
+            "webhook_requests",
+            "Push webhook requests, by outcome (accepted, ignored, unauthorized, rate_limited, too_large, bad_request, timeout)",
+            self.requests.clone(),
+        );
+    }
+
+    fn count(&self, outcome: RequestOutcome) {
+        self.requests.get_or_create(&vec![("outcome", outcome.as_str())]).inc();
     }
 
     /// The path it answers on.
@@ -286,6 +385,9 @@ impl Webhook {
     /// The answer to an authenticated `event`, after doing what it asks.
     fn handle(&self, provider: Provider, event: Event) -> (StatusCode, String) {
         let watched = format!("refs/heads/{}", self.branch);
+        let accepted =
+            matches!(&event, Event::Push(reference) if reference.as_deref().is_none_or(|r| r == watched));
+        self.count(if accepted { RequestOutcome::Accepted } else { RequestOutcome::Ignored });
         match event {
             Event::Ping => (StatusCode::OK, "pong\n".into()),
             Event::Push(reference) if reference.as_deref().is_none_or(|r| r == watched) => {
@@ -307,8 +409,16 @@ impl Webhook {
 }
 
 async fn receive(State(hook): State<Arc<Webhook>>, request: Request) -> Response {
-    let allowed = hook.bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take(Instant::now());
+    // The server's accept loop records the peer; without it (a router served another
+    // way) every request shares one bucket.
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let allowed =
+        hook.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take(source, Instant::now());
     if !allowed {
+        hook.count(RequestOutcome::RateLimited);
         return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], "too many webhook requests\n")
             .into_response();
     }
@@ -316,20 +426,31 @@ async fn receive(State(hook): State<Arc<Webhook>>, request: Request) -> Response
     let declared =
         parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        hook.count(RequestOutcome::TooLarge);
         return too_large();
     }
     let body: Bytes = match tokio::time::timeout(READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
         Ok(Ok(body)) => body,
-        Ok(Err(_)) => return too_large(),
-        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "the body took too long\n").into_response(),
+        Ok(Err(_)) => {
+            hook.count(RequestOutcome::TooLarge);
+            return too_large();
+        }
+        Err(_) => {
+            hook.count(RequestOutcome::Timeout);
+            return (StatusCode::REQUEST_TIMEOUT, "the body took too long\n").into_response();
+        }
     };
     let Some(provider) = authenticate(&parts.headers, &body, &hook.secret) else {
-        warn!(path = %hook.path, "webhook request without a valid signature or token: refused");
+        hook.count(RequestOutcome::Unauthorized);
+        warn!(path = %hook.path, %source, "webhook request without a valid signature or token: refused");
         return (StatusCode::UNAUTHORIZED, "missing or invalid signature\n").into_response();
     };
     match classify(provider, &parts.headers, &body) {
         Ok(event) => hook.handle(provider, event).into_response(),
-        Err(why) => (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
+        Err(why) => {
+            hook.count(RequestOutcome::BadRequest);
+            (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response()
+        }
     }
 }
 
@@ -431,6 +552,24 @@ mod tests {
         assert!(!bucket.take(t0 + Duration::from_millis(600)));
         assert!((0..3).all(|_| bucket.take(t0 + Duration::from_secs(60))), "refills up to the burst");
         assert!(!bucket.take(t0 + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn each_source_has_its_own_bucket_and_the_map_is_bounded() {
+        let t0 = Instant::now();
+        let mut buckets = SourceBuckets::default();
+        let flood = IpAddr::from([10, 0, 0, 1]);
+        let github = IpAddr::from([10, 0, 0, 2]);
+        assert!((0..RATE_BURST as usize).all(|_| buckets.take(flood, t0)));
+        assert!(!buckets.take(flood, t0), "the flooding source is limited");
+        assert!(buckets.take(github, t0), "another source is not");
+        for i in 0..MAX_SOURCES as u32 {
+            buckets.take(IpAddr::from((i + 100).to_be_bytes()), t0);
+        }
+        assert_eq!(buckets.buckets.len(), MAX_SOURCES);
+        assert!(!buckets.take(IpAddr::from([192, 168, 0, 1]), t0), "full: a new source waits");
+        assert!(buckets.take(IpAddr::from([192, 168, 0, 1]), t0 + SOURCE_IDLE), "idle sources forgotten");
+        assert!(buckets.buckets.len() <= MAX_SOURCES);
     }
 
     #[test]

@@ -175,11 +175,24 @@ pub struct ReconcileReport {
     pub api_errors: Vec<ApiError>,
     /// Stopped early because of shutdown.
     pub cancelled: bool,
+    /// The mass-delete guard (or the empty-manifest rule) refused this reconcile's
+    /// deletes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune_refused: Option<PruneRefused>,
     /// The live health of every object, as listed (or as read after its write).
     pub health: BTreeMap<ObjectRef, HealthStatus>,
     /// What the dashboard shows beyond `/status` (changes, holds, writes).
     #[serde(skip)]
     pub details: super::history::ReportDetails,
+}
+
+/// Deletes the prune guard refused: why, and which objects they were.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PruneRefused {
+    /// The guard's words (`refusing to delete 4 of 10 owned object(s): …`).
+    pub reason: String,
+    /// The owned objects without a manifest that were left alone.
+    pub objects: Vec<ObjectRef>,
 }
 
 impl ReconcileReport {

@@ -34,8 +34,20 @@ fn writers(log: &[RecordedRequest]) -> Vec<String> {
 }
 
 fn replica(h: &harness::Harness, dir: &std::path::Path, zk: &ZkServer, id: &str) -> Controller {
+    replica_with(h, dir, zk, id, &[])
+}
+
+fn replica_with(
+    h: &harness::Harness,
+    dir: &std::path::Path,
+    zk: &ZkServer,
+    id: &str,
+    extra: &[&str],
+) -> Controller {
     let url = format!("zk://{}/mesosync", zk.address());
-    Controller::start(h, dir, &["--ha-zk", &url, "--ha-session-timeout", SESSION, "--replica-id", id])
+    let mut args = vec!["--ha-zk", &url, "--ha-session-timeout", SESSION, "--replica-id", id];
+    args.extend_from_slice(extra);
+    Controller::start(h, dir, &args)
 }
 
 fn role(status: &Value) -> &str {
@@ -152,4 +164,46 @@ async fn zookeeper_down_stops_all_writes_and_a_restart_elects_one_leader() {
     })
     .await;
     assert_eq!(writers(&h.sandbox.requests()).len(), 1, "{:?}", writers(&h.sandbox.requests()));
+}
+
+/// Issue 20.2: each replica tells its own receiver when it becomes the leader, and the
+/// follower that takes over after the leader is killed says so too.
+#[tokio::test(flavor = "multi_thread")]
+async fn leadership_changes_are_notified() {
+    let Some(zk) = ZkServer::start("leadership_changes_are_notified") else {
+        return;
+    };
+    let h = harness::start().await;
+    let dir = manifests_copy();
+    let recv = super::notifications::receiver().await;
+    let notify = |id: &str| format!("generic={}/{id},events=leadership", recv.base);
+    let (na, nb) = (notify("replica-a"), notify("replica-b"));
+    let a = replica_with(&h, dir.path(), &zk, "replica-a", &["--notify", &na]);
+    let b = replica_with(&h, dir.path(), &zk, "replica-b", &["--notify", &nb]);
+    wait_for("one leader", Duration::from_secs(30), async || {
+        role(&a.status().await) == "leader" || role(&b.status().await) == "leader"
+    })
+    .await;
+    let (leader, follower, leader_id, follower_id) = if role(&a.status().await) == "leader" {
+        (a, b, "replica-a", "replica-b")
+    } else {
+        (b, a, "replica-b", "replica-a")
+    };
+    wait_for("the leader's notification", Duration::from_secs(20), async || {
+        !recv.events(&format!("/{leader_id}")).is_empty()
+    })
+    .await;
+    let event = &recv.events(&format!("/{leader_id}"))[0];
+    assert_eq!((event["event"].as_str(), event["severity"].as_str()), (Some("leadership"), Some("info")));
+    assert_eq!(event["message"], format!("replica {leader_id} became the leader: it writes from now on"));
+    assert!(recv.events(&format!("/{follower_id}")).is_empty(), "a follower that stays one says nothing");
+
+    drop(leader);
+    wait_for("the follower taking over", Duration::from_secs(30), async || {
+        recv.events(&format!("/{follower_id}"))
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains("became the leader"))
+    })
+    .await;
+    assert_eq!(role(&follower.status().await), "leader");
 }

@@ -57,6 +57,7 @@ fn partial_report() -> ReconcileReport {
         summary: Summary { create: 1, scale: 1, unchanged: 1, ..Summary::default() },
         api_errors: vec![ApiError { system: "marathon".into(), message: "422 Object is not valid".into() }],
         cancelled: false,
+        prune_refused: None,
         health: Default::default(),
         details: Default::default(),
     }

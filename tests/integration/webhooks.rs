@@ -15,7 +15,7 @@ use super::fake_reconcile::app_manifest;
 use super::harness::{self, Harness};
 use super::preview::git;
 
-const SECRET: &str = "webhook-test-secret";
+pub(super) const SECRET: &str = "webhook-test-secret";
 
 /// `sha256=<hex HMAC-SHA256(secret, body)>`, GitHub's and Flux generic-hmac's format.
 fn sign(secret: &str, body: &[u8]) -> String {
@@ -25,14 +25,14 @@ fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 /// An origin, an author clone, and the controller's checkout holding app `/first`.
-struct Repos {
+pub(super) struct Repos {
     _root: tempfile::TempDir,
-    author: PathBuf,
-    checkout: PathBuf,
-    secret_file: PathBuf,
+    pub(super) author: PathBuf,
+    pub(super) checkout: PathBuf,
+    pub(super) secret_file: PathBuf,
 }
 
-fn repos() -> Repos {
+pub(super) fn repos() -> Repos {
     let root = tempfile::tempdir().unwrap();
     let (origin, author, checkout) =
         (root.path().join("origin.git"), root.path().join("author"), root.path().join("checkout"));
@@ -253,4 +253,68 @@ fn the_receiver_is_refused_without_a_secret_or_without_git_pull() {
     assert_ne!(code, Some(0));
     assert!(stderr.contains("--git-pull"), "{stderr}");
     assert!(!stderr.contains("s3cr3t-value"), "{stderr}");
+}
+
+/// A burst of signed pushes (a CI pushing several commits, a sender retrying) is one
+/// fetch (at most one more if the burst straddles it) and one reconcile; the requests are
+/// counted by outcome in /metrics.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_pushes_is_one_reconcile_and_requests_are_counted() {
+    use super::reliability_support::{self as support, eventually};
+    let sb = support::sandbox(Duration::from_millis(50)).await;
+    let repos = repos();
+    let controller = support::start_controller_cmd(
+        support::command(&sb, "run", &repos.checkout),
+        &["--git-pull", "main", "--git-interval", "1h", "--log-format", "json"],
+        &[
+            ("MESOSYNC_WEBHOOK_SECRET_FILE", repos.secret_file.to_str().unwrap()),
+            ("RUST_LOG", "info,mesosync::runtime::triggers=debug"),
+        ],
+    )
+    .await;
+    let has_app = |id: &'static str| {
+        let sb = &sb;
+        move || async move { support::live_app_ids(sb).await.iter().any(|a| a == id) }
+    };
+    eventually(Duration::from_secs(30), "the first apply", has_app("/hook/first")).await;
+    wait("the fetch at start", || repos.checkout.join(".git/FETCH_HEAD").exists()).await;
+    repos.push_app("main", "/hook/burst");
+    let url = format!("{}/hooks/git", controller.base);
+    let body = push_body("refs/heads/main");
+    let signature = sign(SECRET, &body);
+    let headers = [("x-signature", signature.as_str())];
+    let burst = (0..10).map(|_| post(&url, &headers, body.clone()));
+    let codes: Vec<StatusCode> = futures::future::join_all(burst).await.into_iter().map(|(c, _)| c).collect();
+    assert!(codes.iter().all(|c| *c == StatusCode::ACCEPTED), "{codes:?}");
+    eventually(Duration::from_secs(30), "the pushed app", has_app("/hook/burst")).await;
+
+    eventually(Duration::from_secs(20), "the controller idle", || async {
+        controller.status().await["running"].is_null()
+    })
+    .await;
+
+    let (code, _) = post(&url, &[("x-signature", "sha256=00")], body.clone()).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    let metrics = controller.text("/metrics").await;
+    for line in [
+        "mesosync_webhook_requests_total{outcome=\"accepted\"} 10",
+        "mesosync_webhook_requests_total{outcome=\"unauthorized\"} 1",
+        "mesosync_webhook_requests_total{outcome=\"rate_limited\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "missing {line}:\n{metrics}");
+    }
+    let out = controller.stop().await;
+    let fetches = out.stderr.matches("fetching now: push webhook").count();
+    assert!((1..=2).contains(&fetches), "{fetches} fetches for one burst:\n{}", out.stderr);
+    assert_eq!(out.stderr.matches("pulled new commits").count(), 1, "{}", out.stderr);
+    // Reconciles that read the manifests because of the push (Marathon's events about
+    // mesosync's own writes cause `live-event` ones, which are not counted).
+    let pushed = out
+        .stderr
+        .lines()
+        .filter(|l| {
+            l.contains("\"reconcile started\"") && (l.contains("git-pull") || l.contains("file-change"))
+        })
+        .count();
+    assert_eq!(pushed, 1, "{}", out.stderr);
 }
