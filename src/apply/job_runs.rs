@@ -139,7 +139,7 @@ impl Ctx<'_> {
                     Err(e) => return Executed::new(Outcome::Failed(e.into()), None, attempts),
                 };
                 attempts += 1;
-                tracing::info!(job = name, run = failed + 1, "starting a run");
+                tracing::info!(job = name, run = failed + 1, "run started");
                 if let Err(e) = c.run_job(name).await {
                     return Executed::new(Outcome::Failed(e.into()), None, attempts);
                 }

@@ -198,6 +198,13 @@ async fn two_electors_elect_exactly_one_leader_visible_in_zookeeper() {
     assert_eq!(status["leader"]["revision"], "rev-2");
     assert_eq!(status["may_write"], false);
     assert_eq!(status["election_path"], "/mesosync/test/leader");
+    // The lease is renewed in the background; on a loaded machine it can lapse for a
+    // moment (the fence closes, as it must), so wait for the leader's status to say so.
+    assert!(
+        wait_until(session(), || a.status().may_write).await,
+        "the leader may not write: {:?}",
+        a.status()
+    );
     let status = serde_json::to_value(a.status()).unwrap();
     assert_eq!(status["role"], "leader");
     assert_eq!(status["may_write"], true);
