@@ -10,7 +10,6 @@
 //! Run with `make bench-preview` or `cargo bench --bench preview` (release).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -20,25 +19,11 @@ use mesosync::preview::offline_plan;
 use mesosync::source::LoadOptions;
 use mesosync::source::revision::{Blobs, Repository, load_pair, load_revision};
 
+#[path = "../examples/support/git.rs"]
+mod support_git;
+
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    support_git::git(dir, args).expect("git runs")
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {

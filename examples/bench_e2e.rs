@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
@@ -585,26 +585,15 @@ async fn python_runs(
 // ---------------------------------------------------------------------------------
 // `mesosync run`, the real binary.
 
+#[path = "support/process.rs"]
+mod support_process;
+
+use support_process::StopOnDrop;
+
 struct Controller {
-    child: Child,
+    child: StopOnDrop,
     status_url: String,
     http: reqwest::Client,
-}
-
-impl Drop for Controller {
-    /// SIGTERM (a graceful stop, as systemd does), SIGKILL after 10 s.
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[derive(Debug, Default, Serialize, Clone, Copy)]
@@ -657,12 +646,12 @@ fn spawn_controller(args: &Args, w: &World, log: &Path) -> anyhow::Result<Contro
     });
     let status_url =
         rx.recv_timeout(Duration::from_secs(30)).context("mesosync run did not print its address")?;
-    Ok(Controller { child, status_url, http: reqwest::Client::new() })
+    Ok(Controller { child: StopOnDrop(child), status_url, http: reqwest::Client::new() })
 }
 
 impl Controller {
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.0.id()
     }
 
     /// Finished reconciles, from /metrics.

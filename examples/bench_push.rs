@@ -13,7 +13,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
@@ -57,26 +57,13 @@ struct Args {
 
 const SECRET: &str = "bench-webhook-secret";
 
-fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .context("running git")?;
-    ensure!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
+#[path = "support/git.rs"]
+mod support_git;
+#[path = "support/process.rs"]
+mod support_process;
+
+use support_git::git;
+use support_process::StopOnDrop;
 
 /// The generated set in an author clone, its bare origin, and an emulator holding it in sync.
 struct World {
@@ -129,24 +116,9 @@ fn push_edit(w: &World, i: usize, tag: &str) -> anyhow::Result<()> {
 }
 
 struct Controller {
-    child: Child,
+    _child: StopOnDrop,
     base: String,
     http: reqwest::Client,
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn spawn(
@@ -186,7 +158,7 @@ fn spawn(
         }
     });
     let base = rx.recv_timeout(Duration::from_secs(30)).context("mesosync run did not print its address")?;
-    Ok(Controller { child, base, http: reqwest::Client::new() })
+    Ok(Controller { _child: StopOnDrop(child), base, http: reqwest::Client::new() })
 }
 
 impl Controller {
