@@ -6,7 +6,7 @@ CARGO ?= cargo
 MANIFESTS ?= manifests
 RUN_ARGS ?=
 
-.PHONY: run test test-deps fmt-check clippy unit build bench bench-build bench-pipeline bench-preview bench-e2e bench-push bench-venv sandbox clean zookeeper-up zookeeper-down
+.PHONY: run test test-deps fmt-check clippy unit build bench bench-build bench-pipeline bench-preview bench-e2e bench-push bench-bringup bench-venv sandbox clean zookeeper-up zookeeper-down
 
 ## run: the controller on ./manifests against the embedded sandbox. The example's
 ## secrets (manifests/secrets.sops.yaml) are decrypted with the DEMO age key shipped in
@@ -53,7 +53,7 @@ PYTHON ?= python3
 bench: bench-pipeline bench-preview bench-e2e
 
 bench-build:
-	$(CARGO) build --release --bin mesosync --example bench_e2e --example bench_push
+	$(CARGO) build --release --bin mesosync --example bench_e2e --example bench_push --example bench_bringup
 
 bench-pipeline:
 	$(CARGO) bench --bench pipeline
@@ -71,6 +71,12 @@ bench-e2e: bench-build bench-venv
 BENCH_PUSH_ARGS ?=
 bench-push: bench-build
 	./target/release/examples/bench_push $(BENCH_PUSH_ARGS)
+
+## bench-bringup: empty sandbox → every object Healthy, for the Kolla manifests and a
+## generated 1k-app / 500-run-once-job set, against the critical-path floor (issue #17).
+BENCH_BRINGUP_ARGS ?=
+bench-bringup: bench-build
+	./target/release/examples/bench_bringup $(BENCH_BRINGUP_ARGS)
 
 ## bench-venv: marathon-deploy (and the marathon client library it pulls in) from PyPI
 bench-venv: $(BENCH_VENV)/bin/marathon-deploy

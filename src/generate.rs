@@ -2,6 +2,11 @@
 //! nested groups and M Chronos jobs in dependency chains, from a seeded RNG so that a
 //! benchmark measures the same input every run. Shaped like the Kolla manifests
 //! (docker containers, host networking, constraints, health checks, env, labels).
+//!
+//! With [`GenSpec::run_once`] the set is a bring-up like Kolla's: every job is a
+//! run-once job (`sync.run: onChange`), each chain's head waits for an app (as a
+//! db-create waits for mariadb), some apps wait for a chain's last job (as an API
+//! waits for its db-sync) and others for those apps (as an agent waits for its API).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -27,11 +32,14 @@ pub struct GenSpec {
     pub seed: u64,
     /// Documents per file.
     pub per_file: usize,
+    /// Jobs are run-once chains the apps wait on (see the module docs), instead of
+    /// scheduled chains nothing waits on.
+    pub run_once: bool,
 }
 
 impl Default for GenSpec {
     fn default() -> Self {
-        Self { apps: 1000, jobs: 500, seed: 42, per_file: 50 }
+        Self { apps: 1000, jobs: 500, seed: 42, per_file: 50, run_once: false }
     }
 }
 
@@ -51,8 +59,15 @@ pub fn app_file(spec: &GenSpec, i: usize) -> String {
     format!("apps/region-{}/apps-{chunk:05}.yaml", chunk % 7)
 }
 
+/// The last job of the chain app `i` waits for in a run-once set: apps `10k + 8`
+/// wait for chain `k` (jobs `5k..5k+4`), if the set has it.
+fn awaited_chain_tail(spec: &GenSpec, i: usize) -> Option<usize> {
+    let tail = (i / 10) * 5 + 4;
+    (spec.run_once && i % 10 == 8 && tail < spec.jobs).then_some(tail)
+}
+
 /// One app document.
-fn app_document(i: usize, rng: &mut StdRng, out: &mut String) {
+fn app_document(spec: &GenSpec, i: usize, rng: &mut StdRng, out: &mut String) {
     let cpus = [0.1, 0.25, 0.5, 1.0][rng.random_range(0..4)];
     let mem = [64, 128, 256, 512, 1024][rng.random_range(0..5)];
     let instances = rng.random_range(1..4);
@@ -70,14 +85,24 @@ fn app_document(i: usize, rng: &mut StdRng, out: &mut String) {
         v = rng.random_range(0..20),
         team = i % 13,
     );
-    // Every tenth app depends on the one before it in its project.
-    if i % 10 == 9 && i >= 97 {
+    if spec.run_once {
+        // An agent waits for its API, which waits for a job chain.
+        if i % 10 == 9 && awaited_chain_tail(spec, i - 1).is_some() {
+            let _ = writeln!(out, "  dependencies: [{}]", app_id(i - 1));
+        }
+        if let Some(tail) = awaited_chain_tail(spec, i) {
+            let _ = writeln!(out, "sync:\n  dependsOn: [{}]", job_name(tail));
+        }
+    } else if i % 10 == 9 && i >= 97 {
+        // Every tenth app depends on the one before it in its project.
         let _ = writeln!(out, "  dependencies: [{}]", app_id(i - 97));
     }
 }
 
-/// One job document: every fifth job starts a chain, the next four hang off it.
-fn job_document(i: usize, rng: &mut StdRng, out: &mut String) {
+/// One job document: every fifth job starts a chain, the next four hang off it. In a
+/// run-once set every job is run-once and a chain's head waits for app `i` (whose
+/// index ends in 0 or 5: an app that waits for nothing).
+fn job_document(spec: &GenSpec, i: usize, rng: &mut StdRng, out: &mut String) {
     let _ = write!(
         out,
         "---\nkind: ChronosJob\nspec:\n  name: {name}\n  command: /usr/local/bin/task-{i} --batch\n  owner: ops@example.com\n  \
@@ -87,7 +112,16 @@ fn job_document(i: usize, rng: &mut StdRng, out: &mut String) {
         mem = [64, 128, 256][rng.random_range(0..3)],
         v = rng.random_range(0..9),
     );
-    if i % 5 == 0 {
+    if spec.run_once {
+        if i % 5 == 0 {
+            let _ = writeln!(out, "  schedule: R0//P1D\nsync:\n  run: onChange\n  timeout: 1h");
+            if i < spec.apps {
+                let _ = writeln!(out, "  dependsOn: [{}]", app_id(i));
+            }
+        } else {
+            let _ = writeln!(out, "  parents: [{}]\nsync:\n  run: onChange\n  timeout: 1h", job_name(i - 1));
+        }
+    } else if i % 5 == 0 {
         let _ = writeln!(
             out,
             "  schedule: R/2030-01-{:02}T{:02}:00:00.000Z/PT{}H",
@@ -108,14 +142,14 @@ pub fn manifest_files(spec: &GenSpec) -> Vec<(String, String)> {
     for chunk in 0..spec.apps.div_ceil(per_file) {
         let mut text = String::new();
         for i in chunk * per_file..((chunk + 1) * per_file).min(spec.apps) {
-            app_document(i, &mut rng, &mut text);
+            app_document(spec, i, &mut rng, &mut text);
         }
         files.push((app_file(spec, chunk * per_file), text));
     }
     for chunk in 0..spec.jobs.div_ceil(per_file) {
         let mut text = String::new();
         for i in chunk * per_file..((chunk + 1) * per_file).min(spec.jobs) {
-            job_document(i, &mut rng, &mut text);
+            job_document(spec, i, &mut rng, &mut text);
         }
         files.push((format!("jobs/jobs-{chunk:05}.yaml"), text));
     }
@@ -158,7 +192,7 @@ mod tests {
     #[test]
     fn generated_sets_are_valid_and_deterministic() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = GenSpec { apps: 300, jobs: 120, seed: 7, per_file: 40 };
+        let spec = GenSpec { apps: 300, jobs: 120, seed: 7, per_file: 40, run_once: false };
         write_manifests(dir.path(), &spec).unwrap();
         let state = crate::source::load_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((state.apps.len(), state.jobs.len()), (300, 120));
@@ -167,10 +201,42 @@ mod tests {
         assert_eq!(chained, 96);
     }
 
+    #[test]
+    fn a_run_once_set_chains_jobs_between_apps() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = GenSpec { apps: 300, jobs: 120, seed: 7, per_file: 40, run_once: true };
+        write_manifests(dir.path(), &spec).unwrap();
+        let desired = crate::source::load_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let opts = PlanOptions {
+            chronos_version: Some(crate::normalize::ChronosVersion::V2_4),
+            ..PlanOptions::default()
+        };
+        let plan = crate::plan::compute(&desired, &LiveState::default(), &opts, Utc::now());
+        let jobs: Vec<_> = plan.actions.iter().filter(|a| a.object.kind == ObjectKind::ChronosJob).collect();
+        assert_eq!(jobs.len(), 120);
+        assert!(jobs.iter().all(|a| a.run.is_some()), "every job is run-once");
+        let heads = jobs.iter().filter(|a| a.depends_on.iter().any(|d| d.kind == ObjectKind::MarathonApp));
+        assert_eq!(heads.count(), 24, "each chain's head waits for an app");
+        let waits_for_job = |a: &&crate::plan::Action| {
+            a.object.kind == ObjectKind::MarathonApp
+                && a.depends_on.iter().any(|d| d.kind == ObjectKind::ChronosJob)
+        };
+        // Apps 8, 18, …, 238 wait for chains 0..=23; apps 9, 19, … wait for those.
+        assert_eq!(plan.actions.iter().filter(waits_for_job).count(), 24);
+        let agents = plan.actions.iter().filter(|a| {
+            a.object.kind == ObjectKind::MarathonApp
+                && a.depends_on.iter().any(|d| d.kind == ObjectKind::MarathonApp)
+        });
+        assert_eq!(agents.count(), 24);
+        // app 0 → job-0 … job-4 → app 8 → app 9: the deepest chain has 8 writes.
+        assert_eq!(plan.actions.iter().map(|a| a.wave).max(), Some(7));
+    }
+
     #[tokio::test]
     async fn a_synced_seed_plans_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        write_manifests(dir.path(), &GenSpec { apps: 120, jobs: 40, seed: 3, per_file: 25 }).unwrap();
+        write_manifests(dir.path(), &GenSpec { apps: 120, jobs: 40, seed: 3, per_file: 25, run_once: false })
+            .unwrap();
         let desired = crate::source::load_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let opts = PlanOptions {
             chronos_version: Some(crate::normalize::ChronosVersion::V2_4),

@@ -288,7 +288,7 @@ async fn sigkill_in_the_middle_of_a_large_apply_then_restart_converges_without_d
     let dir = tempfile::tempdir().unwrap();
     mesosync::generate::write_manifests(
         dir.path(),
-        &mesosync::generate::GenSpec { apps: APPS, jobs: 0, seed: 9, per_file: 50 },
+        &mesosync::generate::GenSpec { apps: APPS, jobs: 0, seed: 9, per_file: 50, run_once: false },
     )
     .unwrap();
     let mut cmd = crate::reliability_support::command(&sb, "apply", dir.path());

@@ -433,7 +433,8 @@ async fn fifteen_thousand_objects_paint_within_a_second() {
     };
     let h = harness::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let spec = mesosync::generate::GenSpec { apps: 10_000, jobs: 5_000, seed: 42, per_file: 50 };
+    let spec =
+        mesosync::generate::GenSpec { apps: 10_000, jobs: 5_000, seed: 42, per_file: 50, run_once: false };
     mesosync::generate::write_manifests(dir.path(), &spec).unwrap();
     let controller = Controller::start(&h, dir.path(), &["--dry-run"]);
     let deadline = Instant::now() + Duration::from_secs(300);
