@@ -121,6 +121,7 @@ impl Ctx<'_> {
                 return Executed::new(Outcome::Skipped(reason), None, attempts);
             }
             attempts += 1;
+            let slot = self.write_slot().await;
             let result = match body {
                 None => match c.delete_job(name).await {
                     Err(ClientError::NotFound { .. }) => Ok(()),
@@ -128,6 +129,7 @@ impl Ctx<'_> {
                 },
                 Some(b) => c.put_job(b).await,
             };
+            drop(slot);
             match result {
                 Ok(()) => {
                     if let (Some(_), Write::Create, Ok(ChronosVersion::V3)) = (body, write, c.version().await)
@@ -149,6 +151,8 @@ impl Ctx<'_> {
     /// A replace (see the module docs), with its children kept as they were.
     async fn replace_job(&self, name: &str, body: &Value, c: &ChronosClient) -> Executed {
         let mut attempts = 0u32;
+        // Its requests go one after the other: one write slot for the whole replace.
+        let _slot = self.write_slot().await;
         let outcome = match self.replace_steps(name, body, c, &mut attempts).await {
             Ok(()) => Outcome::Applied,
             Err(outcome) => outcome,

@@ -9,7 +9,7 @@
 //! timeout). With the stream, an end seen in the list but not (yet) as an event gets a
 //! short grace period for the event before it counts as a success.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::report::ApplyError;
-use crate::client::{MarathonClient, MarathonEvent};
+use crate::client::{ClientError, MarathonClient, MarathonEvent};
 
 /// How long to wait for the stream's `event_stream_attached` before polling only.
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(3);
@@ -35,12 +35,18 @@ struct Seen {
     live: AtomicBool,
 }
 
+/// The ids in one `GET /v2/deployments`, and when it was taken.
+type Listing = (Instant, Arc<HashSet<String>>);
+
 /// Waits on deployments for one apply.
 pub(crate) struct DeploymentWaiter {
     marathon: Option<MarathonClient>,
     seen: Arc<Seen>,
     task: Option<JoinHandle<()>>,
     poll_interval: Duration,
+    /// The last listing, shared by every wait: however many deployments are waited
+    /// for, at most one `GET /v2/deployments` per poll interval.
+    last: tokio::sync::Mutex<Option<Listing>>,
 }
 
 impl DeploymentWaiter {
@@ -78,7 +84,27 @@ impl DeploymentWaiter {
                 None => tracing::debug!("Marathon event stream unavailable; polling deployments"),
             }
         }
-        DeploymentWaiter { marathon: marathon.cloned(), seen, task, poll_interval }
+        DeploymentWaiter { marathon: marathon.cloned(), seen, task, poll_interval, last: Default::default() }
+    }
+
+    /// The deployments in flight, listed no earlier than `since` (a listing older than
+    /// a wait cannot hold the deployment it waits for).
+    async fn in_flight(
+        &self,
+        m: &MarathonClient,
+        since: Instant,
+    ) -> Result<Arc<HashSet<String>>, ClientError> {
+        let mut last = self.last.lock().await;
+        if let Some((at, ids)) = last.as_ref() {
+            if *at >= since {
+                return Ok(Arc::clone(ids));
+            }
+        }
+        let taken = Instant::now();
+        let ids: Arc<HashSet<String>> =
+            Arc::new(m.list_deployments().await?.into_iter().map(|d| d.id).collect());
+        *last = Some((taken, Arc::clone(&ids)));
+        Ok(ids)
     }
 
     fn ended(&self, id: &str) -> Option<bool> {
@@ -103,9 +129,13 @@ impl DeploymentWaiter {
     /// `Some(succeeded)` when the deployment ended, `None` on timeout. Without
     /// `need_outcome`, leaving the list is enough (no grace period for the event).
     async fn wait_end(&self, id: &str, timeout: Duration, need_outcome: bool) -> Option<bool> {
-        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
+        let deadline = started + timeout;
         let mut gone_since: Option<Instant> = None;
-        let mut next_poll = Instant::now();
+        // With events flowing no end can be missed (the stream was attached before the
+        // write): the first poll, a safety net, comes one interval later.
+        let mut next_poll =
+            if self.seen.live.load(Ordering::SeqCst) { started + self.poll_interval * 4 } else { started };
         loop {
             let notified = self.seen.notify.notified();
             tokio::pin!(notified);
@@ -117,10 +147,12 @@ impl DeploymentWaiter {
             let now = Instant::now();
             if now >= next_poll {
                 // With events flowing, polling is only a safety net: poll less often.
-                next_poll = now + if live { self.poll_interval * 4 } else { self.poll_interval };
+                let every = if live { self.poll_interval * 4 } else { self.poll_interval };
+                next_poll = now + every;
                 if let Some(m) = &self.marathon {
-                    match m.list_deployments().await {
-                        Ok(list) if list.iter().any(|d| d.id == id) => gone_since = None,
+                    let since = started.max(now.checked_sub(every).unwrap_or(started));
+                    match self.in_flight(m, since).await {
+                        Ok(ids) if ids.contains(id) => gone_since = None,
                         Ok(_) => {
                             if !live || !need_outcome {
                                 // No events to say otherwise: leaving the list is success.

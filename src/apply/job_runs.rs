@@ -12,8 +12,10 @@
 //!   its dependants stay blocked. A new definition starts again from zero.
 //! - The whole wait, retries included, is bounded by the job's `sync.timeout`.
 //! - The statistics are read from one shared listing (`GET …/jobs`), however many jobs
-//!   are waited for: 50 ms after a start, then twice as long each time up to
-//!   `poll_interval`.
+//!   are waited for, at a pace proportional to the run's age: every 50 ms at first,
+//!   1/32 of its age later on, at most `poll_interval` apart — the end of a run is
+//!   seen within a few percent of its duration, and a listing is taken at most every
+//!   25 ms in all (once per `poll_interval / 2` once every run waited for is old).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,9 +30,13 @@ use crate::health::chronos::RunState;
 use crate::plan::runs::{MAX_RUNS, RunCause, RunOnce, RunStart, RunStats};
 use crate::plan::{Action, Write};
 
-/// The first pause between two looks at a run's statistics (doubled up to the apply's
-/// `poll_interval`).
+/// The shortest pause between two looks at a run's statistics.
 const FIRST_POLL: Duration = Duration::from_millis(50);
+
+/// A run `d` old is looked at every `d / AGE_SHARE` (within FIRST_POLL ..=
+/// `poll_interval`): its end is seen within ~3% of its duration (plus the shared
+/// listing's age), and a long run costs one listing per `poll_interval`.
+const AGE_SHARE: u32 = 32;
 
 /// The longest pause before a failed run is started again.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
@@ -140,7 +146,10 @@ impl Ctx<'_> {
                 };
                 attempts += 1;
                 tracing::info!(job = name, run = failed + 1, "run started");
-                if let Err(e) = c.run_job(name).await {
+                let slot = self.write_slot().await;
+                let started = c.run_job(name).await;
+                drop(slot);
+                if let Err(e) = started {
                     return Executed::new(Outcome::Failed(e.into()), None, attempts);
                 }
                 before
@@ -245,13 +254,16 @@ impl Ctx<'_> {
         deadline: Instant,
     ) -> Result<Ended, ClientError> {
         let mut before = before.clone();
-        // Soon after the start, then less often: short runs are seen at once, long
-        // ones cost one listing per `poll_interval`.
-        let mut every = FIRST_POLL.min(self.opts.poll_interval);
+        let started = Instant::now();
         loop {
-            // A listing taken since the last look (shared with other waits that look
-            // at about the same time).
-            let all = self.jobs.stats(c, every / 4).await?;
+            // Looks at a pace proportional to the run's age (a run is seen within
+            // ~1/32 of its duration of its end, however long it is), from FIRST_POLL
+            // up to `poll_interval`.
+            let every = (started.elapsed() / AGE_SHARE)
+                .clamp(FIRST_POLL.min(self.opts.poll_interval), self.opts.poll_interval);
+            // A listing taken within half a pause (shared with the other waits that
+            // look at about the same time: at most one listing per 25 ms in all).
+            let all = self.jobs.stats(c, every / 2).await?;
             let Some(now) = all.get(name).cloned() else { return Ok(Ended::Gone) };
             // Replaced meanwhile (statistics reset): count from here.
             if now.successes < before.successes || now.errors < before.errors {
@@ -267,7 +279,6 @@ impl Ctx<'_> {
                 return Ok(Ended::TimedOut(now));
             }
             let wake = (Instant::now() + every).min(deadline);
-            every = (every * 2).min(self.opts.poll_interval);
             let slept = match &self.opts.cancel {
                 Some(cancel) => tokio::select! {
                     _ = cancel.cancelled() => false,

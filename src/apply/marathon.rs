@@ -58,6 +58,7 @@ impl Ctx<'_> {
                 return Executed::new(Outcome::Skipped(reason), None, attempts);
             }
             attempts += 1;
+            let slot = self.write_slot().await;
             let result = match (write, body) {
                 (Write::Create, Some(b)) => m.create_app(b).await,
                 (Write::Update | Write::Adopt { .. }, Some(b)) => m.update_app(id, b, force).await,
@@ -65,6 +66,7 @@ impl Ctx<'_> {
                 (Write::Delete, _) => m.delete_app(id).await,
                 _ => return Executed::new(Outcome::Unchanged, None, 0),
             };
+            drop(slot);
             match result {
                 Ok(w) => {
                     let outcome = match (&w.deployment_id, self.waiter) {

@@ -1,4 +1,4 @@
-//! The executor: turns a [`Plan`] into HTTP writes, wave by wave, and reports what
+//! The executor: turns a [`Plan`] into HTTP writes, each as soon as it may start, and reports what
 //! became of each object. It makes no decisions of its own — the plan says what to send
 //! — but it owns *how*: ordering, bounded concurrency, deployment waits, lock and
 //! transient-error retries, cancellation and the write fence.
@@ -7,8 +7,13 @@
 //! - A NoOp sends nothing. Every write is checked against the cancellation signal and
 //!   the write fence first; a cancelled apply finishes the writes in flight (and their
 //!   waits) and starts no new one.
-//! - All actions of wave n end before wave n+1 starts; within a wave at most
-//!   `concurrency` objects are in flight.
+//! - A write starts as soon as its `depends_on` ended and every write of a wave below
+//!   its `barrier` did (`Schedule`): a `sync.wave` group (and the deletes, last)
+//!   is a barrier, a dependency wave is not — one slow app holds up its own
+//!   dependants only, and a bring-up takes about its critical path.
+//! - At most `concurrency` write *requests* are in flight at once; waiting for a
+//!   deployment, a health or a job's run holds no slot (the waits share the event
+//!   stream and one listing per system, so they cost no request each).
 //! - An object whose dependency failed (or was blocked or skipped) is not attempted and
 //!   is reported "blocked by" it; unrelated objects proceed.
 //! - An object is written only once each of its dependencies is ready ([`readiness`]:
@@ -74,7 +79,7 @@ pub type WriteFence = Arc<dyn Fn() -> bool + Send + Sync>;
 /// How to apply.
 #[derive(Clone)]
 pub struct ApplyOptions {
-    /// Objects in flight at once within a wave.
+    /// Write requests in flight at once (the waits after them are not counted).
     pub concurrency: usize,
     /// Override Marathon deployment locks (`?force=true`) instead of waiting.
     pub force: bool,
@@ -188,8 +193,9 @@ impl Executed {
     }
 }
 
-/// Execute `plan`: wave by wave, at most `opts.concurrency` objects at a time, waiting
-/// on Marathon deployments, and report every action's outcome (in plan order).
+/// Execute `plan`: each write once its dependencies and barrier allow, at most
+/// `opts.concurrency` write requests at a time, waiting on Marathon deployments, and
+/// report every action's outcome (in plan order).
 pub async fn apply(
     plan: &Plan,
     clients: &Clients,
@@ -211,67 +217,150 @@ pub async fn apply(
         readiness: &readiness,
         timeouts,
         jobs: job_runs::JobWatch::default(),
+        writes: tokio::sync::Semaphore::new(opts.concurrency.max(1)),
     };
 
-    let mut waves: BTreeMap<usize, Vec<(usize, &Action)>> = BTreeMap::new();
+    let mut reports: Vec<(usize, ObjectReport)> = Vec::with_capacity(plan.actions.len());
+    let mut graph = Schedule::new(plan);
     for (i, a) in plan.actions.iter().enumerate() {
-        waves.entry(a.wave).or_default().push((i, a));
+        if !a.is_write() {
+            reports.push((i, report_for(a, Executed::new(Outcome::Unchanged, None, 0), Duration::ZERO)));
+        }
     }
     // Objects that did not end up in place: their dependants are blocked.
     let mut not_in_place: HashSet<&ObjectRef> = HashSet::new();
-    let mut reports: Vec<(usize, ObjectReport)> = Vec::with_capacity(plan.actions.len());
-    for actions in waves.into_values() {
-        let mut runnable = Vec::new();
-        for (i, a) in actions {
-            if !a.is_write() {
-                reports.push((i, report_for(a, Executed::new(Outcome::Unchanged, None, 0), Duration::ZERO)));
-                continue;
+    // FuturesUnordered fed by hand rather than `buffer_unordered` over a closure: the
+    // closure form makes the whole future !Send (higher-ranked lifetimes), and a
+    // controller must be able to spawn an apply.
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        // A write not attempted ends at once and may release others: until none is left.
+        let mut batch = graph.startable();
+        while !batch.is_empty() {
+            for i in batch {
+                let a = &plan.actions[i];
+                // Not attempted: once stopped, everything left is "skipped" (not "blocked"
+                // by the skipped ones); otherwise anything whose dependency is not in place.
+                let not_attempted = match opts.stop_reason() {
+                    Some(reason) => Some(Outcome::Skipped(reason)),
+                    None => a
+                        .depends_on
+                        .iter()
+                        .find(|d| not_in_place.contains(d))
+                        .map(|dep| Outcome::Blocked { by: dep.clone() }),
+                };
+                match not_attempted {
+                    Some(outcome) => {
+                        let r = report_for(a, Executed::new(outcome, None, 0), Duration::ZERO);
+                        progress.finished(a, &r);
+                        not_in_place.insert(&a.object);
+                        reports.push((i, r));
+                        graph.finished(i);
+                    }
+                    None => in_flight.push(run_indexed(&ctx, i, a, progress)),
+                }
             }
-            // Not attempted: once stopped, everything left is "skipped" (not "blocked" by
-            // the skipped ones); otherwise anything whose dependency is not in place.
-            let not_attempted = match opts.stop_reason() {
-                Some(reason) => Some(Outcome::Skipped(reason)),
-                None => a
-                    .depends_on
-                    .iter()
-                    .find(|d| not_in_place.contains(d))
-                    .map(|dep| Outcome::Blocked { by: dep.clone() }),
-            };
-            if let Some(outcome) = not_attempted {
-                let r = report_for(a, Executed::new(outcome, None, 0), Duration::ZERO);
-                progress.finished(a, &r);
-                not_in_place.insert(&a.object);
-                reports.push((i, r));
-                continue;
-            }
-            runnable.push((i, a));
+            batch = graph.startable();
         }
-        // FuturesUnordered fed by hand rather than `buffer_unordered` over a closure:
-        // the closure form makes the whole future !Send (higher-ranked lifetimes), and a
-        // controller must be able to spawn an apply.
-        let mut queue = runnable.into_iter();
-        let mut in_flight = FuturesUnordered::new();
-        let mut done = Vec::new();
-        for (i, a) in queue.by_ref().take(opts.concurrency.max(1)) {
-            in_flight.push(run_indexed(&ctx, i, a, progress));
+        let Some((i, a, r)) = in_flight.next().await else { break };
+        if r.outcome == Outcome::Applied {
+            readiness.mark_done(&a.object);
+        } else if !r.outcome.is_ok() {
+            not_in_place.insert(&a.object);
         }
-        while let Some(finished) = in_flight.next().await {
-            done.push(finished);
-            if let Some((i, a)) = queue.next() {
-                in_flight.push(run_indexed(&ctx, i, a, progress));
-            }
-        }
-        for (i, a, r) in done {
-            if r.outcome == Outcome::Applied {
-                readiness.mark_done(&a.object);
-            } else if !r.outcome.is_ok() {
-                not_in_place.insert(&a.object);
-            }
-            reports.push((i, r));
-        }
+        reports.push((i, r));
+        graph.finished(i);
     }
     reports.sort_by_key(|(i, _)| *i);
     ApplyReport { objects: reports.into_iter().map(|(_, r)| r).collect(), duration: started.elapsed() }
+}
+
+/// When each write of a plan may start: once every write of a wave below its
+/// `barrier` ended (a `sync.wave` group, the deletes) and each of its `depends_on` did.
+/// Linear in actions and edges: each write is released once, by counters.
+struct Schedule {
+    /// Per write: dependencies (writes in this plan) not ended yet.
+    deps_left: Vec<usize>,
+    /// Per write: the writes that depend on it.
+    dependants: Vec<Vec<usize>>,
+    barrier: Vec<usize>,
+    wave: Vec<usize>,
+    /// Writes not ended yet, by wave.
+    open_by_wave: BTreeMap<usize, usize>,
+    /// Writes whose dependencies ended, waiting for their barrier, by barrier.
+    held: BTreeMap<usize, Vec<usize>>,
+    /// Writes that may start now.
+    ready: Vec<usize>,
+}
+
+impl Schedule {
+    fn new(plan: &Plan) -> Self {
+        let n = plan.actions.len();
+        let mut writes_of: std::collections::HashMap<&ObjectRef, Vec<usize>> = Default::default();
+        for (i, a) in plan.actions.iter().enumerate().filter(|(_, a)| a.is_write()) {
+            writes_of.entry(&a.object).or_default().push(i);
+        }
+        let mut s = Schedule {
+            deps_left: vec![0; n],
+            dependants: vec![Vec::new(); n],
+            barrier: plan.actions.iter().map(|a| a.barrier).collect(),
+            wave: plan.actions.iter().map(|a| a.wave).collect(),
+            open_by_wave: BTreeMap::new(),
+            held: BTreeMap::new(),
+            ready: Vec::new(),
+        };
+        for (i, a) in plan.actions.iter().enumerate().filter(|(_, a)| a.is_write()) {
+            *s.open_by_wave.entry(a.wave).or_default() += 1;
+            let mut deps: Vec<usize> = a
+                .depends_on
+                .iter()
+                .flat_map(|d| writes_of.get(d).into_iter().flatten().copied())
+                .filter(|&j| j != i && plan.actions[j].wave < a.wave)
+                .collect();
+            deps.sort_unstable();
+            deps.dedup();
+            s.deps_left[i] = deps.len();
+            for j in deps {
+                s.dependants[j].push(i);
+            }
+        }
+        for (i, a) in plan.actions.iter().enumerate().filter(|(_, a)| a.is_write()) {
+            if s.deps_left[i] == 0 {
+                s.held.entry(a.barrier).or_default().push(i);
+            }
+        }
+        s
+    }
+
+    /// The writes that may start now, in plan order; each is handed out once.
+    fn startable(&mut self) -> Vec<usize> {
+        let lowest_open = self.open_by_wave.keys().next().copied().unwrap_or(usize::MAX);
+        while let Some(entry) = self.held.first_entry() {
+            if *entry.key() > lowest_open {
+                break;
+            }
+            self.ready.extend(entry.remove());
+        }
+        let mut out = std::mem::take(&mut self.ready);
+        out.sort_unstable();
+        out
+    }
+
+    /// Write `i` ended, whatever its outcome.
+    fn finished(&mut self, i: usize) {
+        if let Some(open) = self.open_by_wave.get_mut(&self.wave[i]) {
+            *open -= 1;
+            if *open == 0 {
+                self.open_by_wave.remove(&self.wave[i]);
+            }
+        }
+        for k in std::mem::take(&mut self.dependants[i]) {
+            self.deps_left[k] -= 1;
+            if self.deps_left[k] == 0 {
+                self.held.entry(self.barrier[k]).or_default().push(k);
+            }
+        }
+    }
 }
 
 /// Run one action inside a span naming it; returns it with its plan index.
@@ -308,9 +397,17 @@ struct Ctx<'a> {
     readiness: &'a Readiness<'a>,
     /// Each object's timeout (`sync.timeout`, else `deployment_timeout`).
     timeouts: std::collections::HashMap<ObjectRef, Duration>,
+    /// `concurrency` permits: one is held by each write request in flight (never by
+    /// a wait for a deployment, a health or a run).
+    writes: tokio::sync::Semaphore,
 }
 
 impl Ctx<'_> {
+    /// A slot for one write request (`None`: never, the semaphore is not closed).
+    async fn write_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.writes.acquire().await.ok()
+    }
+
     async fn run(&self, a: &Action, progress: &dyn ProgressSink) -> ObjectReport {
         if let Some(reason) = self.opts.stop_reason() {
             let r = report_for(a, Executed::new(Outcome::Skipped(reason), None, 0), Duration::ZERO);

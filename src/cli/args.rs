@@ -163,7 +163,8 @@ impl PlanArgs {
 /// How writes are made.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ApplyArgs {
-    /// Objects written at once within one dependency wave.
+    /// Write requests in flight at once (waits for deployments, health and job runs
+    /// hold none).
     #[arg(long, default_value_t = 8, env = "MESOSYNC_CONCURRENCY")]
     pub concurrency: usize,
 

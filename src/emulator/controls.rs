@@ -125,7 +125,12 @@ impl DeploymentFaults {
 struct Log {
     requests: Vec<RecordedRequest>,
     counters: BTreeMap<String, u64>,
+    /// Requests other than GET being served now (both servers).
+    writes_now: u64,
 }
+
+/// The counter of the most requests other than GET served at once (both servers).
+pub const MAX_WRITES_IN_FLIGHT: &str = "writes in flight (max)";
 
 /// Request log, counters and fault rules shared by both servers.
 #[derive(Debug, Default)]
@@ -153,6 +158,19 @@ impl Controls {
     /// Forget the log and counters.
     pub fn reset_requests(&self) {
         *locked(&self.log) = Log::default();
+    }
+
+    /// A request other than GET starts (`true`) or ends being served.
+    fn write_in_flight(&self, starts: bool) {
+        let mut log = locked(&self.log);
+        if starts {
+            log.writes_now += 1;
+            let now = log.writes_now;
+            let max = log.counters.entry(MAX_WRITES_IN_FLIGHT.to_string()).or_default();
+            *max = (*max).max(now);
+        } else {
+            log.writes_now = log.writes_now.saturating_sub(1);
+        }
     }
 
     fn record(&self, request: RecordedRequest) {
@@ -254,6 +272,10 @@ async fn log_and_fault(State(layer): State<LogLayerState>, mut request: Request,
     let user_agent =
         request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
 
+    let write = method != "GET";
+    if write {
+        layer.controls.write_in_flight(true);
+    }
     let rules = layer.controls.take_matching(layer.system, &method, &path);
     let mut injected: Option<Response> = None;
     if let Some(rule) = rules
@@ -284,6 +306,9 @@ async fn log_and_fault(State(layer): State<LogLayerState>, mut request: Request,
             next.run(request).await
         }
     };
+    if write {
+        layer.controls.write_in_flight(false);
+    }
     layer.controls.record(RecordedRequest {
         system: layer.system,
         method,

@@ -267,6 +267,11 @@ impl Sandbox {
         self.controls.requests()
     }
 
+    /// Counters keyed `"<METHOD> <path>"`, and [`controls::MAX_WRITES_IN_FLIGHT`].
+    pub fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        self.controls.counters()
+    }
+
     /// Forget the request log and counters.
     pub fn reset_requests(&self) {
         self.controls.reset_requests()

@@ -106,8 +106,15 @@ pub struct Action {
     /// apply writes this object only once they are ready (an app Healthy). Never
     /// serialized: a saved plan is applied through a fresh plan.
     pub awaits: Vec<ObjectRef>,
-    /// Ordering wave: all actions of wave n run before any of wave n+1.
+    /// Ordering wave: the topological level of the write within its `sync.wave`
+    /// group (deletes: their own group, last), counted across groups; its
+    /// `depends_on` are in lower waves.
     pub wave: usize,
+    /// The first wave of its group: apply starts it once every write of a lower wave
+    /// than this ended and its `depends_on` did, not when its whole wave may start
+    /// (a `sync.wave` group is a barrier, a dependency wave is not). Never serialized:
+    /// a plan read back from a file takes its own wave (every lower wave first).
+    pub barrier: usize,
     /// For scheduled Chronos jobs: the next three run times.
     pub next_runs: Vec<DateTime<Utc>>,
     /// The secret values of the object (its `sync.secret` and secret-named values as
@@ -220,6 +227,7 @@ impl<'de> Deserialize<'de> for Action {
             depends_on: w.depends_on,
             awaits: Vec::new(),
             wave: w.wave,
+            barrier: w.wave,
             next_runs: w.next_runs,
             secrets: Default::default(),
             preview: w.preview,
@@ -252,6 +260,7 @@ impl Action {
             depends_on: Vec::new(),
             awaits: Vec::new(),
             wave: 0,
+            barrier: 0,
             next_runs: Vec::new(),
             secrets: Default::default(),
             preview: None,

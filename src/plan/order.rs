@@ -5,7 +5,9 @@
 //! children before parents. Only writes take a wave of their own: an unchanged object
 //! is already in place, so no wave waits for it — a write names it in `awaits`
 //! instead, and apply checks it is ready (an app Healthy) before writing. Cycles (rejected by the loader
-//! anyway) are cut where they close, never followed forever.
+//! anyway) are cut where they close, never followed forever. Each write's `barrier` is
+//! its group's first wave: apply starts it once every write below that wave and its
+//! own `depends_on` ended, so inside a group a write waits for its dependencies only.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -70,6 +72,7 @@ pub(super) fn order(planned: Vec<Node>) -> Vec<Action> {
         .collect();
 
     let mut wave = vec![0usize; n];
+    let mut barrier = vec![0usize; n];
     let mut next_base = 0usize;
     // Groups of writes that are not deletes, by sync.wave; deletes last.
     let mut groups: BTreeMap<(bool, i64), Vec<usize>> = BTreeMap::new();
@@ -93,6 +96,7 @@ pub(super) fn order(planned: Vec<Node>) -> Vec<Action> {
         }
         for &i in members {
             wave[i] = next_base + level[i].unwrap_or(0);
+            barrier[i] = next_base;
         }
         next_base += top + 1;
     }
@@ -103,6 +107,7 @@ pub(super) fn order(planned: Vec<Node>) -> Vec<Action> {
         .map(|(i, p)| {
             let mut action = p.action;
             action.wave = wave[i];
+            action.barrier = barrier[i];
             (i, action.kind() == ActionKind::Delete, action)
         })
         .collect();

@@ -503,7 +503,11 @@ async fn cancellation_finishes_the_write_in_flight_and_starts_no_other() {
     let (a, b) = (ObjectRef::app("/it/c1"), ObjectRef::app("/it/c2"));
     let p = plan(vec![
         action(a.clone(), ActionKind::Create, Some(app_body("/it/c1"))),
-        after(action(b.clone(), ActionKind::Create, Some(app_body("/it/c2"))), 1, &[]),
+        // A later sync.wave group: starts only once /it/c1 ended.
+        Action {
+            barrier: 1,
+            ..after(action(b.clone(), ActionKind::Create, Some(app_body("/it/c2"))), 1, &[])
+        },
         after(
             action(ObjectRef::app("/it/c3"), ActionKind::Create, Some(app_body("/it/c3"))),
             2,
@@ -816,34 +820,92 @@ impl ProgressSink for InFlight {
     }
 }
 
+/// Records the order in which actions finish.
+#[derive(Default)]
+struct Finished(Mutex<Vec<(String, bool)>>);
+
+impl ProgressSink for Finished {
+    fn started(&self, _: &Action) {}
+    fn finished(&self, a: &Action, r: &ObjectReport) {
+        self.0.lock().unwrap().push((a.object.id.clone(), r.outcome == Outcome::Applied));
+    }
+}
+
 #[tokio::test]
-async fn concurrency_within_a_wave_is_bounded_and_waves_are_sequential() {
+async fn concurrency_bounds_write_requests_not_the_waits_after_them() {
+    let sb = sandbox_with(emulator::ChronosVersion::V2_4, Duration::from_millis(200)).await;
+    // Every create is held 50 ms by the server, so the writes of the plan overlap; two
+    // apps' deployments never end.
+    sb.faults().add(FaultRule {
+        system: Some(System::Marathon),
+        method: Some("POST".into()),
+        path_prefix: "/v2/apps".into(),
+        latency_ms: 50,
+        ..FaultRule::default()
+    });
+    sb.faults().add(FaultRule {
+        system: Some(System::Marathon),
+        deployment: Some(DeploymentOutcome::NeverFinish),
+        app_id_prefix: Some("/it/stuck".into()),
+        ..FaultRule::default()
+    });
+    let c = clients(&sb);
+    let create = |id: &str| action(ObjectRef::app(id), ActionKind::Create, Some(app_body(id)));
+    let mut actions: Vec<Action> = ["/it/stuck0", "/it/stuck1"]
+        .iter()
+        .map(|id| Action { timeout: Some(Duration::from_secs(3)), ..create(id) })
+        .collect();
+    actions.extend(["/it/free2", "/it/free3", "/it/free4"].iter().map(|id| create(id)));
+    // In a later wave of the same group, after a free app only.
+    actions.push(after(create("/it/after"), 1, &[ObjectRef::app("/it/free2")]));
+    let sink = Finished::default();
+    let o = ApplyOptions { concurrency: 2, ..opts() };
+    let report = apply::apply(&plan(actions), &c, &o, &sink).await;
+    eprintln!("{report}");
+    assert_eq!(sb.counters().get(emulator::controls::MAX_WRITES_IN_FLIGHT), Some(&2), "{:?}", sb.counters());
+    // The two stuck deployments held no write slot while waited for: everything else
+    // was written, deployed and done before they timed out — the dependant too, as
+    // soon as its own dependency was done (not when its whole wave was).
+    let finished = sink.0.into_inner().unwrap();
+    let ids: Vec<&str> = finished.iter().map(|(id, _)| id.as_str()).collect();
+    let (first, last) = ids.split_at(4);
+    let mut first = first.to_vec();
+    first.sort_unstable();
+    assert_eq!(first, ["/it/after", "/it/free2", "/it/free3", "/it/free4"], "{finished:?}");
+    let at = |x: &str| ids.iter().position(|id| *id == x);
+    assert!(at("/it/free2") < at("/it/after"), "{finished:?}");
+    assert!(last.iter().all(|id| id.starts_with("/it/stuck")), "{finished:?}");
+    assert!(finished[..4].iter().all(|(_, applied)| *applied), "{finished:?}");
+    assert!(finished[4..].iter().all(|(_, applied)| !applied), "{finished:?}");
+}
+
+#[tokio::test]
+async fn barriers_are_sequential_and_a_wide_wave_runs_at_once() {
     let sb = sandbox_with(emulator::ChronosVersion::V2_4, Duration::from_millis(200)).await;
     let c = clients(&sb);
-    let creates = |prefix: &str, wave: usize| -> Vec<Action> {
+    let creates = |prefix: &str| -> Vec<Action> {
         (0..5)
             .map(|n| {
                 let id = format!("/it/{prefix}{n}");
-                after(action(ObjectRef::app(&id), ActionKind::Create, Some(app_body(&id))), wave, &[])
+                action(ObjectRef::app(&id), ActionKind::Create, Some(app_body(&id)))
             })
             .collect()
     };
+    // One object per sync.wave group (its barrier is its wave): never more than one
+    // in flight, whatever the bound.
     let sink = InFlight::default();
-    let o = ApplyOptions { concurrency: 2, ..opts() };
-    let report = apply::apply(&plan(creates("bounded", 0)), &c, &o, &sink).await;
-    assert!(report.is_success(), "{report}");
-    assert_eq!(sink.max.load(Ordering::SeqCst), 2);
-
-    // One object per wave: never more than one in flight, whatever the bound.
-    let sink = InFlight::default();
-    let waves: Vec<Action> =
-        creates("waves", 0).into_iter().enumerate().map(|(w, a)| after(a, w, &[])).collect();
+    let waves: Vec<Action> = creates("waves")
+        .into_iter()
+        .enumerate()
+        .map(|(w, a)| Action { barrier: w, ..after(a, w, &[]) })
+        .collect();
     let report = apply::apply(&plan(waves), &c, &opts(), &sink).await;
     assert!(report.is_success(), "{report}");
     assert_eq!(sink.max.load(Ordering::SeqCst), 1);
 
     let sink = InFlight::default();
-    let report = apply::apply(&plan(creates("wide", 0)), &c, &opts(), &sink).await;
+    let o = ApplyOptions { concurrency: 2, ..opts() };
+    let report = apply::apply(&plan(creates("wide")), &c, &o, &sink).await;
     assert!(report.is_success(), "{report}");
     assert_eq!(sink.max.load(Ordering::SeqCst), 5);
 }

@@ -342,6 +342,14 @@ fn ordering_follows_one_graph_with_waves_and_children_first_deletes() {
     assert_eq!(action(&plan, &ObjectRef::job("old-parent")).depends_on, vec![ObjectRef::job("old-child")]);
     // Actions are sorted by wave.
     assert!(plan.actions.windows(2).all(|w| w[0].wave <= w[1].wave));
+    // Apply's barriers: a sync.wave group (and the deletes) starts once everything
+    // below it ended; inside a group a write waits for its dependencies only.
+    let barrier = |o: ObjectRef| action(&plan, &o).barrier;
+    assert_eq!(barrier(ObjectRef::app("/early/dns")), 0);
+    assert_eq!(barrier(ObjectRef::app("/openstack/glance")), mariadb, "mariadb opens the default group");
+    assert_eq!(barrier(ObjectRef::job("keystone-users")), mariadb);
+    assert_eq!(barrier(ObjectRef::app("/late/dashboard")), dashboard);
+    assert_eq!((barrier(ObjectRef::job("old-child")), barrier(ObjectRef::job("old-parent"))), (gc, gc));
 }
 
 #[test]

@@ -291,6 +291,15 @@ async fn sigkill_in_the_middle_of_a_large_apply_then_restart_converges_without_d
         &mesosync::generate::GenSpec { apps: APPS, jobs: 0, seed: 9, per_file: 50, run_once: false },
     )
     .unwrap();
+    // Each create takes the server 25 ms: waits hold no write slot, so without it the
+    // 200 creates could all land before the kill.
+    sb.faults().add(FaultRule {
+        system: Some(System::Marathon),
+        method: Some("POST".into()),
+        path_prefix: "/v2/apps".into(),
+        latency_ms: 25,
+        ..FaultRule::default()
+    });
     let mut cmd = crate::reliability_support::command(&sb, "apply", dir.path());
     // The plan it prints is long; nobody reads it here (a full pipe would stall it).
     cmd.args(["--request-timeout", "5s"])
@@ -382,4 +391,44 @@ async fn two_applies_creating_the_same_apps_at_once_both_succeed() {
     assert_eq!(count(&sb, "PUT", None) + count(&sb, "DELETE", None), 0, "nothing else written");
     assert_eq!(mesosync(&sb, "diff", dir.path(), &[]).await.code, 0, "converged");
     sb.shutdown().await;
+}
+
+/// Issue #17's bring-up bench found apply holding a `--concurrency` slot for the whole
+/// wait on a deployment and starting a dependency wave only when the previous one had
+/// ended: one slow app held up everything after it. Now a stuck deployment holds up
+/// only its own dependants: with one write slot, every other app (and the dependant of
+/// a fast one, in a later wave) is written and Healthy before the stuck one times out,
+/// and the waits share the event stream instead of each polling `/v2/deployments`.
+#[tokio::test]
+async fn a_stuck_deployment_holds_no_write_slot_and_no_unrelated_dependant() {
+    let sb = sandbox(Duration::from_millis(200)).await;
+    sb.faults().add(FaultRule {
+        system: Some(System::Marathon),
+        deployment: Some(DeploymentOutcome::NeverFinish),
+        app_id_prefix: Some("/rel/stuck".into()),
+        ..FaultRule::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = format!("{}sync:\n  timeout: 4s\n", app_yaml("/rel/stuck", 1));
+    for i in 0..4 {
+        text.push_str(&app_yaml(&format!("/rel/free-{i}"), 1));
+    }
+    text.push_str(&format!("{}  dependencies: [/rel/free-0]\n", app_yaml("/rel/dependant", 1)));
+    std::fs::write(dir.path().join("apps.yaml"), text).unwrap();
+    let out = mesosync(&sb, "apply", dir.path(), &["--concurrency", "1"]).await;
+    assert_eq!(out.code, 1, "the stuck app fails the apply");
+    let all = out.all();
+    let line = |prefix: &str| {
+        all.lines()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?} in:\n{all}"))
+    };
+    let stuck = line("app /rel/stuck create (no restart): failed");
+    assert!(line("app /rel/dependant create (no restart): applied") < stuck, "{all}");
+    for i in 0..4 {
+        assert!(line(&format!("app /rel/free-{i} create (no restart): applied")) < stuck, "{all}");
+    }
+    assert_eq!(live_app_ids(&sb).await.len(), 6);
+    let polls = sb.requests().iter().filter(|r| r.method == "GET" && r.path == "/v2/deployments").count();
+    assert!(polls <= 1, "{polls} polls of /v2/deployments with the event stream attached");
 }
