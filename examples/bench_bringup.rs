@@ -371,6 +371,18 @@ async fn bring_up(args: &Args, set: &Set) -> anyhow::Result<Result> {
         }
         tokio::time::sleep(poll).await;
     };
+    // When the controller itself was done: its first reconcile (the apply) ended.
+    while first_reconcile.is_none() && t0.elapsed() < Duration::from_secs(args.timeout_s) {
+        if base.is_none() {
+            base = rx.try_recv().ok();
+        }
+        if let Some(b) = &base {
+            if reconciles(&http, b).await > 0 {
+                first_reconcile = Some(t0.elapsed());
+            }
+        }
+        tokio::time::sleep(poll).await;
+    }
     // Where the time went: the objects that ended latest after their earliest end.
     let mut late: Vec<(Duration, usize)> = healthy_at
         .iter()

@@ -51,14 +51,18 @@ pub(super) struct JobWatch {
 }
 
 impl JobWatch {
-    /// The statistics of every job, listed at most `max_age` ago.
-    async fn stats(&self, c: &ChronosClient, max_age: Duration) -> Result<Listed, ClientError> {
+    /// The statistics of every job, from a listing started no earlier than `since`.
+    /// Waits that ask while a listing is in flight take that one when it started late
+    /// enough for them, so however many waits ask at once, it is one listing (not one
+    /// each, in a queue).
+    async fn stats(&self, c: &ChronosClient, since: Instant) -> Result<Listed, ClientError> {
         let mut last = self.last.lock().await;
         if let Some((at, stats)) = last.as_ref() {
-            if at.elapsed() < max_age {
+            if *at >= since {
                 return Ok(Arc::clone(stats));
             }
         }
+        let taken = Instant::now();
         let jobs = c.list_jobs().await?;
         let stats: HashMap<String, RunStats> = jobs
             .iter()
@@ -69,7 +73,7 @@ impl JobWatch {
             })
             .collect();
         let stats = Arc::new(stats);
-        *last = Some((Instant::now(), Arc::clone(&stats)));
+        *last = Some((taken, Arc::clone(&stats)));
         Ok(stats)
     }
 }
@@ -137,7 +141,7 @@ impl Ctx<'_> {
                     return Executed::new(Outcome::Skipped(reason), None, attempts);
                 }
                 // Fresh statistics: the run started now is the one that moves them on.
-                let before = match self.jobs.stats(c, Duration::ZERO).await {
+                let before = match self.jobs.stats(c, Instant::now()).await {
                     Ok(all) => match all.get(name) {
                         Some(s) => s.clone(),
                         None => return self.ended(Ended::Gone, run, attempts),
@@ -263,7 +267,8 @@ impl Ctx<'_> {
                 .clamp(FIRST_POLL.min(self.opts.poll_interval), self.opts.poll_interval);
             // A listing taken within half a pause (shared with the other waits that
             // look at about the same time: at most one listing per 25 ms in all).
-            let all = self.jobs.stats(c, every / 2).await?;
+            let now = Instant::now();
+            let all = self.jobs.stats(c, now.checked_sub(every / 2).unwrap_or(now)).await?;
             let Some(now) = all.get(name).cloned() else { return Ok(Ended::Gone) };
             // Replaced meanwhile (statistics reset): count from here.
             if now.successes < before.successes || now.errors < before.errors {

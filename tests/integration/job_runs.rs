@@ -335,3 +335,41 @@ async fn a_job_is_not_replaced_while_chronos_runs_its_old_definition() {
         "the old definition's run ends before the new one is written and run"
     );
 }
+
+/// Issue #17's bring-up bench found every wait for a run-once job taking a listing of
+/// its own, one after the other behind a lock (each asked for one newer than its own
+/// request): with a slow `GET …/jobs`, N jobs started at once cost N listings in a
+/// queue. Waits that ask while a listing is in flight now share it.
+#[tokio::test(flavor = "multi_thread")]
+async fn waits_for_many_runs_share_the_job_listing() {
+    const JOBS: usize = 20;
+    let h = harness::start_with(mesosync::emulator::SandboxConfig {
+        job_run_duration: std::time::Duration::from_millis(300),
+        ..mesosync::emulator::SandboxConfig::default()
+    })
+    .await;
+    h.sandbox.faults().add(mesosync::emulator::FaultRule {
+        system: Some(mesosync::emulator::System::Chronos),
+        method: Some("GET".into()),
+        path_prefix: "/scheduler/jobs".into(),
+        latency_ms: 100,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let set: String = (0..JOBS)
+        .map(|i| {
+            format!(
+                "---\nkind: ChronosJob\nsync: {{run: onChange}}\nspec: {{name: once-{i}, command: run, schedule: \"R0//P1D\"}}\n"
+            )
+        })
+        .collect();
+    write_set(dir.path(), &set);
+    let args = ["apply", dir.path().to_str().unwrap(), "--chronos-version", "2.4", "--concurrency", "20"];
+    let (code, stdout, stderr) = tokio::task::block_in_place(|| mesosync(&h, &args));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let runs = h.sandbox.requests().iter().filter(|r| r.method == "PUT").count();
+    assert_eq!(runs, JOBS, "each job started once");
+    let listings =
+        h.sandbox.requests().iter().filter(|r| r.method == "GET" && r.path == "/scheduler/jobs").count();
+    assert!(listings < JOBS, "{listings} listings of the jobs for {JOBS} runs waited for at once");
+}
