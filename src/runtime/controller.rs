@@ -16,12 +16,12 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::config::RuntimeConfig;
 use super::git;
-use super::scheduler::{Batch, RetryState, Scheduler, SchedulerConfig};
+use super::scheduler::{Batch, RetryState, Scheduler, SchedulerConfig, may_change_input};
 use super::triggers::{self, LastFileEvent, LiveEvents, TRIGGER_QUEUE, TriggerSender};
 use crate::notify::{Notifier, Reconciled};
 use crate::status::{
-    FailureStage, Finished, GitRevision, Metrics, OutcomeKind, Reconcile, ReconcileContext, ReconcileFailure,
-    ReconcileOutcome, Requeue, Retry, StatusStore, Trigger,
+    FailureStage, Finished, GitRevision, InputFingerprint, Metrics, OutcomeKind, Reconcile, ReconcileContext,
+    ReconcileFailure, ReconcileOutcome, Requeue, Retry, StatusStore, Trigger,
 };
 
 /// Why the controller could not run.
@@ -210,6 +210,8 @@ impl Controller {
         );
         scheduler.request(Trigger::Startup, Instant::now());
         let mut number = 0;
+        // The input the last reconcile loaded (`None` after a failed one).
+        let mut loaded = None;
         loop {
             let due = scheduler.next_due();
             tokio::select! {
@@ -217,10 +219,12 @@ impl Controller {
                 _ = self.shutdown.cancelled() => break,
                 Some(trigger) = self.receiver.recv() => scheduler.request(trigger, Instant::now()),
                 _ = tokio::time::sleep_until(due) => {
-                    if let Some(batch) = scheduler.take_due(Instant::now()) {
-                        number += 1;
-                        self.reconcile(number, batch, &mut scheduler).await;
-                    }
+                    let Some(batch) = scheduler.take_due(Instant::now()) else { continue };
+                    let Some(batch) = self.without_unchanged_files(batch, loaded, &mut scheduler).await else {
+                        continue;
+                    };
+                    number += 1;
+                    loaded = self.reconcile(number, batch, &mut scheduler).await;
                 }
             }
         }
@@ -237,8 +241,46 @@ impl Controller {
         Ok(())
     }
 
-    /// One reconcile, start to finish, including its bookkeeping.
-    async fn reconcile(&self, number: u64, batch: Batch, scheduler: &mut Scheduler) {
+    /// A batch in which only file events say the input may have changed (live events
+    /// and retries may ride along), while the manifest set is the one the last reconcile
+    /// loaded: the events were no change (the checkout's own fast-forward seen late, a
+    /// file saved with the same bytes), so they are taken out of the batch; `None` when
+    /// nothing else asked for it. A reconcile is keyed on its input, as Flux and Argo CD
+    /// key theirs on the revision they apply: the same input again is no reason to load,
+    /// plan and write again. A real edit changes the fingerprint and reconciles.
+    async fn without_unchanged_files(
+        &self,
+        mut batch: Batch,
+        loaded: Option<InputFingerprint>,
+        scheduler: &mut Scheduler,
+    ) -> Option<Batch> {
+        let only_files = batch.reasons.contains(&Trigger::FileChange)
+            && !batch.reasons.iter().any(|r| *r != Trigger::FileChange && may_change_input(r));
+        let Some(loaded) = loaded.filter(|_| only_files) else { return Some(batch) };
+        // Bounded like a reconcile: a look that does not finish is "cannot tell".
+        let now = tokio::time::timeout(self.config.reconcile_timeout, self.reconciler.input_fingerprint());
+        if now.await.ok().flatten() != Some(loaded) {
+            return Some(batch);
+        }
+        self.metrics.record_unchanged_files();
+        let left = scheduler.drop_unchanged_files(&mut batch);
+        // What still asks for a reconcile (live events, retries), if anything.
+        let remaining = batch.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        info!(
+            remaining,
+            "file events left the manifests as the last reconcile loaded them: not a reason to reconcile"
+        );
+        left.then_some(batch)
+    }
+
+    /// One reconcile, start to finish, including its bookkeeping. Returns the input it
+    /// loaded, if it succeeded.
+    async fn reconcile(
+        &self,
+        number: u64,
+        batch: Batch,
+        scheduler: &mut Scheduler,
+    ) -> Option<InputFingerprint> {
         let revision = match git::revision(&self.config.manifest_dir).await {
             Ok(revision) => revision,
             Err(e) => {
@@ -306,6 +348,7 @@ impl Controller {
                 at: finished_at,
             });
         }
+        outcome.ok().and_then(|report| report.input)
     }
 }
 
