@@ -88,13 +88,14 @@
 //!   `*.json` and directories, outside hidden directories (`.git`) and not hidden or
 //!   backup files (`.x.swp`, `x~`). Reads are ignored, so the loader's own reads never
 //!   trigger the next reconcile.
-//! - A reconcile is keyed on its input ([`Reconcile::input_fingerprint`], the manifest
-//!   set's paths, bytes and template values; [`ReconcileReport::input`] says what it
-//!   loaded). When only file events ask for a reconcile and the input is the one the
-//!   last (successful) reconcile loaded, they changed nothing — `--git-pull`'s own
-//!   fast-forward seen late, a file saved with the same bytes — and are dropped:
-//!   no reconcile, or one for the other reasons alone (counted in
-//!   `mesosync_unchanged_file_events_total`).
+//! - A reconcile is keyed on its input: the manifest set's fingerprint
+//!   ([`Reconcile::input_fingerprint`]: paths, bytes, template values;
+//!   [`ReconcileReport::input`] says what it loaded) and the checkout's revision. When
+//!   only file events and git pulls ask for a reconcile and the key is the one the last
+//!   (successful) reconcile loaded, they changed nothing — `--git-pull`'s fast-forward
+//!   seen twice (its file events and its trigger, in either order), a file saved with
+//!   the same bytes — and are dropped: no reconcile, or one for the other reasons alone
+//!   (counted in `mesosync_unchanged_input_total`).
 //! - The git revision is read before every reconcile (`rev-parse HEAD`,
 //!   `--no-optional-locks status --porcelain -- .`): dirtiness counts only the manifest
 //!   directory. A directory with no `.git` above it costs no process.

@@ -182,14 +182,14 @@ impl Scheduler {
         Some(Batch { reasons: reasons.into_iter().collect(), backing_off })
     }
 
-    /// The batch's file events changed nothing: the manifests are the ones the last
-    /// reconcile loaded (the controller compared their fingerprints). Take
-    /// [`Trigger::FileChange`] out of its reasons, and with it the retry of permanent
-    /// failures it allowed (they still wait for a real change). `false` when no reason
-    /// is left: there is nothing to run, and nothing to record (the resync keeps its
-    /// time).
-    pub fn drop_unchanged_files(&mut self, batch: &mut Batch) -> bool {
-        batch.reasons.retain(|r| *r != Trigger::FileChange);
+    /// The batch's file events and git pulls changed nothing: the manifests and the
+    /// revision are the ones the last reconcile loaded (the controller compared them).
+    /// Take [`Trigger::FileChange`] and [`Trigger::GitPull`] out of its reasons, and
+    /// with them the retry of permanent failures they allowed (those still wait for a
+    /// real change). `false` when no reason is left: there is nothing to run, and
+    /// nothing to record (the resync keeps its time).
+    pub fn drop_unchanged_input(&mut self, batch: &mut Batch) -> bool {
+        batch.reasons.retain(|r| !matches!(r, Trigger::FileChange | Trigger::GitPull));
         if !batch.reasons.iter().any(may_change_input) {
             let retries = &self.retries;
             let waiting: Vec<ObjectRef> = self
@@ -616,7 +616,7 @@ mod tests {
     }
 
     #[test]
-    fn file_events_that_changed_nothing_leave_the_batch_and_permanent_failures_waiting() {
+    fn an_unchanged_input_leaves_the_batch_and_permanent_failures_waiting() {
         let t0 = Instant::now();
         let mut s = Scheduler::with_seed(config(), t0, 1);
         s.request(Trigger::Startup, t0);
@@ -624,15 +624,16 @@ mod tests {
         s.finished(t0, &report(&[("/invalid", failed_permanently("422")), ("/web", ObjectState::Synced)]));
         let invalid = ObjectRef::app("/invalid");
 
-        // File events with a live event: the live event alone is left, and the
-        // permanent failure, which only a change retries, waits again.
+        // File events and a pull with a live event: the live event alone is left, and
+        // the permanent failure, which only a change retries, waits again.
         s.request(Trigger::FileChange, t0 + secs(1));
+        s.request(Trigger::GitPull, t0 + secs(1));
         s.request(Trigger::LiveEvent, t0 + secs(1) + ms(10));
         let due = s.next_due();
         let mut batch = s.take_due(due).unwrap();
-        assert_eq!(batch.reasons, [Trigger::FileChange, Trigger::LiveEvent]);
+        assert_eq!(batch.reasons, [Trigger::FileChange, Trigger::LiveEvent, Trigger::GitPull]);
         assert!(batch.backing_off.is_empty(), "a file change retries permanent failures");
-        assert!(s.drop_unchanged_files(&mut batch));
+        assert!(s.drop_unchanged_input(&mut batch));
         assert_eq!(batch.reasons, [Trigger::LiveEvent]);
         assert_eq!(batch.backing_off, [invalid.clone()].into());
         let skipped = ObjectState::Skipped { reason: "backing off".into() };
@@ -644,7 +645,7 @@ mod tests {
         s.request(Trigger::FileChange, t0 + secs(5));
         let due = s.next_due();
         let mut batch = s.take_due(due).unwrap();
-        assert!(!s.drop_unchanged_files(&mut batch));
+        assert!(!s.drop_unchanged_input(&mut batch));
         assert!(batch.reasons.is_empty());
         assert_eq!((s.next_due(), s.resync_at()), (resync, resync), "only the resync is pending");
         assert_eq!(s.retries()[&invalid], RetryState { failures: 1, at: None, error: "422".into() });

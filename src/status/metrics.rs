@@ -14,7 +14,7 @@
 //! | `mesosync_last_success_timestamp_seconds` | gauge | |
 //! | `mesosync_git_revision` | gauge (always 1) | `commit` |
 //! | `mesosync_git_dirty` | gauge | |
-//! | `mesosync_unchanged_file_events_total` | counter | |
+//! | `mesosync_unchanged_input_total` | counter | |
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -47,7 +47,7 @@ pub struct Metrics {
     last_success: Gauge<f64, AtomicU64>,
     git_revision: Family<Labels, Gauge>,
     git_dirty: Gauge,
-    unchanged_files: Counter,
+    unchanged_input: Counter,
 }
 
 impl Default for Metrics {
@@ -78,7 +78,7 @@ impl Metrics {
             last_success: Gauge::default(),
             git_revision: Family::default(),
             git_dirty: Gauge::default(),
-            unchanged_files: Counter::default(),
+            unchanged_input: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("reconciles", "Reconciles, by outcome", metrics.reconciles.clone());
@@ -124,10 +124,10 @@ impl Metrics {
             metrics.git_dirty.clone(),
         );
         registry.register(
-            "unchanged_file_events",
-            "Batches of file events that found the manifests as the last reconcile loaded them \
-             (e.g. the checkout's own fast-forward seen late): taken out of the next reconcile's reasons",
-            metrics.unchanged_files.clone(),
+            "unchanged_input",
+            "File events and git pulls that found the manifest set and the revision the last \
+             reconcile loaded (the checkout's own fast-forward seen twice): no reason to reconcile",
+            metrics.unchanged_input.clone(),
         );
         // Every outcome series exists from the start, so `rate()` and alerts on
         // `outcome="error"` see a 0 rather than no data.
@@ -173,9 +173,9 @@ impl Metrics {
         }
     }
 
-    /// Record a batch of file events that changed nothing.
-    pub fn record_unchanged_files(&self) {
-        self.unchanged_files.inc();
+    /// Record a batch of file events and git pulls that changed nothing.
+    pub fn record_unchanged_input(&self) {
+        self.unchanged_input.inc();
     }
 
     /// Record the manifest checkout's revision (or its absence).

@@ -354,26 +354,29 @@ async fn a_burst_of_pushes_is_one_reconcile_and_requests_are_counted() {
 /// can reach the watcher after the git-pull reconcile started (late under load), and
 /// they started a second reconcile that loaded, listed and planned again for nothing.
 /// Here the fast-forwarded files are written again with the same bytes after the pull
-/// reconcile: those events find the manifests as the last reconcile loaded them and
-/// start no reconcile (counted in /metrics); a real edit afterwards still reconciles.
+/// reconcile: those events find the manifests and the revision the last reconcile
+/// loaded and start no reconcile (counted in /metrics); a real edit afterwards still
+/// reconciles.
 #[tokio::test(flavor = "multi_thread")]
 async fn late_file_events_of_the_own_fast_forward_start_no_reconcile() {
     let sb = support::sandbox(Duration::from_millis(50)).await;
     let repos = repos();
     let controller = start_json(&sb, &repos).await;
-    repos.push_app("main", "/hook/late");
+    let head = repos.push_app("main", "/hook/late");
     let url = format!("{}/hooks/git", controller.base);
     let body = push_body("refs/heads/main");
     let (code, _) = post(&url, &[("x-signature", &sign(SECRET, &body))], body.clone()).await;
     assert_eq!(code, StatusCode::ACCEPTED);
-    eventually(Duration::from_secs(30), "the pushed app", has_app(&sb, "/hook/late")).await;
-    eventually(Duration::from_secs(20), "the controller idle", || async {
-        controller.status().await["running"].is_null()
+    eventually(Duration::from_secs(30), "the pushed commit applied, and the controller idle", || async {
+        let status = controller.status().await;
+        let applied = &status["last_reconcile"]["revision"];
+        status["running"].is_null() && applied["commit"] == head.as_str() && applied["dirty"] == false
     })
     .await;
+    assert!(has_app(&sb, "/hook/late")().await);
     let unchanged = || async {
         let metrics = controller.text("/metrics").await;
-        let line = metrics.lines().find(|l| l.starts_with("mesosync_unchanged_file_events_total "));
+        let line = metrics.lines().find(|l| l.starts_with("mesosync_unchanged_input_total "));
         line.and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
     };
     assert_eq!(unchanged().await.unwrap_or(0), 0);
@@ -386,16 +389,15 @@ async fn late_file_events_of_the_own_fast_forward_start_no_reconcile() {
         std::fs::write(&path, std::fs::read(&path).unwrap()).unwrap();
     }
     // Handled either way: found unchanged (counted), or — the defect — a reconcile
-    // started for them.
+    // started for them (or for the pull again).
     let reconciled_for_files = std::sync::Mutex::new(None);
     eventually(Duration::from_secs(30), "the rewritten files' events handled", || async {
         let status = controller.status().await;
         for key in ["running", "last_reconcile"] {
             let reconcile = &status[key];
             let reasons = reconcile["reasons"].as_array().cloned().unwrap_or_default();
-            if reconcile["number"].as_u64().is_some_and(|n| n > started)
-                && reasons.iter().any(|r| r == "file-change")
-            {
+            let for_manifests = reasons.iter().any(|r| r == "file-change" || r == "git-pull");
+            if reconcile["number"].as_u64().is_some_and(|n| n > started) && for_manifests {
                 *reconciled_for_files.lock().unwrap() = Some(reconcile.clone());
                 return true;
             }
@@ -404,8 +406,11 @@ async fn late_file_events_of_the_own_fast_forward_start_no_reconcile() {
     })
     .await;
     let reconciled_for_files = reconciled_for_files.into_inner().unwrap();
-    assert_eq!(reconciled_for_files, None, "files rewritten with their own bytes started a reconcile");
-    assert!(unchanged().await.is_some_and(|n| n > 0), "counted in mesosync_unchanged_file_events_total");
+    assert_eq!(
+        reconciled_for_files, None,
+        "files rewritten with their own bytes (or the pull) reconciled again"
+    );
+    assert!(unchanged().await.is_some_and(|n| n > 0), "counted in mesosync_unchanged_input_total");
 
     // A real edit still reconciles.
     std::fs::write(repos.checkout.join("hook-late.yaml"), app_manifest("/hook/late", 2)).unwrap();
