@@ -132,6 +132,25 @@ struct Log {
 pub struct Controls {
     log: Mutex<Log>,
     rules: Mutex<Vec<FaultRule>>,
+    /// Requests being served (see [`Controls::in_flight`]).
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts one request in [`Controls::in_flight`] while it lives: until it is answered,
+/// or until the server drops it (its client went away).
+struct InFlight<'a>(&'a Controls);
+
+impl<'a> InFlight<'a> {
+    fn enter(controls: &'a Controls) -> Self {
+        controls.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlight(controls)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -143,6 +162,14 @@ impl Controls {
     /// Every logged request, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         locked(&self.log).requests.clone()
+    }
+
+    /// Requests (`/_sandbox/` excluded) the servers are serving now: received, not yet
+    /// answered (a streamed answer counts once its head is out), and not dropped. A test
+    /// waits for 0 to know that every request a client gave up on (a timeout) has landed
+    /// or never will, instead of sleeping.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Counters keyed `"<METHOD> <path>"`.
@@ -250,6 +277,7 @@ async fn log_and_fault(State(layer): State<LogLayerState>, mut request: Request,
     if path.starts_with("/_sandbox") {
         return next.run(request).await;
     }
+    let _in_flight = InFlight::enter(&layer.controls);
     let query = request.uri().query().unwrap_or_default().to_owned();
     let user_agent =
         request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
