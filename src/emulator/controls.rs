@@ -96,6 +96,10 @@ pub struct FaultRule {
     /// Let this many matching requests through untouched before the rule applies
     /// (counted down as they pass), e.g. to hold only the second POST of a sequence.
     pub skip: u64,
+    /// Apply to this many matching requests (after `skip`), then to none: an outage
+    /// that ends after a known number of requests rather than after some time
+    /// (counted down in the listed rule). Unset: every matching request.
+    pub times: Option<u64>,
 }
 
 impl FaultRule {
@@ -193,14 +197,17 @@ impl Controls {
     }
 
     /// The rules that apply to this request; a matching rule still skipping requests
-    /// counts this one down instead.
+    /// counts this one down instead, and a rule whose `times` are spent does not apply.
     fn take_matching(&self, system: System, method: &str, path: &str) -> Vec<FaultRule> {
         let mut rules = locked(&self.rules);
         let mut applying = Vec::new();
         for rule in rules.iter_mut().filter(|r| r.matches(system, method, path)) {
             if rule.skip > 0 {
                 rule.skip -= 1;
-            } else {
+            } else if rule.times != Some(0) {
+                if let Some(times) = &mut rule.times {
+                    *times -= 1;
+                }
                 applying.push(rule.clone());
             }
         }
