@@ -95,7 +95,8 @@
 //!   (successful) reconcile loaded, they changed nothing — `--git-pull`'s fast-forward
 //!   seen twice (its file events and its trigger, in either order), a file saved with
 //!   the same bytes — and are dropped: no reconcile, or one for the other reasons alone
-//!   (counted in `mesosync_unchanged_input_total`).
+//!   (counted in `mesosync_unchanged_input_total`). To reconcile the same input again,
+//!   send SIGHUP (or use the dashboard's "reconcile now"): touching a file does not.
 //! - The git revision is read before every reconcile (`rev-parse HEAD`,
 //!   `--no-optional-locks status --porcelain -- .`): dirtiness counts only the manifest
 //!   directory. A directory with no `.git` above it costs no process.

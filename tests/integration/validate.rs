@@ -193,15 +193,22 @@ fn the_shipped_kolla_manifests_are_valid() {
     assert!(state.apps.iter().all(|a| a.object.id.starts_with("/openstack/")));
 }
 
-#[test]
-fn the_load_cache_sees_every_edit_and_every_error() {
-    use mesosync::source::{LoadCache, LoadOptions, load_dir_cached, load_dir_with};
+/// A set of a values file, a template using it (app /a) and a plain manifest (app /b).
+fn templated_set() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     fs::write(root.join("values.yaml"), "mem: 64\n").unwrap();
     fs::write(root.join("a.yaml.j2"), "kind: MarathonApp\nspec: {id: /a, cmd: sleep, mem: {{ mem }}}\n")
         .unwrap();
     fs::write(root.join("b.yaml"), "kind: MarathonApp\nspec: {id: /b, cmd: sleep}\n").unwrap();
+    tmp
+}
+
+#[test]
+fn the_load_cache_sees_every_edit_and_every_error() {
+    use mesosync::source::{LoadCache, LoadOptions, load_dir_cached, load_dir_with};
+    let tmp = templated_set();
+    let root = tmp.path();
     let options = LoadOptions::default();
     let mut cache = LoadCache::default();
     let first = load_dir_cached(root, &options, &mut cache).unwrap();
@@ -232,12 +239,8 @@ fn the_load_cache_sees_every_edit_and_every_error() {
 #[test]
 fn the_input_fingerprint_is_the_one_a_load_reads_and_moves_with_every_change() {
     use mesosync::source::{LoadCache, LoadOptions, input_fingerprint, load_dir_keyed};
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = templated_set();
     let root = tmp.path();
-    fs::write(root.join("values.yaml"), "mem: 64\n").unwrap();
-    fs::write(root.join("a.yaml.j2"), "kind: MarathonApp\nspec: {id: /a, cmd: sleep, mem: {{ mem }}}\n")
-        .unwrap();
-    fs::write(root.join("b.yaml"), "kind: MarathonApp\nspec: {id: /b, cmd: sleep}\n").unwrap();
     let options = LoadOptions::default();
     let mut cache = LoadCache::default();
     let loaded = |cache: &mut LoadCache| load_dir_keyed(root, &options, cache).unwrap().1;
