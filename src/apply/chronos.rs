@@ -169,7 +169,7 @@ impl Ctx<'_> {
         let children: Vec<Value> = listed.iter().filter(is_child).map(LiveObject::value).collect();
         let scheduled_now = listed
             .iter()
-            .find(|j| j.head().name.as_deref() == Some(name))
+            .find(|j| j.head().key.as_deref() == Some(name))
             .is_some_and(|j| !is_dependent(&j.value()));
         drop(listed);
 
@@ -211,7 +211,7 @@ impl Ctx<'_> {
         // Read back: the job and its children must sit where the plan put them.
         let listed = c.list_jobs().await.map_err(failed)?;
         let find =
-            |n: &str| listed.iter().find(|j| j.head().name.as_deref() == Some(n)).map(LiveObject::value);
+            |n: &str| listed.iter().find(|j| j.head().key.as_deref() == Some(n)).map(LiveObject::value);
         let mut wrong = Vec::new();
         for (what, sent) in std::iter::once(("job", body)).chain(children.iter().map(|c| ("child", c))) {
             let n = name_of(sent);

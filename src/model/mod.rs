@@ -22,7 +22,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use duration::Timeout;
-pub use live::{LiveHead, LiveIndex, LiveObject, LiveState};
+pub use live::{LiveHead, LiveIndex, LiveObject, LiveState, ReadHead};
 pub use location::{Location, Provenance};
 pub use secret::SecretValues;
 pub use spec::Spec;

@@ -29,13 +29,15 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::model::{
-    DesiredObject, Impact, LiveHead, LiveObject, ObjectKind, ObjectRef, Provenance, SecretValues, Spec,
-    SyncOptions,
+    DesiredObject, Impact, LiveHead, LiveObject, LiveState, ObjectKind, ObjectRef, Provenance, ReadHead,
+    SecretValues, Spec, SyncOptions,
 };
 use crate::normalize::NormalizeOptions;
 
-/// What the pipeline needs to know about one system (see the module docs).
-pub trait System: Sync {
+/// What the pipeline needs to know about one system (see the module docs). A system
+/// reads the [`LiveHead`] of its listed objects ([`ReadHead`]: which members hold the
+/// key, the ownership mark, the dependencies, …), the rest of the pipeline reads heads.
+pub trait System: ReadHead + Sync {
     /// The kind of object it holds.
     fn kind(&self) -> ObjectKind;
 
@@ -59,20 +61,14 @@ pub trait System: Sync {
     /// object it declares when nothing is wrong with it.
     fn check_spec(&self, spec: &mut Value, check: &mut check::SpecCheck) -> Option<ObjectRef>;
 
-    /// The key of a listed object.
-    fn live_key<'a>(&self, head: &'a LiveHead) -> Option<&'a str>;
-
-    /// The instance whose ownership mark a listed object carries.
-    fn live_owner<'a>(&self, head: &'a LiveHead) -> Option<&'a str>;
-
     /// The instance whose ownership mark a document (a body, a live object) carries.
     fn owner_of<'a>(&self, doc: &'a Value) -> Option<&'a str>;
 
     /// Whether `instance` owns the listed object (`prefix`: the Chronos job name prefix
-    /// an instance may be restricted to).
+    /// an instance may be restricted to). By default: the head's mark names it.
     fn owns(&self, head: &LiveHead, instance: &str, prefix: Option<&str>) -> bool {
         let _ = prefix;
-        self.live_owner(head) == Some(instance)
+        head.owner.as_deref() == Some(instance)
     }
 
     /// The prefix an object's key must have for an instance restricted to `prefix`,
@@ -118,10 +114,13 @@ pub trait System: Sync {
     /// The version of a live object a saved plan records.
     fn live_version(&self, live: &Value) -> Option<String>;
 
-    /// The same, of a listed object (a system whose version is in [`LiveHead`] reads
-    /// it there without parsing the object).
+    /// The same, of a listed object: the head's version when the listing carries one
+    /// (read without parsing the object), else [`System::live_version`] of the whole.
     fn listed_version(&self, live: &LiveObject) -> Option<String> {
-        self.live_version(&live.value())
+        match &live.head().version {
+            Some(version) => Some(version.to_string()),
+            None => self.live_version(&live.value()),
+        }
     }
 
     /// Append the pointers of the secret values of `doc` (by name) to `out`.
@@ -195,6 +194,31 @@ impl DesiredObject {
     }
 }
 
+/// Live state is made here, beside the systems, and not in `model`: each object's head
+/// is read by its system.
+impl LiveState {
+    /// Live state from parsed values.
+    pub fn from_values(apps: &[Value], jobs: &[Value]) -> Self {
+        let read = |kind, list: &[Value]| list.iter().map(|v| LiveObject::from_value(v, of(kind))).collect();
+        Self { apps: read(ObjectKind::MarathonApp, apps), jobs: read(ObjectKind::ChronosJob, jobs) }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LiveState {
+    /// `{"apps": [...], "jobs": [...]}` (fixtures).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Values {
+            #[serde(default)]
+            apps: Vec<Value>,
+            #[serde(default)]
+            jobs: Vec<Value>,
+        }
+        let v = Values::deserialize(d)?;
+        Ok(Self::from_values(&v.apps, &v.jobs))
+    }
+}
+
 /// The system that holds objects of `kind`: the registry.
 pub fn of(kind: ObjectKind) -> &'static dyn System {
     match kind {
@@ -220,6 +244,17 @@ mod tests {
     /// `MESOSYNC_OWNER` label, written whole. It stands in for Metronome jobs or
     /// Marathon pods: the planner plans a widget through this impl alone.
     struct Widgets;
+
+    /// Its listed head: the key and the owner label, parsed (the default, slow way).
+    impl ReadHead for Widgets {
+        fn head_of(&self, v: &Value) -> LiveHead {
+            LiveHead {
+                key: LiveHead::text_of(v, "name"),
+                owner: self.owner_of(v).map(Box::from),
+                ..LiveHead::default()
+            }
+        }
+    }
 
     impl System for Widgets {
         fn kind(&self) -> ObjectKind {
@@ -247,12 +282,6 @@ mod tests {
                 return None;
             };
             Some(ObjectRef { kind: self.kind(), id: name.to_string() })
-        }
-        fn live_key<'a>(&self, head: &'a LiveHead) -> Option<&'a str> {
-            head.name.as_deref()
-        }
-        fn live_owner<'a>(&self, head: &'a LiveHead) -> Option<&'a str> {
-            head.owner_label.as_deref()
         }
         fn owner_of<'a>(&self, doc: &'a Value) -> Option<&'a str> {
             doc.pointer("/labels/MESOSYNC_OWNER")?.as_str()
@@ -314,7 +343,7 @@ mod tests {
         );
 
         let ours = json!({"name": "w1", "size": 1, "labels": {"MESOSYNC_OWNER": "mesosync"}, "revision": 7});
-        let update = plan(Some(&LiveObject::from_value(&ours)));
+        let update = plan(Some(&LiveObject::from_value(&ours, &Widgets)));
         assert_eq!(
             (update.decision.clone(), update.impact),
             (Decision::Write(Write::Update), Impact::Replace)
@@ -323,10 +352,10 @@ mod tests {
         assert_eq!(update.changes.iter().map(|c| c.pointer.as_str()).collect::<Vec<_>>(), ["/size"]);
 
         let same = json!({"name": "w1", "size": 2, "labels": {"MESOSYNC_OWNER": "mesosync"}, "revision": 8});
-        assert_eq!(plan(Some(&LiveObject::from_value(&same))).decision, Decision::Equal);
+        assert_eq!(plan(Some(&LiveObject::from_value(&same, &Widgets))).decision, Decision::Equal);
 
         let theirs = json!({"name": "w1", "size": 1, "labels": {"MESOSYNC_OWNER": "other"}});
-        assert!(matches!(plan(Some(&LiveObject::from_value(&theirs))).decision, Decision::Hold(_)));
+        assert!(matches!(plan(Some(&LiveObject::from_value(&theirs, &Widgets))).decision, Decision::Hold(_)));
     }
 
     #[test]
