@@ -367,7 +367,7 @@ fn write_body(
     now: DateTime<Utc>,
 ) -> Value {
     let mut body = system.request_body(spec, live, &opts.instance, now);
-    mask::record_secret_pointers(system.kind(), &mut body, &d.sync.secret);
+    system.record_secret_pointers(&mut body, &d.sync.secret);
     if let Some(live) = live {
         normalize::apply_ignore(&mut body, live, &d.sync.ignore);
     }

@@ -245,6 +245,16 @@ impl System for Chronos {
         Some(format!("chronos:{:016x}", fingerprint(canonical_text(&job).as_bytes())))
     }
 
+    /// In a `[mesosync-sensitive:…]` marker in the description (Chronos has no labels),
+    /// before the ownership marker.
+    fn record_secret_pointers(&self, body: &mut Value, pointers: &[String]) {
+        norm::with_secret_marker(body, pointers);
+    }
+
+    fn recorded_secret_pointers(&self, live: &Value) -> Vec<String> {
+        norm::recorded_secret_pointers(live)
+    }
+
     /// Environment variables named like secrets.
     fn secret_pointers(&self, doc: &Value, out: &mut Vec<String>) {
         if let Some(vars) = doc.get("environmentVariables").and_then(Value::as_array) {

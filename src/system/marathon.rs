@@ -208,6 +208,15 @@ impl System for Marathon {
         live.get("version").and_then(Value::as_str).map(str::to_string)
     }
 
+    /// In the `MESOSYNC_SENSITIVE` label (a JSON array).
+    fn record_secret_pointers(&self, body: &mut Value, pointers: &[String]) {
+        norm::with_secret_pointers(body, pointers);
+    }
+
+    fn recorded_secret_pointers(&self, live: &Value) -> Vec<String> {
+        norm::recorded_secret_pointers(live)
+    }
+
     /// Env vars and labels named like secrets, and the Docker credential secret.
     fn secret_pointers(&self, doc: &Value, out: &mut Vec<String>) {
         for member in ["env", "labels"] {

@@ -126,6 +126,15 @@ pub trait System: ReadHead + Sync {
     /// Append the pointers of the secret values of `doc` (by name) to `out`.
     fn secret_pointers(&self, doc: &Value, out: &mut Vec<String>);
 
+    /// Record a write's `sync.secret` `pointers` on its request body (nothing when
+    /// there are none), where a later prune finds them once the manifest is gone. The
+    /// record is never compared: [`System::normalize_live`] drops it.
+    fn record_secret_pointers(&self, body: &mut Value, pointers: &[String]);
+
+    /// The pointers recorded on a live object (as listed) by
+    /// [`System::record_secret_pointers`].
+    fn recorded_secret_pointers(&self, live: &Value) -> Vec<String>;
+
     /// The next three runs of the schedule of `doc`, for objects that run on one.
     fn next_runs(&self, doc: &Value, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
         let _ = (doc, now);
@@ -296,7 +305,10 @@ mod tests {
         }
         fn normalize_live(&self, live: &Value, _opts: &NormalizeOptions) -> Value {
             let mut w = live.clone();
-            w.as_object_mut().map(|m| m.shift_remove("revision"));
+            if let Some(m) = w.as_object_mut() {
+                m.shift_remove("revision");
+                m.shift_remove("sensitive");
+            }
             w
         }
         fn align(&self, _desired: &mut Value, _live: &Value, _now: DateTime<Utc>, _opts: &NormalizeOptions) {}
@@ -318,6 +330,15 @@ mod tests {
             live.get("revision").map(|r| format!("widget:{r}"))
         }
         fn secret_pointers(&self, _doc: &Value, _out: &mut Vec<String>) {}
+        fn record_secret_pointers(&self, body: &mut Value, pointers: &[String]) {
+            if !pointers.is_empty() {
+                body["sensitive"] = json!(pointers);
+            }
+        }
+        fn recorded_secret_pointers(&self, live: &Value) -> Vec<String> {
+            let list = live.get("sensitive").and_then(Value::as_array).into_iter().flatten();
+            list.filter_map(Value::as_str).map(String::from).collect()
+        }
     }
 
     #[test]
@@ -356,6 +377,24 @@ mod tests {
 
         let theirs = json!({"name": "w1", "size": 1, "labels": {"MESOSYNC_OWNER": "other"}});
         assert!(matches!(plan(Some(&LiveObject::from_value(&theirs, &Widgets))).decision, Decision::Hold(_)));
+
+        // `sync.secret` pointers are recorded where the system keeps them, found there
+        // again (what a prune masks with once the manifest is gone), and never compared.
+        let sync = SyncOptions { secret: vec!["/token".into()], ..SyncOptions::default() };
+        let spec = json!({"name": "w2", "token": "hunter2-widget"});
+        let secret = DesiredObject::new(
+            ObjectRef { kind: Widgets.kind(), id: "w2".into() },
+            sync,
+            &spec,
+            Provenance::default(),
+        );
+        let written = crate::plan::plan_object(&Widgets, &secret, None, &opts, &nopts, now).body.unwrap();
+        assert_eq!(written["sensitive"], json!(["/token"]));
+        let pointers = Widgets.recorded_secret_pointers(&written);
+        assert!(SecretValues::at_pointers(&written, pointers).contains("hunter2-widget"));
+        let listed = LiveObject::from_value(&written, &Widgets);
+        let again = crate::plan::plan_object(&Widgets, &secret, Some(&listed), &opts, &nopts, now);
+        assert_eq!(again.decision, Decision::Equal);
     }
 
     #[test]
