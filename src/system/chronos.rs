@@ -175,6 +175,47 @@ impl System for Chronos {
         if ok { name.map(ObjectRef::job) } else { None }
     }
 
+    fn supports_run_once(&self) -> bool {
+        true
+    }
+
+    /// A run-once job must be one Chronos never starts by itself (a repeat count of 0,
+    /// or a dependent job, which Chronos runs after its parents), and not disabled.
+    fn check_run_once(&self, spec: &Value, check: &mut SpecCheck) -> bool {
+        if spec.get("disabled") == Some(&Value::Bool(true)) {
+            check.error(
+                "/spec/disabled",
+                "a job with `sync.run: onChange` cannot be disabled: Chronos drops the run of a disabled job \
+                 (TaskManager: expired), so it would never be done; use `sync.suspend: true` to leave it alone",
+            );
+            return false;
+        }
+        let Some(Value::String(text)) = spec.get("schedule") else { return true };
+        match Schedule::parse(text) {
+            Ok(schedule) if schedule.repeat == Some(0) => true,
+            Ok(schedule) => {
+                let period = text.rsplit('/').next().unwrap_or("P1D");
+                let runs = match schedule.repeat {
+                    None => "forever".to_string(),
+                    Some(1) => "once".to_string(),
+                    Some(n) => format!("{n} times"),
+                };
+                check.error(
+                    "/spec/schedule",
+                    format!(
+                        "a job with `sync.run: onChange` is started by mesosync, once per definition, but this \
+                         schedule makes Chronos start it as well ({runs}): write `schedule: R0//{period}` \
+                         (repeat count 0: Chronos never starts it by itself), or make it a dependent job with \
+                         `parents`; no far-future start is needed"
+                    ),
+                );
+                false
+            }
+            // Reported by the spec check.
+            Err(_) => false,
+        }
+    }
+
     fn dependency(&self, written: &str) -> ObjectRef {
         ObjectRef::job(written)
     }

@@ -146,6 +146,16 @@ impl System for Marathon {
         ok.then(|| ObjectRef::app(id))
     }
 
+    /// Refused, saying why: an app is never run once.
+    fn check_run_once(&self, _spec: &Value, check: &mut SpecCheck) -> bool {
+        check.error(
+            "/sync/run",
+            "`sync.run: onChange` is for Chronos jobs (an app runs all the time; its dependants wait \
+             for it to be healthy)",
+        );
+        false
+    }
+
     fn dependency(&self, written: &str) -> ObjectRef {
         ObjectRef::app(canonical_app_id(written))
     }

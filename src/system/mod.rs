@@ -61,6 +61,27 @@ pub trait System: ReadHead + Sync {
     /// object it declares when nothing is wrong with it.
     fn check_spec(&self, spec: &mut Value, check: &mut check::SpecCheck) -> Option<ObjectRef>;
 
+    /// Whether mesosync may start this system's objects itself, once per definition
+    /// (`sync.run: onChange`): the loader refuses the option elsewhere. Chronos jobs
+    /// only: the runs themselves (`plan::runs`, `apply::job_runs`) read Chronos' run
+    /// record and statistics, so a second system saying yes needs its own there.
+    fn supports_run_once(&self) -> bool {
+        false
+    }
+
+    /// Check a spec (already through [`System::check_spec`]) whose manifest says
+    /// `sync.run: onChange`, recording every problem in `check`: whether it can be run
+    /// once per definition. By default, only when the system [supports] it at all.
+    ///
+    /// [supports]: System::supports_run_once
+    fn check_run_once(&self, spec: &Value, check: &mut check::SpecCheck) -> bool {
+        let _ = spec;
+        if !self.supports_run_once() {
+            check.error("/sync/run", format!("`sync.run: onChange` is not for {} objects", self.title()));
+        }
+        self.supports_run_once()
+    }
+
     /// The instance whose ownership mark a document (a body, a live object) carries.
     fn owner_of<'a>(&self, doc: &'a Value) -> Option<&'a str>;
 
@@ -351,6 +372,14 @@ mod tests {
         assert_eq!(check.into_problems()[0].pointer, "/spec");
         let mut spec = json!({"name": "w1", "size": 2});
         let object = Widgets.check_spec(&mut spec, &mut check::SpecCheck::default()).unwrap();
+        // A widget is not run once per definition: `sync.run: onChange` is refused.
+        let mut check = check::SpecCheck::default();
+        assert!(!Widgets.check_run_once(&spec, &mut check));
+        let problems = check.into_problems();
+        assert_eq!(
+            (problems[0].pointer.as_str(), problems[0].message.as_str()),
+            ("/sync/run", "`sync.run: onChange` is not for Widgets objects")
+        );
         let desired = DesiredObject::new(object, SyncOptions::default(), &spec, Provenance::default());
         let plan = |live: Option<&LiveObject>| {
             crate::plan::plan_object(&Widgets, &desired, live, &opts, &nopts, now)
