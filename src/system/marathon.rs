@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::check::SpecCheck;
 use super::{System, looks_secret};
+use crate::health::Health;
 use crate::model::marathon as spec_model;
 use crate::model::marathon::canonical_app_id;
 use crate::model::{Impact, LiveHead, ObjectKind, ObjectRef, ReadHead};
@@ -203,6 +204,11 @@ impl System for Marathon {
 
     fn update_impact(&self) -> Impact {
         Impact::Restart
+    }
+
+    /// Healthy, or Suspended (scaled to 0 on purpose: nothing to wait for).
+    fn ready_for_dependants(&self, health: Health) -> bool {
+        matches!(health, Health::Healthy | Health::Suspended)
     }
 
     fn scale_body(&self, changed: &mut dyn Iterator<Item = &str>, want: &Value) -> Option<Value> {

@@ -28,6 +28,7 @@ pub mod marathon;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::health::Health;
 use crate::model::{
     DesiredObject, Impact, LiveHead, LiveObject, LiveState, ObjectKind, ObjectRef, Provenance, ReadHead,
     SecretValues, Spec, SyncOptions,
@@ -155,6 +156,13 @@ pub trait System: ReadHead + Sync {
     /// The pointers recorded on a live object (as listed) by
     /// [`System::record_secret_pointers`].
     fn recorded_secret_pointers(&self, live: &Value) -> Vec<String>;
+
+    /// Whether an object in `health` is ready for its dependants to be written
+    /// (`apply::readiness`). By default, as it is: nothing to wait for once written.
+    fn ready_for_dependants(&self, health: Health) -> bool {
+        let _ = health;
+        true
+    }
 
     /// The next three runs of the schedule of `doc`, for objects that run on one.
     fn next_runs(&self, doc: &Value, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
@@ -424,6 +432,9 @@ mod tests {
         let listed = LiveObject::from_value(&written, &Widgets);
         let again = crate::plan::plan_object(&Widgets, &secret, Some(&listed), &opts, &nopts, now);
         assert_eq!(again.decision, Decision::Equal);
+
+        // Written is ready: a widget's dependants do not wait on its health.
+        assert!(Widgets.ready_for_dependants(crate::health::Health::Progressing));
     }
 
     #[test]
