@@ -441,7 +441,12 @@ mod tests {
     fn the_registry_knows_every_kind() {
         for kind in ObjectKind::ALL {
             assert_eq!(of(*kind).kind(), *kind);
+            // The names a kind is registered with in `model` agree and lead back to it.
+            assert_eq!(kind.system(), of(*kind).name());
+            assert_eq!(ObjectKind::from_noun(kind.noun()), Some(*kind));
+            assert_eq!(ObjectKind::from_name(&kind.to_string()), Some(*kind));
         }
+        assert_eq!(ObjectKind::from_noun("pod"), None);
         let names: Vec<&str> = all().map(|s| s.name()).collect();
         assert_eq!(names, ["marathon", "chronos"]);
     }

@@ -102,11 +102,7 @@ pub struct ObjectQuery {
 
 impl ObjectQuery {
     fn kind(&self) -> Option<ObjectKind> {
-        match self.kind.as_deref() {
-            Some("app") => Some(ObjectKind::MarathonApp),
-            Some("job") => Some(ObjectKind::ChronosJob),
-            _ => None,
-        }
+        self.kind.as_deref().and_then(ObjectKind::from_noun)
     }
 
     fn text(&self) -> Option<String> {
