@@ -32,7 +32,8 @@ use crate::diff::mask::{self, Masker};
 use crate::model::{LiveObject, ObjectKind};
 use crate::plan::runs::RunCause;
 use crate::plan::{Action, Write};
-use crate::system;
+use crate::system::System;
+use crate::system::chronos::Chronos;
 
 /// One request of a replace.
 enum Step<'a> {
@@ -58,7 +59,7 @@ fn name_of(job: &Value) -> &str {
 /// How a job sits in the graph, in words (for a failed check): its type, parents and
 /// owner — never a field value that could be secret.
 fn placement(job: &Value) -> String {
-    let owner = system::of(ObjectKind::ChronosJob).owner_of(job).unwrap_or("nobody");
+    let owner = Chronos.owner_of(job).unwrap_or("nobody");
     if is_dependent(job) {
         format!("dependent on {}, owned by {owner}", parents(job).join(", "))
     } else {
@@ -75,7 +76,7 @@ fn same_placement(read: &Value, sent: &Value) -> bool {
         p.dedup();
         p
     };
-    let owner = |job| system::of(ObjectKind::ChronosJob).owner_of(job);
+    let owner = |job| Chronos.owner_of(job);
     is_dependent(read) == is_dependent(sent) && set(read) == set(sent) && owner(read) == owner(sent)
 }
 
