@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{ObjectQuery, PAGE_SIZE, SYNC_STATES, Selection, counts};
 use crate::diff::FieldChange;
-use crate::model::{Location, ObjectRef};
+use crate::model::{Location, ObjectKind, ObjectRef};
 use crate::status::history::{ObjectDetail, WriteRecord, sync_word};
 use crate::status::{ObjectState, ObjectStatus, Status};
 
@@ -167,8 +167,10 @@ pub fn overview(s: &Status, actions: Option<bool>) -> String {
                 }
             }
             p.kinds {
-                a href="/objects?kind=app" { (kinds[0]) " apps" } " · "
-                a href="/objects?kind=job" { (kinds[1]) " jobs" } " · manifests in "
+                @for (kind, n) in ObjectKind::ALL.iter().zip(kinds) {
+                    a href={ "/objects?kind=" (kind.noun()) } { (n) " " (kind.noun()) "s" } " · "
+                }
+                "manifests in "
                 code { (s.manifest_dir) }
             }
         }
