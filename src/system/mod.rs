@@ -2,19 +2,25 @@
 //! that the pipeline needs, behind one trait.
 //!
 //! A [`System`] owns, for its kind of object: the key (`id`, `name`) and the
-//! dependency field (`dependencies`, `parents`); the ownership mark, read from a
-//! listing or a document and written into a body, and who owns what; normalizing and
-//! aligning both sides (delegating to its normalizer in [`crate::normalize`]); the
-//! exact request body of a write and how an update is written (full, scale only,
-//! replaced); the live version a saved plan records; which values are secret; the
-//! next runs of a schedule; the check of a manifest's spec ([`check`]). The planner,
-//! saved plans, the loader's checks, secret masking and import ask the system of an
-//! object ([`of`]) and never match on [`ObjectKind`] themselves.
+//! dependency field (`dependencies`, `parents`); how a listed object's head is read
+//! from its bytes ([`ReadHead`]: key, ownership mark, version, dependencies,
+//! schedule); the ownership mark, read from a document and written into a body, and
+//! who owns what; normalizing and aligning both sides (delegating to its normalizer in
+//! [`crate::normalize`]); the exact request body of a write and how an update is
+//! written (full, scale only, replaced); the live version a saved plan records; which
+//! values are secret, and where a write records its `sync.secret` pointers; whether
+//! its objects can be run once per definition (`sync.run: onChange`) and the check of
+//! such a spec; what "ready for dependants" means; the next runs of a schedule; the
+//! check of a manifest's spec ([`check`]). The planner, saved plans, the loader,
+//! secret masking, readiness and import ask the system of an object ([`of`]) and do
+//! not match on [`ObjectKind`] for these.
 //!
 //! Adding a third system (Metronome jobs, Marathon pods) is a module implementing
 //! [`System`] plus its registration: an [`ObjectKind`] variant (with its names) and
-//! one arm in [`of`], and a list in `DesiredState` / `LiveState`. The test-only
-//! system in `tests` below shows the trait is enough to check and plan with.
+//! one arm in [`of`], a list in `DesiredState` / `LiveState`, and the modules outside
+//! this one that ARCHITECTURE.md lists ("Adding a system"). The test-only system in
+//! `tests` below shows the trait is enough to check, plan, record secrets and refuse
+//! a run-once option with.
 //!
 //! Writes are executed by `apply`, in one module per system (`apply::marathon`,
 //! `apply::chronos`, chosen by kind in one place): execution needs the clients and the
