@@ -440,7 +440,7 @@ async fn chronos_prefix_is_detected_per_version() {
             .await
             .unwrap()
             .iter()
-            .filter_map(|j| j.head().name.as_deref().map(String::from))
+            .filter_map(|j| j.head().key.as_deref().map(String::from))
             .collect();
         assert!(names.contains(&"it-parent".into()) && names.contains(&"it-child".into()), "{names:?}");
         let prefix = expected.prefix();
@@ -685,7 +685,7 @@ async fn chronos_3_hidden_child_is_reported_and_recreate_switches_job_type() {
     assert!(report.is_success(), "{report}");
     assert_eq!(writes(&sb), vec!["DELETE /v1/scheduler/job/it-k 204", "POST /v1/scheduler/dependency 204"]);
     let jobs = chronos.list_jobs().await.unwrap();
-    let k = jobs.iter().find(|j| j.head().name.as_deref() == Some("it-k")).unwrap().value();
+    let k = jobs.iter().find(|j| j.head().key.as_deref() == Some("it-k")).unwrap().value();
     assert_eq!(k["parents"], json!(["it-p"]));
 }
 
