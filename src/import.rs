@@ -105,8 +105,14 @@ pub struct Import {
 impl Import {
     /// How many apps and jobs were imported.
     pub fn counts(&self) -> (usize, usize) {
-        let apps = self.objects.iter().filter(|o| o.object.kind == ObjectKind::MarathonApp).count();
-        (apps, self.objects.len() - apps)
+        let (mut apps, mut jobs) = (0, 0);
+        for o in &self.objects {
+            match o.object.kind {
+                ObjectKind::MarathonApp => apps += 1,
+                ObjectKind::ChronosJob => jobs += 1,
+            }
+        }
+        (apps, jobs)
     }
 }
 

@@ -24,8 +24,8 @@ use crate::health::{self, HealthMap, HealthStatus};
 use crate::model::{DesiredState, LiveObject, LiveState, Location, ObjectRef};
 use crate::plan::{self, Decision, HoldReason, Plan, PlanOptions};
 use crate::runtime::{
-    ApiError, AppliedWrite, BoxFuture, FailureStage, ObjectState, PruneRefused, Reconcile, ReconcileContext,
-    ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue,
+    ApiError, AppliedWrite, BoxFuture, FailureStage, InputFingerprint, ObjectState, PruneRefused, Reconcile,
+    ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue,
 };
 use crate::source::{self, LoadErrors, LoadOptions};
 use crate::status::history::{self, ObjectDetail, ReportDetails, WriteRecord};
@@ -116,6 +116,8 @@ pub struct Planned {
     pub chronos_unreachable: Option<ClientError>,
     /// The live health of every object of the plan, as listed (reasons masked).
     pub health: HealthMap,
+    /// The fingerprint of the manifest set as loaded.
+    pub input: InputFingerprint,
 }
 
 impl Planned {
@@ -186,7 +188,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Pipeline {
     /// Load the manifests.
     pub fn load(&self) -> Result<DesiredState, LoadErrors> {
-        source::load_dir_cached(&self.dir, &self.load, &mut lock(&self.caches.load))
+        self.load_keyed().map(|(desired, _)| desired)
+    }
+
+    /// Load the manifests, with the fingerprint of what was read.
+    fn load_keyed(&self) -> Result<(DesiredState, InputFingerprint), LoadErrors> {
+        source::load_dir_keyed(&self.dir, &self.load, &mut lock(&self.caches.load))
     }
 
     /// List live state: one GET per system.
@@ -227,7 +234,7 @@ impl Pipeline {
         // Loading is CPU work and listing is waiting: do both at once.
         let load = {
             let pipeline = self.clone();
-            tokio::task::spawn_blocking(move || pipeline.load())
+            tokio::task::spawn_blocking(move || pipeline.load_keyed())
         };
         let apps = async {
             match &self.clients.marathon {
@@ -236,7 +243,7 @@ impl Pipeline {
             }
         };
         let (desired, apps, chronos) = tokio::join!(load, apps, self.list_chronos());
-        let desired = match desired {
+        let (desired, input) = match desired {
             Ok(loaded) => loaded.map_err(PipelineError::Load)?,
             Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
         };
@@ -250,7 +257,7 @@ impl Pipeline {
                 let plan = plan::compute_with(&desired, &live, &opts, now, &mut memo);
                 let listed = health::Listed { live: &live, chronos_listed: true, run_states: runs.as_ref() };
                 let health = assess_health(&plan, &desired, listed, now);
-                Ok(Planned { desired, live, plan, chronos_unreachable: None, health })
+                Ok(Planned { desired, live, plan, chronos_unreachable: None, health, input })
             }
             Err(e) => {
                 // Plan the apps only: no desired jobs and no live jobs means no job is
@@ -267,7 +274,7 @@ impl Pipeline {
                 let mut health = assess_health(&plan, &desired, listed, now);
                 let jobs = desired.jobs.iter().map(|j| &j.object);
                 health.extend(health::assess(jobs, &desired, listed, now));
-                Ok(Planned { desired, live, plan, chronos_unreachable: Some(e), health })
+                Ok(Planned { desired, live, plan, chronos_unreachable: Some(e), health, input })
             }
         }
     }
@@ -600,6 +607,7 @@ impl Reconcile for Pipeline {
             let mut report = ReconcileReport {
                 summary: planned.plan.summary(),
                 prune_refused: prune_refused(&planned.plan),
+                input: Some(planned.input),
                 ..ReconcileReport::default()
             };
             for action in &planned.plan.actions {
@@ -656,6 +664,14 @@ impl Reconcile for Pipeline {
                 }
             }
             Ok(report)
+        })
+    }
+
+    /// Found, read and hashed like a load, but not parsed ([`source::input_fingerprint`]).
+    fn input_fingerprint(&self) -> BoxFuture<'_, Option<InputFingerprint>> {
+        let (dir, load) = (self.dir.clone(), self.load.clone());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || source::input_fingerprint(&dir, &load)).await.ok().flatten()
         })
     }
 }

@@ -32,7 +32,8 @@ use crate::diff::mask::{self, Masker};
 use crate::model::{LiveObject, ObjectKind};
 use crate::plan::runs::RunCause;
 use crate::plan::{Action, Write};
-use crate::system;
+use crate::system::System;
+use crate::system::chronos::Chronos;
 
 /// One request of a replace.
 enum Step<'a> {
@@ -58,7 +59,7 @@ fn name_of(job: &Value) -> &str {
 /// How a job sits in the graph, in words (for a failed check): its type, parents and
 /// owner — never a field value that could be secret.
 fn placement(job: &Value) -> String {
-    let owner = system::of(ObjectKind::ChronosJob).owner_of(job).unwrap_or("nobody");
+    let owner = Chronos.owner_of(job).unwrap_or("nobody");
     if is_dependent(job) {
         format!("dependent on {}, owned by {owner}", parents(job).join(", "))
     } else {
@@ -75,7 +76,7 @@ fn same_placement(read: &Value, sent: &Value) -> bool {
         p.dedup();
         p
     };
-    let owner = |job| system::of(ObjectKind::ChronosJob).owner_of(job);
+    let owner = |job| Chronos.owner_of(job);
     is_dependent(read) == is_dependent(sent) && set(read) == set(sent) && owner(read) == owner(sent)
 }
 
@@ -173,7 +174,7 @@ impl Ctx<'_> {
         let children: Vec<Value> = listed.iter().filter(is_child).map(LiveObject::value).collect();
         let scheduled_now = listed
             .iter()
-            .find(|j| j.head().name.as_deref() == Some(name))
+            .find(|j| j.head().key.as_deref() == Some(name))
             .is_some_and(|j| !is_dependent(&j.value()));
         drop(listed);
 
@@ -215,7 +216,7 @@ impl Ctx<'_> {
         // Read back: the job and its children must sit where the plan put them.
         let listed = c.list_jobs().await.map_err(failed)?;
         let find =
-            |n: &str| listed.iter().find(|j| j.head().name.as_deref() == Some(n)).map(LiveObject::value);
+            |n: &str| listed.iter().find(|j| j.head().key.as_deref() == Some(n)).map(LiveObject::value);
         let mut wrong = Vec::new();
         for (what, sent) in std::iter::once(("job", body)).chain(children.iter().map(|c| ("child", c))) {
             let n = name_of(sent);

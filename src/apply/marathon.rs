@@ -14,7 +14,8 @@ use super::{ApplyError, ApplyOptions, Ctx, Executed, Outcome, ProgressSink, inva
 use crate::client::{ClientError, Clients, MarathonClient};
 use crate::model::ObjectKind;
 use crate::plan::{Action, Plan, Write};
-use crate::system;
+use crate::system::System;
+use crate::system::marathon::Marathon;
 
 /// The deployment waiter of one apply, started only when the plan writes an app.
 pub(super) async fn waiter(plan: &Plan, clients: &Clients, opts: &ApplyOptions) -> Option<DeploymentWaiter> {
@@ -143,7 +144,7 @@ impl Ctx<'_> {
 
     /// Whether the live app `id` carries the same ownership mark as `body`.
     async fn landed_earlier(&self, m: &MarathonClient, id: &str, body: Option<&Value>) -> bool {
-        let mark = |v: &Value| system::of(ObjectKind::MarathonApp).owner_of(v).map(String::from);
+        let mark = |v: &Value| Marathon.owner_of(v).map(String::from);
         let Some(ours) = body.and_then(mark) else { return false };
         matches!(m.get_app(id).await, Ok(Some(live)) if mark(&live).as_deref() == Some(ours.as_str()))
     }

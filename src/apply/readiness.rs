@@ -4,7 +4,7 @@
 //! sync waves and Flux's `dependsOn` wait for the outcome the same way, not for the
 //! write.
 //!
-//! One check per system, in [`ready`]:
+//! One check per system (`System::ready_for_dependants`, asked in [`ready`]):
 //! - a Marathon app is ready when it is Healthy (or Suspended: scaled to 0 on purpose,
 //!   nothing to wait for) — see [`crate::health::marathon`];
 //! - a Chronos job is ready as it is (its write, if any, is done); run-once jobs —
@@ -29,13 +29,10 @@ use crate::client::Clients;
 use crate::health::{self, Health, HealthMap, HealthStatus};
 use crate::model::{ObjectKind, ObjectRef};
 
-/// Whether `object`, whose health is `status`, is ready for its dependants.
+/// Whether `object`, whose health is `status`, is ready for its dependants: its
+/// system says ([`crate::system::System::ready_for_dependants`]).
 pub fn ready(object: &ObjectRef, status: &HealthStatus) -> bool {
-    match object.kind {
-        ObjectKind::MarathonApp => matches!(status.health, Health::Healthy | Health::Suspended),
-        // Nothing to wait for yet: a job written or left in place is ready.
-        ObjectKind::ChronosJob => true,
-    }
+    crate::system::of(object.kind).ready_for_dependants(status.health)
 }
 
 /// How a wait for readiness ended.

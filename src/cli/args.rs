@@ -14,6 +14,7 @@ use crate::apply::ApplyOptions;
 use crate::client::{
     ChronosClient, ChronosVersion, Clients, Credentials, HttpConfig, MarathonClient, TlsConfig,
 };
+use crate::model::ObjectKind;
 use crate::plan::PlanOptions;
 use crate::source::LoadOptions;
 
@@ -55,6 +56,15 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
+    /// The base URLs of the system that holds objects of `kind` (its flag is part of
+    /// registering a system).
+    pub fn urls(&self, kind: ObjectKind) -> &[String] {
+        match kind {
+            ObjectKind::MarathonApp => &self.marathon,
+            ObjectKind::ChronosJob => &self.chronos,
+        }
+    }
+
     fn http_config(&self, urls: &[String], env_prefix: &str) -> anyhow::Result<HttpConfig> {
         let mut config = HttpConfig::new(urls.iter().cloned());
         config.credentials = Credentials::from_env(env_prefix)?;

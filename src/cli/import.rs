@@ -84,15 +84,8 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
             );
         }
     }
-    let origin = |kind: ObjectKind| Origin {
-        url: match kind {
-            ObjectKind::MarathonApp => args.target.marathon.first(),
-            ObjectKind::ChronosJob => args.target.chronos.first(),
-        }
-        .cloned()
-        .unwrap_or_default(),
-        at,
-    };
+    let origin =
+        |kind: ObjectKind| Origin { url: args.target.urls(kind).first().cloned().unwrap_or_default(), at };
     for object in &result.objects {
         write(&args.out, object, &origin(object.object.kind))?;
     }

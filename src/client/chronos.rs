@@ -15,6 +15,7 @@ use super::error::ClientError;
 use super::http::{HttpClient, HttpConfig, Request, encode_segment};
 use crate::health::RunStates;
 use crate::model::live::{self, LiveObject};
+use crate::system::chronos::Chronos;
 
 pub use crate::model::chronos::ChronosVersion;
 
@@ -58,7 +59,7 @@ impl ChronosClient {
     async fn detect(&self) -> Result<(ChronosVersion, Option<Vec<LiveObject>>), ClientError> {
         let v3 = Request::new(Method::GET, "/v1/scheduler/jobs");
         match self.http.send(&v3).await {
-            Ok(resp) => return Ok((ChronosVersion::V3, live::split_array(resp.body).ok())),
+            Ok(resp) => return Ok((ChronosVersion::V3, live::split_array(resp.body, &Chronos).ok())),
             // A 2.x Chronos may answer unknown paths with something else than 404 (its
             // UI catch-all); only a transport error is final here.
             Err(e @ (ClientError::Unreachable { .. } | ClientError::Transport { .. })) => return Err(e),
@@ -66,7 +67,7 @@ impl ChronosClient {
         }
         let v2 = Request::new(Method::GET, "/scheduler/jobs");
         let body = self.http.send(&v2).await?.body;
-        let jobs = self.http.decoded(&v2, live::split_array(body))?;
+        let jobs = self.http.decoded(&v2, live::split_array(body, &Chronos))?;
         let first = jobs.first().map(LiveObject::value);
         let version = match first {
             Some(job) if job.get("taskInfoData").is_some() || job.get("fetch").is_some() => {
@@ -100,7 +101,7 @@ impl ChronosClient {
         }
         let req = Request::new(Method::GET, self.path("/jobs").await?);
         let body = self.http.send(&req).await?.body;
-        self.http.decoded(&req, live::split_array(body))
+        self.http.decoded(&req, live::split_array(body, &Chronos))
     }
 
     /// Whether each job is running, queued or idle: `GET …/graph/csv` (every version;
@@ -144,7 +145,7 @@ impl ChronosClient {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let jobs = self.list_jobs().await?;
-            if jobs.iter().any(|j| j.head().name.as_deref() == Some(name)) {
+            if jobs.iter().any(|j| j.head().key.as_deref() == Some(name)) {
                 return Ok(true);
             }
             if tokio::time::Instant::now() + interval > deadline {

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::error::ClientError;
 use super::http::{HttpClient, HttpConfig, Request, encode_segment};
 use crate::model::live::{self, LiveObject};
+use crate::system::marathon::Marathon;
 
 /// What a Marathon write answered: the deployment it started and the new version.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -206,7 +207,7 @@ impl MarathonClient {
             req = req.query("label", sel);
         }
         let body = self.http.send(&req).await?.body;
-        self.http.decoded(&req, live::split_apps(body))
+        self.http.decoded(&req, live::split_apps(body, &Marathon))
     }
 
     /// One app, or `None` if Marathon says it does not exist.

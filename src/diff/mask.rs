@@ -235,23 +235,13 @@ impl std::io::Write for RedactingStderr {
 }
 
 /// The secret values of a live object (as listed, not normalized) that mesosync wrote:
-/// those at the `sync.secret` pointers it recorded on the object (the Marathon label,
-/// the Chronos description marker) and those under secret names.
+/// those at the `sync.secret` pointers it recorded on the object (where: its system's
+/// choice, [`System::recorded_secret_pointers`]) and those under secret names.
+///
+/// [`System::recorded_secret_pointers`]: crate::system::System::recorded_secret_pointers
 pub fn recorded_secrets(kind: ObjectKind, live: &Value) -> SecretValues {
-    let pointers = match kind {
-        ObjectKind::MarathonApp => crate::normalize::marathon::recorded_secret_pointers(live),
-        ObjectKind::ChronosJob => crate::normalize::chronos::recorded_secret_pointers(live),
-    };
+    let pointers = crate::system::of(kind).recorded_secret_pointers(live);
     crate::system::secret_values(kind, live, &pointers)
-}
-
-/// Record the `sync.secret` `pointers` on a request body of `kind` (see
-/// [`recorded_secrets`]), so a later prune can mask them.
-pub fn record_secret_pointers(kind: ObjectKind, body: &mut Value, pointers: &[String]) {
-    match kind {
-        ObjectKind::MarathonApp => crate::normalize::marathon::with_secret_pointers(body, pointers),
-        ObjectKind::ChronosJob => crate::normalize::chronos::with_secret_marker(body, pointers),
-    }
 }
 
 /// `text` with every value of `secrets` (and URL userinfo) masked.

@@ -96,6 +96,10 @@ pub struct FaultRule {
     /// Let this many matching requests through untouched before the rule applies
     /// (counted down as they pass), e.g. to hold only the second POST of a sequence.
     pub skip: u64,
+    /// Apply to this many matching requests (after `skip`), then to none: an outage
+    /// that ends after a known number of requests rather than after some time
+    /// (counted down in the listed rule). Unset: every matching request.
+    pub times: Option<u64>,
 }
 
 impl FaultRule {
@@ -137,6 +141,25 @@ pub const MAX_WRITES_IN_FLIGHT: &str = "writes in flight (max)";
 pub struct Controls {
     log: Mutex<Log>,
     rules: Mutex<Vec<FaultRule>>,
+    /// Requests being served (see [`Controls::in_flight`]).
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts one request in [`Controls::in_flight`] while it lives: until it is answered,
+/// or until the server drops it (its client went away).
+struct InFlight<'a>(&'a Controls);
+
+impl<'a> InFlight<'a> {
+    fn enter(controls: &'a Controls) -> Self {
+        controls.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlight(controls)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -148,6 +171,14 @@ impl Controls {
     /// Every logged request, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         locked(&self.log).requests.clone()
+    }
+
+    /// Requests (`/_sandbox/` excluded) the servers are serving now: received, not yet
+    /// answered (a streamed answer counts once its head is out), and not dropped. A test
+    /// waits for 0 to know that every request a client gave up on (a timeout) has landed
+    /// or never will, instead of sleeping.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Counters keyed `"<METHOD> <path>"`.
@@ -184,14 +215,17 @@ impl Controls {
     }
 
     /// The rules that apply to this request; a matching rule still skipping requests
-    /// counts this one down instead.
+    /// counts this one down instead, and a rule whose `times` are spent does not apply.
     fn take_matching(&self, system: System, method: &str, path: &str) -> Vec<FaultRule> {
         let mut rules = locked(&self.rules);
         let mut applying = Vec::new();
         for rule in rules.iter_mut().filter(|r| r.matches(system, method, path)) {
             if rule.skip > 0 {
                 rule.skip -= 1;
-            } else {
+            } else if rule.times != Some(0) {
+                if let Some(times) = &mut rule.times {
+                    *times -= 1;
+                }
                 applying.push(rule.clone());
             }
         }
@@ -268,6 +302,7 @@ async fn log_and_fault(State(layer): State<LogLayerState>, mut request: Request,
     if path.starts_with("/_sandbox") {
         return next.run(request).await;
     }
+    let _in_flight = InFlight::enter(&layer.controls);
     let query = request.uri().query().unwrap_or_default().to_owned();
     let user_agent =
         request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);

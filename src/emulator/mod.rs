@@ -277,6 +277,12 @@ impl Sandbox {
         self.controls.reset_requests()
     }
 
+    /// Requests being served now (both servers, `/_sandbox/` excluded): see
+    /// [`controls::Controls::in_flight`].
+    pub fn in_flight(&self) -> usize {
+        self.controls.in_flight()
+    }
+
     /// The fault injection rules (shared by both servers).
     pub fn faults(&self) -> Faults {
         Faults::new(self.controls.clone())

@@ -8,104 +8,80 @@
 //! few fields every reconcile needs ([`LiveHead`]: key, owner, dependencies, schedule,
 //! version), read without building a tree. [`LiveObject::value`] parses the whole
 //! object when it is actually compared — in a steady state, only objects that changed.
+//!
+//! Which member of an object holds which of those is its system's knowledge: a
+//! [`ReadHead`] (each `System` is one) reads the head, this module only keeps it.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::marathon;
-
-/// The fields of a live object that every reconcile reads.
+/// The fields of a live object that every reconcile reads, whatever its system.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LiveHead {
-    /// Marathon `id` or Chronos `name` (whichever the object has; an app has `id`).
-    pub id: Option<Box<str>>,
-    /// Chronos `name`.
-    pub name: Option<Box<str>>,
-    /// Marathon's `version`.
-    pub version: Option<Box<str>>,
-    /// The Marathon `MESOSYNC_OWNER` label (`None` when ambiguous).
-    pub owner_label: Option<Box<str>>,
+    /// The object's key (a Marathon `id`, a Chronos `name`).
+    pub key: Option<Box<str>>,
+    /// The instance its ownership mark names (a Marathon label, a Chronos description
+    /// marker); `None` when unmarked or ambiguous.
+    pub owner: Option<Box<str>>,
     /// More than one ownership mark (labels differing only in case, or several
     /// description markers): nobody owns it, and it is reported.
     pub ambiguous_mark: bool,
-    /// The Chronos `description` (which carries the ownership marker).
-    pub description: Option<Box<str>>,
-    /// Marathon `dependencies` / Chronos `parents`, as listed.
+    /// The version the listing carries, for systems that have one (Marathon's
+    /// `version`); a system without one derives it from the whole object.
+    pub version: Option<Box<str>>,
+    /// Keys of the same-system objects it depends on, as listed (Marathon
+    /// `dependencies`, Chronos `parents`).
     pub dependencies: Box<[Box<str>]>,
-    /// The Chronos `schedule`.
+    /// The schedule, for objects that run on one (a Chronos `schedule`).
     pub schedule: Option<Box<str>>,
 }
 
-/// What [`LiveHead`] is read from without parsing the rest of the object.
-#[derive(Deserialize)]
-struct HeadWire {
-    id: Option<Box<str>>,
-    name: Option<Box<str>>,
-    version: Option<Box<str>>,
-    labels: Option<Value>,
-    description: Option<Box<str>>,
-    dependencies: Option<Vec<Box<str>>>,
-    parents: Option<Vec<Box<str>>>,
-    schedule: Option<Box<str>>,
-}
+/// Reads the [`LiveHead`] of one listed object of a system: implemented by each
+/// system (`crate::system`), which knows its members.
+pub trait ReadHead {
+    /// The head of an object already parsed (or whose members have unexpected types).
+    fn head_of(&self, value: &Value) -> LiveHead;
 
-fn ambiguous_description(description: &str) -> bool {
-    super::chronos::owner_mark(description).is_err()
+    /// The head of one object from its JSON text, the fast way when the system has one
+    /// ([`LiveHead::read_with`]); by default the object is parsed whole.
+    fn read_head(&self, raw: &[u8]) -> Result<LiveHead, serde_json::Error> {
+        Ok(self.head_of(&serde_json::from_slice(raw)?))
+    }
 }
 
 impl LiveHead {
-    /// The head of an object already parsed (or whose fields have unexpected types).
-    pub fn from_value(v: &Value) -> Self {
-        let text = |field: &str| v.get(field).and_then(Value::as_str).map(Box::from);
-        let list = |field: &str| -> Vec<Box<str>> {
-            v.get(field)
-                .and_then(Value::as_array)
-                .map(|l| l.iter().filter_map(Value::as_str).map(Box::from).collect())
-                .unwrap_or_default()
-        };
-        let mut dependencies = list("dependencies");
-        dependencies.extend(list("parents"));
-        Self {
-            id: text("id"),
-            name: text("name"),
-            version: text("version"),
-            owner_label: marathon::owner(v).map(Box::from),
-            ambiguous_mark: v.get("labels").is_some_and(|l| marathon::owner_marks(l) > 1)
-                || v.get("description").and_then(Value::as_str).is_some_and(ambiguous_description),
-            description: text("description"),
-            dependencies: dependencies.into(),
-            schedule: text("schedule"),
+    /// Read a head through `W`, a struct of only the members the head needs (borrowed
+    /// from `raw` where it can: no tree is built), made a head by `from_wire`. When a
+    /// member has an unexpected type (or a key is given twice) the object is parsed
+    /// and read the slow, forgiving way (`reader.head_of`), as the normalizers would
+    /// see it. An error only when `raw` is not JSON.
+    pub fn read_with<'a, W: Deserialize<'a>, R: ReadHead + ?Sized>(
+        raw: &'a [u8],
+        reader: &R,
+        from_wire: impl FnOnce(W) -> LiveHead,
+    ) -> Result<Self, serde_json::Error> {
+        match serde_json::from_slice::<W>(raw) {
+            Ok(wire) => Ok(from_wire(wire)),
+            Err(_) => Ok(reader.head_of(&serde_json::from_slice(raw)?)),
         }
     }
 
-    fn from_wire(w: HeadWire) -> Self {
-        let mut dependencies = w.dependencies.unwrap_or_default();
-        dependencies.extend(w.parents.unwrap_or_default());
-        Self {
-            id: w.id,
-            name: w.name,
-            version: w.version,
-            owner_label: w.labels.as_ref().and_then(marathon::owner_in_labels).map(Box::from),
-            ambiguous_mark: w.labels.as_ref().is_some_and(|l| marathon::owner_marks(l) > 1)
-                || w.description.as_deref().is_some_and(ambiguous_description),
-            description: w.description,
-            dependencies: dependencies.into(),
-            schedule: w.schedule,
-        }
+    /// A string member of a parsed object (`None` when absent or not a string).
+    pub fn text_of(value: &Value, member: &str) -> Option<Box<str>> {
+        value.get(member).and_then(Value::as_str).map(Box::from)
     }
 
-    /// Read the head from one object's JSON text.
-    fn read(raw: &[u8]) -> Result<Self, serde_json::Error> {
-        match serde_json::from_slice::<HeadWire>(raw) {
-            Ok(wire) => Ok(Self::from_wire(wire)),
-            // A field of an unexpected type (or a key given twice): read it the slow,
-            // forgiving way, as the normalizers would see it.
-            Err(_) => Ok(Self::from_value(&serde_json::from_slice(raw)?)),
-        }
+    /// The strings of an array member of a parsed object (other items skipped).
+    pub fn list_of(value: &Value, member: &str) -> Box<[Box<str>]> {
+        value
+            .get(member)
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(Value::as_str).map(Box::from).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -124,16 +100,17 @@ impl PartialEq for LiveObject {
 }
 
 impl LiveObject {
-    /// An object from its JSON text (which must be one JSON value).
-    pub fn from_bytes(raw: Bytes) -> Result<Self, serde_json::Error> {
-        let head = LiveHead::read(&raw)?;
+    /// An object from its JSON text (which must be one JSON value), its head read by
+    /// its system.
+    pub fn from_bytes<R: ReadHead + ?Sized>(raw: Bytes, reader: &R) -> Result<Self, serde_json::Error> {
+        let head = reader.read_head(&raw)?;
         Ok(Self { fingerprint: super::fingerprint(&raw), raw, head })
     }
 
-    /// An object from a parsed value (tests, fixtures, the emulator's own state).
-    pub fn from_value(value: &Value) -> Self {
+    /// An object from a parsed value (tests, fixtures, the offline preview).
+    pub fn from_value<R: ReadHead + ?Sized>(value: &Value, reader: &R) -> Self {
         let raw = Bytes::from(value.to_string());
-        Self { fingerprint: super::fingerprint(&raw), head: LiveHead::from_value(value), raw }
+        Self { fingerprint: super::fingerprint(&raw), head: reader.head_of(value), raw }
     }
 
     /// The whole object, parsed (on every call).
@@ -160,31 +137,41 @@ impl LiveObject {
 }
 
 /// Split Marathon's `{"apps": […]}` listing into its objects without copying them.
-pub fn split_apps(body: Bytes) -> Result<Vec<LiveObject>, serde_json::Error> {
+pub fn split_apps<R: ReadHead + ?Sized>(
+    body: Bytes,
+    reader: &R,
+) -> Result<Vec<LiveObject>, serde_json::Error> {
     #[derive(Deserialize)]
     struct Apps<'a> {
         #[serde(borrow)]
         apps: Vec<&'a RawValue>,
     }
     let items = serde_json::from_slice::<Apps<'_>>(&body)?.apps;
-    slices(&body, items)
+    slices(&body, items, reader)
 }
 
 /// Split a JSON array (Chronos' job listing) into its objects without copying them.
-pub fn split_array(body: Bytes) -> Result<Vec<LiveObject>, serde_json::Error> {
+pub fn split_array<R: ReadHead + ?Sized>(
+    body: Bytes,
+    reader: &R,
+) -> Result<Vec<LiveObject>, serde_json::Error> {
     let items: Vec<&RawValue> = serde_json::from_slice(&body)?;
-    slices(&body, items)
+    slices(&body, items, reader)
 }
 
 /// Each item as a slice of `body` (which the items borrow from).
-fn slices(body: &Bytes, items: Vec<&RawValue>) -> Result<Vec<LiveObject>, serde_json::Error> {
+fn slices<R: ReadHead + ?Sized>(
+    body: &Bytes,
+    items: Vec<&RawValue>,
+    reader: &R,
+) -> Result<Vec<LiveObject>, serde_json::Error> {
     let start = body.as_ptr() as usize;
     items
         .into_iter()
         .map(|item| {
             let text = item.get();
             let offset = text.as_ptr() as usize - start;
-            LiveObject::from_bytes(body.slice(offset..offset + text.len()))
+            LiveObject::from_bytes(body.slice(offset..offset + text.len()), reader)
         })
         .collect()
 }
@@ -198,30 +185,9 @@ pub struct LiveState {
     pub jobs: Vec<LiveObject>,
 }
 
-impl<'de> Deserialize<'de> for LiveState {
-    /// `{"apps": [...], "jobs": [...]}` (fixtures).
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Values {
-            #[serde(default)]
-            apps: Vec<Value>,
-            #[serde(default)]
-            jobs: Vec<Value>,
-        }
-        let v = Values::deserialize(d)?;
-        Ok(Self::from_values(&v.apps, &v.jobs))
-    }
-}
-
+/// Its constructor from parsed values and its `Deserialize` (fixtures) live in
+/// `crate::system`, which reads each object's head.
 impl LiveState {
-    /// Live state from parsed values.
-    pub fn from_values(apps: &[Value], jobs: &[Value]) -> Self {
-        Self {
-            apps: apps.iter().map(LiveObject::from_value).collect(),
-            jobs: jobs.iter().map(LiveObject::from_value).collect(),
-        }
-    }
-
     /// The listed objects of `kind`.
     pub fn list(&self, kind: super::ObjectKind) -> &[LiveObject] {
         match kind {
@@ -232,28 +198,28 @@ impl LiveState {
 
     /// The live app with this id.
     pub fn app(&self, id: &str) -> Option<&LiveObject> {
-        self.apps.iter().find(|a| a.head.id.as_deref() == Some(id))
+        self.apps.iter().find(|a| a.head.key.as_deref() == Some(id))
     }
 
     /// The live job with this name.
     pub fn job(&self, name: &str) -> Option<&LiveObject> {
-        self.jobs.iter().find(|j| j.head.name.as_deref() == Some(name))
+        self.jobs.iter().find(|j| j.head.key.as_deref() == Some(name))
     }
 
     /// Both lists keyed by id / name, for lookups in a loop: [`LiveState::app`] and
     /// [`LiveState::job`] scan, which made planning N objects cost N² (seconds at 10k).
     pub fn index(&self) -> LiveIndex<'_> {
-        fn by(list: &[LiveObject], key: fn(&LiveHead) -> Option<&str>) -> HashMap<&str, &LiveObject> {
+        fn by(list: &[LiveObject]) -> HashMap<&str, &LiveObject> {
             let mut map = HashMap::with_capacity(list.len());
             for object in list {
-                if let Some(k) = key(&object.head) {
+                if let Some(k) = object.head.key.as_deref() {
                     // The first one wins, as with the scans.
                     map.entry(k).or_insert(object);
                 }
             }
             map
         }
-        LiveIndex { apps: by(&self.apps, |h| h.id.as_deref()), jobs: by(&self.jobs, |h| h.name.as_deref()) }
+        LiveIndex { apps: by(&self.apps), jobs: by(&self.jobs) }
     }
 }
 
@@ -305,47 +271,66 @@ mod tests {
         assert_eq!(index.job("/a"), None);
     }
 
-    #[test]
-    fn a_listing_splits_into_objects_that_borrow_its_bytes() {
-        let body = Bytes::from_static(
-            br#"{"apps": [ {"id":"/a","version":"v1","labels":{"MESOSYNC_OWNER":"m","x":"1"},
-                "dependencies":["/b"],"cpus":0.5},
-               {"id":"/b","labels":{"MESOSYNC_OWNER":7}} ]}"#,
-        );
-        let apps = split_apps(body).unwrap();
-        assert_eq!(apps.len(), 2);
-        let a = apps[0].head();
-        assert_eq!(a.id.as_deref(), Some("/a"));
-        assert_eq!(a.version.as_deref(), Some("v1"));
-        assert_eq!(a.owner_label.as_deref(), Some("m"));
-        assert_eq!(&*a.dependencies, [Box::from("/b")]);
-        assert_eq!(apps[0].value()["cpus"], 0.5);
-        // A label of another type does not fail the listing; it is just not an owner.
-        assert_eq!(apps[1].head().owner_label, None);
-        assert_eq!(apps[1].head().id.as_deref(), Some("/b"));
-        // The same bytes, the same fingerprint; one byte more, another.
-        let again = LiveObject::from_bytes(Bytes::copy_from_slice(apps[0].raw())).unwrap();
-        assert_eq!(again.fingerprint(), apps[0].fingerprint());
-        assert_ne!(apps[0].fingerprint(), apps[1].fingerprint());
+    /// A system as small as one can be: objects keyed by `k`, marked by `owner`.
+    struct Toy;
 
-        let jobs = split_array(
-            Bytes::from_static(br#"[{"name":"j","parents":["p"],"description":"d [mesosync:m]"},{"name":"s","schedule":"R/2026-01-01T00:00:00Z/PT1H"}]"#),
-        )
-        .unwrap();
-        assert_eq!(jobs[0].head().name.as_deref(), Some("j"));
-        assert_eq!(&*jobs[0].head().dependencies, [Box::from("p")]);
-        assert_eq!(jobs[0].head().description.as_deref(), Some("d [mesosync:m]"));
-        assert_eq!(jobs[1].head().schedule.as_deref(), Some("R/2026-01-01T00:00:00Z/PT1H"));
-        assert!(split_array(Bytes::from_static(b"[1,")).is_err());
-        assert!(split_apps(Bytes::from_static(b"[]")).is_err());
+    #[derive(Deserialize)]
+    struct ToyWire<'a> {
+        k: Option<&'a str>,
+        owner: Option<Box<str>>,
+    }
+
+    impl ReadHead for Toy {
+        fn head_of(&self, v: &Value) -> LiveHead {
+            LiveHead {
+                key: LiveHead::text_of(v, "k"),
+                owner: LiveHead::text_of(v, "owner"),
+                ..LiveHead::default()
+            }
+        }
+
+        fn read_head(&self, raw: &[u8]) -> Result<LiveHead, serde_json::Error> {
+            LiveHead::read_with(raw, self, |w: ToyWire<'_>| LiveHead {
+                key: w.k.map(Box::from),
+                owner: w.owner,
+                ..LiveHead::default()
+            })
+        }
     }
 
     #[test]
-    fn parsed_and_listed_objects_have_the_same_head() {
-        let v =
-            json!({"id": "/a", "version": "v", "labels": {"MESOSYNC_OWNER": "m"}, "dependencies": ["/x", 3]});
-        let listed = LiveObject::from_bytes(Bytes::from(v.to_string())).unwrap();
-        assert_eq!(listed.head(), LiveObject::from_value(&v).head());
-        assert_eq!(listed.head().dependencies.len(), 1, "the number is not an id");
+    fn a_listing_splits_into_objects_that_borrow_its_bytes() {
+        let body =
+            Bytes::from_static(br#"{"apps": [ {"k":"a","owner":"m","cpus":0.5}, {"k":"b","owner":7} ]}"#);
+        let apps = split_apps(body.clone(), &Toy).unwrap();
+        assert_eq!(apps.len(), 2);
+        assert_eq!(apps[0].raw().as_ptr(), body[11..].as_ptr(), "a slice of the body, not a copy");
+        assert_eq!((apps[0].head().key.as_deref(), apps[0].head().owner.as_deref()), (Some("a"), Some("m")));
+        assert_eq!(apps[0].value()["cpus"], 0.5);
+        // A member of another type does not fail the listing: it is read the slow way.
+        assert_eq!((apps[1].head().key.as_deref(), apps[1].head().owner.as_deref()), (Some("b"), None));
+        // The same bytes, the same fingerprint; other bytes, another.
+        let again = LiveObject::from_bytes(Bytes::copy_from_slice(apps[0].raw()), &Toy).unwrap();
+        assert_eq!(again.fingerprint(), apps[0].fingerprint());
+        assert_ne!(apps[0].fingerprint(), apps[1].fingerprint());
+
+        let jobs = split_array(Bytes::from_static(br#"[{"k":"j"},{"k":"s"}]"#), &Toy).unwrap();
+        assert_eq!(jobs[1].head().key.as_deref(), Some("s"));
+        assert!(split_array(Bytes::from_static(b"[1,"), &Toy).is_err());
+        assert!(split_apps(Bytes::from_static(b"[]"), &Toy).is_err());
+    }
+
+    #[test]
+    fn the_default_reader_parses_the_whole_object() {
+        struct Slow;
+        impl ReadHead for Slow {
+            fn head_of(&self, v: &Value) -> LiveHead {
+                LiveHead { dependencies: LiveHead::list_of(v, "after"), ..LiveHead::default() }
+            }
+        }
+        let object =
+            LiveObject::from_bytes(Bytes::from_static(br#"{"after": ["x", 3, "y"]}"#), &Slow).unwrap();
+        assert_eq!(&*object.head().dependencies, [Box::from("x"), Box::from("y")]);
+        assert!(LiveObject::from_bytes(Bytes::from_static(b"{"), &Slow).is_err());
     }
 }

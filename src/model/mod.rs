@@ -22,7 +22,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use duration::Timeout;
-pub use live::{LiveHead, LiveIndex, LiveObject, LiveState};
+pub use live::{LiveHead, LiveIndex, LiveObject, LiveState, ReadHead};
 pub use location::{Location, Provenance};
 pub use secret::SecretValues;
 pub use spec::Spec;
@@ -57,6 +57,20 @@ impl ObjectKind {
             ObjectKind::MarathonApp => "marathon",
             ObjectKind::ChronosJob => "chronos",
         }
+    }
+
+    /// What people call one object of this kind (`app`, `job`): in references
+    /// (`app /a`), the dashboard's filter and links, notifications.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::MarathonApp => "app",
+            ObjectKind::ChronosJob => "job",
+        }
+    }
+
+    /// The kind whose [noun](ObjectKind::noun) is `noun`.
+    pub fn from_noun(noun: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|kind| kind.noun() == noun)
     }
 }
 
@@ -108,10 +122,7 @@ impl ObjectRef {
 
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            ObjectKind::MarathonApp => write!(f, "app {}", self.id),
-            ObjectKind::ChronosJob => write!(f, "job {}", self.id),
-        }
+        write!(f, "{} {}", self.kind.noun(), self.id)
     }
 }
 

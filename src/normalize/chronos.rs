@@ -197,17 +197,6 @@ pub fn without_records(description: &str) -> String {
     }
 }
 
-/// Whether a live job (its `description` and `name`) carries the marker of
-/// `instance` (and the name prefix, if any).
-pub fn is_owned(description: Option<&str>, name: Option<&str>, instance: &str, prefix: Option<&str>) -> bool {
-    let marked = description.is_some_and(|d| owner_mark(d) == Ok(Some(instance)));
-    let named = match prefix {
-        Some(p) => name.is_some_and(|n| n.starts_with(p)),
-        None => true,
-    };
-    marked && named
-}
-
 /// The instance named by a job's ownership mark ([`owner_mark`]), if it has exactly one.
 pub fn marked_owner(description: &str) -> Option<&str> {
     owner_mark(description).ok().flatten()
@@ -480,12 +469,7 @@ mod tests {
         with_owner_marker(&mut j, "prod");
         with_owner_marker(&mut j, "prod");
         assert_eq!(j["description"], "nightly [mesosync:prod]");
-        let description = j["description"].as_str();
-        assert!(is_owned(description, Some("j"), "prod", None));
-        assert!(!is_owned(description, Some("j"), "prod", Some("ms-")));
-        assert!(is_owned(description, Some("ms-j"), "prod", Some("ms-")));
-        assert!(!is_owned(description, Some("j"), "other", None));
-        assert!(!is_owned(None, Some("j"), "prod", None));
+        assert_eq!(marked_owner(j["description"].as_str().unwrap()), Some("prod"));
         assert_eq!(marked_owner("x [mesosync:a] [mesosync:b]"), None, "two marks: nobody's");
         assert_eq!(owner_mark("x [mesosync:a] [mesosync:b]"), Err(AmbiguousMark { marks: 2 }));
         assert_eq!(marked_owner("x [mesosync:a]"), Some("a"));

@@ -108,11 +108,7 @@ pub struct EventObject {
 
 impl EventObject {
     fn new(object: &ObjectRef, detail: impl Into<String>) -> Self {
-        let kind = match object.kind {
-            crate::model::ObjectKind::MarathonApp => "app",
-            crate::model::ObjectKind::ChronosJob => "job",
-        };
-        Self { kind, id: object.id.clone(), detail: detail.into() }
+        Self { kind: object.kind.noun(), id: object.id.clone(), detail: detail.into() }
     }
 }
 

@@ -314,7 +314,7 @@ pub(crate) fn plan_object(
             action.decision = Decision::Hold(HoldReason::AmbiguousOwner);
         }
         Some(l) if !owns => {
-            let owner = live_object.and_then(|o| system.live_owner(o.head()));
+            let owner = live_object.and_then(|o| o.head().owner.as_deref());
             // Only an unmarked object can be adopted: one marked by another instance
             // belongs to another controller, and taking it would start a tug of war.
             if opts.adopt && owner.is_none() {
@@ -367,7 +367,7 @@ fn write_body(
     now: DateTime<Utc>,
 ) -> Value {
     let mut body = system.request_body(spec, live, &opts.instance, now);
-    mask::record_secret_pointers(system.kind(), &mut body, &d.sync.secret);
+    system.record_secret_pointers(&mut body, &d.sync.secret);
     if let Some(live) = live {
         normalize::apply_ignore(&mut body, live, &d.sync.ignore);
     }
@@ -402,7 +402,7 @@ fn plan_prunes(
     for system in system::all() {
         let kind = system.kind();
         for l in live.list(kind).iter().filter(|l| l.head().ambiguous_mark) {
-            let Some(id) = system.live_key(l.head()) else { continue };
+            let Some(id) = l.head().key.as_deref() else { continue };
             if desired.find(kind, id).is_none() {
                 // Never pruned (nobody owns it), but never silently either.
                 let object = ObjectRef { kind, id: id.to_string() };
@@ -413,7 +413,7 @@ fn plan_prunes(
         }
         for l in live.list(kind).iter().filter(|l| opts.owns(system, l.head())) {
             owned_total += 1;
-            let Some(id) = system.live_key(l.head()) else { continue };
+            let Some(id) = l.head().key.as_deref() else { continue };
             if desired.find(kind, id).is_some() {
                 continue;
             }
@@ -476,7 +476,7 @@ fn live_children(live: &LiveState) -> HashMap<ObjectRef, Vec<ObjectRef>> {
     let mut children: HashMap<ObjectRef, Vec<ObjectRef>> = HashMap::new();
     for system in system::all() {
         for head in live.list(system.kind()).iter().map(LiveObject::head) {
-            let Some(child) = system.live_key(head) else { continue };
+            let Some(child) = head.key.as_deref() else { continue };
             for d in &head.dependencies {
                 children
                     .entry(system.dependency(d))

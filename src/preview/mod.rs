@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::diff::render::unified_between;
-use crate::model::{DesiredState, LiveObject, LiveState, ObjectKind, ObjectRef};
+use crate::model::{DesiredObject, DesiredState, LiveObject, LiveState, ObjectRef};
 use crate::plan::render::{change_line, header};
 use crate::plan::{
     Action, ActionKind, Decision, Impact, Memo, Plan, PlanOptions, Write, compute_with, created_form,
@@ -181,7 +181,9 @@ pub struct Preview {
 
 /// The live state once `base` was applied: every object in its created form.
 pub fn applied(base: &DesiredState, opts: &PlanOptions, now: DateTime<Utc>) -> LiveState {
-    let form = |d| LiveObject::from_value(&created_form(d, &opts.instance, now));
+    let form = |d: &DesiredObject| {
+        LiveObject::from_value(&created_form(d, &opts.instance, now), crate::system::of(d.object.kind))
+    };
     LiveState { apps: base.apps.iter().map(form).collect(), jobs: base.jobs.iter().map(form).collect() }
 }
 
@@ -253,12 +255,11 @@ impl Preview {
         counts
     }
 
-    /// The Marathon apps whose tasks would all restart (updates and adoptions).
+    /// The objects whose tasks would all restart (Marathon apps' updates and
+    /// adoptions: the writes whose impact, their system's, is [`Impact::Restart`]).
     pub fn restarts(&self) -> Vec<&ObjectRef> {
         self.changed()
-            .filter(|(a, _)| {
-                a.object.kind == ObjectKind::MarathonApp && a.is_write() && a.impact == Impact::Restart
-            })
+            .filter(|(a, _)| a.is_write() && a.impact == Impact::Restart)
             .map(|(a, _)| &a.object)
             .collect()
     }

@@ -16,12 +16,12 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::config::RuntimeConfig;
 use super::git;
-use super::scheduler::{Batch, RetryState, Scheduler, SchedulerConfig};
+use super::scheduler::{Batch, RetryState, Scheduler, SchedulerConfig, may_change_input};
 use super::triggers::{self, LastFileEvent, LiveEvents, TRIGGER_QUEUE, TriggerSender};
 use crate::notify::{Notifier, Reconciled};
 use crate::status::{
-    FailureStage, Finished, GitRevision, Metrics, OutcomeKind, Reconcile, ReconcileContext, ReconcileFailure,
-    ReconcileOutcome, Requeue, Retry, StatusStore, Trigger,
+    FailureStage, Finished, GitRevision, InputFingerprint, Metrics, OutcomeKind, Reconcile, ReconcileContext,
+    ReconcileFailure, ReconcileOutcome, Requeue, Retry, StatusStore, Trigger,
 };
 
 /// Why the controller could not run.
@@ -58,6 +58,16 @@ pub enum RuntimeError {
 const BACKGROUND_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 type ConnectLive = Box<dyn FnMut() -> LiveEvents + Send>;
+
+/// What a reconcile loaded: the key of the next one (see
+/// [`Controller::without_unchanged_input`]).
+#[derive(Debug, PartialEq)]
+struct Loaded {
+    /// The manifest set's fingerprint.
+    input: InputFingerprint,
+    /// The checkout's revision when it started (`None` outside git).
+    revision: Option<GitRevision>,
+}
 
 /// The controller: triggers → scheduler → reconcile, until shut down.
 pub struct Controller {
@@ -210,6 +220,8 @@ impl Controller {
         );
         scheduler.request(Trigger::Startup, Instant::now());
         let mut number = 0;
+        // What the last reconcile loaded (`None` after a failed one).
+        let mut loaded = None;
         loop {
             let due = scheduler.next_due();
             tokio::select! {
@@ -217,10 +229,12 @@ impl Controller {
                 _ = self.shutdown.cancelled() => break,
                 Some(trigger) = self.receiver.recv() => scheduler.request(trigger, Instant::now()),
                 _ = tokio::time::sleep_until(due) => {
-                    if let Some(batch) = scheduler.take_due(Instant::now()) {
-                        number += 1;
-                        self.reconcile(number, batch, &mut scheduler).await;
-                    }
+                    let Some(batch) = scheduler.take_due(Instant::now()) else { continue };
+                    let Some(batch) = self.without_unchanged_input(batch, &loaded, &mut scheduler).await else {
+                        continue;
+                    };
+                    number += 1;
+                    loaded = self.reconcile(number, batch, &mut scheduler).await;
                 }
             }
         }
@@ -237,8 +251,53 @@ impl Controller {
         Ok(())
     }
 
-    /// One reconcile, start to finish, including its bookkeeping.
-    async fn reconcile(&self, number: u64, batch: Batch, scheduler: &mut Scheduler) {
+    /// A batch in which only file events and git pulls say the input may have changed
+    /// (live events and retries may ride along), while the manifest set and the
+    /// checkout's revision are the ones the last reconcile loaded: they were no change
+    /// (the file events of the checkout's own fast-forward seen after a reconcile
+    /// already loaded it, or the pull's trigger seen after its file events were; a file
+    /// saved with the same bytes), so they are taken out of the batch; `None` when
+    /// nothing else asked for it. A reconcile is keyed on its input, as Flux and Argo CD
+    /// key theirs on the revision they apply: the same input again is no reason to load,
+    /// plan and write again. A real edit changes the fingerprint and reconciles.
+    async fn without_unchanged_input(
+        &self,
+        mut batch: Batch,
+        loaded: &Option<Loaded>,
+        scheduler: &mut Scheduler,
+    ) -> Option<Batch> {
+        let manifests = |r: &Trigger| matches!(r, Trigger::FileChange | Trigger::GitPull);
+        let only_manifests = batch.reasons.iter().any(manifests)
+            && !batch.reasons.iter().any(|r| !manifests(r) && may_change_input(r));
+        let Some(loaded) = loaded.as_ref().filter(|_| only_manifests) else { return Some(batch) };
+        // Bounded like a reconcile: a look that does not finish is "cannot tell".
+        let look = async {
+            let revision = git::revision(&self.config.manifest_dir).await.ok()?;
+            let input = self.reconciler.input_fingerprint().await?;
+            Some(Loaded { input, revision })
+        };
+        if tokio::time::timeout(self.config.reconcile_timeout, look).await.ok().flatten().as_ref()
+            != Some(loaded)
+        {
+            return Some(batch);
+        }
+        self.metrics.record_unchanged_input();
+        let dropped =
+            batch.reasons.iter().filter(|r| manifests(r)).map(ToString::to_string).collect::<Vec<_>>();
+        let left = scheduler.drop_unchanged_input(&mut batch);
+        // What still asks for a reconcile (live events, retries), if anything.
+        let remaining = batch.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        info!(
+            dropped = dropped.join(", "),
+            remaining,
+            "the manifests and the revision are those the last reconcile loaded: not a reason to reconcile"
+        );
+        left.then_some(batch)
+    }
+
+    /// One reconcile, start to finish, including its bookkeeping. Returns what it
+    /// loaded, if it succeeded.
+    async fn reconcile(&self, number: u64, batch: Batch, scheduler: &mut Scheduler) -> Option<Loaded> {
         let revision = match git::revision(&self.config.manifest_dir).await {
             Ok(revision) => revision,
             Err(e) => {
@@ -306,6 +365,8 @@ impl Controller {
                 at: finished_at,
             });
         }
+        let input = outcome.ok()?.input?;
+        Some(Loaded { input, revision })
     }
 }
 

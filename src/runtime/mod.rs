@@ -88,6 +88,15 @@
 //!   `*.json` and directories, outside hidden directories (`.git`) and not hidden or
 //!   backup files (`.x.swp`, `x~`). Reads are ignored, so the loader's own reads never
 //!   trigger the next reconcile.
+//! - A reconcile is keyed on its input: the manifest set's fingerprint
+//!   ([`Reconcile::input_fingerprint`]: paths, bytes, template values;
+//!   [`ReconcileReport::input`] says what it loaded) and the checkout's revision. When
+//!   only file events and git pulls ask for a reconcile and the key is the one the last
+//!   (successful) reconcile loaded, they changed nothing — `--git-pull`'s fast-forward
+//!   seen twice (its file events and its trigger, in either order), a file saved with
+//!   the same bytes — and are dropped: no reconcile, or one for the other reasons alone
+//!   (counted in `mesosync_unchanged_input_total`). To reconcile the same input again,
+//!   send SIGHUP (or use the dashboard's "reconcile now"): touching a file does not.
 //! - The git revision is read before every reconcile (`rev-parse HEAD`,
 //!   `--no-optional-locks status --porcelain -- .`): dirtiness counts only the manifest
 //!   directory. A directory with no `.git` above it costs no process.
@@ -131,8 +140,8 @@ pub use logging::init_logging;
 // The contract of a reconcile, the status and the metrics live in `crate::status` (a
 // leaf the HTTP server reads too); re-exported here, where the controller is used.
 pub use crate::status::{
-    ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, GitRevision, Metrics, ObjectState,
-    OutcomeKind, PruneRefused, Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome,
+    ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, GitRevision, InputFingerprint, Metrics,
+    ObjectState, OutcomeKind, PruneRefused, Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome,
     ReconcileReport, Requeue, Status, StatusStore, Trigger,
 };
 pub use tokio_util::sync::CancellationToken;

@@ -162,18 +162,7 @@ impl Scheduler {
             reasons.insert(Trigger::RetryAfterError);
         }
         // Permanent failures are tried again only when the input may have changed.
-        let changed = reasons.iter().any(|r| {
-            matches!(
-                r,
-                Trigger::Startup
-                    | Trigger::FileChange
-                    | Trigger::GitPull
-                    | Trigger::Signal
-                    | Trigger::Leadership
-                    | Trigger::Requested
-                    | Trigger::Resync
-            )
-        });
+        let changed = reasons.iter().any(may_change_input);
         let mut backing_off = BTreeSet::new();
         self.attempted.clear();
         for (object, retry) in &self.retries {
@@ -191,6 +180,30 @@ impl Scheduler {
             }
         }
         Some(Batch { reasons: reasons.into_iter().collect(), backing_off })
+    }
+
+    /// The batch's file events and git pulls changed nothing: the manifests and the
+    /// revision are the ones the last reconcile loaded (the controller compared them).
+    /// Take [`Trigger::FileChange`] and [`Trigger::GitPull`] out of its reasons, and
+    /// with them the retry of permanent failures they allowed (those still wait for a
+    /// real change). `false` when no reason is left: there is nothing to run, and
+    /// nothing to record (the resync keeps its time).
+    pub fn drop_unchanged_input(&mut self, batch: &mut Batch) -> bool {
+        batch.reasons.retain(|r| !matches!(r, Trigger::FileChange | Trigger::GitPull));
+        if !batch.reasons.iter().any(may_change_input) {
+            let retries = &self.retries;
+            let waiting: Vec<ObjectRef> = self
+                .attempted
+                .iter()
+                .filter(|o| retries.get(*o).is_some_and(|r| r.at.is_none()))
+                .cloned()
+                .collect();
+            for object in waiting {
+                self.attempted.remove(&object);
+                batch.backing_off.insert(object);
+            }
+        }
+        !batch.reasons.is_empty()
     }
 
     /// Record how the batch taken last ended, at `now`: restart the resync period,
@@ -267,6 +280,21 @@ impl Scheduler {
             self.retries.insert(object.clone(), again);
         }
     }
+}
+
+/// Whether `trigger` says the input (the manifests, or what the controller knows of
+/// them) may have changed: only then are permanent failures tried again.
+pub fn may_change_input(trigger: &Trigger) -> bool {
+    matches!(
+        trigger,
+        Trigger::Startup
+            | Trigger::FileChange
+            | Trigger::GitPull
+            | Trigger::Signal
+            | Trigger::Leadership
+            | Trigger::Requested
+            | Trigger::Resync
+    )
 }
 
 #[cfg(test)]
@@ -585,6 +613,42 @@ mod tests {
         assert_eq!(batch.reasons, [Trigger::FileChange]);
         s.finished(t0 + secs(100) + ms(300), &report(&[]));
         assert!(s.whole_retry().is_none());
+    }
+
+    #[test]
+    fn an_unchanged_input_leaves_the_batch_and_permanent_failures_waiting() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::with_seed(config(), t0, 1);
+        s.request(Trigger::Startup, t0);
+        s.take_due(t0).unwrap();
+        s.finished(t0, &report(&[("/invalid", failed_permanently("422")), ("/web", ObjectState::Synced)]));
+        let invalid = ObjectRef::app("/invalid");
+
+        // File events and a pull with a live event: the live event alone is left, and
+        // the permanent failure, which only a change retries, waits again.
+        s.request(Trigger::FileChange, t0 + secs(1));
+        s.request(Trigger::GitPull, t0 + secs(1));
+        s.request(Trigger::LiveEvent, t0 + secs(1) + ms(10));
+        let due = s.next_due();
+        let mut batch = s.take_due(due).unwrap();
+        assert_eq!(batch.reasons, [Trigger::FileChange, Trigger::LiveEvent, Trigger::GitPull]);
+        assert!(batch.backing_off.is_empty(), "a file change retries permanent failures");
+        assert!(s.drop_unchanged_input(&mut batch));
+        assert_eq!(batch.reasons, [Trigger::LiveEvent]);
+        assert_eq!(batch.backing_off, [invalid.clone()].into());
+        let skipped = ObjectState::Skipped { reason: "backing off".into() };
+        s.finished(due, &report(&[("/invalid", skipped), ("/web", ObjectState::Synced)]));
+        assert_eq!(s.retries()[&invalid].failures, 1, "not counted as tried");
+        let resync = s.resync_at();
+
+        // File events alone: nothing is left to run, and nothing moves.
+        s.request(Trigger::FileChange, t0 + secs(5));
+        let due = s.next_due();
+        let mut batch = s.take_due(due).unwrap();
+        assert!(!s.drop_unchanged_input(&mut batch));
+        assert!(batch.reasons.is_empty());
+        assert_eq!((s.next_due(), s.resync_at()), (resync, resync), "only the resync is pending");
+        assert_eq!(s.retries()[&invalid], RetryState { failures: 1, at: None, error: "422".into() });
     }
 
     mod properties {

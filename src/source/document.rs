@@ -8,7 +8,7 @@ use super::template;
 use super::walk::{FileFormat, ManifestFile, file_error};
 use super::yaml;
 use crate::model::pointer::escape_token;
-use crate::model::{DesiredObject, ObjectKind, Provenance, SyncOptions, chronos};
+use crate::model::{DesiredObject, ObjectKind, Provenance, SyncOptions};
 pub use crate::system::check::did_you_mean;
 use crate::system::{self, check::SpecCheck};
 
@@ -183,58 +183,14 @@ impl DocumentChecker {
                 return None;
             }
         };
-        let object = system::of(kind?).check_spec(&mut spec, &mut self.check)?;
+        let system = system::of(kind?);
+        let object = system.check_spec(&mut spec, &mut self.check)?;
         if let Some(sync) = &sync {
-            if sync.runs_once() && !self.check_run_once(object.kind, &spec) {
+            if sync.runs_once() && !system.check_run_once(&spec, &mut self.check) {
                 return None;
             }
         }
         Some(DesiredObject::new(object, sync?, &spec, provenance.clone()))
-    }
-
-    /// `sync.run: onChange`: only a job, and one Chronos never starts by itself (a
-    /// repeat count of 0, or a dependent job, which Chronos runs after its parents).
-    fn check_run_once(&mut self, kind: ObjectKind, spec: &Value) -> bool {
-        if kind != ObjectKind::ChronosJob {
-            self.error(
-                "/sync/run",
-                "`sync.run: onChange` is for Chronos jobs (an app runs all the time; its dependants wait \
-                 for it to be healthy)",
-            );
-            return false;
-        }
-        if spec.get("disabled") == Some(&Value::Bool(true)) {
-            self.error(
-                "/spec/disabled",
-                "a job with `sync.run: onChange` cannot be disabled: Chronos drops the run of a disabled job \
-                 (TaskManager: expired), so it would never be done; use `sync.suspend: true` to leave it alone",
-            );
-            return false;
-        }
-        let Some(Value::String(text)) = spec.get("schedule") else { return true };
-        match chronos::Schedule::parse(text) {
-            Ok(schedule) if schedule.repeat == Some(0) => true,
-            Ok(schedule) => {
-                let period = text.rsplit('/').next().unwrap_or("P1D");
-                let runs = match schedule.repeat {
-                    None => "forever".to_string(),
-                    Some(1) => "once".to_string(),
-                    Some(n) => format!("{n} times"),
-                };
-                self.error(
-                    "/spec/schedule",
-                    format!(
-                        "a job with `sync.run: onChange` is started by mesosync, once per definition, but this \
-                         schedule makes Chronos start it as well ({runs}): write `schedule: R0//{period}` \
-                         (repeat count 0: Chronos never starts it by itself), or make it a dependent job with \
-                         `parents`; no far-future start is needed"
-                    ),
-                );
-                false
-            }
-            // Reported by the spec check.
-            Err(_) => false,
-        }
     }
 
     fn check_pointers(&mut self, pointers: &[String], at: &str) {

@@ -96,7 +96,61 @@ pub fn git_operation_in_progress(root: &Path) -> Option<PathBuf> {
 /// Load every manifest under `root`. Returns all errors found, not just the first,
 /// sorted by file, line and column.
 pub fn load_dir_with(root: &Path, options: &LoadOptions) -> Result<DesiredState, LoadErrors> {
-    load(root, options, None)
+    load(root, options, None).map(|(desired, _)| desired)
+}
+
+/// The fingerprint of a manifest set's input: every manifest file's path and bytes (in
+/// path order) and the template values (values files, SOPS values, `MESOSYNC_VAR_*`).
+/// Two sets with equal fingerprints load to the same desired state, so a controller
+/// keys a reconcile on it, as Flux and Argo CD key theirs on the revision they apply.
+/// Never printed: the values it covers may be secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InputFingerprint(u64);
+
+/// Folds a manifest set's input into its [`InputFingerprint`]: each file's path and
+/// content fingerprint in the walk's order, then the values' fingerprint. The loader
+/// and [`input_fingerprint`] both fold through it, so they agree by construction.
+#[derive(Default)]
+struct InputHasher(xxhash_rust::xxh3::Xxh3);
+
+impl InputHasher {
+    fn file(&mut self, path: &Path, content: u64) {
+        // A path never holds NUL: path, NUL, content cannot be read two ways.
+        self.0.update(path.as_os_str().as_encoded_bytes());
+        self.0.update(&[0]);
+        self.0.update(&content.to_le_bytes());
+    }
+
+    fn finish(mut self, values: u64) -> InputFingerprint {
+        self.0.update(&values.to_le_bytes());
+        InputFingerprint(self.0.digest())
+    }
+}
+
+/// The fingerprint of the template values a set is rendered with.
+fn values_fingerprint(values: &serde_json::Value) -> u64 {
+    crate::model::fingerprint(values.to_string().as_bytes())
+}
+
+/// The [`InputFingerprint`] of the manifest set under `root` as it is now, without
+/// parsing it: what [`load_dir_keyed`] would report if it loaded now. `None` when a
+/// load now would fail (a git operation in progress, a file that cannot be read, a
+/// values file that does not decrypt): such a set is never equal to a loaded one.
+pub fn input_fingerprint(root: &Path, options: &LoadOptions) -> Option<InputFingerprint> {
+    if git_operation_in_progress(root).is_some() {
+        return None;
+    }
+    let (files, errors) = walk::find_manifests(root);
+    if !errors.is_empty() {
+        return None;
+    }
+    let values = template::collect_values(root, &options.values_files, &options.env).ok()?;
+    let mut hasher = InputHasher::default();
+    for file in &files {
+        let bytes = walk::read_regular_file(&file.path, walk::MAX_FILE_BYTES).ok()?;
+        hasher.file(&file.path, crate::model::fingerprint(&bytes));
+    }
+    Some(hasher.finish(values_fingerprint(&values.values)))
 }
 
 /// Parsed files kept between loads (of the same directory by a long-running
@@ -153,8 +207,8 @@ impl LoadCache {
 enum FileOutcome {
     /// Could not be read (or is not text).
     Unreadable(LoadError),
-    /// Same bytes as the cached copy.
-    Unchanged,
+    /// Same bytes as the cached copy (their fingerprint).
+    Unchanged(u64),
     /// Parsed now.
     Parsed { content: u64, objects: Vec<crate::model::DesiredObject>, errors: Vec<LoadError> },
 }
@@ -175,26 +229,26 @@ pub(crate) struct FoundSet {
     pub secrets: Vec<String>,
 }
 
-/// Read `file`; `None` when its bytes are those of the cached copy, else the bytes and
-/// their fingerprint.
+/// Read `file`: the fingerprint of its bytes, and the bytes as text unless they are
+/// those of the cached copy.
 fn read_file(
     file: &walk::ManifestFile,
     read: &ReadFile<'_>,
     values: u64,
     cache: Option<&LoadCache>,
-) -> Result<Option<(u64, String)>, LoadError> {
+) -> Result<(u64, Option<String>), LoadError> {
     let bytes = read(file).map_err(|e| walk::file_error(&file.path, &format!("cannot read: {e}")))?;
     let content = crate::model::fingerprint(&bytes);
     if cache
         .and_then(|c| c.files.get(&*file.path))
         .is_some_and(|c| c.content == content && c.values.is_none_or(|v| v == values))
     {
-        return Ok(None);
+        return Ok((content, None));
     }
     let text = String::from_utf8(bytes).map_err(|_| {
         walk::file_error(&file.path, "is not UTF-8 text (a binary file named like a manifest?)")
     })?;
-    Ok(Some((content, text)))
+    Ok((content, Some(text)))
 }
 
 /// Read every file (in order, one thread: reading and hashing is cheap), then parse
@@ -213,10 +267,10 @@ fn read_files(
     for (i, file) in files.iter().enumerate() {
         outcomes.push(match read_file(file, read, values_print, cache) {
             Err(e) => FileOutcome::Unreadable(e),
-            Ok(None) => FileOutcome::Unchanged,
-            Ok(Some(read)) => {
-                to_parse.push((i, read));
-                FileOutcome::Unchanged // replaced below
+            Ok((content, None)) => FileOutcome::Unchanged(content),
+            Ok((content, Some(text))) => {
+                to_parse.push((i, (content, text)));
+                FileOutcome::Unchanged(content) // replaced below
             }
         });
     }
@@ -263,6 +317,16 @@ pub fn load_dir_cached(
     options: &LoadOptions,
     cache: &mut LoadCache,
 ) -> Result<DesiredState, LoadErrors> {
+    load(root, options, Some(cache)).map(|(desired, _)| desired)
+}
+
+/// [`load_dir_cached`], with the [`InputFingerprint`] of the bytes and values it read
+/// (what [`input_fingerprint`] says of the set as long as nothing changes).
+pub fn load_dir_keyed(
+    root: &Path,
+    options: &LoadOptions,
+    cache: &mut LoadCache,
+) -> Result<(DesiredState, InputFingerprint), LoadErrors> {
     load(root, options, Some(cache))
 }
 
@@ -270,7 +334,7 @@ fn load(
     root: &Path,
     options: &LoadOptions,
     cache: Option<&mut LoadCache>,
-) -> Result<DesiredState, LoadErrors> {
+) -> Result<(DesiredState, InputFingerprint), LoadErrors> {
     if let Some(lock) = git_operation_in_progress(root) {
         // Mid-`git checkout` some files are new, some old and one may be cut short: a
         // set that can parse cleanly yet miss objects (which a prune would delete).
@@ -291,12 +355,12 @@ fn load(
 
 /// Parse and check a found manifest set, reading each file with `read`: the one
 /// loader behind both the work tree and git revisions, so both report the same errors
-/// at the same places.
+/// at the same places. Also returns the fingerprint of what it read.
 pub(crate) fn load_found(
     found: FoundSet,
     read: &ReadFile<'_>,
     mut cache: Option<&mut LoadCache>,
-) -> Result<DesiredState, LoadErrors> {
+) -> Result<(DesiredState, InputFingerprint), LoadErrors> {
     let FoundSet { files, mut errors, values, secrets: decrypted, isolation } = found;
     let values = match values {
         Ok(v) => v,
@@ -308,7 +372,7 @@ pub(crate) fn load_found(
             return Err(LoadErrors::new(errors));
         }
     };
-    let values_print = crate::model::fingerprint(values.to_string().as_bytes());
+    let values_print = values_fingerprint(&values);
     if let Some(cache) = cache.as_deref_mut() {
         // Forget files that are gone, so the cache never outgrows the directory.
         let present: std::collections::HashSet<&Path> = files.iter().map(|f| &*f.path).collect();
@@ -317,16 +381,19 @@ pub(crate) fn load_found(
     let mut objects = Vec::new();
     let renderer = template::Renderer::new(values, isolation);
     let read = read_files(&files, read, &renderer, values_print, cache.as_deref());
+    let mut input = InputHasher::default();
     for (file, outcome) in files.iter().zip(read) {
         match outcome {
             FileOutcome::Unreadable(e) => errors.push(e),
-            FileOutcome::Unchanged => {
+            FileOutcome::Unchanged(content) => {
+                input.file(&file.path, content);
                 if let Some(hit) = cache.as_deref().and_then(|c| c.files.get(&*file.path)) {
                     objects.extend(hit.objects.iter().cloned());
                     errors.extend(hit.errors.iter().cloned());
                 }
             }
             FileOutcome::Parsed { content, objects: mut found, errors: mut problems } => {
+                input.file(&file.path, content);
                 if let Some(cache) = cache.as_deref_mut() {
                     let values = (file.format == walk::FileFormat::YamlTemplate).then_some(values_print);
                     let entry =
@@ -369,5 +436,5 @@ pub(crate) fn load_found(
         objects.into_iter().partition(|o| o.object.kind == crate::model::ObjectKind::MarathonApp);
     apps.sort_by(|a, b| a.object.id.cmp(&b.object.id));
     jobs.sort_by(|a, b| a.object.id.cmp(&b.object.id));
-    Ok(DesiredState { apps, jobs, secrets })
+    Ok((DesiredState { apps, jobs, secrets }, input.finish(values_print)))
 }

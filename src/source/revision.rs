@@ -433,7 +433,7 @@ pub fn load_revision(
         isolation: options.isolation.clone(),
         secrets,
     };
-    super::load_found(found, &read, Some(cache)).map_err(RevisionError::Load)
+    super::load_found(found, &read, Some(cache)).map(|(desired, _)| desired).map_err(RevisionError::Load)
 }
 
 /// Where one values file of a revision is read from.

@@ -18,6 +18,7 @@ use super::GitRevision;
 use crate::health::HealthStatus;
 use crate::model::ObjectRef;
 use crate::plan::{ActionKind, Summary};
+pub use crate::source::InputFingerprint;
 
 /// A boxed future, so that [`Reconcile`] can be used as `dyn Reconcile`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -30,6 +31,15 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Reconcile: Send + Sync + 'static {
     /// Load, list, plan and (unless `ctx.dry_run`) apply.
     fn reconcile(&self, ctx: ReconcileContext) -> BoxFuture<'_, ReconcileOutcome>;
+
+    /// The fingerprint of the input (the manifest set) as it is now, without
+    /// reconciling: what [`ReconcileReport::input`] would say of a reconcile started now.
+    /// The controller asks before a reconcile that only file events asked for: when it
+    /// equals the input of the last reconcile, the file events changed nothing and do
+    /// not start one. `None` (the default): cannot tell, every file event reconciles.
+    fn input_fingerprint(&self) -> BoxFuture<'_, Option<InputFingerprint>> {
+        Box::pin(std::future::ready(None))
+    }
 }
 
 /// Any `Fn(ReconcileContext) -> impl Future<Output = ReconcileOutcome>` as a
@@ -184,6 +194,10 @@ pub struct ReconcileReport {
     /// What the dashboard shows beyond `/status` (changes, holds, writes).
     #[serde(skip)]
     pub details: super::history::ReportDetails,
+    /// The fingerprint of the input this reconcile loaded, when the reconciler can tell
+    /// ([`Reconcile::input_fingerprint`]).
+    #[serde(skip)]
+    pub input: Option<InputFingerprint>,
 }
 
 /// Deletes the prune guard refused: why, and which objects they were.

@@ -14,6 +14,7 @@
 //! | `mesosync_last_success_timestamp_seconds` | gauge | |
 //! | `mesosync_git_revision` | gauge (always 1) | `commit` |
 //! | `mesosync_git_dirty` | gauge | |
+//! | `mesosync_unchanged_input_total` | counter | |
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -46,6 +47,7 @@ pub struct Metrics {
     last_success: Gauge<f64, AtomicU64>,
     git_revision: Family<Labels, Gauge>,
     git_dirty: Gauge,
+    unchanged_input: Counter,
 }
 
 impl Default for Metrics {
@@ -76,6 +78,7 @@ impl Metrics {
             last_success: Gauge::default(),
             git_revision: Family::default(),
             git_dirty: Gauge::default(),
+            unchanged_input: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("reconciles", "Reconciles, by outcome", metrics.reconciles.clone());
@@ -120,6 +123,12 @@ impl Metrics {
             "1 when the manifest checkout has local changes",
             metrics.git_dirty.clone(),
         );
+        registry.register(
+            "unchanged_input",
+            "File events and git pulls that found the manifest set and the revision the last \
+             reconcile loaded (the checkout's own fast-forward seen twice): no reason to reconcile",
+            metrics.unchanged_input.clone(),
+        );
         // Every outcome series exists from the start, so `rate()` and alerts on
         // `outcome="error"` see a 0 rather than no data.
         for kind in [OutcomeKind::Success, OutcomeKind::Partial, OutcomeKind::Error, OutcomeKind::Cancelled] {
@@ -162,6 +171,11 @@ impl Metrics {
         if kind == OutcomeKind::Success {
             self.last_success.set(finished_at.timestamp_millis() as f64 / 1000.0);
         }
+    }
+
+    /// Record a batch of file events and git pulls that changed nothing.
+    pub fn record_unchanged_input(&self) {
+        self.unchanged_input.inc();
     }
 
     /// Record the manifest checkout's revision (or its absence).

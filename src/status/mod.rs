@@ -29,8 +29,9 @@ use crate::health::Health;
 use crate::model::ObjectRef;
 use crate::plan::Summary;
 pub use contract::{
-    ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, ObjectState, OutcomeKind, PruneRefused,
-    Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue, Trigger,
+    ApiError, AppliedWrite, BoxFuture, FailureStage, FnReconcile, InputFingerprint, ObjectState, OutcomeKind,
+    PruneRefused, Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue,
+    Trigger,
 };
 pub use metrics::Metrics;
 pub use revision::GitRevision;

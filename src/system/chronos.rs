@@ -3,19 +3,80 @@
 //! [`crate::normalize::chronos`]; an update replaces the job whole (its run statistics
 //! reset), and a switch between scheduled and dependent is a delete + create.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::check::SpecCheck;
 use super::{System, looks_secret};
 use crate::model::chronos as spec_model;
 use crate::model::chronos::Schedule;
-use crate::model::{Impact, LiveHead, ObjectKind, ObjectRef, fingerprint};
+use crate::model::{Impact, LiveHead, ObjectKind, ObjectRef, ReadHead, fingerprint};
 use crate::normalize::chronos::{self as norm, STAT_FIELDS};
 use crate::normalize::{NormalizeOptions, canonical_text};
 
 /// Chronos jobs.
 pub struct Chronos;
+
+/// The members of a listed job its head is read from (the rest is skipped unparsed).
+#[derive(Deserialize)]
+struct HeadWire<'a> {
+    name: Option<Box<str>>,
+    /// Borrowed from the listing unless escaped: only the owner it names is kept.
+    #[serde(default, borrow, deserialize_with = "borrowed")]
+    description: Option<Cow<'a, str>>,
+    parents: Option<Vec<Box<str>>>,
+    schedule: Option<Box<str>>,
+}
+
+/// An optional string borrowed from the input where it can be (serde borrows a
+/// `Cow<str>` only when it is the field's own type, not inside an `Option`).
+fn borrowed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Text<'de>>::deserialize(d)?.map(|t| t.0))
+}
+
+/// The owner a description's marker names and whether it has several markers.
+fn description_mark(description: Option<&str>) -> (Option<Box<str>>, bool) {
+    match description.map(spec_model::owner_mark) {
+        Some(Ok(owner)) => (owner.map(Box::from), false),
+        Some(Err(_)) => (None, true),
+        None => (None, false),
+    }
+}
+
+/// A job's head: `name`, the `[mesosync:…]` description marker, `parents`, `schedule`
+/// (a job lists no version: [`System::live_version`] hashes it).
+impl ReadHead for Chronos {
+    fn head_of(&self, v: &Value) -> LiveHead {
+        let (owner, ambiguous_mark) = description_mark(v.get("description").and_then(Value::as_str));
+        LiveHead {
+            key: LiveHead::text_of(v, "name"),
+            owner,
+            ambiguous_mark,
+            version: None,
+            dependencies: LiveHead::list_of(v, "parents"),
+            schedule: LiveHead::text_of(v, "schedule"),
+        }
+    }
+
+    fn read_head(&self, raw: &[u8]) -> Result<LiveHead, serde_json::Error> {
+        LiveHead::read_with(raw, self, |w: HeadWire<'_>| {
+            let (owner, ambiguous_mark) = description_mark(w.description.as_deref());
+            LiveHead {
+                key: w.name,
+                owner,
+                ambiguous_mark,
+                version: None,
+                dependencies: w.parents.unwrap_or_default().into(),
+                schedule: w.schedule,
+            }
+        })
+    }
+}
 
 /// The constraint operators Chronos knows (others: silently ignored).
 const OPERATORS: &[&str] = &["EQUALS", "LIKE", "UNLIKE"];
@@ -114,16 +175,49 @@ impl System for Chronos {
         if ok { name.map(ObjectRef::job) } else { None }
     }
 
+    fn supports_run_once(&self) -> bool {
+        true
+    }
+
+    /// A run-once job must be one Chronos never starts by itself (a repeat count of 0,
+    /// or a dependent job, which Chronos runs after its parents), and not disabled.
+    fn check_run_once(&self, spec: &Value, check: &mut SpecCheck) -> bool {
+        if spec.get("disabled") == Some(&Value::Bool(true)) {
+            check.error(
+                "/spec/disabled",
+                "a job with `sync.run: onChange` cannot be disabled: Chronos drops the run of a disabled job \
+                 (TaskManager: expired), so it would never be done; use `sync.suspend: true` to leave it alone",
+            );
+            return false;
+        }
+        let Some(Value::String(text)) = spec.get("schedule") else { return true };
+        match Schedule::parse(text) {
+            Ok(schedule) if schedule.repeat == Some(0) => true,
+            Ok(schedule) => {
+                let period = text.rsplit('/').next().unwrap_or("P1D");
+                let runs = match schedule.repeat {
+                    None => "forever".to_string(),
+                    Some(1) => "once".to_string(),
+                    Some(n) => format!("{n} times"),
+                };
+                check.error(
+                    "/spec/schedule",
+                    format!(
+                        "a job with `sync.run: onChange` is started by mesosync, once per definition, but this \
+                         schedule makes Chronos start it as well ({runs}): write `schedule: R0//{period}` \
+                         (repeat count 0: Chronos never starts it by itself), or make it a dependent job with \
+                         `parents`; no far-future start is needed"
+                    ),
+                );
+                false
+            }
+            // Reported by the spec check.
+            Err(_) => false,
+        }
+    }
+
     fn dependency(&self, written: &str) -> ObjectRef {
         ObjectRef::job(written)
-    }
-
-    fn live_key<'a>(&self, head: &'a LiveHead) -> Option<&'a str> {
-        head.name.as_deref()
-    }
-
-    fn live_owner<'a>(&self, head: &'a LiveHead) -> Option<&'a str> {
-        norm::marked_owner(head.description.as_deref()?)
     }
 
     fn owner_of<'a>(&self, doc: &'a Value) -> Option<&'a str> {
@@ -132,7 +226,8 @@ impl System for Chronos {
 
     /// The marker of `instance`, and the name prefix when one is configured.
     fn owns(&self, head: &LiveHead, instance: &str, prefix: Option<&str>) -> bool {
-        norm::is_owned(head.description.as_deref(), head.name.as_deref(), instance, prefix)
+        let named = prefix.is_none_or(|p| head.key.as_deref().is_some_and(|k| k.starts_with(p)));
+        head.owner.as_deref() == Some(instance) && named
     }
 
     fn outside_prefix<'a>(&self, key: &str, prefix: Option<&'a str>) -> Option<&'a str> {
@@ -191,6 +286,16 @@ impl System for Chronos {
         Some(format!("chronos:{:016x}", fingerprint(canonical_text(&job).as_bytes())))
     }
 
+    /// In a `[mesosync-sensitive:…]` marker in the description (Chronos has no labels),
+    /// before the ownership marker.
+    fn record_secret_pointers(&self, body: &mut Value, pointers: &[String]) {
+        norm::with_secret_marker(body, pointers);
+    }
+
+    fn recorded_secret_pointers(&self, live: &Value) -> Vec<String> {
+        norm::recorded_secret_pointers(live)
+    }
+
     /// Environment variables named like secrets.
     fn secret_pointers(&self, doc: &Value, out: &mut Vec<String>) {
         if let Some(vars) = doc.get("environmentVariables").and_then(Value::as_array) {
@@ -208,5 +313,62 @@ impl System for Chronos {
 
     fn next_runs_listed(&self, head: &LiveHead, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
         next_runs(head.schedule.as_deref(), now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::LiveObject;
+    use crate::model::live::split_array;
+
+    #[test]
+    fn a_jobs_head_is_read_from_the_listing() {
+        let jobs = split_array(
+            Bytes::from_static(
+                br#"[{"name":"j","parents":["p"],"description":"d [mesosync:m]"},
+                     {"name":"s","schedule":"R/2026-01-01T00:00:00Z/PT1H","description":"\"quoted\" [mesosync:m]"},
+                     {"name":"t","description":"[mesosync:m] [mesosync:n]"}]"#,
+            ),
+            &Chronos,
+        )
+        .unwrap();
+        let j = jobs[0].head();
+        assert_eq!((j.key.as_deref(), j.owner.as_deref(), j.ambiguous_mark), (Some("j"), Some("m"), false));
+        assert_eq!(&*j.dependencies, [Box::from("p")]);
+        assert_eq!(j.version, None, "a job lists no version");
+        let s = jobs[1].head();
+        assert_eq!(s.schedule.as_deref(), Some("R/2026-01-01T00:00:00Z/PT1H"));
+        assert_eq!(s.owner.as_deref(), Some("m"), "an escaped description is read too");
+        assert_eq!((jobs[2].head().owner.as_deref(), jobs[2].head().ambiguous_mark), (None, true));
+        let version = Chronos.listed_version(&jobs[0]).unwrap();
+        assert_eq!(Some(version), Chronos.live_version(&jobs[0].value()));
+    }
+
+    #[test]
+    fn a_job_is_owned_by_its_marker_and_the_name_prefix() {
+        let head = |name: &str, description: Option<&str>| {
+            Chronos.head_of(&json!({"name": name, "description": description}))
+        };
+        let marked = Some("nightly [mesosync:prod]");
+        assert!(Chronos.owns(&head("j", marked), "prod", None));
+        assert!(!Chronos.owns(&head("j", marked), "prod", Some("ms-")));
+        assert!(Chronos.owns(&head("ms-j", marked), "prod", Some("ms-")));
+        assert!(!Chronos.owns(&head("j", marked), "other", None));
+        assert!(!Chronos.owns(&head("j", None), "prod", None));
+    }
+
+    #[test]
+    fn parsed_and_listed_jobs_have_the_same_head() {
+        for v in [
+            json!({"name": "j", "parents": ["p", 1], "description": "x [mesosync:m]"}),
+            json!({"name": "j", "schedule": "R/2026-01-01T00:00:00Z/PT1H", "description": 5}),
+        ] {
+            let listed = LiveObject::from_bytes(Bytes::from(v.to_string()), &Chronos).unwrap();
+            assert_eq!(listed.head(), LiveObject::from_value(&v, &Chronos).head());
+        }
     }
 }

@@ -3,18 +3,54 @@
 //! only `instances` changed (then it is a scale).
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::check::SpecCheck;
 use super::{System, looks_secret};
+use crate::health::Health;
 use crate::model::marathon as spec_model;
 use crate::model::marathon::canonical_app_id;
-use crate::model::{Impact, LiveHead, LiveObject, ObjectKind, ObjectRef};
+use crate::model::{Impact, LiveHead, ObjectKind, ObjectRef, ReadHead};
 use crate::normalize::marathon as norm;
 use crate::normalize::{NormalizeOptions, escape_token};
 
 /// Marathon apps.
 pub struct Marathon;
+
+/// The members of a listed app its head is read from (the rest is skipped unparsed).
+#[derive(Deserialize)]
+struct HeadWire {
+    id: Option<Box<str>>,
+    version: Option<Box<str>>,
+    labels: Option<Value>,
+    dependencies: Option<Vec<Box<str>>>,
+}
+
+/// An app's head: `id`, the `MESOSYNC_OWNER` label, `version`, `dependencies`.
+impl ReadHead for Marathon {
+    fn head_of(&self, v: &Value) -> LiveHead {
+        LiveHead {
+            key: LiveHead::text_of(v, "id"),
+            owner: spec_model::owner(v).map(Box::from),
+            ambiguous_mark: v.get("labels").is_some_and(|l| spec_model::owner_marks(l) > 1),
+            version: LiveHead::text_of(v, "version"),
+            dependencies: LiveHead::list_of(v, "dependencies"),
+            schedule: None,
+        }
+    }
+
+    fn read_head(&self, raw: &[u8]) -> Result<LiveHead, serde_json::Error> {
+        LiveHead::read_with(raw, self, |w: HeadWire| LiveHead {
+            key: w.id,
+            owner: w.labels.as_ref().and_then(spec_model::owner_in_labels).map(Box::from),
+            ambiguous_mark: w.labels.as_ref().is_some_and(|l| spec_model::owner_marks(l) > 1),
+            version: w.version,
+            dependencies: w.dependencies.unwrap_or_default().into(),
+            schedule: None,
+        })
+    }
+}
 
 /// The constraint operators Marathon knows (others: a 422).
 const OPERATORS: &[&str] = &["UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"];
@@ -111,16 +147,18 @@ impl System for Marathon {
         ok.then(|| ObjectRef::app(id))
     }
 
+    /// Refused, saying why: an app is never run once.
+    fn check_run_once(&self, _spec: &Value, check: &mut SpecCheck) -> bool {
+        check.error(
+            "/sync/run",
+            "`sync.run: onChange` is for Chronos jobs (an app runs all the time; its dependants wait \
+             for it to be healthy)",
+        );
+        false
+    }
+
     fn dependency(&self, written: &str) -> ObjectRef {
         ObjectRef::app(canonical_app_id(written))
-    }
-
-    fn live_key<'a>(&self, head: &'a LiveHead) -> Option<&'a str> {
-        head.id.as_deref()
-    }
-
-    fn live_owner<'a>(&self, head: &'a LiveHead) -> Option<&'a str> {
-        head.owner_label.as_deref()
     }
 
     fn owner_of<'a>(&self, doc: &'a Value) -> Option<&'a str> {
@@ -168,6 +206,11 @@ impl System for Marathon {
         Impact::Restart
     }
 
+    /// Healthy, or Suspended (scaled to 0 on purpose: nothing to wait for).
+    fn ready_for_dependants(&self, health: Health) -> bool {
+        matches!(health, Health::Healthy | Health::Suspended)
+    }
+
     fn scale_body(&self, changed: &mut dyn Iterator<Item = &str>, want: &Value) -> Option<Value> {
         for pointer in changed {
             if pointer != "/instances" {
@@ -181,8 +224,13 @@ impl System for Marathon {
         live.get("version").and_then(Value::as_str).map(str::to_string)
     }
 
-    fn listed_version(&self, live: &LiveObject) -> Option<String> {
-        live.head().version.as_deref().map(str::to_string)
+    /// In the `MESOSYNC_SENSITIVE` label (a JSON array).
+    fn record_secret_pointers(&self, body: &mut Value, pointers: &[String]) {
+        norm::with_secret_pointers(body, pointers);
+    }
+
+    fn recorded_secret_pointers(&self, live: &Value) -> Vec<String> {
+        norm::recorded_secret_pointers(live)
     }
 
     /// Env vars and labels named like secrets, and the Docker credential secret.
@@ -195,5 +243,51 @@ impl System for Marathon {
             }
         }
         out.push("/container/docker/credential/secret".into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::LiveObject;
+    use crate::model::live::split_apps;
+
+    #[test]
+    fn an_apps_head_is_read_from_the_listing() {
+        let body = Bytes::from_static(
+            br#"{"apps": [ {"id":"/a","version":"v1","labels":{"MESOSYNC_OWNER":"m","x":"1"},
+                "dependencies":["/b"],"cpus":0.5},
+               {"id":"/b","labels":{"MESOSYNC_OWNER":7}},
+               {"id":"/c","labels":{"MESOSYNC_OWNER":"m","mesosync_owner":"n"}} ]}"#,
+        );
+        let apps = split_apps(body, &Marathon).unwrap();
+        let a = apps[0].head();
+        assert_eq!(
+            (a.key.as_deref(), a.version.as_deref(), a.owner.as_deref()),
+            (Some("/a"), Some("v1"), Some("m"))
+        );
+        assert_eq!(&*a.dependencies, [Box::from("/b")]);
+        assert!(Marathon.owns(a, "m", None) && !Marathon.owns(a, "n", None));
+        // A label of another type does not fail the listing; it is just not an owner.
+        assert_eq!((apps[1].head().key.as_deref(), apps[1].head().owner.as_deref()), (Some("/b"), None));
+        // Two labels that differ in case: nobody's, and reported.
+        assert_eq!((apps[2].head().owner.as_deref(), apps[2].head().ambiguous_mark), (None, true));
+        assert_eq!(Marathon.listed_version(&apps[0]).as_deref(), Some("v1"));
+    }
+
+    #[test]
+    fn parsed_and_listed_apps_have_the_same_head() {
+        let v =
+            json!({"id": "/a", "version": "v", "labels": {"MESOSYNC_OWNER": "m"}, "dependencies": ["/x", 3]});
+        let listed = LiveObject::from_bytes(Bytes::from(v.to_string()), &Marathon).unwrap();
+        assert_eq!(listed.head(), LiveObject::from_value(&v, &Marathon).head());
+        assert_eq!(listed.head().dependencies.len(), 1, "the number is not an id");
+        let v = json!({"id": "/a", "labels": {"MESOSYNC_OWNER": "m", "Mesosync_Owner": "m"}});
+        let listed = LiveObject::from_bytes(Bytes::from(v.to_string()), &Marathon).unwrap();
+        assert_eq!(listed.head(), LiveObject::from_value(&v, &Marathon).head());
+        assert!(listed.head().ambiguous_mark);
     }
 }

@@ -2,19 +2,25 @@
 //! that the pipeline needs, behind one trait.
 //!
 //! A [`System`] owns, for its kind of object: the key (`id`, `name`) and the
-//! dependency field (`dependencies`, `parents`); the ownership mark, read from a
-//! listing or a document and written into a body, and who owns what; normalizing and
-//! aligning both sides (delegating to its normalizer in [`crate::normalize`]); the
-//! exact request body of a write and how an update is written (full, scale only,
-//! replaced); the live version a saved plan records; which values are secret; the
-//! next runs of a schedule; the check of a manifest's spec ([`check`]). The planner,
-//! saved plans, the loader's checks, secret masking and import ask the system of an
-//! object ([`of`]) and never match on [`ObjectKind`] themselves.
+//! dependency field (`dependencies`, `parents`); how a listed object's head is read
+//! from its bytes ([`ReadHead`]: key, ownership mark, version, dependencies,
+//! schedule); the ownership mark, read from a document and written into a body, and
+//! who owns what; normalizing and aligning both sides (delegating to its normalizer in
+//! [`crate::normalize`]); the exact request body of a write and how an update is
+//! written (full, scale only, replaced); the live version a saved plan records; which
+//! values are secret, and where a write records its `sync.secret` pointers; whether
+//! its objects can be run once per definition (`sync.run: onChange`) and the check of
+//! such a spec; what "ready for dependants" means; the next runs of a schedule; the
+//! check of a manifest's spec ([`check`]). The planner, saved plans, the loader,
+//! secret masking, readiness and import ask the system of an object ([`of`]) and do
+//! not match on [`ObjectKind`] for these.
 //!
 //! Adding a third system (Metronome jobs, Marathon pods) is a module implementing
 //! [`System`] plus its registration: an [`ObjectKind`] variant (with its names) and
-//! one arm in [`of`], and a list in `DesiredState` / `LiveState`. The test-only
-//! system in `tests` below shows the trait is enough to check and plan with.
+//! one arm in [`of`], a list in `DesiredState` / `LiveState`, and the modules outside
+//! this one that ARCHITECTURE.md lists ("Adding a system"). The test-only system in
+//! `tests` below shows the trait is enough to check, plan, record secrets and refuse
+//! a run-once option with.
 //!
 //! Writes are executed by `apply`, in one module per system (`apply::marathon`,
 //! `apply::chronos`, chosen by kind in one place): execution needs the clients and the
@@ -28,14 +34,17 @@ pub mod marathon;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::health::Health;
 use crate::model::{
-    DesiredObject, Impact, LiveHead, LiveObject, ObjectKind, ObjectRef, Provenance, SecretValues, Spec,
-    SyncOptions,
+    DesiredObject, Impact, LiveHead, LiveObject, LiveState, ObjectKind, ObjectRef, Provenance, ReadHead,
+    SecretValues, Spec, SyncOptions,
 };
 use crate::normalize::NormalizeOptions;
 
-/// What the pipeline needs to know about one system (see the module docs).
-pub trait System: Sync {
+/// What the pipeline needs to know about one system (see the module docs). A system
+/// reads the [`LiveHead`] of its listed objects ([`ReadHead`]: which members hold the
+/// key, the ownership mark, the dependencies, …), the rest of the pipeline reads heads.
+pub trait System: ReadHead + Sync {
     /// The kind of object it holds.
     fn kind(&self) -> ObjectKind;
 
@@ -59,20 +68,35 @@ pub trait System: Sync {
     /// object it declares when nothing is wrong with it.
     fn check_spec(&self, spec: &mut Value, check: &mut check::SpecCheck) -> Option<ObjectRef>;
 
-    /// The key of a listed object.
-    fn live_key<'a>(&self, head: &'a LiveHead) -> Option<&'a str>;
+    /// Whether mesosync may start this system's objects itself, once per definition
+    /// (`sync.run: onChange`): the loader refuses the option elsewhere. Chronos jobs
+    /// only: the runs themselves (`plan::runs`, `apply::job_runs`) read Chronos' run
+    /// record and statistics, so a second system saying yes needs its own there.
+    fn supports_run_once(&self) -> bool {
+        false
+    }
 
-    /// The instance whose ownership mark a listed object carries.
-    fn live_owner<'a>(&self, head: &'a LiveHead) -> Option<&'a str>;
+    /// Check a spec (already through [`System::check_spec`]) whose manifest says
+    /// `sync.run: onChange`, recording every problem in `check`: whether it can be run
+    /// once per definition. By default, only when the system [supports] it at all.
+    ///
+    /// [supports]: System::supports_run_once
+    fn check_run_once(&self, spec: &Value, check: &mut check::SpecCheck) -> bool {
+        let _ = spec;
+        if !self.supports_run_once() {
+            check.error("/sync/run", format!("`sync.run: onChange` is not for {} objects", self.title()));
+        }
+        self.supports_run_once()
+    }
 
     /// The instance whose ownership mark a document (a body, a live object) carries.
     fn owner_of<'a>(&self, doc: &'a Value) -> Option<&'a str>;
 
     /// Whether `instance` owns the listed object (`prefix`: the Chronos job name prefix
-    /// an instance may be restricted to).
+    /// an instance may be restricted to). By default: the head's mark names it.
     fn owns(&self, head: &LiveHead, instance: &str, prefix: Option<&str>) -> bool {
         let _ = prefix;
-        self.live_owner(head) == Some(instance)
+        head.owner.as_deref() == Some(instance)
     }
 
     /// The prefix an object's key must have for an instance restricted to `prefix`,
@@ -118,14 +142,33 @@ pub trait System: Sync {
     /// The version of a live object a saved plan records.
     fn live_version(&self, live: &Value) -> Option<String>;
 
-    /// The same, of a listed object (a system whose version is in [`LiveHead`] reads
-    /// it there without parsing the object).
+    /// The same, of a listed object: the head's version when the listing carries one
+    /// (read without parsing the object), else [`System::live_version`] of the whole.
     fn listed_version(&self, live: &LiveObject) -> Option<String> {
-        self.live_version(&live.value())
+        match &live.head().version {
+            Some(version) => Some(version.to_string()),
+            None => self.live_version(&live.value()),
+        }
     }
 
     /// Append the pointers of the secret values of `doc` (by name) to `out`.
     fn secret_pointers(&self, doc: &Value, out: &mut Vec<String>);
+
+    /// Record a write's `sync.secret` `pointers` on its request body (nothing when
+    /// there are none), where a later prune finds them once the manifest is gone. The
+    /// record is never compared: [`System::normalize_live`] drops it.
+    fn record_secret_pointers(&self, body: &mut Value, pointers: &[String]);
+
+    /// The pointers recorded on a live object (as listed) by
+    /// [`System::record_secret_pointers`].
+    fn recorded_secret_pointers(&self, live: &Value) -> Vec<String>;
+
+    /// Whether an object in `health` is ready for its dependants to be written
+    /// (`apply::readiness`). By default, as it is: nothing to wait for once written.
+    fn ready_for_dependants(&self, health: Health) -> bool {
+        let _ = health;
+        true
+    }
 
     /// The next three runs of the schedule of `doc`, for objects that run on one.
     fn next_runs(&self, doc: &Value, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
@@ -195,6 +238,31 @@ impl DesiredObject {
     }
 }
 
+/// Live state is made here, beside the systems, and not in `model`: each object's head
+/// is read by its system.
+impl LiveState {
+    /// Live state from parsed values.
+    pub fn from_values(apps: &[Value], jobs: &[Value]) -> Self {
+        let read = |kind, list: &[Value]| list.iter().map(|v| LiveObject::from_value(v, of(kind))).collect();
+        Self { apps: read(ObjectKind::MarathonApp, apps), jobs: read(ObjectKind::ChronosJob, jobs) }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LiveState {
+    /// `{"apps": [...], "jobs": [...]}` (fixtures).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Values {
+            #[serde(default)]
+            apps: Vec<Value>,
+            #[serde(default)]
+            jobs: Vec<Value>,
+        }
+        let v = Values::deserialize(d)?;
+        Ok(Self::from_values(&v.apps, &v.jobs))
+    }
+}
+
 /// The system that holds objects of `kind`: the registry.
 pub fn of(kind: ObjectKind) -> &'static dyn System {
     match kind {
@@ -220,6 +288,17 @@ mod tests {
     /// `MESOSYNC_OWNER` label, written whole. It stands in for Metronome jobs or
     /// Marathon pods: the planner plans a widget through this impl alone.
     struct Widgets;
+
+    /// Its listed head: the key and the owner label, parsed (the default, slow way).
+    impl ReadHead for Widgets {
+        fn head_of(&self, v: &Value) -> LiveHead {
+            LiveHead {
+                key: LiveHead::text_of(v, "name"),
+                owner: self.owner_of(v).map(Box::from),
+                ..LiveHead::default()
+            }
+        }
+    }
 
     impl System for Widgets {
         fn kind(&self) -> ObjectKind {
@@ -248,12 +327,6 @@ mod tests {
             };
             Some(ObjectRef { kind: self.kind(), id: name.to_string() })
         }
-        fn live_key<'a>(&self, head: &'a LiveHead) -> Option<&'a str> {
-            head.name.as_deref()
-        }
-        fn live_owner<'a>(&self, head: &'a LiveHead) -> Option<&'a str> {
-            head.owner_label.as_deref()
-        }
         fn owner_of<'a>(&self, doc: &'a Value) -> Option<&'a str> {
             doc.pointer("/labels/MESOSYNC_OWNER")?.as_str()
         }
@@ -267,7 +340,10 @@ mod tests {
         }
         fn normalize_live(&self, live: &Value, _opts: &NormalizeOptions) -> Value {
             let mut w = live.clone();
-            w.as_object_mut().map(|m| m.shift_remove("revision"));
+            if let Some(m) = w.as_object_mut() {
+                m.shift_remove("revision");
+                m.shift_remove("sensitive");
+            }
             w
         }
         fn align(&self, _desired: &mut Value, _live: &Value, _now: DateTime<Utc>, _opts: &NormalizeOptions) {}
@@ -289,6 +365,15 @@ mod tests {
             live.get("revision").map(|r| format!("widget:{r}"))
         }
         fn secret_pointers(&self, _doc: &Value, _out: &mut Vec<String>) {}
+        fn record_secret_pointers(&self, body: &mut Value, pointers: &[String]) {
+            if !pointers.is_empty() {
+                body["sensitive"] = json!(pointers);
+            }
+        }
+        fn recorded_secret_pointers(&self, live: &Value) -> Vec<String> {
+            let list = live.get("sensitive").and_then(Value::as_array).into_iter().flatten();
+            list.filter_map(Value::as_str).map(String::from).collect()
+        }
     }
 
     #[test]
@@ -301,6 +386,14 @@ mod tests {
         assert_eq!(check.into_problems()[0].pointer, "/spec");
         let mut spec = json!({"name": "w1", "size": 2});
         let object = Widgets.check_spec(&mut spec, &mut check::SpecCheck::default()).unwrap();
+        // A widget is not run once per definition: `sync.run: onChange` is refused.
+        let mut check = check::SpecCheck::default();
+        assert!(!Widgets.check_run_once(&spec, &mut check));
+        let problems = check.into_problems();
+        assert_eq!(
+            (problems[0].pointer.as_str(), problems[0].message.as_str()),
+            ("/sync/run", "`sync.run: onChange` is not for Widgets objects")
+        );
         let desired = DesiredObject::new(object, SyncOptions::default(), &spec, Provenance::default());
         let plan = |live: Option<&LiveObject>| {
             crate::plan::plan_object(&Widgets, &desired, live, &opts, &nopts, now)
@@ -314,7 +407,7 @@ mod tests {
         );
 
         let ours = json!({"name": "w1", "size": 1, "labels": {"MESOSYNC_OWNER": "mesosync"}, "revision": 7});
-        let update = plan(Some(&LiveObject::from_value(&ours)));
+        let update = plan(Some(&LiveObject::from_value(&ours, &Widgets)));
         assert_eq!(
             (update.decision.clone(), update.impact),
             (Decision::Write(Write::Update), Impact::Replace)
@@ -323,17 +416,43 @@ mod tests {
         assert_eq!(update.changes.iter().map(|c| c.pointer.as_str()).collect::<Vec<_>>(), ["/size"]);
 
         let same = json!({"name": "w1", "size": 2, "labels": {"MESOSYNC_OWNER": "mesosync"}, "revision": 8});
-        assert_eq!(plan(Some(&LiveObject::from_value(&same))).decision, Decision::Equal);
+        assert_eq!(plan(Some(&LiveObject::from_value(&same, &Widgets))).decision, Decision::Equal);
 
         let theirs = json!({"name": "w1", "size": 1, "labels": {"MESOSYNC_OWNER": "other"}});
-        assert!(matches!(plan(Some(&LiveObject::from_value(&theirs))).decision, Decision::Hold(_)));
+        assert!(matches!(plan(Some(&LiveObject::from_value(&theirs, &Widgets))).decision, Decision::Hold(_)));
+
+        // `sync.secret` pointers are recorded where the system keeps them, found there
+        // again (what a prune masks with once the manifest is gone), and never compared.
+        let sync = SyncOptions { secret: vec!["/token".into()], ..SyncOptions::default() };
+        let spec = json!({"name": "w2", "token": "hunter2-widget"});
+        let secret = DesiredObject::new(
+            ObjectRef { kind: Widgets.kind(), id: "w2".into() },
+            sync,
+            &spec,
+            Provenance::default(),
+        );
+        let written = crate::plan::plan_object(&Widgets, &secret, None, &opts, &nopts, now).body.unwrap();
+        assert_eq!(written["sensitive"], json!(["/token"]));
+        let pointers = Widgets.recorded_secret_pointers(&written);
+        assert!(SecretValues::at_pointers(&written, pointers).contains("hunter2-widget"));
+        let listed = LiveObject::from_value(&written, &Widgets);
+        let again = crate::plan::plan_object(&Widgets, &secret, Some(&listed), &opts, &nopts, now);
+        assert_eq!(again.decision, Decision::Equal);
+
+        // Written is ready: a widget's dependants do not wait on its health.
+        assert!(Widgets.ready_for_dependants(crate::health::Health::Progressing));
     }
 
     #[test]
     fn the_registry_knows_every_kind() {
         for kind in ObjectKind::ALL {
             assert_eq!(of(*kind).kind(), *kind);
+            // The names a kind is registered with in `model` agree and lead back to it.
+            assert_eq!(kind.system(), of(*kind).name());
+            assert_eq!(ObjectKind::from_noun(kind.noun()), Some(*kind));
+            assert_eq!(ObjectKind::from_name(&kind.to_string()), Some(*kind));
         }
+        assert_eq!(ObjectKind::from_noun("pod"), None);
         let names: Vec<&str> = all().map(|s| s.name()).collect();
         assert_eq!(names, ["marathon", "chronos"]);
     }

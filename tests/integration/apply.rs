@@ -313,21 +313,25 @@ async fn validation_errors_carry_the_api_details_and_are_not_retried() {
     assert_eq!(writes(&sb).len(), 1);
 }
 
-/// Inject a fault for `millis`, then lift it.
-fn fault_for(sb: &Sandbox, rule: FaultRule, millis: u64) {
-    let faults = sb.faults();
-    faults.add(rule);
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(millis)).await;
-        faults.clear();
-    });
+/// Fault the next `times` requests `rule` matches, then serve normally: a burst that
+/// ends after a known number of requests, not after some wall-clock time.
+fn burst(sb: &Sandbox, rule: FaultRule, times: u64) {
+    sb.faults().add(FaultRule { times: Some(times), ..rule });
+}
+
+/// The burst was met whole (every faulted answer was sent, so the writer retried past
+/// it); then it is removed.
+fn burst_spent(sb: &Sandbox) {
+    let rules = sb.faults().list();
+    assert!(rules.iter().all(|r| r.times == Some(0)), "a burst was not met whole: {rules:?}");
+    sb.faults().clear();
 }
 
 #[tokio::test]
 async fn server_error_bursts_and_dropped_connections_are_retried() {
     let sb = sandbox().await;
     let c = clients(&sb);
-    // Retries must outlast the 150 ms bursts: nine retries back off for at least 370 ms.
+    // Nine retries outlast the bursts of three faulted answers.
     let error_retry = RetryPolicy {
         max_attempts: 10,
         initial_delay: Duration::from_millis(20),
@@ -335,7 +339,7 @@ async fn server_error_bursts_and_dropped_connections_are_retried() {
     };
     let o = ApplyOptions { error_retry, ..opts() };
 
-    fault_for(
+    burst(
         &sb,
         FaultRule {
             system: Some(System::Marathon),
@@ -343,7 +347,7 @@ async fn server_error_bursts_and_dropped_connections_are_retried() {
             path_prefix: "/v2/apps".into(),
             ..FaultRule::default()
         },
-        150,
+        3,
     );
     let report = run(
         &plan(vec![action(ObjectRef::app("/it/burst"), ActionKind::Create, Some(app_body("/it/burst")))]),
@@ -352,11 +356,12 @@ async fn server_error_bursts_and_dropped_connections_are_retried() {
     )
     .await;
     assert!(report.is_success(), "{report}");
-    assert!(sb.requests().iter().any(|r| r.status == 503), "the burst was seen");
+    burst_spent(&sb);
+    assert_eq!(sb.requests().iter().filter(|r| r.status == 503).count(), 3, "the burst was seen");
     assert!(live_app(&c, "/it/burst").await.is_some());
 
     sb.reset_requests();
-    fault_for(
+    burst(
         &sb,
         FaultRule {
             system: Some(System::Marathon),
@@ -364,14 +369,15 @@ async fn server_error_bursts_and_dropped_connections_are_retried() {
             path_prefix: "/v2/apps".into(),
             ..FaultRule::default()
         },
-        150,
+        3,
     );
     let scale = action(ObjectRef::app("/it/burst"), ActionKind::Scale, Some(json!({"instances": 2})));
     let report = run(&plan(vec![scale]), &c, &o).await;
     assert!(report.is_success(), "{report}");
+    burst_spent(&sb);
     assert_eq!(live_app(&c, "/it/burst").await.unwrap()["instances"], 2);
 
-    fault_for(
+    burst(
         &sb,
         FaultRule {
             system: Some(System::Chronos),
@@ -379,12 +385,13 @@ async fn server_error_bursts_and_dropped_connections_are_retried() {
             error_status: Some(500),
             ..FaultRule::default()
         },
-        150,
+        3,
     );
     let job = json!({"name": "it-burst", "command": "true", "owner": "a@b.c", "schedule": "R/2030-01-01T00:00:00Z/PT1H"});
     let report =
         run(&plan(vec![action(ObjectRef::job("it-burst"), ActionKind::Create, Some(job))]), &c, &o).await;
     assert!(report.is_success(), "{report}");
+    burst_spent(&sb);
 }
 
 #[tokio::test]
@@ -433,7 +440,7 @@ async fn chronos_prefix_is_detected_per_version() {
             .await
             .unwrap()
             .iter()
-            .filter_map(|j| j.head().name.as_deref().map(String::from))
+            .filter_map(|j| j.head().key.as_deref().map(String::from))
             .collect();
         assert!(names.contains(&"it-parent".into()) && names.contains(&"it-child".into()), "{names:?}");
         let prefix = expected.prefix();
@@ -682,7 +689,7 @@ async fn chronos_3_hidden_child_is_reported_and_recreate_switches_job_type() {
     assert!(report.is_success(), "{report}");
     assert_eq!(writes(&sb), vec!["DELETE /v1/scheduler/job/it-k 204", "POST /v1/scheduler/dependency 204"]);
     let jobs = chronos.list_jobs().await.unwrap();
-    let k = jobs.iter().find(|j| j.head().name.as_deref() == Some("it-k")).unwrap().value();
+    let k = jobs.iter().find(|j| j.head().key.as_deref() == Some("it-k")).unwrap().value();
     assert_eq!(k["parents"], json!(["it-p"]));
 }
 

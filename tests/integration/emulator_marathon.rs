@@ -684,6 +684,19 @@ async fn faults_request_log_and_failing_deployments() {
     h.delete(&h.marathon("/_sandbox/requests")).await;
     assert!(h.sandbox.requests().is_empty());
 
+    // A burst that ends after a number of requests, not after some time.
+    let burst =
+        FaultRule { path_prefix: "/v2/info".into(), error_rate: 1.0, times: Some(2), ..FaultRule::default() };
+    h.sandbox.faults().add(burst);
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(h.get(&h.marathon("/v2/info")).await.status.as_u16());
+    }
+    assert_eq!(statuses, [503, 503, 200]);
+    assert_eq!(h.sandbox.faults().list()[0].times, Some(0), "counted down in the listed rule");
+    h.sandbox.faults().clear();
+    h.sandbox.reset_requests();
+
     // Dropped connections: the client sees an error, not an answer.
     h.sandbox.faults().add(FaultRule {
         path_prefix: "/v2/info".into(),
@@ -726,8 +739,19 @@ async fn faults_request_log_and_failing_deployments() {
     assert_eq!(failed["tasksRunning"], json!(0));
     assert_eq!(failed["lastTaskFailure"]["state"], json!("TASK_FAILED"));
     create(&h, json!({"id": "/stuck", "cmd": "x"})).await;
-    tokio::time::sleep(harness::DEPLOYMENT * 3).await;
-    let list = h.get(&h.marathon("/v2/deployments")).await.json();
+    // A deployment started after it, of the same length, ends: the stuck one would
+    // have ended by then too.
+    create(&h, json!({"id": "/after-stuck", "cmd": "x"})).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let list = loop {
+        let list = h.get(&h.marathon("/v2/deployments")).await.json();
+        if !list.to_string().contains("/after-stuck") {
+            break list;
+        }
+        assert!(Instant::now() < deadline, "the later deployment never ended: {list}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
     assert_eq!(list[0]["affectedApps"], json!(["/stuck"]), "a never-finishing deployment stays");
     assert_eq!(h.app("/stuck").await["tasksStaged"], json!(1));
 }

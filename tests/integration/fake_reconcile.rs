@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use mesosync::model::ObjectRef;
 use mesosync::runtime::{
-    BoxFuture, CancellationToken, Controller, FailureStage, GitRevision, LastFileEvent, Metrics, ObjectState,
-    Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport, Requeue, RuntimeConfig,
-    RuntimeError, StatusStore, Trigger, TriggerSender,
+    BoxFuture, CancellationToken, Controller, FailureStage, GitRevision, InputFingerprint, LastFileEvent,
+    Metrics, ObjectState, Reconcile, ReconcileContext, ReconcileFailure, ReconcileOutcome, ReconcileReport,
+    Requeue, RuntimeConfig, RuntimeError, StatusStore, Trigger, TriggerSender,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -50,6 +50,10 @@ pub struct FakeReconcile {
     writes: usize,
     write_time: Duration,
     script: Mutex<Script>,
+    /// Report the loaded input's fingerprint and answer `input_fingerprint`, as the
+    /// real pipeline does (off by default: the loop's timing tests send file triggers
+    /// without changing a file).
+    keyed: bool,
 }
 
 impl FakeReconcile {
@@ -64,7 +68,16 @@ impl FakeReconcile {
             writes: 0,
             write_time: Duration::ZERO,
             script: Mutex::new(Box::new(|_, _| None)),
+            keyed: false,
         }
+    }
+
+    /// Key reconciles on their input, as the real pipeline does: each report carries
+    /// the fingerprint of the manifest set it loaded, and `input_fingerprint` says the
+    /// one on disk now.
+    pub fn keyed(mut self) -> Self {
+        self.keyed = true;
+        self
     }
 
     /// Each reconcile makes `n` writes of `each` (cancellable between writes).
@@ -127,9 +140,12 @@ impl FakeReconcile {
             writes: 0,
             cancelled: false,
         };
-        let mut outcome = match mesosync::source::load_dir(&self.dir) {
-            Ok(desired) => Ok(ReconcileReport {
+        let options = mesosync::source::LoadOptions::default();
+        let loaded = mesosync::source::load_dir_keyed(&self.dir, &options, &mut Default::default());
+        let mut outcome = match loaded {
+            Ok((desired, input)) => Ok(ReconcileReport {
                 objects: desired.objects().map(|o| (o.object.clone(), ObjectState::Synced)).collect(),
+                input: self.keyed.then_some(input),
                 ..Default::default()
             }),
             // Backoff, unlike the real pipeline (which waits for a change): the timing
@@ -163,6 +179,11 @@ impl FakeReconcile {
 impl Reconcile for FakeReconcile {
     fn reconcile(&self, ctx: ReconcileContext) -> BoxFuture<'_, ReconcileOutcome> {
         Box::pin(self.run(ctx))
+    }
+
+    fn input_fingerprint(&self) -> BoxFuture<'_, Option<InputFingerprint>> {
+        let now = self.keyed.then(|| mesosync::source::input_fingerprint(&self.dir, &Default::default()));
+        Box::pin(std::future::ready(now.flatten()))
     }
 }
 

@@ -171,6 +171,11 @@ async fn the_kolla_control_plane_round_trips_through_import() {
     let keystone = std::fs::read_to_string(out.join("openstack/keystone/keystone-api.yaml")).unwrap();
     assert!(keystone.starts_with("# Imported by mesosync"), "{keystone}");
     assert!(keystone.contains(&h.sandbox.marathon_url()), "{keystone}");
+    // Each file names the server of its own system.
+    let db_sync = std::fs::read_to_string(out.join("_chronos/openstack-keystone-db-sync.yaml")).unwrap();
+    let header: Vec<&str> = db_sync.lines().take_while(|l| l.starts_with('#')).collect();
+    assert!(header.iter().any(|l| l.contains(&h.sandbox.chronos_url())), "{db_sync}");
+    assert!(!db_sync.contains(&h.sandbox.marathon_url()), "{db_sync}");
     for dropped in
         ["MESOSYNC_OWNER", "  version:", "tasksRunning", "backoffFactor", "mem: 128.0", "[mesosync:"]
     {

@@ -104,7 +104,11 @@ async fn requests_that_time_out_are_retried_and_converge_without_duplicates() {
     assert!(out.all().contains("no answer within 500ms"), "the timeout is named:\n{}", out.all());
     // The server may or may not have finished a create after the client gave up;
     // either way the next apply converges without a second create of the same app.
-    tokio::time::sleep(Duration::from_millis(1_600)).await; // let late requests land
+    // Wait until every request the client gave up on has landed or been dropped.
+    eventually(Duration::from_secs(30), "the abandoned creates served or dropped", || async {
+        sb.in_flight() == 0
+    })
+    .await;
     sb.faults().clear();
     apply_until_success(&sb, dir.path(), &[], 2).await;
     assert_eq!(live_app_ids(&sb).await, ids("/rel/app-", 3));

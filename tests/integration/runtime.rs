@@ -91,6 +91,45 @@ async fn a_burst_of_file_events_and_an_editor_save_collapse_into_one_reconcile()
     running.stop().await;
 }
 
+/// Issue 20: file events that leave the manifests as the last reconcile loaded them
+/// (the checkout's own fast-forward seen late, a save of the same bytes) start no
+/// reconcile and are no reason of one that something else starts; a real edit still
+/// reconciles, and so does a file whose bytes changed back and forth.
+#[tokio::test]
+async fn file_events_that_leave_the_manifests_as_loaded_do_not_reconcile() {
+    let dir = manifest_dir();
+    let web = dir.path().join("web.yaml");
+    let fake = Arc::new(FakeReconcile::new(dir.path()).keyed());
+    let running = Running::start(Controller::new(test_config(dir.path()), fake.clone()));
+    fake.wait_for_calls(1, WAIT).await;
+    // Counted once per batch of such events (one here, more if the burst straddled the
+    // debounce).
+    let unchanged = || {
+        let metrics = running.metrics.encode();
+        let line = metrics.lines().find_map(|l| l.strip_prefix("mesosync_unchanged_input_total "));
+        line.and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 0)
+    };
+
+    // The same bytes, written again (twice, and a new file removed again).
+    fs::write(&web, fs::read(&web).unwrap()).unwrap();
+    fs::write(&web, fs::read(&web).unwrap()).unwrap();
+    fs::write(dir.path().join("new.yaml"), app_manifest("/new", 1)).unwrap();
+    fs::remove_file(dir.path().join("new.yaml")).unwrap();
+    running.file_events_handled(dir.path(), WAIT).await;
+    // The live event lands in the same burst or after it: either way it is the only
+    // reason of the next reconcile.
+    assert_nothing_else_pending(&fake, &running, dir.path()).await;
+    assert!(unchanged(), "{}", running.metrics.encode());
+
+    // A real edit.
+    fs::write(&web, app_manifest("/web", 2)).unwrap();
+    let calls = fake.wait_for_calls(3, WAIT).await;
+    assert_eq!(calls[2].reasons, [Trigger::FileChange]);
+    assert_nothing_else_pending(&fake, &running, dir.path()).await;
+
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn changes_under_dot_git_and_non_manifest_files_do_not_reconcile() {
     let dir = manifest_dir();
@@ -387,6 +426,37 @@ async fn the_git_head_and_dirtiness_are_read_for_every_reconcile() {
     let revision = calls[2].revision.clone().unwrap();
     assert_eq!((revision.commit, revision.dirty), (new_head, false));
     assert!(running.metrics.encode().contains("mesosync_git_dirty 0"));
+
+    running.stop().await;
+}
+
+/// Issue 20, the other order: a pull's trigger reaching the controller after a
+/// reconcile already loaded its commit (started by the fast-forward's file events) is no
+/// reason to reconcile again. A new commit that leaves the manifests as they were is one:
+/// the revision is part of the key (the new commit is applied and reported).
+#[tokio::test]
+async fn a_git_pull_of_the_revision_already_loaded_does_not_reconcile() {
+    let dir = tempfile::tempdir().unwrap();
+    git_repo(dir.path());
+    // The barrier files of `assert_nothing_else_pending` would make the tree dirty (a
+    // new revision): ignored, they do not.
+    fs::write(dir.path().join(".git/info/exclude"), ".barrier-*\n").unwrap();
+    let fake = Arc::new(FakeReconcile::new(dir.path()).keyed());
+    let running = Running::start(Controller::new(test_config(dir.path()), fake.clone()));
+    fake.wait_for_calls(1, WAIT).await;
+
+    running.triggers.send(Trigger::GitPull);
+    assert_nothing_else_pending(&fake, &running, dir.path()).await;
+    assert!(running.metrics.encode().contains("mesosync_unchanged_input_total 1"));
+
+    fs::write(dir.path().join("README.md"), "docs only\n").unwrap();
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "--quiet", "-m", "docs"]);
+    let head = git(dir.path(), &["rev-parse", "HEAD"]);
+    running.triggers.send(Trigger::GitPull);
+    let calls = fake.wait_for_calls(3, WAIT).await;
+    assert_eq!(calls[2].reasons, [Trigger::GitPull]);
+    assert_eq!(calls[2].revision.as_ref().map(|r| r.commit.as_str()), Some(head.as_str()));
 
     running.stop().await;
 }

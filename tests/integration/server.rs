@@ -60,6 +60,7 @@ fn partial_report() -> ReconcileReport {
         prune_refused: None,
         health: Default::default(),
         details: Default::default(),
+        input: None,
     }
 }
 

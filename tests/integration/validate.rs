@@ -193,15 +193,22 @@ fn the_shipped_kolla_manifests_are_valid() {
     assert!(state.apps.iter().all(|a| a.object.id.starts_with("/openstack/")));
 }
 
-#[test]
-fn the_load_cache_sees_every_edit_and_every_error() {
-    use mesosync::source::{LoadCache, LoadOptions, load_dir_cached, load_dir_with};
+/// A set of a values file, a template using it (app /a) and a plain manifest (app /b).
+fn templated_set() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     fs::write(root.join("values.yaml"), "mem: 64\n").unwrap();
     fs::write(root.join("a.yaml.j2"), "kind: MarathonApp\nspec: {id: /a, cmd: sleep, mem: {{ mem }}}\n")
         .unwrap();
     fs::write(root.join("b.yaml"), "kind: MarathonApp\nspec: {id: /b, cmd: sleep}\n").unwrap();
+    tmp
+}
+
+#[test]
+fn the_load_cache_sees_every_edit_and_every_error() {
+    use mesosync::source::{LoadCache, LoadOptions, load_dir_cached, load_dir_with};
+    let tmp = templated_set();
+    let root = tmp.path();
     let options = LoadOptions::default();
     let mut cache = LoadCache::default();
     let first = load_dir_cached(root, &options, &mut cache).unwrap();
@@ -223,6 +230,46 @@ fn the_load_cache_sees_every_edit_and_every_error() {
     }
     fs::remove_file(root.join("b.yaml")).unwrap();
     assert_eq!(load_dir_cached(root, &options, &mut cache).unwrap().apps.len(), 1);
+}
+
+/// What a controller keys its reconciles on (issue 20): the input fingerprint said of
+/// a directory without loading it is the one a load of it reports, stays with the same
+/// bytes rewritten, and moves with every change of a file's bytes or path or of the
+/// template values.
+#[test]
+fn the_input_fingerprint_is_the_one_a_load_reads_and_moves_with_every_change() {
+    use mesosync::source::{LoadCache, LoadOptions, input_fingerprint, load_dir_keyed};
+    let tmp = templated_set();
+    let root = tmp.path();
+    let options = LoadOptions::default();
+    let mut cache = LoadCache::default();
+    let loaded = |cache: &mut LoadCache| load_dir_keyed(root, &options, cache).unwrap().1;
+    let first = loaded(&mut cache);
+    assert_eq!(input_fingerprint(root, &options), Some(first));
+    // The same bytes written again, and a cached load: the same input.
+    fs::write(root.join("b.yaml"), fs::read(root.join("b.yaml")).unwrap()).unwrap();
+    assert_eq!(loaded(&mut cache), first);
+    assert_eq!(input_fingerprint(root, &options), Some(first));
+    let mut seen = vec![first];
+    let mut changed = |what: &str, cache: &mut LoadCache| {
+        let now = input_fingerprint(root, &options).unwrap();
+        assert!(!seen.contains(&now), "{what}: the fingerprint did not move");
+        assert_eq!(loaded(cache), now, "{what}: the load read another input");
+        seen.push(now);
+    };
+    fs::write(root.join("b.yaml"), "kind: MarathonApp\nspec: {id: /b, cmd: slept}\n").unwrap();
+    changed("an edit of the same length", &mut cache);
+    fs::rename(root.join("b.yaml"), root.join("c.yaml")).unwrap();
+    changed("a rename", &mut cache);
+    fs::write(root.join("values.yaml"), "mem: 96\n").unwrap();
+    changed("a values change", &mut cache);
+    let with_var =
+        LoadOptions { env: vec![("MESOSYNC_VAR_MEM".into(), "128".into())], ..LoadOptions::default() };
+    assert_ne!(input_fingerprint(root, &with_var), input_fingerprint(root, &options), "a template variable");
+    // A checkout being rewritten has no fingerprint (a load would not read it).
+    fs::create_dir(root.join(".git")).unwrap();
+    fs::write(root.join(".git/index.lock"), "").unwrap();
+    assert_eq!(input_fingerprint(root, &options), None);
 }
 
 #[test]

@@ -10,10 +10,14 @@ use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use sha2::Sha256;
 
+use futures::future::BoxFuture;
+use mesosync::emulator::Sandbox;
+
 use super::e2e::Controller;
 use super::fake_reconcile::app_manifest;
 use super::harness::{self, Harness};
 use super::preview::git;
+use super::reliability_support::{self as support, eventually};
 
 pub(super) const SECRET: &str = "webhook-test-secret";
 
@@ -273,13 +277,11 @@ fn the_receiver_is_refused_without_a_secret_or_without_git_pull() {
 /// A burst of signed pushes (a CI pushing several commits, a sender retrying) is one
 /// fetch (at most one more if the burst straddles it) and one reconcile; the requests are
 /// counted by outcome in /metrics.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_burst_of_pushes_is_one_reconcile_and_requests_are_counted() {
-    use super::reliability_support::{self as support, eventually};
-    let sb = support::sandbox(Duration::from_millis(50)).await;
-    let repos = repos();
+/// `mesosync run --git-pull main --git-interval 1h --log-format json` on the sandbox,
+/// with the trigger debug lines, after its first apply and its fetch at start.
+async fn start_json(sb: &Sandbox, repos: &Repos) -> support::Controller {
     let controller = support::start_controller_cmd(
-        support::command(&sb, "run", &repos.checkout),
+        support::command(sb, "run", &repos.checkout),
         &["--git-pull", "main", "--git-interval", "1h", "--log-format", "json"],
         &[
             ("MESOSYNC_WEBHOOK_SECRET_FILE", repos.secret_file.to_str().unwrap()),
@@ -287,12 +289,34 @@ async fn a_burst_of_pushes_is_one_reconcile_and_requests_are_counted() {
         ],
     )
     .await;
-    let has_app = |id: &'static str| {
-        let sb = &sb;
-        move || async move { support::live_app_ids(sb).await.iter().any(|a| a == id) }
-    };
-    eventually(Duration::from_secs(30), "the first apply", has_app("/hook/first")).await;
+    eventually(Duration::from_secs(30), "the first apply", has_app(sb, "/hook/first")).await;
     wait("the fetch at start", || repos.checkout.join(".git/FETCH_HEAD").exists()).await;
+    controller
+}
+
+fn has_app<'a>(sb: &'a Sandbox, id: &'static str) -> impl FnMut() -> BoxFuture<'a, bool> + 'a {
+    move || Box::pin(async move { support::live_app_ids(sb).await.iter().any(|a| a == id) })
+}
+
+/// The reasons of each "reconcile started" line of a JSON log that has a manifest
+/// reason (`git-pull`, `file-change`): the reconciles that read the manifests because
+/// of them (Marathon's events about mesosync's own writes cause `live-event` ones, which
+/// are not counted).
+fn manifest_reconciles(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("\"reconcile started\""))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["span"]["reasons"].as_str().or(v["reasons"].as_str()).map(String::from))
+        .filter(|r| r.contains("git-pull") || r.contains("file-change"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_pushes_is_one_reconcile_and_requests_are_counted() {
+    let sb = support::sandbox(Duration::from_millis(50)).await;
+    let repos = repos();
+    let controller = start_json(&sb, &repos).await;
     repos.push_app("main", "/hook/burst");
     let url = format!("{}/hooks/git", controller.base);
     let body = push_body("refs/heads/main");
@@ -301,7 +325,7 @@ async fn a_burst_of_pushes_is_one_reconcile_and_requests_are_counted() {
     let burst = (0..10).map(|_| post(&url, &headers, body.clone()));
     let codes: Vec<StatusCode> = futures::future::join_all(burst).await.into_iter().map(|(c, _)| c).collect();
     assert!(codes.iter().all(|c| *c == StatusCode::ACCEPTED), "{codes:?}");
-    eventually(Duration::from_secs(30), "the pushed app", has_app("/hook/burst")).await;
+    eventually(Duration::from_secs(30), "the pushed app", has_app(&sb, "/hook/burst")).await;
 
     eventually(Duration::from_secs(20), "the controller idle", || async {
         controller.status().await["running"].is_null()
@@ -322,14 +346,88 @@ async fn a_burst_of_pushes_is_one_reconcile_and_requests_are_counted() {
     let fetches = out.stderr.matches("fetching now: push webhook").count();
     assert!((1..=2).contains(&fetches), "{fetches} fetches for one burst:\n{}", out.stderr);
     assert_eq!(out.stderr.matches("pulled new commits").count(), 1, "{}", out.stderr);
-    // Reconciles that read the manifests because of the push (Marathon's events about
-    // mesosync's own writes cause `live-event` ones, which are not counted).
-    let pushed = out
-        .stderr
-        .lines()
-        .filter(|l| {
-            l.contains("\"reconcile started\"") && (l.contains("git-pull") || l.contains("file-change"))
-        })
-        .count();
-    assert_eq!(pushed, 1, "{}", out.stderr);
+    let pushed = manifest_reconciles(&out.stderr);
+    assert_eq!(pushed.len(), 1, "{pushed:?}\n{}", out.stderr);
+}
+
+/// Issue 20's known defect, forced: the file events of the checkout's own fast-forward
+/// can reach the watcher after the git-pull reconcile started (late under load), and
+/// they started a second reconcile that loaded, listed and planned again for nothing.
+/// Here the fast-forwarded files are written again with the same bytes after the pull
+/// reconcile: those events find the manifests and the revision the last reconcile
+/// loaded and start no reconcile (counted in /metrics); a real edit afterwards still
+/// reconciles.
+#[tokio::test(flavor = "multi_thread")]
+async fn late_file_events_of_the_own_fast_forward_start_no_reconcile() {
+    let sb = support::sandbox(Duration::from_millis(50)).await;
+    let repos = repos();
+    let controller = start_json(&sb, &repos).await;
+    let head = repos.push_app("main", "/hook/late");
+    let url = format!("{}/hooks/git", controller.base);
+    let body = push_body("refs/heads/main");
+    let (code, _) = post(&url, &[("x-signature", &sign(SECRET, &body))], body.clone()).await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    eventually(Duration::from_secs(30), "the pushed commit applied, and the controller idle", || async {
+        let status = controller.status().await;
+        let applied = &status["last_reconcile"]["revision"];
+        status["running"].is_null() && applied["commit"] == head.as_str() && applied["dirty"] == false
+    })
+    .await;
+    assert!(has_app(&sb, "/hook/late")().await);
+    let unchanged = || async {
+        let metrics = controller.text("/metrics").await;
+        let line = metrics.lines().find(|l| l.starts_with("mesosync_unchanged_input_total "));
+        line.and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+    };
+    assert_eq!(unchanged().await.unwrap_or(0), 0);
+    let started = controller.status().await["reconciles"].as_u64().unwrap();
+
+    // The late events, forced: the file the fast-forward wrote and the one it left
+    // alone, written again with the bytes they have.
+    for file in ["hook-late.yaml", "first.yaml"] {
+        let path = repos.checkout.join(file);
+        std::fs::write(&path, std::fs::read(&path).unwrap()).unwrap();
+    }
+    // Handled either way: found unchanged (counted), or — the defect — a reconcile
+    // started for them (or for the pull again).
+    let reconciled_for_files = std::sync::Mutex::new(None);
+    eventually(Duration::from_secs(30), "the rewritten files' events handled", || async {
+        let status = controller.status().await;
+        for key in ["running", "last_reconcile"] {
+            let reconcile = &status[key];
+            let reasons = reconcile["reasons"].as_array().cloned().unwrap_or_default();
+            let for_manifests = reasons.iter().any(|r| r == "file-change" || r == "git-pull");
+            if reconcile["number"].as_u64().is_some_and(|n| n > started) && for_manifests {
+                *reconciled_for_files.lock().unwrap() = Some(reconcile.clone());
+                return true;
+            }
+        }
+        unchanged().await.unwrap_or(0) > 0
+    })
+    .await;
+    let reconciled_for_files = reconciled_for_files.into_inner().unwrap();
+    assert_eq!(
+        reconciled_for_files, None,
+        "files rewritten with their own bytes (or the pull) reconciled again"
+    );
+    assert!(unchanged().await.is_some_and(|n| n > 0), "counted in mesosync_unchanged_input_total");
+
+    // A real edit still reconciles.
+    std::fs::write(repos.checkout.join("hook-late.yaml"), app_manifest("/hook/late", 2)).unwrap();
+    eventually(Duration::from_secs(30), "the edit applied", || async {
+        let app: serde_json::Value = reqwest::get(format!("{}/v2/apps/hook/late", sb.marathon_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        app["app"]["instances"] == 2
+    })
+    .await;
+    let out = controller.stop().await;
+    // The push, then at most the edit's own (a live-event reconcile may have loaded the
+    // edit first, and then its file events changed nothing either).
+    let reconciles = manifest_reconciles(&out.stderr);
+    assert!(reconciles[0].contains("git-pull"), "{reconciles:?}");
+    assert!(reconciles[1..].iter().all(|r| r == "file-change") && reconciles.len() <= 2, "{reconciles:?}");
 }

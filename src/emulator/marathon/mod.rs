@@ -264,12 +264,8 @@ async fn list_apps(State(state): Shared, RawQuery(raw): RawQuery) -> Response {
         if i > 0 {
             body.push(',');
         }
-        if embed == Embed::default() {
-            if let Some(text) = state.render_listed(&mut store, id) {
-                body.push_str(&text);
-            }
-        } else if let Some(stored) = store.apps.get(id) {
-            body.push_str(&Value::Object(state.render(&store, stored, embed)).to_string());
+        if let Some(text) = state.render_listed(&mut store, id, embed) {
+            body.push_str(&text);
         }
     }
     body.push_str("]}");

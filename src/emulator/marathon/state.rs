@@ -90,8 +90,9 @@ pub(crate) struct StoredApp {
     pub versions: Vec<(String, Map<String, Value>)>,
     tasks: Vec<Task>,
     last_task_failure: Option<Value>,
-    /// The default listing rendering, dropped whenever anything about the app changes.
-    rendered: Option<Arc<str>>,
+    /// The listing renderings of the cacheable embeds ([`Embed::cache_slot`]), dropped
+    /// whenever anything about the app changes.
+    rendered: [Option<Arc<str>>; 2],
 }
 
 impl Task {
@@ -107,7 +108,7 @@ impl Task {
 
 impl StoredApp {
     fn touch(&mut self) {
-        self.rendered = None;
+        self.rendered = [None, None];
     }
 
     /// The definition with `version` (and `versionInfo` when `with_info`) before
@@ -331,6 +332,22 @@ pub(crate) struct Embed {
     pub last_task_failure: bool,
     pub readiness: bool,
     pub task_stats: bool,
+}
+
+impl Embed {
+    /// Where a listing rendering with this embed is cached: the default one (what
+    /// most clients list) and `lastTaskFailure` alone (what mesosync lists every
+    /// reconcile). Embeds with tasks or statistics are rendered each time.
+    fn cache_slot(self) -> Option<usize> {
+        let failure_only = Embed { last_task_failure: true, ..Embed::default() };
+        if self == Embed::default() {
+            Some(0)
+        } else if self == failure_only {
+            Some(1)
+        } else {
+            None
+        }
+    }
 }
 
 /// The Marathon server's state.
@@ -627,7 +644,7 @@ impl MarathonState {
                             last_config_change_at: version.to_owned(),
                             tasks: Vec::new(),
                             last_task_failure: None,
-                            rendered: None,
+                            rendered: [None, None],
                         };
                         self.launch(&mut stored, &id);
                         store.apps.insert(id, stored);
@@ -1009,6 +1026,7 @@ impl MarathonState {
     /// (`TaskFailure` as `Formats.scala` writes it).
     fn fail_task(&self, app: &mut StoredApp, app_id: &str, task: &Task, message: &str) {
         self.task_event(app_id, task, "TASK_FAILED");
+        app.touch();
         app.last_task_failure = Some(json!({
             "appId": app_id, "host": "127.0.0.1", "message": message,
             "state": "TASK_FAILED", "taskId": task.id, "timestamp": iso_millis(self.clock.now()),
@@ -1223,19 +1241,21 @@ impl MarathonState {
         started.is_some_and(|t| self.clock.now() >= t + chrono::Duration::seconds(grace))
     }
 
-    /// The cached default listing rendering of one app (not cached while its tasks
-    /// are scripted unhealthy: the count moves with the clock).
-    pub(crate) fn render_listed(&self, store: &mut Store, id: &str) -> Option<Arc<str>> {
-        if let Some(cached) = store.apps.get(id).and_then(|a| a.rendered.clone()) {
+    /// The listing rendering of one app with `embed`, cached for the embeds a listing
+    /// asks for every reconcile ([`Embed::cache_slot`]; not cached while its tasks are
+    /// scripted unhealthy: the count moves with the clock).
+    pub(crate) fn render_listed(&self, store: &mut Store, id: &str, embed: Embed) -> Option<Arc<str>> {
+        let slot = embed.cache_slot();
+        if let Some(cached) = slot.and_then(|k| store.apps.get(id).and_then(|a| a.rendered[k].clone())) {
             return Some(cached);
         }
         let app = store.apps.get(id)?;
-        let text: Arc<str> = Value::Object(self.render(store, app, Embed::default())).to_string().into();
+        let text: Arc<str> = Value::Object(self.render(store, app, embed)).to_string().into();
         if self.outcome_of(id).tasks == TaskOutcome::Unhealthy {
             return Some(text);
         }
-        if let Some(app) = store.apps.get_mut(id) {
-            app.rendered = Some(text.clone());
+        if let (Some(k), Some(app)) = (slot, store.apps.get_mut(id)) {
+            app.rendered[k] = Some(text.clone());
         }
         Some(text)
     }
@@ -1297,7 +1317,7 @@ impl MarathonState {
             last_config_change_at: version.clone(),
             tasks: Vec::new(),
             last_task_failure: None,
-            rendered: None,
+            rendered: [None, None],
         };
         Self::start_running(&mut stored, self, &id);
         store.apps.insert(id, stored);
@@ -1355,7 +1375,7 @@ impl MarathonState {
                 definition,
                 tasks: Vec::new(),
                 last_task_failure: None,
-                rendered: None,
+                rendered: [None, None],
             };
             Self::start_running(&mut stored, self, &id);
             fresh.apps.insert(id, stored);

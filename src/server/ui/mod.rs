@@ -102,11 +102,7 @@ pub struct ObjectQuery {
 
 impl ObjectQuery {
     fn kind(&self) -> Option<ObjectKind> {
-        match self.kind.as_deref() {
-            Some("app") => Some(ObjectKind::MarathonApp),
-            Some("job") => Some(ObjectKind::ChronosJob),
-            _ => None,
-        }
+        self.kind.as_deref().and_then(ObjectKind::from_noun)
     }
 
     fn text(&self) -> Option<String> {
@@ -264,15 +260,18 @@ pub fn health_counts(status: &Status) -> [usize; 6] {
     counts
 }
 
-/// Counts by sync state, in [`SYNC_STATES`] order, and by kind (apps, jobs).
-pub fn counts(status: &Status) -> ([usize; 5], [usize; 2]) {
+/// Counts by sync state, in [`SYNC_STATES`] order, and by kind, in [`ObjectKind::ALL`]
+/// order (apps, jobs).
+pub fn counts(status: &Status) -> ([usize; 5], [usize; ObjectKind::ALL.len()]) {
     let mut states = [0; 5];
-    let mut kinds = [0; 2];
+    let mut kinds = [0; ObjectKind::ALL.len()];
     for o in &status.objects {
         if let Some(i) = SYNC_STATES.iter().position(|s| *s == sync_word(&o.state)) {
             states[i] += 1;
         }
-        kinds[usize::from(o.object.kind == ObjectKind::ChronosJob)] += 1;
+        if let Some(i) = ObjectKind::ALL.iter().position(|k| *k == o.object.kind) {
+            kinds[i] += 1;
+        }
     }
     (states, kinds)
 }
@@ -454,5 +453,8 @@ mod tests {
         let q = ObjectQuery { q: Some("a b&c".into()), page: Some(3), ..Default::default() };
         assert_eq!(q.href(&[("page", "")]), "/objects?q=a+b%26c");
         assert_eq!(counts(&s), ([900, 100, 0, 0, 0], [666, 334]));
+        let overview = pages::overview(&s, None);
+        let kinds = r#"<a href="/objects?kind=app">666 apps</a> · <a href="/objects?kind=job">334 jobs</a> · manifests in "#;
+        assert!(overview.contains(kinds), "{overview}");
     }
 }

@@ -57,17 +57,10 @@ fn time(at: &DateTime<Utc>) -> Markup {
     html! { time datetime=(at.to_rfc3339_opts(SecondsFormat::Millis, true)) { (text) } }
 }
 
-fn kind_word(kind: ObjectKind) -> &'static str {
-    match kind {
-        ObjectKind::MarathonApp => "app",
-        ObjectKind::ChronosJob => "job",
-    }
-}
-
 /// The link to an object's page.
 pub fn object_href(object: &ObjectRef) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
-    q.append_pair("kind", kind_word(object.kind)).append_pair("id", &object.id);
+    q.append_pair("kind", object.kind.noun()).append_pair("id", &object.id);
     format!("/object?{}", q.finish())
 }
 
@@ -174,8 +167,10 @@ pub fn overview(s: &Status, actions: Option<bool>) -> String {
                 }
             }
             p.kinds {
-                a href="/objects?kind=app" { (kinds[0]) " apps" } " · "
-                a href="/objects?kind=job" { (kinds[1]) " jobs" } " · manifests in "
+                @for (kind, n) in ObjectKind::ALL.iter().zip(kinds) {
+                    a href={ "/objects?kind=" (kind.noun()) } { (n) " " (kind.noun()) "s" } " · "
+                }
+                "manifests in "
                 code { (s.manifest_dir) }
             }
         }
@@ -392,7 +387,7 @@ fn object_row(o: &ObjectStatus, detail: Option<&ObjectDetail>, root: &str) -> Ma
     let plan = detail.map(plan_words).unwrap_or_default();
     html! {
         tr data-id=(o.object.id) {
-            td { (kind_word(o.object.kind)) }
+            td { (o.object.kind.noun()) }
             td.id { a href=(object_href(&o.object)) { (o.object.id) } }
             td { (badge(&o.state)) }
             td { (health_badge(o)) }
@@ -462,8 +457,8 @@ pub fn object(
     writes: &[WriteRecord],
 ) -> String {
     let main = html! {
-        p.crumbs { a href="/objects" { "Objects" } " / " (kind_word(object.kind)) }
-        h1 { (kind_word(object.kind)) " " code { (object.id) } }
+        p.crumbs { a href="/objects" { "Objects" } " / " (object.kind.noun()) }
+        h1 { (object.kind.noun()) " " code { (object.id) } }
         section #state data-live aria-labelledby="state-h" {
             h2 #state-h { "State" }
             @match status {
