@@ -162,6 +162,23 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Counts one request other than GET towards [`MAX_WRITES_IN_FLIGHT`] while it lives
+/// (dropped with the request if its client goes away).
+struct WriteInFlight<'a>(&'a Controls);
+
+impl<'a> WriteInFlight<'a> {
+    fn enter(controls: &'a Controls) -> Self {
+        controls.write_in_flight(true);
+        WriteInFlight(controls)
+    }
+}
+
+impl Drop for WriteInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.write_in_flight(false);
+    }
+}
+
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind; keep serving.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -307,10 +324,7 @@ async fn log_and_fault(State(layer): State<LogLayerState>, mut request: Request,
     let user_agent =
         request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
 
-    let write = method != "GET";
-    if write {
-        layer.controls.write_in_flight(true);
-    }
+    let _write = (method != "GET").then(|| WriteInFlight::enter(&layer.controls));
     let rules = layer.controls.take_matching(layer.system, &method, &path);
     let mut injected: Option<Response> = None;
     if let Some(rule) = rules
@@ -341,9 +355,6 @@ async fn log_and_fault(State(layer): State<LogLayerState>, mut request: Request,
             next.run(request).await
         }
     };
-    if write {
-        layer.controls.write_in_flight(false);
-    }
     layer.controls.record(RecordedRequest {
         system: layer.system,
         method,
