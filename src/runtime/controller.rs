@@ -270,10 +270,11 @@ impl Controller {
         let only_manifests = batch.reasons.iter().any(manifests)
             && !batch.reasons.iter().any(|r| !manifests(r) && may_change_input(r));
         let Some(loaded) = loaded.as_ref().filter(|_| only_manifests) else { return Some(batch) };
-        // Bounded like a reconcile: a look that does not finish is "cannot tell".
+        // Bounded like a reconcile: a look that does not finish is "cannot tell". The
+        // manifests first: a real edit differs there, and is not kept waiting for git.
         let look = async {
+            let input = self.reconciler.input_fingerprint().await.filter(|input| *input == loaded.input)?;
             let revision = git::revision(&self.config.manifest_dir).await.ok()?;
-            let input = self.reconciler.input_fingerprint().await?;
             Some(Loaded { input, revision })
         };
         if tokio::time::timeout(self.config.reconcile_timeout, look).await.ok().flatten().as_ref()
