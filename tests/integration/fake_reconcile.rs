@@ -19,6 +19,25 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+/// `fut`, or `Err` once `limit` of **real** time has passed. A failure bound only, never
+/// synchronisation. Not `tokio::time::timeout`: under a paused clock tokio advances
+/// time whenever the runtime idles waiting on something outside it (the file watcher's
+/// thread, a blocking task), so a bound on that clock can expire after a second of real
+/// time while the controller is still working, which failed
+/// `runtime::a_reconcile_that_fails_as_a_whole_is_retried_then_recovers` once in ten full
+/// runs under load.
+pub async fn within_real_time<F: std::future::Future>(limit: Duration, fut: F) -> Result<F::Output, ()> {
+    let (expired, expiry) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        let _ = expired.send(());
+    });
+    tokio::select! {
+        out = fut => Ok(out),
+        _ = expiry => Err(()),
+    }
+}
+
 /// One recorded call.
 #[derive(Clone, Debug)]
 pub struct Call {
@@ -107,10 +126,10 @@ impl FakeReconcile {
         self.open.send_replace(true);
     }
 
-    /// Wait (at most `limit` on tokio's clock) until at least `n` calls started.
+    /// Wait (at most `limit` of real time, see [`within_real_time`]) until at least `n` calls started.
     pub async fn wait_for_entered(&self, n: usize, limit: Duration) {
         let mut entered = self.entered.subscribe();
-        let waited = tokio::time::timeout(limit, entered.wait_for(|c| *c >= n)).await;
+        let waited = within_real_time(limit, entered.wait_for(|c| *c >= n)).await;
         assert!(waited.is_ok(), "expected {n} reconciles to start within {limit:?}, saw {:#?}", self.calls());
     }
 
@@ -118,10 +137,10 @@ impl FakeReconcile {
         self.calls.lock().unwrap().clone()
     }
 
-    /// Wait (at most `limit` on tokio's clock) until at least `n` calls finished.
+    /// Wait (at most `limit` of real time, see [`within_real_time`]) until at least `n` calls finished.
     pub async fn wait_for_calls(&self, n: usize, limit: Duration) -> Vec<Call> {
         let mut count = self.count.subscribe();
-        let waited = tokio::time::timeout(limit, count.wait_for(|c| *c >= n)).await;
+        let waited = within_real_time(limit, count.wait_for(|c| *c >= n)).await;
         assert!(waited.is_ok(), "expected {n} reconciles within {limit:?}, saw {:#?}", self.calls());
         self.calls()
     }
@@ -235,7 +254,7 @@ impl Running {
         let barrier = dir.canonicalize().expect("manifest dir").join(name);
         let mut handled = self.file_events.subscribe();
         std::fs::write(&barrier, "").expect("barrier file");
-        let waited = tokio::time::timeout(limit, handled.wait_for(|paths| paths.contains(&barrier))).await;
+        let waited = within_real_time(limit, handled.wait_for(|paths| paths.contains(&barrier))).await;
         assert!(waited.is_ok(), "the file watcher did not report {} within {limit:?}", barrier.display());
     }
 
