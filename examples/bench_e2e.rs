@@ -587,8 +587,11 @@ async fn python_runs(
 
 #[path = "support/process.rs"]
 mod support_process;
+#[path = "support/writes.rs"]
+mod support_writes;
 
 use support_process::StopOnDrop;
+use support_writes::first_write_after;
 
 struct Controller {
     child: StopOnDrop,
@@ -806,14 +809,8 @@ async fn run_controller(args: &Args, w: &World, edits: usize, traffic: bool) -> 
         let before = w.sandbox.requests().len();
         let t0 = Instant::now();
         edit_app(w, i, &format!("e{e}"))?;
-        let latency = loop {
-            let log = w.sandbox.requests();
-            if log[before.min(log.len())..].iter().any(|r| r.method == "PUT" || r.method == "POST") {
-                break t0.elapsed();
-            }
-            ensure!(t0.elapsed() < Duration::from_secs(60), "edit {e}: no write within 60 s");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        };
+        let latency =
+            first_write_after(&w.sandbox, before, t0, Duration::from_secs(60), &format!("edit {e}")).await?;
         latencies.push(latency.as_secs_f64() * 1000.0);
         c.wait_idle(&w.sandbox, Duration::from_millis(500), Duration::from_secs(120)).await?;
     }

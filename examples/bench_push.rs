@@ -61,9 +61,12 @@ const SECRET: &str = "bench-webhook-secret";
 mod support_git;
 #[path = "support/process.rs"]
 mod support_process;
+#[path = "support/writes.rs"]
+mod support_writes;
 
 use support_git::git;
 use support_process::StopOnDrop;
+use support_writes::first_write_after;
 
 /// The generated set in an author clone, its bare origin, and an emulator holding it in sync.
 struct World {
@@ -246,14 +249,8 @@ async fn measure(args: &Args, w: &World, webhook: bool, offset: usize) -> anyhow
         if webhook {
             c.announce().await?;
         }
-        let latency = loop {
-            let log = w.sandbox.requests();
-            if log[before.min(log.len())..].iter().any(|r| r.method == "PUT" || r.method == "POST") {
-                break t0.elapsed();
-            }
-            ensure!(t0.elapsed() < Duration::from_secs(120), "push {k}: no write within 120 s");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        };
+        let latency =
+            first_write_after(&w.sandbox, before, t0, Duration::from_secs(120), &format!("push {k}")).await?;
         latencies.push(latency.as_secs_f64() * 1000.0);
         c.wait_idle(&w.sandbox, Duration::from_millis(500), Duration::from_secs(120)).await?;
     }
