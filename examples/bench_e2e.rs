@@ -626,7 +626,8 @@ fn spawn_controller(args: &Args, w: &World, log: &Path) -> anyhow::Result<Contro
         .arg(w.dir.path())
         .args(["--marathon", &w.sandbox.marathon_url(), "--chronos", &w.sandbox.chronos_url()])
         .args(["--chronos-version", "2.4", "--listen", "127.0.0.1:0", "--debounce", &args.debounce])
-        .env("RUST_LOG", "warn")
+        // BENCH_RUST_LOG=info keeps the controller's own timings in the log.
+        .env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)

@@ -168,14 +168,21 @@ pub struct Pipeline {
 }
 
 /// Kept between the reconciles of one [`Pipeline`] (clones share them): parsed
-/// manifest files by content, and which (desired, live) pairs compared equal.
-/// Neither changes a result — only how much work it takes.
+/// manifest files by content, which (desired, live) pairs compared equal, the health
+/// read from each listed object, and what `stat` said of each manifest file. None
+/// changes a result — only how much work it
+/// takes.
 #[derive(Clone, Debug, Default)]
 pub struct Caches {
     /// Files parsed by earlier loads.
     pub load: Arc<Mutex<source::LoadCache>>,
     /// Verdicts of the latest plan.
     pub verdicts: Arc<Mutex<plan::Memo>>,
+    /// Health verdicts of the latest reconcile.
+    pub health: Arc<Mutex<health::Memo>>,
+    /// Manifest files' content fingerprints by their `stat`, for the unchanged-input
+    /// check.
+    pub stats: Arc<Mutex<source::StatCache>>,
     /// When each owned object was first found without a manifest by a successful
     /// load (`--prune-delay`).
     pub missing_since: Arc<Mutex<HashMap<ObjectRef, DateTime<Utc>>>>,
@@ -256,7 +263,7 @@ impl Pipeline {
                 let live = LiveState { apps, jobs };
                 let plan = plan::compute_with(&desired, &live, &opts, now, &mut memo);
                 let listed = health::Listed { live: &live, chronos_listed: true, run_states: runs.as_ref() };
-                let health = assess_health(&plan, &desired, listed, now);
+                let health = assess_health(&plan, &desired, listed, now, &mut lock(&self.caches.health));
                 Ok(Planned { desired, live, plan, chronos_unreachable: None, health, input })
             }
             Err(e) => {
@@ -271,7 +278,7 @@ impl Pipeline {
                 let mut plan = plan::compute_with(&apps_only, &live, &opts, now, &mut memo);
                 hold_back_waiting_on_jobs(&mut plan, &desired);
                 let listed = health::Listed { live: &live, chronos_listed: false, run_states: None };
-                let mut health = assess_health(&plan, &desired, listed, now);
+                let mut health = assess_health(&plan, &desired, listed, now, &mut lock(&self.caches.health));
                 let jobs = desired.jobs.iter().map(|j| &j.object);
                 health.extend(health::assess(jobs, &desired, listed, now));
                 Ok(Planned { desired, live, plan, chronos_unreachable: Some(e), health, input })
@@ -367,8 +374,9 @@ fn assess_health(
     desired: &DesiredState,
     listed: health::Listed<'_>,
     now: DateTime<Utc>,
+    memo: &mut health::Memo,
 ) -> HealthMap {
-    let mut map = health::assess(plan.actions.iter().map(|a| &a.object), desired, listed, now);
+    let mut map = health::assess_with(plan.actions.iter().map(|a| &a.object), desired, listed, now, memo);
     for action in &plan.actions {
         if let Some(status) = map.get_mut(&action.object).filter(|s| s.health == health::Health::Degraded) {
             let masker = crate::diff::mask::Masker::new(&action.secrets);
@@ -379,11 +387,42 @@ fn assess_health(
 }
 
 /// Hold the writes of objects the controller must not attempt now (their retry is not
-/// due), so `apply` leaves them and everything else proceeds.
-fn hold_back(plan: &mut Plan, backing_off: &BTreeSet<ObjectRef>) {
-    for action in plan.actions.iter_mut().filter(|a| backing_off.contains(&a.object) && a.is_write()) {
-        action.hold(HoldReason::BackingOff);
+/// due), so `apply` leaves them and everything else proceeds. Returns the actions as
+/// they were, by position.
+fn hold_back(plan: &mut Plan, backing_off: &BTreeSet<ObjectRef>) -> Vec<(usize, plan::Action)> {
+    let mut originals = Vec::new();
+    for (i, action) in plan.actions.iter_mut().enumerate() {
+        if backing_off.contains(&action.object) && action.is_write() {
+            originals.push((i, action.clone()));
+            action.hold(HoldReason::BackingOff);
+        }
     }
+    originals
+}
+
+/// What a reconcile reports of its plan: the summary, every object's planned state,
+/// the dashboard's details, the health its listing saw.
+fn planned_report(planned: &Planned, dry_run: bool, backing_off: &BTreeSet<ObjectRef>) -> ReconcileReport {
+    let mut report = ReconcileReport {
+        summary: planned.plan.summary(),
+        prune_refused: prune_refused(&planned.plan),
+        input: Some(planned.input),
+        ..ReconcileReport::default()
+    };
+    for action in &planned.plan.actions {
+        report.objects.insert(action.object.clone(), planned_state(action, dry_run, backing_off));
+    }
+    report.details = dashboard_details(planned);
+    if let Some(e) = &planned.chronos_unreachable {
+        report.api_errors.push(ApiError { system: e.system().into(), message: e.to_string() });
+        for job in planned.jobs_not_reconciled() {
+            let error = format!("not reconciled: Chronos is unreachable: {e}");
+            let requeue = Requeue::transient_if(e.is_transient());
+            report.objects.insert(job.clone(), ObjectState::Failed { error, requeue });
+        }
+    }
+    report.health = planned.health.clone();
+    report
 }
 
 /// Hold the writes of apps that wait (directly or through other apps) on a Chronos job:
@@ -604,41 +643,32 @@ impl Reconcile for Pipeline {
             let now = Utc::now();
             let mut planned = self.plan(now).await.map_err(ReconcileFailure::from)?;
             self.delay_prunes(&mut planned.plan, now);
-            let mut report = ReconcileReport {
-                summary: planned.plan.summary(),
-                prune_refused: prune_refused(&planned.plan),
-                input: Some(planned.input),
-                ..ReconcileReport::default()
-            };
-            for action in &planned.plan.actions {
-                report
-                    .objects
-                    .insert(action.object.clone(), planned_state(action, dry_run, &ctx.backing_off));
-            }
-            report.details = dashboard_details(&planned);
-            if let Some(e) = &planned.chronos_unreachable {
-                report.api_errors.push(ApiError { system: e.system().into(), message: e.to_string() });
-                for job in planned.jobs_not_reconciled() {
-                    let error = format!("not reconciled: Chronos is unreachable: {e}");
-                    let requeue = Requeue::transient_if(e.is_transient());
-                    report.objects.insert(job.clone(), ObjectState::Failed { error, requeue });
-                }
-            }
-            report.health = planned.health.clone();
             if dry_run || !planned.plan.actions.iter().any(|a| a.is_write()) {
-                return Ok(report);
+                return Ok(planned_report(&planned, dry_run, &ctx.backing_off));
             }
             Self::check_writable(&planned.plan)?;
-            let mut plan = planned.plan;
-            hold_back(&mut plan, &ctx.backing_off);
+            // The writes first, the report's bookkeeping (a state and details for
+            // every object) after them: at 15k objects it would delay the first write
+            // by tens of milliseconds. The report is of the plan as made, before the
+            // holds of objects backing off.
+            let originals = hold_back(&mut planned.plan, &ctx.backing_off);
             let applied = self
-                .execute_planned(&plan, &planned.health, Some(ctx.cancel.clone()), &apply::TracingProgress)
+                .execute_planned(
+                    &planned.plan,
+                    &planned.health,
+                    Some(ctx.cancel.clone()),
+                    &apply::TracingProgress,
+                )
                 .await;
+            for (i, action) in originals {
+                planned.plan.actions[i] = action;
+            }
+            let mut report = planned_report(&planned, dry_run, &ctx.backing_off);
             report.health.extend(health_after(&applied));
             let waits = blocked_reasons(&applied);
             let written_at = Utc::now();
             let actions: HashMap<&ObjectRef, &plan::Action> =
-                plan.actions.iter().map(|a| (&a.object, a)).collect();
+                planned.plan.actions.iter().map(|a| (&a.object, a)).collect();
             for object in &applied.objects {
                 if object.attempts > 0 || object.outcome == Outcome::Applied {
                     let action = actions.get(&object.object).copied();
@@ -671,7 +701,13 @@ impl Reconcile for Pipeline {
     fn input_fingerprint(&self) -> BoxFuture<'_, Option<InputFingerprint>> {
         let (dir, load) = (self.dir.clone(), self.load.clone());
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || source::input_fingerprint(&dir, &load)).await.ok().flatten()
+            let stats = self.caches.stats.clone();
+            tokio::task::spawn_blocking(move || {
+                source::input_fingerprint_with(&dir, &load, &mut lock(&stats))
+            })
+            .await
+            .ok()
+            .flatten()
         })
     }
 }

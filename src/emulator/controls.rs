@@ -103,6 +103,17 @@ pub struct FaultRule {
 }
 
 impl FaultRule {
+    /// Marathon deployments touching an app whose id starts with `app_id_prefix` end
+    /// `outcome`'s way (every other request is served as usual).
+    pub fn deployment(app_id_prefix: &str, outcome: DeploymentOutcome) -> Self {
+        Self {
+            system: Some(System::Marathon),
+            deployment: Some(outcome),
+            app_id_prefix: Some(app_id_prefix.into()),
+            ..Self::default()
+        }
+    }
+
     fn matches(&self, system: System, method: &str, path: &str) -> bool {
         self.system.is_none_or(|s| s == system)
             && self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::{Health, HealthStatus, parse_time, when};
 
 /// Whether a job is running now, as Chronos reports it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum RunState {
     /// Not running or queued (Chronos reports unknown jobs as idle too).
     #[default]
@@ -87,7 +87,8 @@ struct Wire {
 }
 
 /// The health of one job from its JSON as listed, its run state (`None`: not known)
-/// and whether it is a run-once job.
+/// and whether it is a run-once job. It reads the clock for the day only (a run's time
+/// is written without its date when it is today).
 pub fn job_health(
     raw: &[u8],
     run_state: Option<RunState>,

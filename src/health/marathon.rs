@@ -63,9 +63,18 @@ struct Wire {
 
 /// The health of one app, from its JSON as listed.
 pub fn app_health(raw: &[u8], now: DateTime<Utc>) -> HealthStatus {
+    app_verdict(raw, now).0
+}
+
+/// [`app_health`], and whether the verdict reads the clock beyond the day: only an app
+/// with a `lastTaskFailure` does (whether its health grace has passed), so any other
+/// app listed with the same bytes has the same health again.
+pub(super) fn app_verdict(raw: &[u8], now: DateTime<Utc>) -> (HealthStatus, bool) {
     match serde_json::from_slice::<Wire>(raw) {
-        Ok(app) => rules(&app, now),
-        Err(e) => HealthStatus::new(Health::Unknown, format!("cannot read the app's task counts: {e}")),
+        Ok(app) => (rules(&app, now), app.last_task_failure.is_some()),
+        Err(e) => {
+            (HealthStatus::new(Health::Unknown, format!("cannot read the app's task counts: {e}")), false)
+        }
     }
 }
 

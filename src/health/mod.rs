@@ -16,10 +16,10 @@
 pub mod chronos;
 pub mod marathon;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{DesiredObject, DesiredState, LiveState, ObjectKind, ObjectRef};
@@ -153,8 +153,53 @@ pub fn assess<'a>(
     listed: Listed<'_>,
     now: DateTime<Utc>,
 ) -> HealthMap {
+    assess_with(objects, desired, listed, now, &mut Memo::default())
+}
+
+/// The verdicts of the latest [`assess_with`], by everything each was read from (the
+/// listed bytes, the run state, whether the job runs once, the day): an object listed
+/// again as it was gets its verdict back without its JSON being read — in a steady
+/// state, every object. A verdict that reads the clock beyond the day (an app's health
+/// grace running out) is not kept. Only the latest assessment's verdicts are held, so
+/// the memo never outgrows the set.
+#[derive(Debug, Default)]
+pub struct Memo {
+    verdicts: HashMap<MemoKey, HealthStatus>,
+}
+
+impl Memo {
+    /// How many verdicts are remembered.
+    pub fn len(&self) -> usize {
+        self.verdicts.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.verdicts.is_empty()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct MemoKey {
+    kind: ObjectKind,
+    fingerprint: u64,
+    run_state: Option<RunState>,
+    run_once: bool,
+    day: NaiveDate,
+}
+
+/// [`assess`], with the verdicts `memo` remembers (and this assessment's kept in it
+/// for the next one). The map is the same as without it.
+pub fn assess_with<'a>(
+    objects: impl IntoIterator<Item = &'a ObjectRef>,
+    desired: &DesiredState,
+    listed: Listed<'_>,
+    now: DateTime<Utc>,
+    memo: &mut Memo,
+) -> HealthMap {
     let index = listed.live.index();
     let mut map = HealthMap::new();
+    let mut verdicts = HashMap::with_capacity(memo.verdicts.len());
     for object in objects {
         let status = match object.kind {
             ObjectKind::ChronosJob if !listed.chronos_listed => {
@@ -162,18 +207,42 @@ pub fn assess<'a>(
             }
             kind => match index.get(kind, &object.id) {
                 None => HealthStatus::new(Health::Missing, "not found live"),
-                Some(live) => match kind {
-                    ObjectKind::MarathonApp => marathon::app_health(live.raw(), now),
-                    ObjectKind::ChronosJob => {
-                        let run_state = listed.run_states.map(|r| r.get(&object.id));
-                        let once = desired.get(object).is_some_and(run_once);
-                        chronos::job_health(live.raw(), run_state, once, now)
+                Some(live) => {
+                    let (run_state, run_once) = match kind {
+                        ObjectKind::MarathonApp => (None, false),
+                        ObjectKind::ChronosJob => (
+                            listed.run_states.map(|r| r.get(&object.id)),
+                            desired.get(object).is_some_and(run_once),
+                        ),
+                    };
+                    let key = MemoKey {
+                        kind,
+                        fingerprint: live.fingerprint(),
+                        run_state,
+                        run_once,
+                        day: now.date_naive(),
+                    };
+                    if let Some(status) = memo.verdicts.remove(&key) {
+                        verdicts.insert(key, status.clone());
+                        status
+                    } else {
+                        let (status, reads_time) = match kind {
+                            ObjectKind::MarathonApp => marathon::app_verdict(live.raw(), now),
+                            ObjectKind::ChronosJob => {
+                                (chronos::job_health(live.raw(), run_state, run_once, now), false)
+                            }
+                        };
+                        if !reads_time {
+                            verdicts.insert(key, status.clone());
+                        }
+                        status
                     }
-                },
+                }
             },
         };
         map.insert(object.clone(), status);
     }
+    memo.verdicts = verdicts;
     map
 }
 
@@ -198,7 +267,7 @@ pub(crate) fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::model::{Provenance, SyncOptions};
@@ -235,6 +304,48 @@ mod tests {
         assert_eq!(counts[&Health::Healthy], 1);
         assert_eq!(counts[&Health::Degraded], 0);
         assert_eq!(counts.len(), 6);
+    }
+
+    #[test]
+    fn the_memo_gives_the_verdicts_a_fresh_read_gives() {
+        let at = |t: &str| parse_time(Some(t)).unwrap();
+        let app = |running: u64| {
+            json!({"id": "/a", "instances": 1, "tasksRunning": running, "tasksHealthy": 0,
+                   "tasksUnhealthy": 0, "tasksStaged": 0, "deployments": [],
+                   "version": "2026-03-04T09:00:00.000Z"})
+        };
+        // Failed at 09:30 with a 7200 s grace from its 09:00 version: Degraded from 11:00.
+        let failing = json!({"id": "/f", "instances": 1, "tasksRunning": 0, "deployments": [],
+            "version": "2026-03-04T09:00:00.000Z", "healthChecks": [{"gracePeriodSeconds": 7200}],
+            "lastTaskFailure": {"timestamp": "2026-03-04T09:30:00.000Z", "message": "exit 1"}});
+        let job = json!({"name": "j", "lastSuccess": "2026-03-04T08:00:00.000Z"});
+        let objects = [ObjectRef::app("/a"), ObjectRef::app("/f"), ObjectRef::job("j")];
+        let desired = DesiredState::default();
+        let mut memo = Memo::default();
+        let mut check = |apps: &[Value], now: DateTime<Utc>| {
+            let live = LiveState::from_values(apps, std::slice::from_ref(&job));
+            let listed = Listed { live: &live, chronos_listed: true, run_states: None };
+            let remembered = assess_with(&objects, &desired, listed, now, &mut memo);
+            assert_eq!(remembered, assess(&objects, &desired, listed, now), "at {now}");
+            (remembered, memo.len())
+        };
+        let (map, kept) = check(&[app(0), failing.clone()], at("2026-03-04T10:00:00Z"));
+        assert_eq!(map[&ObjectRef::app("/a")].health, Health::Progressing);
+        assert_eq!(map[&ObjectRef::app("/f")].health, Health::Progressing);
+        // The app whose verdict reads the clock is not kept; the other two are.
+        assert_eq!(kept, 2);
+        // Listed again unchanged, past the grace: the failing app turns Degraded.
+        let (map, _) = check(&[app(0), failing.clone()], at("2026-03-04T11:00:01Z"));
+        assert_eq!(map[&ObjectRef::app("/f")].health, Health::Degraded);
+        // Other bytes, another verdict.
+        let (map, _) = check(&[app(1), failing.clone()], at("2026-03-04T11:00:02Z"));
+        assert_eq!(map[&ObjectRef::app("/a")].health, Health::Healthy);
+        // The next day, a run's time is written with its date.
+        let (map, _) = check(&[app(1), failing], at("2026-03-05T00:00:01Z"));
+        assert_eq!(map[&ObjectRef::job("j")].reason, "last run succeeded at 2026-03-04 08:00:00");
+        // Only the latest assessment's verdicts are held.
+        let (_, kept) = check(&[], at("2026-03-05T00:00:02Z"));
+        assert_eq!(kept, 1);
     }
 
     #[test]

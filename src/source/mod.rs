@@ -137,6 +137,25 @@ fn values_fingerprint(values: &serde_json::Value) -> u64 {
 /// load now would fail (a git operation in progress, a file that cannot be read, a
 /// values file that does not decrypt): such a set is never equal to a loaded one.
 pub fn input_fingerprint(root: &Path, options: &LoadOptions) -> Option<InputFingerprint> {
+    input_fingerprint_with(root, options, &mut StatCache::default())
+}
+
+/// [`input_fingerprint`], reading again only the files `cache` cannot vouch for.
+pub fn input_fingerprint_with(
+    root: &Path,
+    options: &LoadOptions,
+    cache: &mut StatCache,
+) -> Option<InputFingerprint> {
+    fingerprint_read_at(root, options, cache, std::time::SystemTime::now())
+}
+
+/// [`input_fingerprint_with`], with the files read at `started` (for [`SETTLE`]).
+fn fingerprint_read_at(
+    root: &Path,
+    options: &LoadOptions,
+    cache: &mut StatCache,
+    started: std::time::SystemTime,
+) -> Option<InputFingerprint> {
     if git_operation_in_progress(root).is_some() {
         return None;
     }
@@ -146,11 +165,78 @@ pub fn input_fingerprint(root: &Path, options: &LoadOptions) -> Option<InputFing
     }
     let values = template::collect_values(root, &options.values_files, &options.env).ok()?;
     let mut hasher = InputHasher::default();
+    let mut seen = std::collections::HashMap::with_capacity(files.len());
     for file in &files {
-        let bytes = walk::read_regular_file(&file.path, walk::MAX_FILE_BYTES).ok()?;
-        hasher.file(&file.path, crate::model::fingerprint(&bytes));
+        let stat = StatKey::of(&file.path);
+        let content = match (&stat, cache.files.remove(&file.path)) {
+            (Some(now), Some((then, content))) if *now == then => content,
+            _ => crate::model::fingerprint(&walk::read_regular_file(&file.path, walk::MAX_FILE_BYTES).ok()?),
+        };
+        if let Some(stat) = stat.filter(|s| s.settled_before(started)) {
+            seen.insert(file.path.clone(), (stat, content));
+        }
+        hasher.file(&file.path, content);
     }
+    cache.files = seen;
     Some(hasher.finish(values_fingerprint(&values.values)))
+}
+
+impl StatCache {
+    /// How many files it vouches for.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether it vouches for none.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+/// The content fingerprints of manifest files by what `stat` said of each when it was
+/// read, for [`input_fingerprint_with`]: a file with the same device, inode, size and
+/// change time is not read again. Git's index rule, racy case included: the kernel
+/// stamps times from a coarse clock, so a write right after a read could leave the
+/// change time as it was; a file changed less than [`SETTLE`] before it was read is not
+/// vouched for. A write always moves the change time (`utime` cannot set it back).
+/// Holds the files of the latest look only.
+#[derive(Debug, Default)]
+pub struct StatCache {
+    files: std::collections::HashMap<std::sync::Arc<Path>, (StatKey, u64)>,
+}
+
+/// How long before a read a file must have last changed for [`StatCache`] to keep it.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct StatKey {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    ctime_s: i64,
+    ctime_ns: i64,
+}
+
+impl StatKey {
+    /// What `stat` (following links, as the read does) says of `path`.
+    fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(path).ok()?;
+        Some(StatKey {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            ctime_s: m.ctime(),
+            ctime_ns: m.ctime_nsec(),
+        })
+    }
+
+    /// Whether the file last changed at least [`SETTLE`] before `read`.
+    fn settled_before(&self, read: std::time::SystemTime) -> bool {
+        let since_epoch = read.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let read_s = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
+        self.ctime_s.saturating_add(i64::try_from(SETTLE.as_secs()).unwrap_or(i64::MAX)) < read_s
+    }
 }
 
 /// Parsed files kept between loads (of the same directory by a long-running
@@ -437,4 +523,52 @@ pub(crate) fn load_found(
     apps.sort_by(|a, b| a.object.id.cmp(&b.object.id));
     jobs.sort_by(|a, b| a.object.id.cmp(&b.object.id));
     Ok((DesiredState { apps, jobs, secrets }, input.finish(values_print)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    /// The stat cache never changes a fingerprint: after every kind of change, with
+    /// the files read long after they changed (every one vouched for) or right after
+    /// (none), the cached look says what a fresh one says.
+    #[test]
+    fn the_stat_cache_vouches_for_settled_files_only_and_changes_no_fingerprint() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let app = |id: &str, cmd: &str| format!("kind: MarathonApp\nspec: {{id: {id}, cmd: {cmd}}}\n");
+        fs::write(root.join("a.yaml"), app("/a", "sleep")).unwrap();
+        fs::write(root.join("b.yaml"), app("/b", "sleep")).unwrap();
+        let options = LoadOptions::default();
+        let later = SystemTime::now() + Duration::from_secs(60);
+        let mut cache = StatCache::default();
+        let mut check = |what: &str, at: SystemTime| {
+            let cached = fingerprint_read_at(root, &options, &mut cache, at);
+            assert_eq!(cached, input_fingerprint(root, &options), "{what}");
+            (cached.unwrap(), cache.len())
+        };
+        // Just written: read, not vouched for.
+        let (first, kept) = check("fresh files", SystemTime::now());
+        assert_eq!(kept, 0);
+        // Read a minute later: both vouched for; the same answer from the cache.
+        assert_eq!(check("settled files", later), (first, 2));
+        assert_eq!(check("settled files, from the cache", later), (first, 2));
+        // An edit of the same length moves the change time: read again.
+        fs::write(root.join("b.yaml"), app("/b", "slept")).unwrap();
+        let (edited, _) = check("an edit of the same length", later);
+        assert_ne!(edited, first);
+        // The same bytes written again: read again, the same input.
+        fs::write(root.join("b.yaml"), app("/b", "slept")).unwrap();
+        assert_eq!(check("the same bytes again", later).0, edited);
+        // A file replaced by a rename over it (another inode), one added, one removed.
+        fs::write(root.join("new.yaml"), app("/b", "sleep")).unwrap();
+        fs::rename(root.join("new.yaml"), root.join("b.yaml")).unwrap();
+        assert_eq!(check("a file renamed over another", later).0, first);
+        fs::write(root.join("c.yaml"), app("/c", "sleep")).unwrap();
+        assert_eq!(check("a file added", later).1, 3);
+        fs::remove_file(root.join("c.yaml")).unwrap();
+        assert_eq!(check("a file removed", later), (first, 2));
+    }
 }

@@ -233,12 +233,7 @@ async fn a_locked_app_is_retried_after_the_deployment_ends() {
 #[tokio::test]
 async fn lock_retries_are_bounded() {
     let sb = sandbox().await;
-    sb.faults().add(FaultRule {
-        system: Some(System::Marathon),
-        deployment: Some(DeploymentOutcome::NeverFinish),
-        app_id_prefix: Some("/it/stuck".into()),
-        ..FaultRule::default()
-    });
+    sb.faults().add(FaultRule::deployment("/it/stuck", DeploymentOutcome::NeverFinish));
     let c = clients(&sb);
     let id = "/it/stuck";
     c.marathon.as_ref().unwrap().create_app(&app_body(id)).await.unwrap();
@@ -255,12 +250,7 @@ async fn lock_retries_are_bounded() {
 #[tokio::test]
 async fn a_failed_deployment_blocks_only_its_dependants() {
     let sb = sandbox().await;
-    sb.faults().add(FaultRule {
-        system: Some(System::Marathon),
-        deployment: Some(DeploymentOutcome::Fail),
-        app_id_prefix: Some("/bad/".into()),
-        ..FaultRule::default()
-    });
+    sb.faults().add(FaultRule::deployment("/bad/", DeploymentOutcome::Fail));
     let c = clients(&sb);
     let (db, api, job) =
         (ObjectRef::app("/bad/db"), ObjectRef::app("/bad/api"), ObjectRef::job("bad-bootstrap"));
@@ -643,12 +633,7 @@ async fn without_events_polling_still_waits_for_deployments() {
 #[tokio::test]
 async fn a_deployment_that_never_ends_times_out_for_that_object_only() {
     let sb = sandbox().await;
-    sb.faults().add(FaultRule {
-        system: Some(System::Marathon),
-        deployment: Some(DeploymentOutcome::NeverFinish),
-        app_id_prefix: Some("/it/crashloop".into()),
-        ..FaultRule::default()
-    });
+    sb.faults().add(FaultRule::deployment("/it/crashloop", DeploymentOutcome::NeverFinish));
     let c = clients(&sb);
     let o = ApplyOptions { deployment_timeout: Duration::from_millis(500), ..opts() };
     let p = plan(vec![
@@ -850,12 +835,7 @@ async fn concurrency_bounds_write_requests_not_the_waits_after_them() {
         latency_ms: 50,
         ..FaultRule::default()
     });
-    sb.faults().add(FaultRule {
-        system: Some(System::Marathon),
-        deployment: Some(DeploymentOutcome::NeverFinish),
-        app_id_prefix: Some("/it/stuck".into()),
-        ..FaultRule::default()
-    });
+    sb.faults().add(FaultRule::deployment("/it/stuck", DeploymentOutcome::NeverFinish));
     let c = clients(&sb);
     let create = |id: &str| action(ObjectRef::app(id), ActionKind::Create, Some(app_body(id)));
     let mut actions: Vec<Action> = ["/it/stuck0", "/it/stuck1"]

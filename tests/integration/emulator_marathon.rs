@@ -715,16 +715,8 @@ async fn faults_request_log_and_failing_deployments() {
     assert!(started.elapsed() >= Duration::from_millis(150));
     h.delete(&h.marathon("/_sandbox/faults")).await;
 
-    h.sandbox.faults().add(FaultRule {
-        deployment: Some(DeploymentOutcome::Fail),
-        app_id_prefix: Some("/bad".into()),
-        ..FaultRule::default()
-    });
-    h.sandbox.faults().add(FaultRule {
-        deployment: Some(DeploymentOutcome::NeverFinish),
-        app_id_prefix: Some("/stuck".into()),
-        ..FaultRule::default()
-    });
+    h.sandbox.faults().add(FaultRule::deployment("/bad", DeploymentOutcome::Fail));
+    h.sandbox.faults().add(FaultRule::deployment("/stuck", DeploymentOutcome::NeverFinish));
     let mut events = h
         .http
         .get(h.marathon("/v2/events?event_type=deployment_failed"))

@@ -67,11 +67,7 @@ fn line<'a>(text: &'a str, starting: &str) -> &'a str {
 /// Create everything with `/it/db`'s tasks failing: db fails, what waits on it is
 /// blocked, `/it/other` is created.
 async fn with_a_failing_db(h: &Harness, dir: &Path) {
-    h.sandbox.faults().add(FaultRule {
-        deployment: Some(DeploymentOutcome::Fail),
-        app_id_prefix: Some("/it/db".into()),
-        ..FaultRule::default()
-    });
+    h.sandbox.faults().add(FaultRule::deployment("/it/db", DeploymentOutcome::Fail));
     let (code, stdout, stderr) = run(h, &["apply", dir.to_str().unwrap()]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(line(&stderr, "app /it/db create").contains("failed: deployment"), "{stderr}");
@@ -261,11 +257,7 @@ async fn sync_timeout_bounds_an_app_write_and_blocks_only_its_dependants() {
     let dir = manifests("1s");
     // db's deployment never ends: its write fails at its own 1s timeout, not the
     // 10 minute default; api and the job wait on it and are blocked; other is created.
-    h.sandbox.faults().add(FaultRule {
-        deployment: Some(DeploymentOutcome::NeverFinish),
-        app_id_prefix: Some("/it/db".into()),
-        ..FaultRule::default()
-    });
+    h.sandbox.faults().add(FaultRule::deployment("/it/db", DeploymentOutcome::NeverFinish));
     let (code, stdout, stderr) = run(&h, &["apply", dir.path().to_str().unwrap()]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(line(&stderr, "app /it/db create").contains("still running after 1s"), "{stderr}");

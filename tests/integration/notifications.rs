@@ -355,11 +355,7 @@ fn controller_sighup(controller: &Controller) {
 async fn an_app_turning_degraded_then_healthy_again_is_notified_once_each() {
     use mesosync::emulator::{DeploymentOutcome, FaultRule};
     let sb = support::sandbox(Duration::from_millis(50)).await;
-    sb.faults().add(FaultRule {
-        deployment: Some(DeploymentOutcome::Fail),
-        app_id_prefix: Some("/deg/db".into()),
-        ..FaultRule::default()
-    });
+    sb.faults().add(FaultRule::deployment("/deg/db", DeploymentOutcome::Fail));
     let recv = receiver().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("db.yaml"), support::app_yaml("/deg/db", 1)).unwrap();

@@ -152,12 +152,7 @@ async fn a_failed_deployment_is_an_error_for_that_app_only_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!("{}{}", app_yaml("/rel/good", 1), app_yaml("/rel/bad", 1));
     std::fs::write(dir.path().join("a.yaml"), text).unwrap();
-    sb.faults().add(FaultRule {
-        system: Some(System::Marathon),
-        deployment: Some(DeploymentOutcome::Fail),
-        app_id_prefix: Some("/rel/bad".into()),
-        ..FaultRule::default()
-    });
+    sb.faults().add(FaultRule::deployment("/rel/bad", DeploymentOutcome::Fail));
     let out = mesosync(&sb, "apply", dir.path(), &[]).await;
     assert_eq!(out.code, 1);
     assert!(out.all().contains("/rel/bad"), "the failed app is named:\n{}", out.all());
@@ -180,12 +175,7 @@ async fn a_deployment_that_never_finishes_times_out_then_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!("{}{}", app_yaml("/rel/fine", 1), app_yaml("/rel/stuck", 1));
     std::fs::write(dir.path().join("a.yaml"), text).unwrap();
-    sb.faults().add(FaultRule {
-        system: Some(System::Marathon),
-        deployment: Some(DeploymentOutcome::NeverFinish),
-        app_id_prefix: Some("/rel/stuck".into()),
-        ..FaultRule::default()
-    });
+    sb.faults().add(FaultRule::deployment("/rel/stuck", DeploymentOutcome::NeverFinish));
     let out = mesosync(&sb, "apply", dir.path(), &["--deployment-timeout", "1s"]).await;
     assert_eq!(out.code, 1, "a deployment past its timeout is an error");
     assert!(out.all().contains("/rel/stuck"), "{}", out.all());
@@ -406,12 +396,7 @@ async fn two_applies_creating_the_same_apps_at_once_both_succeed() {
 #[tokio::test]
 async fn a_stuck_deployment_holds_no_write_slot_and_no_unrelated_dependant() {
     let sb = sandbox(Duration::from_millis(200)).await;
-    sb.faults().add(FaultRule {
-        system: Some(System::Marathon),
-        deployment: Some(DeploymentOutcome::NeverFinish),
-        app_id_prefix: Some("/rel/stuck".into()),
-        ..FaultRule::default()
-    });
+    sb.faults().add(FaultRule::deployment("/rel/stuck", DeploymentOutcome::NeverFinish));
     let dir = tempfile::tempdir().unwrap();
     let mut text = format!("{}sync:\n  timeout: 4s\n", app_yaml("/rel/stuck", 1));
     for i in 0..4 {
