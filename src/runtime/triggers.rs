@@ -4,6 +4,7 @@
 //! `daemon::run`.) Triggers only say "something may have changed": they carry no
 //! state, so losing one while a reconcile is already pending loses nothing.
 
+use std::collections::VecDeque;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant as StdInstant};
 
@@ -38,29 +39,41 @@ impl TriggerSender {
     }
 }
 
-/// The paths of the last file event the watcher handled, whether it mattered or not.
+/// The paths of the last file events the watcher handled (at most [`RECENT_PATHS`],
+/// oldest first), whether they mattered or not.
 ///
 /// The watcher handles events in the order the kernel queued them, and sends a trigger
 /// before it records the event here. So once a path written last shows up here, every
 /// event before it has been turned into triggers: tests use that as a barrier instead of
-/// sleeping "long enough" for late events.
+/// sleeping "long enough" for late events. A window, not only the last event: the
+/// watcher's own reads come after (notify opens a new directory to watch it once it has
+/// handled the events read with its creation), and a receiver sees only the latest
+/// value, so with only the last event kept, a barrier could be replaced before anyone
+/// looked at it.
 #[derive(Clone, Debug)]
-pub struct LastFileEvent(watch::Sender<Vec<PathBuf>>);
+pub struct LastFileEvent(watch::Sender<VecDeque<PathBuf>>);
+
+/// How many paths [`LastFileEvent`] keeps.
+pub const RECENT_PATHS: usize = 256;
 
 impl Default for LastFileEvent {
     fn default() -> Self {
-        Self(watch::channel(Vec::new()).0)
+        Self(watch::channel(VecDeque::new()).0)
     }
 }
 
 impl LastFileEvent {
-    /// Changes of the last handled event's paths (absolute, under the canonical root).
-    pub fn subscribe(&self) -> watch::Receiver<Vec<PathBuf>> {
+    /// Changes of the recent events' paths (absolute, under the canonical root).
+    pub fn subscribe(&self) -> watch::Receiver<VecDeque<PathBuf>> {
         self.0.subscribe()
     }
 
     fn record(&self, paths: &[PathBuf]) {
-        self.0.send_replace(paths.to_vec());
+        self.0.send_modify(|recent| {
+            recent.extend(paths.iter().cloned());
+            let over = recent.len().saturating_sub(RECENT_PATHS);
+            recent.drain(..over);
+        });
     }
 }
 
@@ -223,6 +236,26 @@ fn short(commit: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stress run lost a barrier: the watcher recorded a later event (its own open of a
+    /// new directory) before the test looked, and only the last event was kept.
+    #[test]
+    fn a_recorded_path_stays_visible_after_later_events() {
+        let last = LastFileEvent::default();
+        let mut seen = last.subscribe();
+        let barrier = PathBuf::from("/m/.barrier-0");
+        last.record(std::slice::from_ref(&barrier));
+        last.record(&[PathBuf::from("/m/group")]);
+        assert!(seen.borrow_and_update().contains(&barrier), "replaced before it was looked at");
+        // Bounded: the oldest go first.
+        for i in 0..RECENT_PATHS {
+            last.record(&[PathBuf::from(format!("/m/{i}.yaml"))]);
+        }
+        let recent = seen.borrow_and_update().clone();
+        assert_eq!(recent.len(), RECENT_PATHS);
+        assert!(!recent.contains(&barrier));
+        assert_eq!(recent.back(), Some(&PathBuf::from(format!("/m/{}.yaml", RECENT_PATHS - 1))));
+    }
 
     #[test]
     fn only_paths_the_loader_reads_matter() {
