@@ -56,33 +56,26 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<u8> {
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
+        // The handlers first: a SIGTERM sent as soon as the addresses are printed must
+        // find them installed, not the default action (a stress run was killed so,
+        // between the print and the handler).
+        #[cfg(unix)]
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        #[cfg(unix)]
+        let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .context("installing the SIGINT handler")?;
         let sandbox = emulator::start(config).await.context("starting the sandbox")?;
         outln!("marathon: {}", sandbox.marathon_url());
         outln!("chronos:  {} (Chronos {:?})", sandbox.chronos_url(), args.chronos_version);
-        shutdown_signal().await;
+        #[cfg(unix)]
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
         sandbox.shutdown().await;
         Ok(EXIT_OK)
     })
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
 }
