@@ -170,8 +170,7 @@ pub struct Pipeline {
 /// Kept between the reconciles of one [`Pipeline`] (clones share them): parsed
 /// manifest files by content, which (desired, live) pairs compared equal, the health
 /// read from each listed object, and what `stat` said of each manifest file. None
-/// changes a result — only how much work it
-/// takes.
+/// changes a result — only how much work it takes.
 #[derive(Clone, Debug, Default)]
 pub struct Caches {
     /// Files parsed by earlier loads.
