@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -41,23 +41,45 @@ pub async fn run_with_webhook(
     listener: TcpListener,
     webhook: Option<Webhook>,
 ) -> Result<(), RuntimeError> {
-    run_with_ui(controller, listener, webhook, None).await
+    run_with_ui(controller, listener, webhook, None, Signals::install()?).await
 }
 
-/// [`run_with_webhook`], with the dashboard's actions (`--ui-actions`) when given. The
-/// dashboard itself ([`crate::server::ui`]) is always served, at `/`.
+/// The process's SIGTERM, SIGINT and SIGHUP handlers. Installed before anything tells
+/// the world the process is up: a supervisor's SIGTERM sent as soon as an address is
+/// printed must find them, not the default action (which kills with status 15).
+/// Signals that arrive before [`run_with_ui`] runs wait in their streams.
+pub struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+    hangup: Signal,
+}
+
+impl Signals {
+    /// Install the handlers (from here on, these signals no longer kill the process).
+    pub fn install() -> Result<Self, RuntimeError> {
+        let install = |kind| signal(kind).map_err(RuntimeError::Signals);
+        Ok(Self {
+            terminate: install(SignalKind::terminate())?,
+            interrupt: install(SignalKind::interrupt())?,
+            hangup: install(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// [`run_with_webhook`], with the dashboard's actions (`--ui-actions`) when given and
+/// `signals` installed by the caller. The dashboard itself ([`crate::server::ui`]) is
+/// always served, at `/`.
 pub async fn run_with_ui(
     controller: Controller,
     listener: TcpListener,
     webhook: Option<Webhook>,
     actions: Option<Actions>,
+    signals: Signals,
 ) -> Result<(), RuntimeError> {
     let shutdown = controller.shutdown_token();
     let triggers = controller.triggers();
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let mut terminate = signal(SignalKind::terminate()).map_err(RuntimeError::Signals)?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(RuntimeError::Signals)?;
-    let mut hangup = signal(SignalKind::hangup()).map_err(RuntimeError::Signals)?;
+    let Signals { mut terminate, mut interrupt, mut hangup } = signals;
     let forced = CancellationToken::new();
     let signals = {
         let (shutdown, forced) = (shutdown.clone(), forced.clone());

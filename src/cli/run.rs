@@ -245,6 +245,9 @@ fn notifier(specs: &[String]) -> anyhow::Result<Option<Notifier>> {
 /// Run `mesosync run` until SIGTERM / Ctrl-C.
 pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     runtime::init_logging(args.log_format).context("setting up logging")?;
+    // Before the first address is printed (the embedded sandbox's, or the status
+    // server's): a SIGTERM sent on seeing it must stop the process cleanly.
+    let signals = daemon::Signals::install().context("installing the signal handlers")?;
     let sandbox = if args.sandbox {
         let config = SandboxConfig {
             marathon_addr: args.sandbox_marathon_addr,
@@ -363,7 +366,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     if let Some(hook) = &webhook {
         println!("mesosync: push webhook at http://{addr}{}", hook.path());
     }
-    let result = daemon::run_with_ui(controller, listener, webhook, actions).await;
+    let result = daemon::run_with_ui(controller, listener, webhook, actions, signals).await;
     if let Some(notifier) = notifier {
         notifier.shutdown(NOTIFY_GRACE).await;
     }

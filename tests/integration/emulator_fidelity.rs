@@ -519,6 +519,21 @@ async fn run_sandbox_serves_controls_only_when_asked() {
     child.kill().await.expect("stopped");
 }
 
+/// A supervisor that sends SIGTERM the moment `mesosync run --sandbox` prints its first
+/// address must see a clean exit: the handlers are installed before anything is printed
+/// (before the fix they came after the status server's address, and this SIGTERM met
+/// the default action, status 15). Sent straight from the test, not by spawning `kill`,
+/// to land as early as a supervisor's would.
+#[tokio::test]
+async fn run_sandbox_exits_cleanly_on_a_sigterm_sent_as_its_first_line_appears() {
+    let (mut child, _marathon, _dir) = run_sandbox(&[]).await;
+    let pid = rustix::process::Pid::from_raw(child.id().expect("running") as i32).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM sent");
+    let status =
+        tokio::time::timeout(Duration::from_secs(20), child.wait()).await.expect("exits").expect("status");
+    assert!(status.success(), "exit 0 on a SIGTERM during start-up, got {status:?}");
+}
+
 // ---- 18.2, the controller side: its normalizer agrees with Marathon's ipProtocol -----------
 
 #[tokio::test(flavor = "multi_thread")]
