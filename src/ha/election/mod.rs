@@ -320,24 +320,28 @@ impl LeaderElection {
     }
 
     /// Test hook: makes ZooKeeper end this replica's current session, as an expiry after
-    /// a long partition would: a second connection takes the session over and closes it
-    /// (this replica's client reconnects at once and may take it back first; so retried).
+    /// a long partition would: a second connection takes the session over and closes it.
+    /// Returns once ZooKeeper answers that the session is expired. Taking a session over
+    /// closes this replica's connection, and its client reconnects to the session at once:
+    /// if that lands before the second connection's close (sent by its background task
+    /// after the drop), the session lives on, so the takeover is repeated until ZooKeeper
+    /// refuses the session (a stress run returned after one takeover that lost the race).
     #[doc(hidden)]
     pub async fn expire_session(&self) -> Result<(), String> {
         let session = self.shared.status().session.clone().ok_or("no session")?;
-        let mut last = String::new();
-        for _ in 0..50 {
+        let mut last = String::from("the session outlived every takeover");
+        for attempts in 0..200 {
             let thief = connector(&self.shared.config)
                 .with_session(session.clone())
                 .with_fail_eagerly()
                 .connect(&self.shared.config.url.connect_string())
                 .await;
             match thief {
-                Ok(thief) => {
-                    drop(thief);
+                Ok(thief) => drop(thief),
+                Err(zk::Error::SessionExpired) => {
+                    tracing::debug!(attempts, "test hook: the session is expired");
                     return Ok(());
                 }
-                Err(zk::Error::SessionExpired) => return Ok(()),
                 Err(err) => last = err.to_string(),
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
