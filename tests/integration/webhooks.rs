@@ -428,9 +428,15 @@ async fn late_file_events_of_the_own_fast_forward_start_no_reconcile() {
     })
     .await;
     let out = controller.stop().await;
-    // The push, then at most the edit's own (a live-event reconcile may have loaded the
-    // edit first, and then its file events changed nothing either).
+    // The push: the git-pull reconcile, or none when a live-event reconcile (from the
+    // startup's write) was already loading as the fast-forward landed — the pull's
+    // triggers then find the input it loaded (the burst test's case; a CI run met it
+    // here). Then at most the edit's own (none when a live-event reconcile loaded the
+    // edit first and its file events changed nothing either).
     let reconciles = manifest_reconciles(&out.stderr);
-    assert!(reconciles[0].contains("git-pull"), "{reconciles:?}");
-    assert!(reconciles[1..].iter().all(|r| r == "file-change") && reconciles.len() <= 2, "{reconciles:?}");
+    let after_push = match reconciles.first() {
+        Some(first) if first.contains("git-pull") => &reconciles[1..],
+        _ => &reconciles[..],
+    };
+    assert!(after_push.len() <= 1 && after_push.iter().all(|r| r == "file-change"), "{reconciles:?}");
 }
